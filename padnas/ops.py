@@ -1,0 +1,181 @@
+"""PyTorch building blocks, in one vocabulary (``in_chs``, ``out_chs``, ``exp_ratio``,
+``kernel_size``, ``stride``).
+
+These are the very modules the supernet trains and the latency exporter converts to TFLite, so a
+latency entry always describes the computation that was trained. Blocks are kept dumb: they know
+their shape and nothing about search; :func:`build_op` decodes an op name into a block.
+
+Beyond the paper's IBConv (MobileNetV2 inverted bottleneck with ReLU6), :class:`IBConv` also takes
+the options that MnasNet, FBNet and MobileNetV3 blocks need (squeeze-excite, grouped 1x1 convs with
+a channel shuffle, h-swish), so those published networks can be exported and measured whole.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .space import IDENTITY, parse_op
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "relu6": nn.ReLU6,
+    "hswish": nn.Hardswish,
+    "h_swish": nn.Hardswish,
+    "swish": nn.SiLU,
+    "sigmoid": nn.Sigmoid,
+    "hsigmoid": nn.Hardsigmoid,
+    "h_sigmoid": nn.Hardsigmoid,
+}
+
+
+def make_act(name: str | None) -> nn.Module:
+    if name is None:
+        return nn.Identity()
+    try:
+        return ACTIVATIONS[name.lower()]()
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {name!r}; choose one of {', '.join(sorted(ACTIVATIONS))}"
+        ) from None
+
+
+class ConvBNAct(nn.Sequential):
+    """Conv (``same`` padding) + BatchNorm + activation; ``act=None`` makes it linear."""
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act: str | None = "relu6",
+    ) -> None:
+        super().__init__(
+            nn.Conv2d(
+                in_chs, out_chs, kernel_size, stride, kernel_size // 2, groups=groups, bias=False
+            ),
+            nn.BatchNorm2d(out_chs),
+            make_act(act),
+        )
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet channel shuffle (FBNet's grouped blocks), written with reshape/transpose so it
+    exports to plain ONNX ops."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        x = x.reshape(n, self.groups, c // self.groups, h, w).transpose(1, 2)
+        return x.reshape(n, c, h, w)
+
+
+class SqueezeExcite(nn.Module):
+    """Global pool -> FC (1x1 conv with bias) -> act -> FC -> gate -> channel-wise multiply."""
+
+    def __init__(
+        self, chs: int, se_chs: int, act: str = "relu", gate: str = "sigmoid"
+    ) -> None:
+        super().__init__()
+        self.reduce = nn.Conv2d(chs, se_chs, 1, bias=True)
+        self.act = make_act(act)
+        self.expand = nn.Conv2d(se_chs, chs, 1, bias=True)
+        self.gate = make_act(gate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean((2, 3), keepdim=True)
+        return x * self.gate(self.expand(self.act(self.reduce(s))))
+
+
+class IBConv(nn.Module):
+    """MobileNetV2 inverted bottleneck: [1x1 expand] -> kxk depthwise (stride) -> [SE] -> 1x1
+    linear projection, BN after each conv, residual when stride 1 and ``in_chs == out_chs``.
+
+    The expand conv is absent when ``exp_ratio == 1`` (unless ``expand`` forces it), as in the
+    paper's first searchable block.
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int = 3,
+        exp_ratio: float = 6,
+        stride: int = 1,
+        *,
+        act: str = "relu6",
+        hidden_chs: int | None = None,
+        expand: bool | None = None,
+        groups: int = 1,
+        shuffle: bool = False,
+        se_chs: int | None = None,
+        se_act: str = "relu",
+        se_gate: str = "sigmoid",
+        residual: bool | None = None,
+    ) -> None:
+        super().__init__()
+        hidden = hidden_chs if hidden_chs is not None else round(in_chs * exp_ratio)
+        expand = exp_ratio != 1 if expand is None else expand
+        if not expand and hidden != in_chs:
+            raise ValueError(f"a block without expand conv needs hidden == in_chs ({in_chs})")
+        self.in_chs, self.out_chs, self.stride = in_chs, out_chs, stride
+        self.kernel_size, self.exp_ratio = kernel_size, exp_ratio
+        layers: list[nn.Module] = []
+        if expand:
+            layers.append(ConvBNAct(in_chs, hidden, 1, groups=groups, act=act))
+            if shuffle and groups > 1:
+                layers.append(ChannelShuffle(groups))
+        layers.append(ConvBNAct(hidden, hidden, kernel_size, stride, groups=hidden, act=act))
+        if se_chs:
+            layers.append(SqueezeExcite(hidden, se_chs, se_act, se_gate))
+        layers.append(ConvBNAct(hidden, out_chs, 1, groups=groups, act=None))
+        self.body = nn.Sequential(*layers)
+        can_add = stride == 1 and in_chs == out_chs
+        self.residual = can_add if residual is None else (residual and can_add)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return x + y if self.residual else y
+
+
+class Identity(nn.Identity):
+    """The skip op: output is the input (only offered where shapes already match)."""
+
+
+class Stem(ConvBNAct):
+    """3x3 stride-2 conv from the RGB image."""
+
+    def __init__(self, out_chs: int, in_chs: int = 3, stride: int = 2) -> None:
+        super().__init__(in_chs, out_chs, 3, stride, act="relu6")
+
+
+class Head(nn.Module):
+    """1x1 conv to ``feat_chs`` (1280), global average pool, linear classifier."""
+
+    def __init__(self, in_chs: int, feat_chs: int, num_classes: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.conv = ConvBNAct(in_chs, feat_chs, 1, act="relu6")
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.classifier = nn.Linear(feat_chs, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x).mean((2, 3))
+        return self.classifier(self.dropout(x))
+
+
+def build_op(name: str, in_chs: int, out_chs: int, stride: int) -> nn.Module:
+    """The block for an op name of the catalogue (``K5E3``, ``ID``)."""
+    parsed = parse_op(name)
+    if parsed is None:
+        if name == IDENTITY and (stride != 1 or in_chs != out_chs):
+            raise ValueError(
+                f"{IDENTITY} cannot change shape ({in_chs}->{out_chs}, stride {stride})"
+            )
+        return Identity()
+    kernel_size, exp_ratio = parsed
+    return IBConv(in_chs, out_chs, kernel_size, exp_ratio, stride)
