@@ -78,9 +78,7 @@ class ChannelShuffle(nn.Module):
 class SqueezeExcite(nn.Module):
     """Global pool -> FC (1x1 conv with bias) -> act -> FC -> gate -> channel-wise multiply."""
 
-    def __init__(
-        self, chs: int, se_chs: int, act: str = "relu", gate: str = "sigmoid"
-    ) -> None:
+    def __init__(self, chs: int, se_chs: int, act: str = "relu", gate: str = "sigmoid") -> None:
         super().__init__()
         self.reduce = nn.Conv2d(chs, se_chs, 1, bias=True)
         self.act = make_act(act)

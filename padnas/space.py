@@ -41,18 +41,18 @@ DEPLOY_CLASSES = 1000
 
 # Table 2: the basic space has E in {3, 6}; the large space is its fine-grained version, E in 1..6.
 CATALOGUES = {
-    "basic": tuple(f"K{k}E{e}" for k in (3, 5, 7) for e in (3, 6)) + (IDENTITY,),
-    "large": tuple(f"K{k}E{e}" for k in (3, 5, 7) for e in range(1, 7)) + (IDENTITY,),
+    "basic": (*(f"K{k}E{e}" for k in (3, 5, 7) for e in (3, 6)), IDENTITY),
+    "large": (*(f"K{k}E{e}" for k in (3, 5, 7) for e in range(1, 7)), IDENTITY),
 }
 FIRST_LAYER_OPS = ("K3E1", "K5E1", "K7E1")
 
 
 class SpaceError(ValueError):
-    """A space, op or architecture that does not fit; the message names what and the valid choices."""
+    """A space, op or architecture that does not fit; the message names the valid choices."""
 
 
 def parse_op(name: str) -> tuple[int, int] | None:
-    """``'K5E3'`` -> ``(5, 3)``; ``'ID'`` -> ``None``. Raises :class:`SpaceError` on anything else."""
+    """``'K5E3'`` -> ``(5, 3)``; ``'ID'`` -> ``None``; anything else raises SpaceError."""
     if name == IDENTITY:
         return None
     m = _OP_RE.match(name)
@@ -231,9 +231,7 @@ class SearchSpace:
             )
         for j, (op, allowed) in enumerate(zip(arch.ops, self.layer_ops, strict=True)):
             if op not in allowed:
-                raise SpaceError(
-                    f"layer {j} does not allow {op}; allowed: {', '.join(allowed)}"
-                )
+                raise SpaceError(f"layer {j} does not allow {op}; allowed: {', '.join(allowed)}")
         return arch
 
     def encode(self, arch: Arch | str) -> np.ndarray:
