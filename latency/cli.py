@@ -1,0 +1,322 @@
+"""``padnas-latency``: profile a device, export its LUT, measure networks, validate the LUT.
+
+A thin click layer: each command parses options, calls one function of the package and prints
+its result. Bad input exits 2 with one line; a runtime failure exits 1; Ctrl-C keeps everything
+measured so far (the store is append-only) and the same command resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from padnas.clitools import UsageError, handle_errors, quiet_tensorflow
+from padnas.fileio import atomic_write_json
+from padnas.space import DEPLOY_RESOLUTION, MACROS, get_space
+
+SPACE = click.Choice(sorted(MACROS))
+
+
+def _setup(verbose: bool) -> None:
+    quiet_tensorflow(verbose)
+    if verbose:
+        os.environ["PADNAS_VERBOSE"] = "1"
+
+
+def _device_option(f):
+    return click.option(
+        "--device",
+        "-d",
+        required=True,
+        help="Device: host, mock, a profile name from device_profiles/ or a profile JSON path.",
+    )(f)
+
+
+def _store_option(f):
+    return click.option(
+        "--store",
+        "store_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Folder of the measurement stores [default: $PADNAS_CACHE/measurements].",
+    )(f)
+
+
+def _verbose_option(f):
+    return click.option("--verbose", "-v", is_flag=True, help="Show TF logs and tracebacks.")(f)
+
+
+def _resolution_option(f):
+    return click.option(
+        "--resolution",
+        "-r",
+        type=int,
+        default=DEPLOY_RESOLUTION,
+        show_default=True,
+        help="Input resolution (multiple of 32).",
+    )(f)
+
+
+def _width_option(f):
+    return click.option(
+        "--width-mult", type=float, default=1.0, show_default=True, help="Width multiplier."
+    )(f)
+
+
+def _device_info_path(store) -> Path:
+    return store.root / f"{store.device}.device.json"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Latency tables for padnas: profile a device, export a LUT, validate it.
+
+    \b
+    Examples:
+      padnas-latency profile --device host --space large
+      padnas-latency export-lut --device host --space large -o host-large.json
+      padnas-latency validate --lut host-large.json --device host --n 30
+      padnas-latency measure K3E1-K5E3-ID-... --device host --space large
+    """
+
+
+@main.command()
+@_device_option
+@click.option("--space", "-s", type=SPACE, default="large", show_default=True)
+@_resolution_option
+@_width_option
+@click.option("--force", is_flag=True, help="Re-measure variants already in the store.")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Export worker processes [default: one per core not used for measuring].",
+)
+@_store_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_verbose_option
+@handle_errors
+def profile(device, space, resolution, width_mult, force, workers, store_dir, quiet, verbose):
+    """Measure every op variant of a space on a device (resumable).
+
+    Each measurement is stored the moment it is taken; an interrupted run resumes where it
+    stopped. Blocks are exported to .tflite (cached, checked against PyTorch) as needed.
+
+    \b
+    Example:
+      padnas-latency profile --device host --space large --resolution 224
+    """
+    _setup(verbose)
+    from .devices import load_profile, make_backend
+    from .profiler import profile_space
+    from .store import MeasurementStore
+
+    prof = load_profile(device)
+    sp = get_space(space)
+    _check_resolution(resolution, width_mult)
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers {workers}: use 1 or more")
+    store = MeasurementStore(prof["name"], store_dir)
+    with make_backend(prof) as backend:
+        info = _device_info_path(store)
+        if force or not info.is_file():
+            atomic_write_json(info, backend.describe())
+        report = profile_space(
+            sp,
+            backend,
+            store,
+            resolution=resolution,
+            width_mult=width_mult,
+            force=force,
+            workers=workers,
+            progress=not quiet,
+        )
+    click.echo(report.summary())
+    click.echo(f"store: {store.path}")
+    if report.failed:
+        for key, msg in report.failed[:5]:
+            click.echo(f"  failed {key}: {msg}", err=True)
+        raise click.exceptions.Exit(1)
+
+
+def _check_resolution(resolution: int, width_mult: float) -> None:
+    from padnas.space import Proxy
+
+    Proxy(resolution, width_mult)  # raises SpaceError naming the valid values
+
+
+@main.command("export-lut")
+@_device_option
+@click.option("--space", "-s", type=SPACE, default="large", show_default=True)
+@_resolution_option
+@_width_option
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+    help="LUT JSON to write.",
+)  # fmt: skip
+@click.option("--no-fill", is_flag=True, help="Fail on unmeasured variants instead of regressing.")
+@_store_option
+@_verbose_option
+@handle_errors
+def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir, verbose):
+    """Write the LUT JSON of a profiled space.
+
+    Variants that were not measured are predicted by the regression fallback (fitted on the
+    measured ones) and marked source=regression.
+
+    \b
+    Example:
+      padnas-latency export-lut --device host --space large -o host-large.json
+    """
+    _setup(verbose)
+    from .devices import load_profile
+    from .profiler import build_lut
+    from .store import MeasurementStore
+
+    prof = load_profile(device)
+    _check_resolution(resolution, width_mult)
+    store = MeasurementStore(prof["name"], store_dir)
+    info = _device_info_path(store)
+    dev = json.loads(info.read_text()) if info.is_file() else {"name": prof["name"]}
+    dev.setdefault("transport", prof["transport"])
+    lut = build_lut(
+        get_space(space), store, dev, resolution=resolution, width_mult=width_mult,
+        fill=not no_fill,
+    )  # fmt: skip
+    lut.save(output)
+    counts = {}
+    for e in lut.entries.values():
+        counts[e["source"]] = counts.get(e["source"], 0) + 1
+    parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    click.echo(
+        f"wrote {output}: {lut.label} on {lut.device_name}, {len(lut.entries)} entries ({parts})"
+    )
+    reg = lut.provenance.get("regression")
+    if reg:
+        click.echo(
+            f"regression fallback: k-fold MAPE {reg['kfold_mape_pct']}% on {reg['n_train']} entries"
+        )
+
+
+@main.command()
+@click.argument("target")
+@_device_option
+@click.option("--space", "-s", type=SPACE, default="large", show_default=True)
+@_resolution_option
+@_width_option
+@click.option("--lut", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also print this LUT's prediction for the architecture.")  # fmt: skip
+@_verbose_option
+@handle_errors
+def measure(target, device, space, resolution, width_mult, lut, verbose):
+    """Whole-network latency of an architecture (ARCH string) or a MODEL.tflite file.
+
+    \b
+    Examples:
+      padnas-latency measure K3E1-K3E3-ID-... --device host --space large
+      padnas-latency measure model.tflite --device host
+    """
+    _setup(verbose)
+    from .devices import load_profile, make_backend
+    from .validation import measure_arch
+
+    prof = load_profile(device)
+    _check_resolution(resolution, width_mult)
+    with make_backend(prof) as backend:
+        if target.endswith(".tflite"):
+            if not Path(target).is_file():
+                raise UsageError(f"model file not found: {target}")
+            stats = backend.measure(target)
+            label = target
+        else:
+            sp = get_space(space)
+            arch = sp.validate(target)
+            stats = measure_arch(backend, sp, arch, resolution, width_mult)
+            label = str(arch)
+    click.echo(
+        f"{label}: {stats.ms:.3f} ms (p10 {stats.p10:.3f}, p90 {stats.p90:.3f}, n={stats.n}, "
+        f"source {stats.source}, device {backend.name})"
+    )
+    if lut is not None and not target.endswith(".tflite"):
+        from .lut import load_lut
+        from .model import LatencyModel
+
+        table = load_lut(lut, space, resolution)
+        model = LatencyModel.from_lut(table, sp)
+        pred = float(model.predict([arch])[0])
+        err = (pred - stats.ms) / stats.ms * 100
+        click.echo(f"LUT {lut}: {pred:.3f} ms ({err:+.1f}% vs measured)")
+
+
+@main.command()
+@click.option("--lut", "lut_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@_device_option
+@click.option("--space", "-s", type=SPACE, default=None, help="Space [default: the LUT's].")
+@click.option("--n", "n", type=int, default=30, show_default=True, help="Architectures.")
+@click.option("--fit-frac", type=float, default=0.5, show_default=True,
+              help="Share of the architectures the calibration is fitted on.")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the calibrated LUT here [default: update --lut in place].")  # fmt: skip
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write per-architecture results (JSON).")  # fmt: skip
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_verbose_option
+@handle_errors
+def validate(lut_path, device, space, n, fit_frac, seed, output, report, quiet, verbose):
+    """Measure N random architectures whole, compare with LUT sums, fit and store a calibration.
+
+    The calibration (measured ≈ scale · LUT + offset) is fitted on --fit-frac of the
+    architectures; errors before and after are reported on the others.
+
+    \b
+    Example:
+      padnas-latency validate --lut host-large.json --device host --n 30
+    """
+    _setup(verbose)
+    from .devices import load_profile, make_backend
+    from .lut import LutError, load_lut
+    from .validation import validate_lut
+
+    prof = load_profile(device)
+    table = load_lut(lut_path, space)
+    if table.device_name != prof["name"]:
+        raise LutError(
+            f"{lut_path} was built on device {table.device_name!r}, not {prof['name']!r}: "
+            f"validate it with --device {table.device_name}"
+        )
+    sp = get_space(table.family)
+    with make_backend(prof) as backend:
+        res = validate_lut(table, sp, backend, n=n, fit_frac=fit_frac, seed=seed,
+                           progress=not quiet)  # fmt: skip
+    table.calibration = res.calibration
+    dest = output or lut_path
+    if dest == lut_path and _is_bundle(lut_path):
+        raise UsageError(f"{lut_path} holds several LUTs; write the calibrated one with -o")
+    table.save(dest)
+    if report:
+        atomic_write_json(report, {**res.summary(), "calibration": res.calibration,
+                                   "archs": res.records})  # fmt: skip
+    c = res.calibration
+    click.echo(f"{n} architectures on {backend.name} ({res.seconds:.0f} s)")
+    click.echo(f"raw LUT, all {n}:        {res.raw_all.line()}")
+    click.echo(f"raw LUT, held-out:      {res.raw_test.line()}")
+    click.echo(f"calibrated, held-out:   {res.calibrated_test.line()}")
+    click.echo(
+        f"calibration: measured ≈ {c['scale']:.4f} · LUT + {c['offset_ms']:.3f} ms "
+        f"(fitted on {c['n_fit']}); saved to {dest}"
+    )
+
+
+def _is_bundle(path: Path) -> bool:
+    try:
+        return "luts" in json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+
+
+if __name__ == "__main__":
+    main()

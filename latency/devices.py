@@ -1,0 +1,99 @@
+"""Device profiles (``device_profiles/<name>.json``) and the backend each one asks for.
+
+A profile says how to reach and pin a device (transport ``host``, ``mock`` or ``adb``, CPU mask,
+threads, benchmark flags, cool-down) and may ship LUTs. ``--device`` takes a profile name or a path
+to a profile JSON; an unknown name raises :class:`ProfileError` listing the known devices.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .backends.base import Backend
+
+TRANSPORTS = ("host", "mock", "adb")
+PROFILE_SCHEMA = 1
+
+
+class ProfileError(ValueError):
+    """An unknown device or an invalid profile file (exit 2)."""
+
+
+def profiles_dir() -> Path:
+    """``$PADNAS_DEVICE_PROFILES`` or the repository's ``device_profiles/``."""
+    env = os.environ.get("PADNAS_DEVICE_PROFILES")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "device_profiles"
+
+
+def known_devices() -> list[str]:
+    d = profiles_dir()
+    return sorted(p.stem for p in d.glob("*.json")) if d.is_dir() else []
+
+
+def load_profile(name_or_path: str | Path | dict) -> dict:
+    """The profile dict of a device name (``host``, ``mock``, ``pixel3``...) or a JSON path."""
+    if isinstance(name_or_path, dict):
+        return _validate(dict(name_or_path), "profile")
+    text = str(name_or_path)
+    path = Path(text)
+    if not (path.suffix == ".json" or os.sep in text):
+        path = profiles_dir() / f"{text}.json"
+        if not path.is_file():
+            known = ", ".join(known_devices()) or "(none found)"
+            raise ProfileError(
+                f"unknown device {text!r}: known devices are {known} "
+                f"(profiles in {profiles_dir()}); or pass a profile JSON path"
+            )
+    if not path.is_file():
+        raise ProfileError(f"device profile not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ProfileError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    profile = _validate(data, str(path))
+    profile.setdefault("_path", str(path))
+    return profile
+
+
+def _validate(data, origin: str) -> dict:
+    if not isinstance(data, dict):
+        raise ProfileError(f"{origin}: a device profile must be a JSON object")
+    if data.get("schema", PROFILE_SCHEMA) != PROFILE_SCHEMA:
+        raise ProfileError(
+            f"{origin}: profile schema {data.get('schema')!r} is not supported "
+            f"(expected {PROFILE_SCHEMA})"
+        )
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise ProfileError(f"{origin}: the profile needs a non-empty 'name'")
+    if data.get("transport") not in TRANSPORTS:
+        raise ProfileError(
+            f"{origin}: transport {data.get('transport')!r} is not one of {', '.join(TRANSPORTS)}"
+        )
+    return data
+
+
+def make_backend(profile: dict | str, **opts) -> Backend:
+    """A ready backend for a profile (dict, name or path); ``opts`` override profile settings."""
+    if not isinstance(profile, dict):
+        profile = load_profile(profile)
+    transport = profile["transport"]
+    if transport == "mock":
+        from .backends.mock import MockBackend
+
+        return MockBackend(profile)
+    if transport == "host":
+        from .backends.host import HostBackend
+
+        return HostBackend(profile, **opts)
+    try:
+        from .backends.adb import AdbBackend
+    except ImportError as exc:
+        raise ProfileError(
+            f"device {profile['name']!r} needs the adb backend, which is unavailable: {exc}"
+        ) from None
+    return AdbBackend(profile, **opts)

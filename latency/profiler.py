@@ -1,0 +1,211 @@
+"""Profile a space on a device (variants -> export -> measure -> store) and turn a store into a LUT.
+
+On a device that needs files, conversion and measurement overlap: export workers (pinned to the
+cores the measuring thread does not use) convert blocks while the main thread times each block as
+soon as it is ready, so a cold build costs about max(export, measure) rather than their sum. When
+every block is already in the store nothing is imported beyond this package (no TensorFlow, no
+LiteRT), which keeps a warm re-run to a second or two.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from padnas.space import DEPLOY_CLASSES, DEPLOY_RESOLUTION, SearchSpace
+
+from .backends.base import Backend, BackendError
+from .lut import OBSERVED, Lut, LutError
+from .store import MeasurementStore
+from .variants import Variant, space_variants
+
+
+@dataclass
+class ProfileReport:
+    """What a ``profile`` run did, with the export / measurement time split."""
+
+    device: str
+    total: int
+    reused: int = 0
+    measured: int = 0
+    exported: int = 0  # converted in this run
+    export_cached: int = 0  # .tflite found in the cache
+    export_s: float = 0.0  # conversion seconds summed over workers
+    measure_s: float = 0.0  # seconds spent timing on the device
+    wall_s: float = 0.0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.device}: {self.total} variants, {self.reused} already stored, "
+            f"{self.measured} measured",
+        ]
+        if self.exported or self.export_cached:
+            parts.append(
+                f"export {self.exported} converted ({self.export_s:.1f} s of worker time), "
+                f"{self.export_cached} cached"
+            )
+        parts.append(f"measure {self.measure_s:.1f} s, wall {self.wall_s:.1f} s")
+        if self.failed:
+            parts.append(f"{len(self.failed)} FAILED (first: {self.failed[0][0]})")
+        return "; ".join(parts)
+
+
+def profile_space(
+    space: SearchSpace,
+    backend: Backend,
+    store: MeasurementStore,
+    *,
+    resolution: int = DEPLOY_RESOLUTION,
+    width_mult: float = 1.0,
+    num_classes: int = DEPLOY_CLASSES,
+    force: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+    cache_dir=None,
+) -> ProfileReport:
+    """Measure every variant of ``space`` not yet in ``store`` (all with ``force``).
+
+    Each measurement is appended to the store before the next starts; an interrupted run
+    resumes where it stopped. Blocks that fail to convert or to run are reported in
+    :attr:`ProfileReport.failed` (and left out of the store) instead of stopping the run.
+    """
+    t0 = time.perf_counter()
+    variants = space_variants(space, resolution, width_mult, num_classes)
+    todo_keys = set(store.missing([v.key for v in variants], force))
+    todo = [v for v in variants if v.key in todo_keys]
+    report = ProfileReport(backend.name, len(variants), reused=len(variants) - len(todo))
+    if not todo:
+        report.wall_s = time.perf_counter() - t0
+        return report
+    bar = _bar(len(todo), f"profile {backend.name}", progress)
+    try:
+        if hasattr(backend, "measure_variant"):  # needs no files (the mock)
+            for v in todo:
+                ts = time.perf_counter()
+                stats = backend.measure_variant(v)
+                report.measure_s += time.perf_counter() - ts
+                store.add(v.key, stats)
+                report.measured += 1
+                bar.update(1)
+        else:
+            _profile_with_files(todo, backend, store, report, bar, workers, cache_dir)
+    finally:
+        bar.close()
+    report.wall_s = time.perf_counter() - t0
+    return report
+
+
+def _profile_with_files(todo, backend, store, report, bar, workers, cache_dir) -> None:
+    from .backends.host import allowed_cpus
+    from .export import iter_export, tools_hash
+
+    cpus = allowed_cpus()
+    measuring = getattr(backend, "cpu", None)
+    export_cpus = [c for c in cpus if c != measuring] or cpus
+    if workers is None:
+        # on the host the measuring core stays free of conversions; a phone measures elsewhere
+        workers = len(export_cpus)
+    tools = tools_hash()
+    for res in iter_export(todo, workers=workers, cpus=export_cpus, cache_dir=cache_dir):
+        if res.error:
+            report.failed.append((res.key, res.error))
+            bar.update(1)
+            continue
+        if res.cached:
+            report.export_cached += 1
+        else:
+            report.exported += 1
+            report.export_s += res.seconds
+        ts = time.perf_counter()
+        try:
+            stats = backend.measure(res.path)
+        except BackendError as exc:
+            report.failed.append((res.key, str(exc)))
+            bar.update(1)
+            continue
+        report.measure_s += time.perf_counter() - ts
+        store.add(res.key, stats, tools=tools)
+        report.measured += 1
+        bar.set_postfix_str(f"{res.key[:28]} {stats.ms:.3f} ms", refresh=False)
+        bar.update(1)
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="block", disable=not enabled, dynamic_ncols=True)
+
+
+# ---- store -> LUT --------------------------------------------------------------------------------
+def build_lut(
+    space: SearchSpace,
+    store: MeasurementStore,
+    device: dict,
+    *,
+    resolution: int = DEPLOY_RESOLUTION,
+    width_mult: float = 1.0,
+    num_classes: int = DEPLOY_CLASSES,
+    fill: bool = True,
+    min_measured: int | None = None,
+) -> Lut:
+    """The LUT of ``space`` from a device's store; holes filled by regression when ``fill``.
+
+    Raises LutError when nothing is stored, or (with holes) when too few entries are stored to
+    fit the fallback; without ``fill`` any hole is an error.
+    """
+    variants = space_variants(space, resolution, width_mult, num_classes)
+    records = store.records()
+    entries = {}
+    for v in variants:
+        r = records.get(v.key)
+        if r is not None:
+            entries[v.key] = {k: r[k] for k in ("ms", "p10", "p90", "n", "source")}
+    if not entries:
+        raise LutError(
+            f"no measurements of the {space.family} space at {resolution} for device "
+            f"{device.get('name')!r} in {store.path}; run padnas-latency profile first"
+        )
+    holes = [v for v in variants if v.key not in entries]
+    provenance = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "store": str(store.path),
+        "measured": len(entries),
+        "filled": len(holes),
+    }
+    tools = {r.get("tools") for k, r in records.items() if k in entries and r.get("tools")}
+    if tools:
+        from .export import tool_versions, tools_hash
+
+        provenance["export_tools"] = sorted(tools)
+        if tools == {tools_hash()}:
+            provenance["tool_versions"] = tool_versions()
+    lut = Lut(
+        device=device,
+        family=space.family,
+        space_signature=space.family_signature,
+        resolution=resolution,
+        entries=entries,
+        width_mult=width_mult,
+        num_classes=num_classes,
+        provenance=provenance,
+    )
+    if holes:
+        if not fill:
+            raise LutError(
+                f"{len(holes)} of {len(variants)} variants are not measured (e.g. "
+                f"{holes[0].key}); finish profile or allow the regression fallback"
+            )
+        from .regression import fit_lut
+
+        reg = fit_lut(lut, min_measured=min_measured)
+        for v, ms in zip(holes, reg.predict_variants(holes), strict=True):
+            lut.entries[v.key] = {"ms": float(ms), "p10": float(ms), "p90": float(ms), "n": 0,
+                                  "source": "regression"}  # fmt: skip
+        lut.provenance["regression"] = reg.summary()
+    return lut
+
+
+def observed_variants(lut: Lut) -> list[Variant]:
+    return [Variant.from_key(k) for k, e in lut.entries.items() if e["source"] in OBSERVED]

@@ -1,0 +1,116 @@
+"""LUT schema: round trip, and every kind of bad file gives a LutError naming the problem."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from latency.lut import SCHEMA, Lut, LutError, load_lut
+from latency.variants import Variant, space_variants
+from padnas.space import get_space
+
+
+def _lut(family: str = "basic", resolution: int = 224) -> Lut:
+    space = get_space(family)
+    entries = {
+        v.key: {"ms": 0.1 + i * 0.01, "p10": 0.1, "p90": 0.2 + i * 0.01, "n": 20,
+                "source": "measured"}
+        for i, v in enumerate(space_variants(space, resolution))
+    }  # fmt: skip
+    return Lut({"name": "host"}, family, space.family_signature, resolution, entries)
+
+
+def _write(tmp_path, data, name="lut.json"):
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def test_round_trip(tmp_path):
+    lut = _lut()
+    path = lut.save(tmp_path / "a.json")
+    back = load_lut(path, "basic", 224)
+    assert back.entries == lut.entries
+    assert back.to_dict() == lut.to_dict()
+    assert back.label == "basic@224"
+
+
+@pytest.mark.parametrize(
+    "mutate, expect",
+    [
+        (lambda d: d.update(schema=SCHEMA + 1), "schema version"),
+        (lambda d: d.pop("schema"), "no 'schema' field"),
+        (lambda d: d.pop("entries"), "missing field 'entries'"),
+        (lambda d: d["device"].pop("name"), "'device'"),
+        (lambda d: d["space"].update(family="huge"), "unknown space family"),
+        (lambda d: d.update(resolution=100), "resolution 100"),
+        (lambda d: next(iter(d["entries"].values())).update(ms=-1.0), "not a finite"),
+        (lambda d: next(iter(d["entries"].values())).update(ms=math.nan), "NaN"),
+        (lambda d: next(iter(d["entries"].values())).update(source="guess"), "source 'guess'"),
+        (lambda d: d["entries"].update({"c3": {"ms": 1, "source": "measured"}}), "not a variant"),
+        (lambda d: d.update(calibration={"scale": -1, "offset_ms": 0}), "calibration.scale"),
+    ],
+)  # fmt: skip
+def test_invalid_fields_are_named(tmp_path, mutate, expect):
+    data = _lut().to_dict()
+    mutate(data)
+    path = _write(tmp_path, json.dumps(data))  # NaN is written as the JSON literal NaN
+    with pytest.raises(LutError) as err:
+        load_lut(path)
+    assert expect in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_truncated_and_corrupt_json(tmp_path):
+    text = json.dumps(_lut().to_dict())
+    with pytest.raises(LutError, match="truncated"):
+        load_lut(_write(tmp_path, text[: len(text) // 2]))
+    with pytest.raises(LutError, match="corrupt"):
+        load_lut(_write(tmp_path, "{" + text[1:100] + "]]" + text[100:]))
+    with pytest.raises(LutError, match="not found"):
+        load_lut(tmp_path / "missing.json")
+
+
+def test_other_space_or_resolution(tmp_path):
+    path = _lut("basic", 224).save(tmp_path / "b.json")
+    with pytest.raises(LutError, match=r"basic@224 .* not for large@224"):
+        load_lut(path, "large", 224)
+    with pytest.raises(LutError, match="not for basic@192"):
+        load_lut(path, "basic", 192)
+    lut = load_lut(path)
+    with pytest.raises(LutError, match="not large"):
+        lut.check_space(get_space("large"))
+    with pytest.raises(LutError, match="resolution 224, not 160"):
+        lut.check_space(get_space("basic"), 160)
+    data = lut.to_dict()
+    data["space"]["signature"] = "0" * 16
+    with pytest.raises(LutError, match="another version"):
+        load_lut(_write(tmp_path, data)).check_space(get_space("basic"))
+
+
+def test_bundle_in_a_device_profile(tmp_path):
+    basic, large = _lut("basic").to_dict(), _lut("large").to_dict()
+    del large["device"]  # a LUT inside a profile may leave its device to the profile
+    profile = {"schema": 1, "name": "phone", "transport": "adb", "luts": [basic, large]}
+    path = _write(tmp_path, profile, "phone.json")
+    assert load_lut(path, "large", 224).device_name == "phone"
+    assert load_lut(path, "basic").family == "basic"
+    with pytest.raises(LutError, match="several LUTs"):
+        load_lut(path)
+    with pytest.raises(
+        LutError, match=r"holds no LUT for large@192; it holds: basic@224, large@224"
+    ):
+        load_lut(path, "large", 192)
+    bad = {**profile, "luts": [basic, {**large, "entries": {}}]}
+    with pytest.raises(LutError, match=r"luts\[1\]"):
+        load_lut(_write(tmp_path, bad, "bad.json"), "basic")
+
+
+def test_variant_keys_round_trip():
+    for family in ("basic", "large"):
+        for v in space_variants(get_space(family), 224):
+            assert Variant.from_key(v.key) == v
+    assert len(space_variants(get_space("large"), 224)) == 203
+    assert len(space_variants(get_space("basic"), 224)) == 71

@@ -1,0 +1,69 @@
+"""LatencyModel: vectorised sums equal per-architecture sums of LUT entries, pruned spaces,
+calibration and reachable range."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latency.backends.mock import MockBackend
+from latency.devices import load_profile
+from latency.lut import Lut, LutError
+from latency.model import LatencyModel
+from latency.variants import arch_keys, space_variants
+from padnas.space import SpaceError, get_space
+
+
+@pytest.fixture(scope="module")
+def mock_lut() -> Lut:
+    space = get_space("large")
+    backend = MockBackend(load_profile("mock"))
+    entries = {v.key: {**backend.measure_variant(v).to_dict()} for v in space_variants(space)}
+    for e in entries.values():
+        e.pop("extra")
+    return Lut({"name": "mock"}, "large", space.family_signature, 224, entries)
+
+
+def test_vectorised_equals_per_arch_sum(mock_lut):
+    space = get_space("large")
+    model = LatencyModel.from_lut(mock_lut, space)
+    genomes = space.sample_genomes(np.random.default_rng(1), 100_000)
+    fast = model.predict(genomes)
+    for i in range(0, 100_000, 9_973):
+        keys = arch_keys(space, space.decode(genomes[i]))
+        assert fast[i] == pytest.approx(sum(mock_lut.ms(k) for k in keys), rel=1e-12)
+    archs = [space.decode(g) for g in genomes[:20]]
+    np.testing.assert_allclose(model.predict(archs), fast[:20])
+    np.testing.assert_allclose(model.predict([str(a) for a in archs]), fast[:20])
+
+
+def test_pruned_space_calibration_and_range(mock_lut):
+    space = get_space("large")
+    pruned = space.with_layer_ops([ops[-2:] for ops in space.layer_ops])
+    lut = Lut(**{**mock_lut.__dict__, "calibration": {"scale": 1.1, "offset_ms": 0.5}})
+    model = LatencyModel.from_lut(lut, pruned)
+    raw = LatencyModel.from_lut(mock_lut, pruned)
+    g = pruned.sample_genomes(np.random.default_rng(2), 500)
+    np.testing.assert_allclose(model.predict(g), 1.1 * raw.predict(g) + 0.5)
+    lo, hi = model.reachable_range()
+    every = model.predict(g)
+    assert lo <= every.min() and every.max() <= hi
+    fastest = np.nanargmin(model.per_layer_table, axis=1)
+    assert model.predict(fastest[None, :])[0] == pytest.approx(lo)
+    assert model.sources == {"mock"}
+
+
+def test_errors(mock_lut):
+    space = get_space("large")
+    model = LatencyModel.from_lut(mock_lut, space)
+    bad = np.zeros((3, space.num_layers), dtype=np.int64)
+    bad[2, 0] = 5
+    with pytest.raises(SpaceError, match="genome 2: gene 5 of layer 0"):
+        model.predict(bad)
+    with pytest.raises(LutError, match="not basic"):
+        LatencyModel.from_lut(mock_lut, get_space("basic"))
+    holes = Lut(**{**mock_lut.__dict__, "entries": dict(list(mock_lut.entries.items())[:150])})
+    with pytest.raises(LutError, match="lacks 53"):
+        LatencyModel.from_lut(holes, space)
+    filled = LatencyModel.from_lut(holes, space, fill_missing=True)
+    assert filled.sources == {"mock", "regression"}
