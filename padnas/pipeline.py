@@ -1,0 +1,540 @@
+"""PAD-NAS, Algorithm 1: train, then (search -> op distribution -> prune -> finetune) x (M-2),
+then the final search and the choice of architectures across the latency window.
+
+``M`` (``--stages``) picks the method of the paper's ablation: 2 = I-Supernet (train the initial
+supernet, search it; no pruning), 3 = P-Supernet (prune once), 4 = PAD-NAS (prune twice). For a
+fair comparison every M trains the same total number of epochs (:func:`stage_schedule`).
+
+Every step is a deterministic function of the config and of the files earlier steps left in the
+run directory, so a run killed anywhere continues with ``--resume`` and ends exactly as an
+uninterrupted run: training resumes from its per-epoch checkpoint (train.py), a stage's CES replays
+from the accuracies already measured (ces.py), and pruning is recomputed from the search result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .ces import (
+    CESConfig,
+    Evaluated,
+    LatencyWindow,
+    SearchResult,
+    run_ces,
+)
+from .prune import MAX_RANK, OpDistribution, prune
+from .rundir import RunDir
+from .space import DEPLOY_RESOLUTION, Arch, SearchSpace
+from .train import Stage, TrainConfig
+
+#: CES settings per preset: the paper's population 64 x 40 generations, and a quick run sized so
+#: that the README's 4-stage job fits in 10 minutes on 2 CPU cores (see benchmarks/).
+CES_PRESETS = {
+    "paper": CESConfig(pop_size=64, generations=40),
+    "quick": CESConfig(pop_size=16, generations=6),
+}
+#: models returned per family, as the paper does (PAD-NAS-S-A..C, PAD-NAS-L-A..E)
+FINAL_MODELS = {"basic": 3, "large": 5}
+METHOD_NAMES = {2: "I-Supernet", 3: "P-Supernet", 4: "PAD-NAS"}
+
+
+def method_name(stages: int) -> str:
+    return METHOD_NAMES.get(stages, f"PAD-NAS (M={stages})")
+
+
+def stage_schedule(preset: TrainConfig, stages: int) -> list[Stage]:
+    """Training runs of an M-stage search: [initial, finetune 1, ..., finetune M-2].
+
+    The total epochs are the preset's whatever M is (Section 4.1: the variants differ only in M).
+    With M = 4 the preset's schedule is used as is (paper 120/80/40 at lr 0.5/0.1/0.1); M = 2 trains
+    the initial supernet for all of them at the initial lr; otherwise the initial run keeps its
+    epochs and the rest is split evenly over the finetunes at the finetune lr.
+    """
+    if stages < 2:
+        raise ValueError("a search needs at least 2 stages (train, search)")
+    base = list(preset.supernet_stages)
+    runs = stages - 1
+    total = sum(s.epochs for s in base)
+    if runs == len(base):
+        return base
+    if runs == 1:
+        return [Stage(total, base[0].lr)]
+    first = base[0]
+    rest, n = total - first.epochs, runs - 1
+    lr = base[1].lr if len(base) > 1 else first.lr
+    return [first] + [Stage(rest // n + (1 if i < rest % n else 0), lr) for i in range(n)]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Everything that determines a search's result (stored as the run's config.json)."""
+
+    family: str
+    stages: int
+    window: LatencyWindow
+    window_rule: str
+    p_th: float
+    preset: TrainConfig
+    ces: CESConfig
+    data: str
+    seed: int
+    lut: dict  # sha256, device, label, sources, calibrated (identifies the table, not its path)
+    final_models: int = 3
+
+    @property
+    def schedule(self) -> list[Stage]:
+        return stage_schedule(self.preset, self.stages)
+
+    def to_config(self) -> dict:
+        return {
+            "method": method_name(self.stages),
+            "space": self.family,
+            "stages": self.stages,
+            "latency_window_ms": self.window.to_list(),
+            "window_rule": self.window_rule,
+            "p_th": self.p_th,
+            "max_rank": MAX_RANK,
+            "preset": self.preset.to_dict(),
+            "schedule": [[s.epochs, s.lr] for s in self.schedule],
+            "ces": self.ces.to_dict(),
+            "data": self.data,
+            "seed": self.seed,
+            "lut": self.lut,
+            "final_models": self.final_models,
+        }
+
+
+@dataclass
+class Hooks:
+    """Observation points (progress reporting, and tests that kill a run at a chosen moment)."""
+
+    on_train_step: Callable[[int, int, float], None] | None = None  # (stage, step, loss)
+    on_generation: Callable[[int, int], None] | None = None  # (stage, generation)
+    echo: Callable[[str], None] = field(default=lambda msg: None)
+
+
+def select_final(result: SearchResult, n: int) -> list[Evaluated]:
+    """Up to ``n`` architectures spread over the window (the paper's models A, B, C, ...).
+
+    The window is split into ``n`` equal latency bins; each bin contributes its most accurate
+    Pareto-front architecture, or its most accurate architecture of any rank when no front
+    member falls in it. Ties go to the faster architecture.
+    """
+    lo, hi = result.window.lo, result.window.hi
+    edges = np.linspace(lo, hi, n + 1)
+    picks: list[Evaluated] = []
+    for b in range(n):
+        last = b == n - 1
+        inside = [
+            r
+            for r in result.records
+            if edges[b] <= r.latency_ms
+            and (r.latency_ms <= edges[b + 1] if last else r.latency_ms < edges[b + 1])
+        ]
+        if not inside:
+            continue
+        front = [r for r in inside if r.rank == 1] or inside
+        picks.append(max(front, key=lambda r: (r.accuracy, -r.latency_ms)))
+    return picks
+
+
+def _result_to_json(result: SearchResult, stage: int) -> dict:
+    return {
+        "stage": stage,
+        "method": result.method,
+        "space_signature": result.space.signature,
+        "window_ms": result.window.to_list(),
+        "notes": result.notes,
+        "records": [r.to_json() for r in result.records],
+    }
+
+
+def _result_from_json(data: dict, space: SearchSpace, window: LatencyWindow) -> SearchResult:
+    if data["space_signature"] != space.signature:
+        raise RuntimeError("stored search result belongs to another space; start a new run")
+    records = [Evaluated.from_json(r) for r in data["records"]]
+    return SearchResult(data["method"], space, window, records, list(data["notes"]))
+
+
+class Pipeline:
+    """One PAD-NAS run in one run directory (see :mod:`padnas.rundir` for the layout)."""
+
+    def __init__(
+        self,
+        settings: SearchSettings,
+        lut,
+        data,
+        run: RunDir,
+        *,
+        hooks: Hooks | None = None,
+        progress: bool = True,
+        device=None,
+    ) -> None:
+        self.s, self.lut, self.data, self.run = settings, lut, data, run
+        self.hooks = hooks or Hooks()
+        self.progress, self.device = progress, device
+        self.results: dict[int, SearchResult] = {}
+        self.spaces: dict[int, SearchSpace] = {}
+        self.distributions: dict[int, OpDistribution] = {}
+
+    # ---- Algorithm 1 ----------------------------------------------------------------------------
+    def execute(self) -> dict:
+        """Run (or continue) every stage; return the summary."""
+        from .train import build_supernet
+
+        s, echo = self.s, self.hooks.echo
+        M = s.stages
+        space = SearchSpace.from_family(s.family)
+        sched = s.schedule
+        self.spaces[1] = space
+        self.run.write_json("stage-1/space.json", space.to_dict())
+        supernet = build_supernet(space, s.preset, self.data.num_classes, s.seed)
+        echo(
+            f"stage 1/{M}: train the initial supernet "
+            f"({sched[0].epochs} epochs, lr {sched[0].lr:g})"
+        )
+        self._train(1, supernet, sched[0])
+        for k in range(2, M):
+            result = self._search(k, space, supernet)
+            dist = OpDistribution.estimate(space, result.archs(max_rank=MAX_RANK))
+            pr = prune(dist, s.p_th)
+            self.distributions[k] = dist
+            self.run.write_json(
+                f"stage-{k}/distribution.json",
+                {
+                    **dist.to_json(),
+                    "max_rank": MAX_RANK,
+                    "p_th": s.p_th,
+                    "removed": [list(r) for r in pr.removed],
+                    "kept_by_rule": list(pr.kept_by_rule),
+                },
+            )
+            self.run.write_json(f"stage-{k}/space.json", pr.space.to_dict())
+            removed = sum(len(r) for r in pr.removed)
+            echo(
+                f"stage {k}/{M}: pruned {removed} ops; space {space.size:.3g} -> "
+                f"{pr.space.size:.3g} architectures"
+            )
+            space = pr.space
+            self.spaces[k] = space
+            supernet = supernet.pruned(space)
+            stage = sched[k - 1]
+            echo(
+                f"stage {k}/{M}: finetune the pruned supernet "
+                f"({stage.epochs} epochs, lr {stage.lr:g})"
+            )
+            self._train(k, supernet, stage)
+        result = self._search(M, space, supernet)
+        self.distributions[M] = OpDistribution.estimate(space, result.archs(max_rank=MAX_RANK))
+        return self._finish(result, space)
+
+    def _train(self, k: int, supernet, stage: Stage) -> None:
+        from .train import train_supernet
+
+        t0 = time.perf_counter()
+        hook = self.hooks.on_train_step
+        train_supernet(
+            supernet,
+            self.data,
+            self.s.preset,
+            self.run.ckpt_dir(k),
+            seed=self.s.seed + 1000 * (k - 1),
+            resume=True,
+            epochs=stage.epochs,
+            lr=stage.lr,
+            device=self.device,
+            progress=self.progress,
+            on_step=None if hook is None else (lambda step, loss: hook(k, step, loss)),
+        )
+        if not self.run.is_done(f"train-{k}"):
+            self.run.mark_done(f"train-{k}", seconds=round(time.perf_counter() - t0, 1))
+
+    def _search(self, k: int, space: SearchSpace, supernet) -> SearchResult:
+        from latency.model import LatencyModel
+
+        from .evaluate import OneShotEvaluator
+
+        s, echo = self.s, self.hooks.echo
+        stored = self.run.read_json(f"stage-{k}/search.json")
+        if stored is not None:
+            result = _result_from_json(stored, space, s.window)
+            self.results[k] = result
+            return result
+        t0 = time.perf_counter()
+        model = LatencyModel.from_lut(self.lut, space)
+        evaluator = OneShotEvaluator.from_config(supernet, self.data, s.preset, seed=s.seed)
+        progress_file = f"stage-{k}/ces.jsonl"
+        known = {r["arch"]: r["accuracy"] for r in self.run.read_records(progress_file)}
+        if known:
+            echo(f"stage {k}/{self.s.stages}: CES resumes with {len(known)} evaluations on record")
+        else:
+            echo(f"stage {k}/{self.s.stages}: CES on {space.size:.3g} architectures")
+        hook = self.hooks.on_generation
+
+        def on_generation(gen: int, batch: list[Evaluated], fresh: set[str]) -> None:
+            self.run.append(progress_file, [r.to_json() for r in batch if r.arch in fresh])
+            if hook is not None:
+                hook(k, gen)
+
+        result = run_ces(
+            space,
+            model.predict,
+            evaluator.accuracy,
+            s.window,
+            s.ces,
+            seed=s.seed + k,
+            known=known,
+            on_generation=on_generation,
+            progress=self.progress,
+        )
+        self.run.write_json(f"stage-{k}/search.json", _result_to_json(result, k))
+        self.results[k] = result
+        self._write_evaluated(k)
+        self.run.mark_done(f"search-{k}", seconds=round(time.perf_counter() - t0, 1))
+        front = result.front()
+        best = max(result.records, key=lambda r: r.accuracy)
+        echo(
+            f"stage {k}/{self.s.stages}: {result.evaluations} archs evaluated, {len(front)} on "
+            f"the front, best one-shot accuracy {best.accuracy:.4f} at {best.latency_ms:.2f} ms"
+        )
+        return result
+
+    def _write_evaluated(self, upto: int) -> None:
+        rows = []
+        for k in range(2, upto + 1):
+            stored = self.run.read_json(f"stage-{k}/search.json")
+            for r in stored["records"]:
+                rows.append({"stage": k, **r})
+        self.run.write_records("evaluated.jsonl", rows)
+
+    # ---- the end ------------------------------------------------------------------------------
+    def _finish(self, result: SearchResult, space: SearchSpace) -> dict:
+        from latency.model import LatencyModel
+
+        from .complexity import macs_params
+        from .report import render_summary, write_plots
+
+        s = self.s
+        model = LatencyModel.from_lut(self.lut, space)
+        picks = select_final(result, s.final_models)
+        models = []
+        for label, r in zip("ABCDEFGHIJ", picks, strict=False):
+            arch = Arch.parse(r.arch)
+            macs, params = macs_params(space, arch)
+            keys = [key for key, _ in model.breakdown(arch)]
+            sources = sorted({model.entries[key]["source"] for key in keys})
+            models.append(
+                {
+                    "label": label,
+                    "arch": r.arch,
+                    "latency_ms": r.latency_ms,
+                    "latency_source": "+".join(sources),
+                    "latency_calibrated": bool(model.calibration),
+                    "one_shot_accuracy": r.accuracy,
+                    "rank": r.rank,
+                    "macs": int(macs),
+                    "params": int(params),
+                }
+            )
+        final = {
+            "method": method_name(s.stages),
+            "window_ms": s.window.to_list(),
+            "space": space.to_dict(),
+            "lut": s.lut,
+            "models": models,
+        }
+        self.run.write_json("final.json", final)
+        summary = self.summary(final)
+        self.run.write_json("summary.json", summary)
+        self.run.write_text("summary.txt", render_summary(summary))
+        write_plots(self.run, summary, self.results, self.distributions, self.spaces)
+        self.run.mark_done("final")
+        return summary
+
+    def summary(self, final: dict) -> dict:
+        s, state = self.s, self.run.state()["done"]
+        stages = []
+        sched = s.schedule
+        for k in range(1, s.stages + 1):
+            entry: dict = {"stage": k}
+            if k < s.stages:
+                sp = self.spaces[k]
+                run = sched[k - 1]
+                entry.update(
+                    space_size=str(sp.size),
+                    space_signature=sp.signature,
+                    epochs=run.epochs,
+                    lr=run.lr,
+                    train_seconds=state.get(f"train-{k}", {}).get("seconds"),
+                )
+            if k in self.results:
+                res = self.results[k]
+                entry.update(
+                    evaluations=res.evaluations,
+                    front=len(res.front()),
+                    counted_for_distribution=sum(r.rank < MAX_RANK for r in res.records),
+                    search_seconds=state.get(f"search-{k}", {}).get("seconds"),
+                    notes=res.notes,
+                )
+            if 1 < k < s.stages:
+                entry["pruned_ops"] = sum(
+                    a - b
+                    for a, b in zip(self.spaces[k - 1].num_ops, self.spaces[k].num_ops, strict=True)
+                )
+            stages.append(entry)
+        return {
+            "method": method_name(s.stages),
+            "config": s.to_config(),
+            "stages": stages,
+            "final": final["models"],
+        }
+
+
+# ---- planning: LUT, window and settings, all checked before any training ------------------------
+#: Section 4.1: the paper's windows on Pixel 3 (TFLite), per space
+PIXEL3_WINDOWS = {"basic": (60.0, 70.0), "large": (50.0, 100.0)}
+#: other devices: these percentiles of the latencies of 10,000 uniform random architectures of the
+#: full space (seed 0); the large space gets a wider window, as the paper's does on Pixel 3
+RANDOM_ARCH_PERCENTILES = {"basic": (25.0, 75.0), "large": (10.0, 90.0)}
+RANDOM_ARCH_SAMPLES = 10_000
+_PIXEL3 = re.compile(r"^(google[\s_-]*)?pixel[\s_-]*3([\s_-]*xl)?\b(?![\s_-]*a)", re.IGNORECASE)
+
+
+def is_pixel3(lut) -> bool:
+    names = [lut.device.get(k) for k in ("name", "model", "description")]
+    return any(isinstance(n, str) and _PIXEL3.match(n.strip()) for n in names[:2])
+
+
+def default_window(lut, model) -> tuple[LatencyWindow, str]:
+    """The window a search uses when none is given, and the rule that produced it."""
+    family = model.space.family
+    if is_pixel3(lut):
+        lo, hi = PIXEL3_WINDOWS[family]
+        return LatencyWindow(lo, hi), f"the paper's window for Pixel 3, {family} space"
+    q = RANDOM_ARCH_PERCENTILES[family]
+    genomes = model.space.sample_genomes(np.random.default_rng(0), RANDOM_ARCH_SAMPLES)
+    lo, hi = np.percentile(model.predict(genomes), q)
+    lo, hi = float(np.floor(lo * 100) / 100), float(np.ceil(hi * 100) / 100)
+    return LatencyWindow(lo, hi), (
+        f"{q[0]:g}th-{q[1]:g}th percentile of {RANDOM_ARCH_SAMPLES} random {family} "
+        f"architectures on {lut.device_name}"
+    )
+
+
+def check_window(window: LatencyWindow, model, config: CESConfig) -> None:
+    """Fail unless CES can start: the window must overlap the reachable range and hold enough
+    architectures for a first population (so a bad window never costs a training run)."""
+    from .ces import Gate, WindowError, sample_admissible
+
+    lo, hi = model.reachable_range()
+    where = (
+        f"the {model.space.family} space reaches {lo:.2f}..{hi:.2f} ms on {model.lut.device_name}"
+    )
+    if window.hi < lo or window.lo > hi:
+        raise WindowError(f"no architecture meets the latency window {window}: {where}")
+    rng = np.random.default_rng(0)
+    try:
+        found, _ = sample_admissible(
+            Gate(model.predict, window),
+            lambda k: model.space.sample_genomes(rng, k),
+            config.pop_size,
+            max_draws=config.max_sample_draws,
+        )
+    except WindowError:
+        raise WindowError(
+            f"the latency window {window} is too narrow or too close to the edge: "
+            f"not one of {config.max_sample_draws} random architectures meets it; {where}"
+        ) from None
+    if len(found) < 2:
+        raise WindowError(f"the latency window {window} holds almost no architectures; {where}")
+
+
+def lut_identity(lut) -> dict:
+    """What identifies a LUT in a run's config: its content hash, not the path it was read from."""
+    canonical = json.dumps(lut.to_dict(), sort_keys=True, separators=(",", ":"))
+    return {
+        "sha256": hashlib.sha256(canonical.encode()).hexdigest()[:16],
+        "device": lut.device_name,
+        "label": lut.label,
+        "sources": sorted(lut.sources()),
+        "calibrated": bool(lut.calibration),
+    }
+
+
+@dataclass
+class SearchPlan:
+    settings: SearchSettings
+    lut: object
+    messages: list[str]
+    warnings: list[str]
+
+
+def plan_search(
+    lut_path: str,
+    *,
+    family: str = "basic",
+    data: str = "mnist5k",
+    stages: int = 4,
+    window: str | None = None,
+    p_th: float = 0.01,
+    preset: str = "quick",
+    seed: int = 0,
+    resolution: int = DEPLOY_RESOLUTION,
+) -> SearchPlan:
+    """Validate every input of ``padnas search`` and resolve the defaults, without training."""
+    from latency.lut import load_lut
+    from latency.model import LatencyModel
+
+    from .clitools import UsageError
+    from .space import get_space
+    from .train import get_preset
+
+    if stages < 2:
+        raise UsageError(
+            f"--stages must be >= 2 (2 = I-Supernet, 3 = P-Supernet, 4 = PAD-NAS), got {stages}"
+        )
+    if not 0 <= p_th < 1:
+        raise UsageError(f"--p-th must be in [0, 1), got {p_th}")
+    space = get_space(family)
+    train_cfg = get_preset(preset)
+    ces_cfg = CES_PRESETS[preset]
+    lut = load_lut(lut_path, family=family, resolution=resolution)
+    model = LatencyModel.from_lut(lut, space)
+    if window is None:
+        win, rule = default_window(lut, model)
+    else:
+        win, rule = LatencyWindow.parse(window), "given (--latency-window)"
+    check_window(win, model, ces_cfg)
+    lo, hi = model.reachable_range()
+    messages = [
+        f"latency: {model.describe()}",
+        f"latency window: {win} ({rule}); the space reaches {lo:.2f}..{hi:.2f} ms",
+    ]
+    warnings = []
+    unmeasured = sorted(model.sources - {"measured"})
+    if unmeasured:
+        warnings.append(
+            f"warning: the LUT's latencies are {'/'.join(unmeasured)}, not all measured on the "
+            "device; treat the found models' latencies accordingly"
+        )
+    settings = SearchSettings(
+        family=family,
+        stages=stages,
+        window=win,
+        window_rule=rule,
+        p_th=p_th,
+        preset=train_cfg,
+        ces=ces_cfg,
+        data=data,
+        seed=seed,
+        lut=lut_identity(lut),
+        final_models=FINAL_MODELS[family],
+    )
+    return SearchPlan(settings, lut, messages, warnings)

@@ -1,0 +1,158 @@
+"""The run directory of ``padnas search``: what a progressive search leaves on disk.
+
+Layout (every whole file written atomically; logs are append-only JSON lines)::
+
+    RUN_DIR/
+      config.json              everything that determines the result (checked on --resume)
+      state.json               finished steps, stage timings (bookkeeping, not part of the result)
+      stage-1/space.json       the initial layer-wise space; stage-1/ckpt/ the initial supernet
+      stage-k/ces.jsonl        CES progress, one record per evaluated arch (resume memo)
+      stage-k/search.json      the finished CES of stage k: every evaluated arch, ranked
+      stage-k/distribution.json, stage-k/space.json, stage-k/ckpt/   (k = 2..M-1: prune, finetune)
+      evaluated.jsonl          every evaluated arch of every stage (stage, generation, rank)
+      final.json               the selected architectures
+      summary.json, summary.txt, pareto.png, op_heatmap.png, space_size.png
+
+A run killed anywhere resumes from these files; ``--resume`` refuses a directory whose config
+differs from the requested one, and a fresh run refuses a non-empty directory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .clitools import UsageError
+from .fileio import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+
+CONFIG = "config.json"
+STATE = "state.json"
+RUN_FORMAT = 1
+
+
+class RunDirError(UsageError):
+    """A run directory that cannot be used for the requested run (exit code 2)."""
+
+
+def _diff(saved: Any, wanted: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two JSON values differ (first few are enough for a message)."""
+    if isinstance(saved, dict) and isinstance(wanted, dict):
+        out = []
+        for key in sorted(set(saved) | set(wanted)):
+            out += _diff(saved.get(key), wanted.get(key), f"{prefix}{key}.")
+        return out
+    if saved != wanted:
+        return [f"{prefix.rstrip('.')} ({_short(saved)} vs {_short(wanted)})"]
+    return []
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class RunDir:
+    """Paths and crash-safe bookkeeping of one run directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    # ---- opening ------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, config: dict, *, resume: bool) -> RunDir:
+        """Start a run in ``path`` or continue the one there; refuses mismatches (RunDirError)."""
+        run = cls(path)
+        config = {"format": RUN_FORMAT, **config}
+        if run.path.exists() and not run.path.is_dir():
+            raise RunDirError(f"{run.path} exists and is not a directory: choose another --out")
+        used = run.path.is_dir() and any(run.path.iterdir())
+        if used:
+            if not resume:
+                raise RunDirError(
+                    f"{run.path} is not empty: pass --resume to continue the run in it, "
+                    "or choose another --out"
+                )
+            saved = run.config()
+            if saved is None:
+                raise RunDirError(
+                    f"{run.path} holds no {CONFIG}: it is not a padnas run directory; "
+                    "choose another --out"
+                )
+            # compare as JSON (tuples vs lists, int vs float keys) to avoid false mismatches
+            wanted = json.loads(json.dumps(config))
+            diffs = _diff(saved, wanted)
+            if diffs:
+                raise RunDirError(
+                    f"{run.path} holds a run of another configuration ({'; '.join(diffs[:3])}); "
+                    "resume it with its own settings or choose another --out"
+                )
+        else:
+            run.path.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(run.path / CONFIG, config)
+        return run
+
+    def config(self) -> dict | None:
+        p = self.path / CONFIG
+        if not p.is_file():
+            return None
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise RunDirError(f"{p} is corrupt ({exc.msg}); start a new run") from None
+
+    # ---- paths --------------------------------------------------------------------------------
+    def stage_dir(self, k: int) -> Path:
+        d = self.path / f"stage-{k}"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def ckpt_dir(self, k: int) -> Path:
+        return self.stage_dir(k) / "ckpt"
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    # ---- state --------------------------------------------------------------------------------
+    def state(self) -> dict:
+        p = self.path / STATE
+        if not p.is_file():
+            return {"done": {}}
+        return json.loads(p.read_text(encoding="utf-8"))
+
+    def mark_done(self, step: str, **info: Any) -> None:
+        state = self.state()
+        state["done"][step] = info
+        atomic_write_json(self.path / STATE, state)
+
+    def is_done(self, step: str) -> bool:
+        return step in self.state()["done"]
+
+    # ---- JSON helpers -------------------------------------------------------------------------
+    def write_json(self, rel: str | Path, obj: Any) -> Path:
+        p = self.path / rel
+        atomic_write_json(p, obj)
+        return p
+
+    def read_json(self, rel: str | Path) -> Any | None:
+        p = self.path / rel
+        if not p.is_file():
+            return None
+        return json.loads(p.read_text(encoding="utf-8"))
+
+    def write_text(self, rel: str | Path, text: str) -> Path:
+        p = self.path / rel
+        atomic_write_text(p, text)
+        return p
+
+    def append(self, rel: str | Path, records: Iterable[dict]) -> None:
+        append_jsonl(self.path / rel, records)
+
+    def read_records(self, rel: str | Path) -> list[dict]:
+        return list(read_jsonl(self.path / rel))
+
+    def write_records(self, rel: str | Path, records: Iterable[dict]) -> Path:
+        """Replace a JSON-lines file as a whole (atomic: readers never see half of it)."""
+        lines = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+        return self.write_text(rel, lines)

@@ -1,0 +1,275 @@
+"""The progressive pipeline (Algorithm 1) end to end on tiny settings: stages 2/3/4, kill and
+resume anywhere, bad input before training, and the run directory it leaves."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from latency.backends.mock import MockBackend
+from latency.devices import load_profile
+from latency.lut import Lut, LutError
+from latency.variants import space_variants
+from padnas.ces import CESConfig, WindowError
+from padnas.clitools import exit_code
+from padnas.data import DataBundle, TensorSplit
+from padnas.pipeline import (
+    CES_PRESETS,
+    Hooks,
+    Pipeline,
+    plan_search,
+    select_final,
+    stage_schedule,
+)
+from padnas.rundir import RunDir, RunDirError
+from padnas.space import get_space
+from padnas.train import PRESETS, Stage, load_checkpoint
+
+TINY_CES = CESConfig(pop_size=6, generations=2)
+
+
+def _mock_lut(family: str, device: str = "mock") -> Lut:
+    space = get_space(family)
+    backend = MockBackend(load_profile("mock"))
+    entries = {}
+    for v in space_variants(space):
+        e = backend.measure_variant(v).to_dict()
+        e.pop("extra", None)
+        entries[v.key] = e
+    return Lut({"name": device}, family, space.family_signature, 224, entries)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny tensors: one intra-op thread is faster, and far faster on a loaded 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def lut_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("lut") / "mock-basic.json"
+    _mock_lut("basic").save(path)
+    return path
+
+
+def tiny_data() -> DataBundle:
+    """A tiny synthetic 4-class problem (class = brightest quadrant) at 32x32."""
+    g = torch.Generator().manual_seed(0)
+
+    def split(n: int, seed: int) -> TensorSplit:
+        labels = np.random.default_rng(seed).integers(0, 4, n)
+        x = torch.randint(0, 128, (n, 1, 32, 32), generator=g, dtype=torch.uint8)
+        for i, c in enumerate(labels):
+            r, q = divmod(int(c), 2)
+            x[i, 0, r * 16 : (r + 1) * 16, q * 16 : (q + 1) * 16] += 127
+        return TensorSplit(x, labels, 0.37, 0.25)
+
+    return DataBundle("tiny", split(96, 1), split(48, 2), split(48, 3), 4, 32, tuple("abcd"))
+
+
+@pytest.fixture(scope="module")
+def data() -> DataBundle:
+    return tiny_data()
+
+
+def _plan(lut_file, stages=4, **kw):
+    plan = plan_search(str(lut_file), stages=stages, preset="quick", **kw)
+    preset = replace(
+        PRESETS["quick"],
+        width_mult=0.1,
+        batch_size=32,
+        supernet_stages=(Stage(2, 0.1), Stage(1, 0.05), Stage(1, 0.05)),
+        recal_images=32,
+        recal_batch_size=32,
+        eval_batch_size=48,
+    )
+    plan.settings = replace(plan.settings, preset=preset, ces=TINY_CES)
+    return plan
+
+
+def _run(plan, data, out: Path, *, resume=False, hooks=None):
+    run = RunDir.open(out, plan.settings.to_config(), resume=resume)
+    return Pipeline(plan.settings, plan.lut, data, run, hooks=hooks, progress=False).execute()
+
+
+def _result(out: Path) -> dict:
+    final = json.loads((out / "final.json").read_text())
+    evaluated = (out / "evaluated.jsonl").read_text()
+    last = sorted(out.glob("stage-*/ckpt/checkpoint.pt"))[-1]
+    weights = load_checkpoint(last)["model"]
+    return {"final": final, "evaluated": evaluated, "weights": weights}
+
+
+def _same(a: dict, b: dict) -> None:
+    assert a["final"] == b["final"]
+    assert a["evaluated"] == b["evaluated"]
+    assert a["weights"].keys() == b["weights"].keys()
+    for k in a["weights"]:
+        assert torch.equal(a["weights"][k], b["weights"][k]), k
+
+
+@pytest.fixture(scope="module")
+def reference(lut_file, data, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("runs") / "ref"
+    summary = _run(_plan(lut_file), data, out)
+    return out, summary
+
+
+def test_stage_schedule_keeps_total_epochs():
+    paper = PRESETS["paper"]
+    assert stage_schedule(paper, 4) == [Stage(120, 0.5), Stage(80, 0.1), Stage(40, 0.1)]
+    assert stage_schedule(paper, 2) == [Stage(240, 0.5)]
+    assert stage_schedule(paper, 3) == [Stage(120, 0.5), Stage(120, 0.1)]
+    five = stage_schedule(paper, 5)
+    assert len(five) == 4 and sum(s.epochs for s in five) == 240
+    assert CES_PRESETS["paper"].pop_size == 64 and CES_PRESETS["paper"].generations == 40
+
+
+@pytest.mark.slow
+def test_pad_nas_run_directory(reference, lut_file):
+    out, summary = reference
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["method"] == "PAD-NAS" and cfg["stages"] == 4
+    # two prunes (stages 2, 3), three searches (stages 2, 3, 4), three spaces (stages 1-3)
+    assert sorted(p.parent.name for p in out.glob("stage-*/distribution.json")) == [
+        "stage-2",
+        "stage-3",
+    ]
+    assert sorted(p.parent.name for p in out.glob("stage-*/search.json")) == [
+        "stage-2",
+        "stage-3",
+        "stage-4",
+    ]
+    spaces = [json.loads((out / f"stage-{k}/space.json").read_text()) for k in (1, 2, 3)]
+    sizes = [int(s["size"]) for s in spaces]
+    assert sizes[0] >= sizes[1] >= sizes[2] and sizes[0] > sizes[2]
+    for a, b in itertools.pairwise(spaces):
+        for ops_a, ops_b in zip(a["layer_ops"], b["layer_ops"], strict=True):
+            assert ops_b and set(ops_b) <= set(ops_a)
+    # every evaluated arch: in its stage's space, inside the window, ranked
+    plan = _plan(lut_file)
+    lo, hi = plan.settings.window.lo, plan.settings.window.hi
+    rows = [json.loads(line) for line in (out / "evaluated.jsonl").read_text().splitlines()]
+    assert {r["stage"] for r in rows} == {2, 3, 4}
+    for r in rows:
+        space_k = get_space("basic").with_layer_ops(spaces[r["stage"] - 2]["layer_ops"])
+        space_k.validate(r["arch"])
+        assert lo <= r["latency_ms"] <= hi and r["rank"] >= 1
+    final = json.loads((out / "final.json").read_text())
+    assert 1 <= len(final["models"]) <= 3
+    last_space = get_space("basic").with_layer_ops(spaces[2]["layer_ops"])
+    for m in final["models"]:
+        last_space.validate(m["arch"])
+        assert lo <= m["latency_ms"] <= hi
+        assert m["latency_source"] == "mock" and m["macs"] > 0 and m["params"] > 0
+    for name in ("pareto.png", "op_heatmap.png", "space_size.png", "summary.txt"):
+        assert (out / name).stat().st_size > 0
+    assert "PAD-NAS" in (out / "summary.txt").read_text()
+    assert summary["stages"][1]["pruned_ops"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stages, name, prunes", [(2, "I-Supernet", 0), (3, "P-Supernet", 1)])
+def test_stage_variants(lut_file, data, tmp_path, stages, name, prunes):
+    plan = _plan(lut_file, stages=stages)
+    summary = _run(plan, data, tmp_path / "run")
+    assert summary["method"] == name
+    assert len(list((tmp_path / "run").glob("stage-*/distribution.json"))) == prunes
+    assert len(list((tmp_path / "run").glob("stage-*/search.json"))) == stages - 1
+    assert len(list((tmp_path / "run").glob("stage-*/space.json"))) == stages - 1
+    # same total training epochs as the 4-stage run
+    assert sum(s.epochs for s in plan.settings.schedule) == 4
+
+
+class Kill(Exception):
+    pass
+
+
+@pytest.mark.slow
+def test_kill_anywhere_and_resume_is_identical(reference, lut_file, data, tmp_path):
+    ref_out, _ = reference
+    out = tmp_path / "killed"
+    plan = _plan(lut_file)
+    kills = [
+        ("train", 1, 4),  # mid-epoch 2 of the initial training
+        ("ces", 2, 1),  # after the first CES generation of stage 2
+        ("train", 2, 2),  # finetuning the pruned supernet
+        ("ces", 4, 1),  # the final search
+    ]
+    for kind, stage, at in kills:
+
+        def on_step(k, step, loss, kind=kind, stage=stage, at=at):
+            if kind == "train" and k == stage and step == at:
+                raise Kill
+
+        def on_gen(k, gen, kind=kind, stage=stage, at=at):
+            if kind == "ces" and k == stage and gen == at:
+                raise Kill
+
+        with pytest.raises(Kill):
+            _run(plan, data, out, resume=True, hooks=Hooks(on_step, on_gen))
+        assert not (out / "final.json").exists()
+    _run(plan, data, out, resume=True)
+    _same(_result(out), _result(ref_out))
+
+
+@pytest.mark.slow
+def test_resume_refuses_another_config(reference, lut_file, data):
+    out, _ = reference
+    plan = _plan(lut_file, seed=7)
+    with pytest.raises(RunDirError, match=r"another configuration.*seed") as err:
+        RunDir.open(out, plan.settings.to_config(), resume=True)
+    assert exit_code(err.value) == 2
+    with pytest.raises(RunDirError, match="not empty"):
+        RunDir.open(out, _plan(lut_file).settings.to_config(), resume=False)
+
+
+def test_window_nobody_meets_fails_before_training(lut_file):
+    with pytest.raises(WindowError, match=r"reaches \d+\.\d+\.\.\d+\.\d+ ms") as err:
+        plan_search(str(lut_file), window="500:600")
+    assert exit_code(err.value) == 2
+    with pytest.raises(WindowError, match="reaches"):
+        plan_search(str(lut_file), window="18.0:18.01")
+
+
+def test_lut_for_another_space_or_resolution(lut_file):
+    with pytest.raises(LutError, match="large"):
+        plan_search(str(lut_file), family="large")
+    with pytest.raises(LutError, match="160"):
+        plan_search(str(lut_file), resolution=160)
+
+
+def test_default_window_rules(lut_file, tmp_path):
+    plan = plan_search(str(lut_file))
+    assert "percentile" in plan.settings.window_rule
+    assert any("mock" in w for w in plan.warnings)
+    pixel = tmp_path / "pixel3.json"
+    _mock_lut("basic", device="Pixel 3").save(pixel)
+    plan = plan_search(str(pixel))
+    assert (plan.settings.window.lo, plan.settings.window.hi) == (60.0, 70.0)
+    assert "Pixel 3" in plan.settings.window_rule
+
+
+def test_select_final_spreads_over_window():
+    from padnas.ces import Evaluated, LatencyWindow, SearchResult
+
+    space = get_space("basic")
+    recs = [
+        Evaluated("a", (0,), 0.5, 60.5, 1, 1),
+        Evaluated("b", (0,), 0.7, 61.0, 1, 2),  # better but not on the front
+        Evaluated("c", (0,), 0.8, 65.0, 1, 1),
+        Evaluated("d", (0,), 0.9, 69.9, 1, 1),
+        Evaluated("e", (0,), 0.85, 70.0, 1, 2),
+    ]
+    res = SearchResult("ces", space, LatencyWindow(60, 70), recs)
+    assert [r.arch for r in select_final(res, 3)] == ["a", "c", "d"]
+    assert [r.arch for r in select_final(res, 5)] == ["a", "c", "d"]
