@@ -34,7 +34,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
-from tests.adb_peer_shell import PeerShell
+from adb_peer_shell import PeerShell  # sibling module: tests/ is on sys.path
 
 VERSION = 0x01000000
 MAXDATA = 256 * 1024

@@ -1,0 +1,244 @@
+"""The adb backend against the loopback ADB peer: real protocol, real pushes, a stand-in
+benchmark_model that really times the model with LiteRT; faults injected on purpose.
+
+Every fault must end in a retry that yields a sound measurement or in a clear error, never in
+a wrong number.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from adb_peer import AdbPeer, Faults
+
+from latency.adb_transport import AdbUnauthorized, ensure_key
+from latency.backends.adb import AdbBackend, AdbProfileError, DeviceLost, DeviceThrottled
+from latency.backends.base import BackendError
+from latency.benchmark_binary import BenchmarkBinaryError
+from latency.devices import load_profile, make_backend
+
+STANDIN = Path(__file__).with_name("standin_benchmark_model.py")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """One real block of the search space, exported by the project's own exporter."""
+    from latency.export import export_variant
+    from latency.variants import Variant
+
+    cache = tmp_path_factory.getbasetemp() / "adb-tflite"
+    variant = Variant.from_key("ibconv-k3-e1-s1-i14x14x16-o14x14x16")
+    return export_variant(variant, cache)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("PADNAS_CACHE", str(tmp_path / "cache"))
+    key = ensure_key(tmp_path / "keys" / "adbkey")
+    return {"key": key, "pub": Path(str(key) + ".pub").read_text(), "tmp": tmp_path}
+
+
+def fast_profile(margin_s: float = 4, **bench) -> dict:
+    """pixel3 with short runs and short time-outs so faults resolve in seconds. A benchmark
+    call times out after 2 * max_secs + margin_s (the stand-in needs well under a second)."""
+    prof = copy.deepcopy(load_profile("pixel3"))
+    prof["benchmark"].update({"num_runs": 12, "warmup_runs": 2, "max_secs": 1, **bench})
+    prof["cooldown_s"] = 0
+    prof["adb"].update({"timeout_margin_s": margin_s, "command_timeout_s": 5,
+                        "connect_timeout_s": 3, "auth_timeout_s": 1, "retries": 2,
+                        "backoff_s": 0.01})  # fmt: skip
+    prof["throttle"].update({"cooldown_s": 0, "max_remeasure": 1})
+    return prof
+
+
+def backend(peer, env, prof=None, **kw) -> AdbBackend:
+    warnings: list[str] = []
+    b = make_backend(
+        prof or fast_profile(),
+        serial=peer.serial,
+        benchmark_model=kw.pop("benchmark_model", STANDIN),
+        adb_key=env["key"],
+        warn=warnings.append,
+        **kw,
+    )
+    b.warnings = warnings
+    return b
+
+
+def assert_sound(stats, runs=12):
+    assert stats.source == "measured"
+    assert stats.n == runs
+    assert 0 < stats.p10 <= stats.ms <= stats.p90
+    assert stats.extra["min_ms"] <= stats.ms <= stats.extra["max_ms"]
+
+
+def test_measures_pinned_and_cleans_up(env, tiny_model):
+    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]]) as peer:
+        with backend(peer, env) as b:
+            info = b.describe()
+            stats = b.measure(tiny_model)
+        assert_sound(stats)
+        assert info["model"] == "Pixel 3" and info["cores"] == [7]
+        assert info["governor"] == "schedutil" and info["baseline_freq_khz"] == 2803200
+        run = peer.shell.bench_runs[-1]
+        assert run["mask"] == "80"
+        argv = run["argv"]
+        for flag in ("--num_threads=1", "--use_xnnpack=true", "--num_runs=12", "--min_secs=0",
+                     "--warmup_runs=2", "--warmup_min_secs=0", "--max_secs=1"):  # fmt: skip
+            assert flag in argv
+        assert stats.extra["cur_freq_khz"] == 2803200 and stats.extra["governor"] == "schedutil"
+        # the model was pushed to the models folder and is gone; the binary stays for reuse
+        assert any(p.startswith("/data/local/tmp/padnas/models/") for p in peer.pushed)
+        remote = env["tmp"] / "phone/data/local/tmp/padnas"
+        assert not (remote / "models").exists()
+        assert (remote / "benchmark_model").is_file()
+
+
+def test_binary_is_reused_and_remembered(env, tiny_model):
+    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]]) as peer:
+        with backend(peer, env) as b:
+            b.measure(tiny_model)
+        bin_pushes = [p for p in peer.pushed if p.endswith("/benchmark_model")]
+        assert len(bin_pushes) == 1
+        # no --benchmark-model: the remembered copy is used, and the phone's copy is reused
+        with backend(peer, env, benchmark_model=None) as b:
+            b.measure(tiny_model)
+        assert [p for p in peer.pushed if p.endswith("/benchmark_model")] == bin_pushes
+
+
+def test_no_binary_known_is_a_usage_error(env):
+    with pytest.raises(BenchmarkBinaryError, match="--benchmark-model PATH once"):
+        make_backend(fast_profile(), serial="127.0.0.1:9", benchmark_model=None)
+
+
+def test_wrong_architecture_binary_is_refused(env, tmp_path):
+    fake = tmp_path / "benchmark_model"
+    # an x86-64 ELF header (machine 0x3e)
+    fake.write_bytes(b"\x7fELF\x02\x01\x01" + b"\0" * 11 + b"\x3e\x00" + b"\0" * 40)
+    with pytest.raises(BenchmarkBinaryError, match="x86-64"):
+        make_backend(fast_profile(), serial="127.0.0.1:9", benchmark_model=fake)
+
+
+def test_binary_that_is_not_benchmark_model(env, tmp_path):
+    fake = tmp_path / "not_bm.sh"
+    fake.write_text("#!/bin/sh\necho hello\n")
+    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]]) as peer:
+        b = backend(peer, env, benchmark_model=fake)
+        with pytest.raises(BenchmarkBinaryError, match="does not run"):
+            b.describe()
+        b.close()
+
+
+def test_hostile_file_names_are_quoted(env, tiny_model, tmp_path):
+    odd = tmp_path / "we'ird $(touch pwned); name.tflite"
+    shutil.copy(tiny_model, odd)
+    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]]) as peer:
+        with backend(peer, env) as b:
+            assert_sound(b.measure(odd))
+        graph = next(a for a in peer.shell.bench_runs[-1]["argv"] if a.startswith("--graph="))
+        assert graph.endswith("we'ird $(touch pwned); name.tflite")
+    assert not list(env["tmp"].rglob("pwned"))
+
+
+def test_unconsumed_flags_are_surfaced(env, tiny_model):
+    prof = fast_profile(extra_flags=["--use_gpu_typo=true"])
+    with (
+        AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]]) as peer,
+        backend(peer, env, prof) as b,
+    ):
+        stats = b.measure(tiny_model)
+    assert_sound(stats)
+    assert any("--use_gpu_typo=true" in w for w in b.warnings)
+    assert any("--use_gpu_typo" in w for w in stats.extra["warnings"])
+
+
+def test_bad_mask_for_the_phone(env):
+    prof = fast_profile()
+    prof["cpu_mask"] = "100"  # CPU8: a Pixel 3 has 0-7
+    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]]) as peer:
+        b = backend(peer, env, prof)
+        with pytest.raises(AdbProfileError, match="CPU8"):
+            b._ensure_ready()
+        b.close()
+    prof["cpu_mask"] = "zz"
+    with pytest.raises(AdbProfileError, match="hex CPU mask"):
+        make_backend(prof, serial="127.0.0.1:9", benchmark_model=STANDIN)
+
+
+def test_missing_serial_is_a_usage_error(env, monkeypatch):
+    monkeypatch.delenv("ANDROID_SERIAL", raising=False)
+    with pytest.raises(AdbProfileError, match="--serial"):
+        make_backend(fast_profile(), benchmark_model=STANDIN)
+
+
+# -- faults -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["drop", "hang", "garbage"])
+def test_a_fault_once_is_retried(env, tiny_model, fault):
+    faults = Faults(**{fault: {2}})
+    prof = fast_profile(margin_s=1)  # a hang is noticed after 3 s
+    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]], faults=faults) as peer:
+        with backend(peer, env, prof) as b:
+            first = b.measure(tiny_model)
+            second = b.measure(tiny_model)  # invocation 2 fails, 3 succeeds
+        assert peer.shell.runs == 3
+    assert_sound(first)
+    assert_sound(second)
+    assert any("retrying" in w for w in b.warnings)
+
+
+@pytest.mark.parametrize("fault", ["drop", "hang"])
+def test_a_lost_phone_gives_up_clearly(env, tiny_model, fault):
+    prof = fast_profile(margin_s=1)
+    prof["adb"]["retries"] = 1
+    peer = AdbPeer(
+        env["tmp"] / "phone", allowed_keys=[env["pub"]], faults=Faults(**{fault: "always"})
+    )
+    with peer, backend(peer, env, prof) as b:
+        with pytest.raises(DeviceLost, match="rerun the same command"):
+            b.measure(tiny_model)
+        assert peer.shell.runs == 2  # 1 + retries
+
+
+def test_garbage_every_time_is_an_error_not_a_number(env, tiny_model):
+    peer = AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]], faults=Faults(garbage="always"))
+    with peer, backend(peer, env) as b, pytest.raises(BackendError, match="unusable"):
+        b.measure(tiny_model)
+
+
+def test_throttling_warns_and_remeasures(env, tiny_model):
+    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]],
+                 faults=Faults(throttle={1})) as peer:  # fmt: skip
+        with backend(peer, env) as b:
+            stats = b.measure(tiny_model)
+        assert peer.shell.runs == 2
+    assert_sound(stats)
+    assert stats.extra["remeasured_after_throttling"] == 1
+    assert stats.extra["freq_khz"] == 2803200
+    assert any("throttled" in w for w in b.warnings)
+
+
+def test_staying_throttled_stops(env, tiny_model):
+    peer = AdbPeer(
+        env["tmp"] / "phone", allowed_keys=[env["pub"]], faults=Faults(throttle="always")
+    )
+    with peer, backend(peer, env) as b, pytest.raises(DeviceThrottled, match="cool"):
+        b.measure(tiny_model)
+
+
+def test_unauthorized_key_is_refused_with_advice(env, tiny_model, tmp_path):
+    stranger = ensure_key(tmp_path / "other" / "adbkey")
+    assert stat.S_IMODE(stranger.stat().st_mode) == 0o600
+    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]]) as peer:
+        b = make_backend(fast_profile(), serial=peer.serial, benchmark_model=STANDIN,
+                         adb_key=stranger, warn=lambda m: None)  # fmt: skip
+        with pytest.raises(AdbUnauthorized, match="accept the 'Allow USB debugging"):
+            b.measure(tiny_model)
+        b.close()
+        assert peer.offered_keys  # the phone was shown our key (the prompt)
+        assert peer.shell.runs == 0
