@@ -55,9 +55,10 @@ def render_summary(summary: dict) -> str:
     lines += ["", "model  latency ms  source         one-shot acc  MACs      params   arch"]
     for m in summary["final"]:
         src = m["latency_source"] + (" (cal.)" if m.get("latency_calibrated") else "")
+        macs, params = f"{m['macs'] / 1e6:.1f}M", f"{m['params'] / 1e6:.2f}M"
         lines.append(
             f"{m['label']:<6} {m['latency_ms']:<11.2f} {src:<14} {m['one_shot_accuracy']:<13.4f} "
-            f"{m['macs'] / 1e6:<7.1f}M  {m['params'] / 1e6:<6.2f}M  {m['arch']}"
+            f"{macs:<9} {params:<8} {m['arch']}"
         )
     if not summary["final"]:
         lines.append("(no architecture found)")
@@ -162,7 +163,11 @@ def _heatmap(plt, run: RunDir, distributions: Mapping[int, OpDistribution]) -> N
     mats = [distributions[k].matrix() for k in stages]
     cols = mats[0][1]
     fig, axes = plt.subplots(
-        len(stages), 1, figsize=(9, 2.2 + 0.28 * len(cols) * len(stages)), squeeze=False
+        len(stages),
+        1,
+        figsize=(9, 1.2 + 0.3 * len(cols) * len(stages)),
+        squeeze=False,
+        layout="constrained",
     )
     cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
     for ax, k, (mat, _) in zip(axes[:, 0], stages, mats, strict=True):

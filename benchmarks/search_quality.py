@@ -1,0 +1,176 @@
+"""Search quality: CES against SPOS-evolution and random search (paper Fig. 7, Table 7).
+
+All three searches run on the same briefly trained supernet (trained once, cached under
+``$PADNAS_CACHE/bench/search_quality``), the same LUT, latency window and one-shot evaluator
+(BN recalibrated, cached per architecture, so an architecture two methods both find is measured
+once), and the same number of supernet evaluations: CES's population x generations.
+
+Figures:
+- hypervolume (pymoo HV) of each method's Pareto front over (-accuracy, latency), with the fixed
+  reference point (accuracy 0, latency = the window's upper end), mean +- std and median over the
+  shared seeds, and CES's ratio to each baseline;
+- variance across seeds of the op distribution estimated from the archs of rank < 10 (what
+  pruning uses): the last layer (Fig. 7) and the mean over layers, CES vs SPOS.
+
+Usage: python benchmarks/search_quality.py [--lut L.json] [--space basic] [--seeds 3]
+       [--dist-seeds 5] [--pop 16] [--generations 8] [--epochs 6] [--data mnist5k]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pymoo.indicators.hv import HV
+
+from latency.lut import Lut, load_lut
+from latency.model import LatencyModel
+from padnas.baselines import random_search, spos_evolution
+from padnas.ces import CESConfig, SearchResult, run_ces
+from padnas.data import load_data
+from padnas.evaluate import OneShotEvaluator
+from padnas.pipeline import default_window
+from padnas.prune import MAX_RANK, OpDistribution
+from padnas.space import get_space
+from padnas.train import PRESETS, Stage, build_supernet, train_supernet
+
+
+def mock_lut(family: str) -> Lut:
+    """The mock device's table for ``family`` (deterministic; used when no --lut is given)."""
+    from latency.backends.mock import MockBackend
+    from latency.devices import load_profile
+    from latency.variants import space_variants
+
+    space = get_space(family)
+    backend = MockBackend(load_profile("mock"))
+    entries = {}
+    for v in space_variants(space):
+        e = backend.measure_variant(v).to_dict()
+        e.pop("extra", None)
+        entries[v.key] = e
+    return Lut({"name": "mock"}, family, space.family_signature, 224, entries)
+
+
+def cached_supernet(family: str, data, epochs: int, seed: int):
+    preset = replace(PRESETS["quick"], supernet_stages=(Stage(epochs, 0.2),))
+    key = hashlib.sha256(
+        json.dumps([family, data.spec, preset.to_dict(), seed], sort_keys=True).encode()
+    ).hexdigest()[:12]
+    root = Path(os.environ.get("PADNAS_CACHE", Path.home() / ".cache" / "padnas"))
+    ckpt = root / "bench" / "search_quality" / key
+    net = build_supernet(get_space(family), preset, data.num_classes, seed)
+    t0 = time.perf_counter()
+    train_supernet(net, data, preset, ckpt, seed=seed, resume=True, progress=True)
+    print(f"supernet: {epochs} epochs ({time.perf_counter() - t0:.0f} s; cache {ckpt})")
+    return net, preset
+
+
+def front_hv(result: SearchResult, ref: np.ndarray) -> float:
+    F = result.objectives()[[r.rank == 1 for r in result.records]]
+    return float(HV(ref_point=ref)(F))
+
+
+def distribution(result: SearchResult) -> np.ndarray:
+    """(layers, max ops) op probabilities over the archs of rank < 10, zero-padded."""
+    dist = OpDistribution.estimate(result.space, result.archs(max_rank=MAX_RANK))
+    out = np.zeros((result.space.num_layers, max(result.space.num_ops)))
+    for j, p in enumerate(dist.probs):
+        out[j, : len(p)] = p
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--lut", help="LUT file (default: the mock device's table)")
+    ap.add_argument("--space", default="basic", choices=["basic", "large"])
+    ap.add_argument("--data", default="mnist5k")
+    ap.add_argument("--seeds", type=int, default=3, help="shared seeds for the HV comparison")
+    ap.add_argument("--dist-seeds", type=int, default=5, help="seeds for the distribution variance")
+    ap.add_argument("--pop", type=int, default=16)
+    ap.add_argument("--generations", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=6, help="supernet training epochs (cached)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    space = get_space(args.space)
+    lut = load_lut(args.lut, family=args.space) if args.lut else mock_lut(args.space)
+    model = LatencyModel.from_lut(lut, space)
+    window, rule = default_window(lut, model)
+    print(f"latency: {model.describe()}; window {window} ({rule})")
+    data = load_data(args.data, PRESETS["quick"].resolution, seed=0)
+    supernet, preset = cached_supernet(args.space, data, args.epochs, seed=0)
+    evaluator = OneShotEvaluator.from_config(supernet, data, preset, seed=0)
+    ces_cfg = CESConfig(pop_size=args.pop, generations=args.generations)
+    ref = np.array([0.0, window.hi])
+
+    seeds = list(range(max(args.seeds, args.dist_seeds)))
+    results: dict[str, list[SearchResult]] = {"ces": [], "spos": [], "random": []}
+    t0 = time.perf_counter()
+    for seed in seeds:
+        ces = run_ces(space, model.predict, evaluator.accuracy, window, ces_cfg, seed=seed)
+        budget = ces.evaluations
+        results["ces"].append(ces)
+        results["spos"].append(
+            spos_evolution(space, model.predict, evaluator.accuracy, window, budget, seed=seed)
+        )
+        if seed < args.seeds:
+            results["random"].append(
+                random_search(space, model.predict, evaluator.accuracy, window, budget, seed=seed)
+            )
+        done = [m for m in results if len(results[m]) > seed]
+        print(
+            f"seed {seed}: budget {budget} evaluations; HV "
+            + ", ".join(f"{m} {front_hv(results[m][seed], ref):.3f}" for m in done)
+            + f"; {evaluator.cache_size} archs measured so far, {time.perf_counter() - t0:.0f} s"
+        )
+
+    hv = {m: np.array([front_hv(r, ref) for r in rs[: args.seeds]]) for m, rs in results.items()}
+    var = {}
+    for m in ("ces", "spos"):
+        dists = np.stack([distribution(r) for r in results[m][: args.dist_seeds]])
+        v = dists.var(axis=0)  # (layers, ops) variance across seeds
+        last = space.num_ops[-1]
+        per_layer = [v[j, :n].mean() for j, n in enumerate(space.num_ops)]
+        var[m] = (float(v[-1, :last].mean()), float(np.mean(per_layer)))
+        p_last = dists[:, -1, :last]
+        print(
+            f"{m} last-layer op probabilities (mean +- std over {args.dist_seeds} seeds): "
+            + ", ".join(
+                f"{op} {mu:.2f}+-{sd:.2f}"
+                for op, mu, sd in zip(
+                    space.layer_ops[-1], p_last.mean(0), p_last.std(0), strict=True
+                )
+            )
+        )
+    print()
+    for m, v in hv.items():
+        print(f"hv_{m}_mean: {v.mean():.4f}")
+        print(f"hv_{m}_std: {v.std():.4f}")
+        print(f"hv_{m}_median: {np.median(v):.4f}")
+    print(f"hv_ratio_ces_over_spos: {hv['ces'].mean() / hv['spos'].mean():.4f}")
+    print(f"hv_ratio_ces_over_random: {hv['ces'].mean() / hv['random'].mean():.4f}")
+    for m in ("ces", "spos"):
+        print(f"opdist_var_last_layer_{m}: {var[m][0]:.5f}")
+        print(f"opdist_var_mean_layers_{m}: {var[m][1]:.5f}")
+    for i, where in enumerate(("last_layer", "mean_layers")):
+        ratio = var["spos"][i] / max(var["ces"][i], 1e-12)
+        print(f"opdist_var_ratio_spos_over_ces_{where}: {ratio:.3f}")
+    print(f"budget_evaluations: {ces_cfg.budget}")
+    print(f"seeds: {args.seeds}")
+    print(f"dist_seeds: {args.dist_seeds}")
+
+
+if __name__ == "__main__":
+    main()
