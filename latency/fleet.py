@@ -71,13 +71,24 @@ def profile_fleet(
 
     jobs: queue.Queue = queue.Queue()
     lock = threading.Lock()
+    done = threading.Condition(lock)  # signalled when a block is finished or a phone leaves
+    pending = [0]  # blocks queued and not finished (a block handed back stays pending)
     stop = threading.Event()
-    fatal: list[BackendError] = []
+    fatal: list[Exception] = []
     alive = [len(backends)]
     tools = tools_hash()
     bar = _bar(len(todo), f"profile {report.device} x{len(backends)}", progress)
 
     def work(backend: Backend) -> None:
+        try:
+            _work(backend)
+        except Exception as exc:  # e.g. the store's disk is full: this worker cannot go on
+            with done:
+                fatal.append(exc)
+                alive[0] -= 1
+                done.notify_all()
+
+    def _work(backend: Backend) -> None:
         label = getattr(backend, "serial", backend.name)
         while not stop.is_set():
             item = jobs.get()
@@ -89,17 +100,22 @@ def profile_fleet(
             except BackendError as exc:
                 if getattr(exc, "fatal", False):
                     jobs.put(item)  # another phone may take it
-                    with lock:
+                    with done:
                         fatal.append(exc)
                         alive[0] -= 1
+                        done.notify_all()
                     if warn and alive[0]:
                         warn(f"{label} left the profile ({exc}); {alive[0]} phone(s) carry on")
                     return
-                with lock:
+                with done:
                     report.failed.append((item.key, str(exc)))
                     bar.update(1)
+                    pending[0] -= 1
+                    done.notify_all()
                 continue
-            with lock:
+            with done:
+                pending[0] -= 1
+                done.notify_all()
                 report.measure_s += time.perf_counter() - ts
                 meta = {"tools": tools}
                 if len(backends) > 1:
@@ -129,7 +145,12 @@ def profile_fleet(
             else:
                 report.exported += 1
                 report.export_s += res.seconds
+            with done:
+                pending[0] += 1
             jobs.put(res)
+        with done:  # every block finished, or no phone left to finish it
+            while pending[0] > 0 and alive[0] > 0:
+                done.wait(0.5)
         for _ in threads:
             jobs.put(None)
         for t in threads:
