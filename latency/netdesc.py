@@ -55,9 +55,17 @@ _FIELDS = {
     "fc": {"act", "bias"},
 }
 # Spellings of activations seen in published definitions, mapped to padnas.ops names.
-_ACT_ALIASES = {"h-swish": "hswish", "hard_swish": "hswish", "hardswish": "hswish",
-                "h-sigmoid": "hsigmoid", "hard_sigmoid": "hsigmoid", "hardsigmoid": "hsigmoid",
-                "silu": "swish", "none": None, "linear": None}  # fmt: skip
+_ACT_ALIASES = {
+    "h-swish": "hswish",
+    "hard_swish": "hswish",
+    "hardswish": "hswish",
+    "h-sigmoid": "hsigmoid",
+    "hard_sigmoid": "hsigmoid",
+    "hardsigmoid": "hsigmoid",
+    "silu": "swish",
+    "none": None,
+    "linear": None,
+}
 _NET_FIELDS = {"layers", "input", "in_chs", "num_classes"}
 
 
@@ -214,8 +222,9 @@ class Network:
 
     def with_input(self, resolution: int) -> Network:
         """The same layer list at another square input resolution."""
-        return _resolve(self.name, self._raw_layers(), (resolution, resolution), self.in_chs,
-                        self.meta)  # fmt: skip
+        return _resolve(
+            self.name, self._raw_layers(), (resolution, resolution), self.in_chs, self.meta
+        )
 
     def _raw_layers(self) -> list[dict]:
         return [to_layer_dict(layer) for layer in self.layers]

@@ -116,8 +116,9 @@ def network_units(net: Network) -> list[Unit]:
             break
         layer = layers[i]
         if layer.type != "identity":
-            units.append(Unit(layer.type if not _is_stem(layer) else "stem", (layer,),
-                              _space_variant(layer)))  # fmt: skip
+            units.append(
+                Unit(layer.type if not _is_stem(layer) else "stem", (layer,), _space_variant(layer))
+            )
         i += 1
     return units
 
@@ -171,8 +172,9 @@ def _space_variant(layer: Layer) -> Variant | None:
     )
     if not standard:
         return None
-    return Variant("ibconv", hi, wi, layer.cin, ho, wo, layer.cout, layer.kernel, int(e),
-                   layer.stride)  # fmt: skip
+    return Variant(
+        "ibconv", hi, wi, layer.cin, ho, wo, layer.cout, layer.kernel, int(e), layer.stride
+    )
 
 
 def _act_tag(act: str | None) -> str:
@@ -224,18 +226,38 @@ def arch_layers(space: SearchSpace, arch, resolution: int = 224, num_classes: in
     from padnas.space import HEAD_CHANNELS, STEM_STRIDE, parse_op
 
     arch = space.validate(arch)
-    layers = [dict(type="conv", cin=3, cout=space.stem_chs, kernel=3, stride=STEM_STRIDE,
-                   groups=1, act="relu6")]  # fmt: skip
+    layers = [
+        dict(
+            type="conv",
+            cin=3,
+            cout=space.stem_chs,
+            kernel=3,
+            stride=STEM_STRIDE,
+            groups=1,
+            act="relu6",
+        )
+    ]
     for spec, op in zip(space.layers, arch.ops, strict=True):
         parsed = parse_op(op)
         if parsed is None:
             layers.append(dict(type="identity", cin=spec.in_chs, cout=spec.out_chs, stride=1))
             continue
         k, e = parsed
-        layers.append(dict(type="ibconv", cin=spec.in_chs, cout=spec.out_chs, kernel=k,
-                           stride=spec.stride, expansion=e, expand_conv=e != 1, groups=1,
-                           se=False, act="relu6",
-                           residual=spec.stride == 1 and spec.in_chs == spec.out_chs))  # fmt: skip
+        layers.append(
+            dict(
+                type="ibconv",
+                cin=spec.in_chs,
+                cout=spec.out_chs,
+                kernel=k,
+                stride=spec.stride,
+                expansion=e,
+                expand_conv=e != 1,
+                groups=1,
+                se=False,
+                act="relu6",
+                residual=spec.stride == 1 and spec.in_chs == spec.out_chs,
+            )
+        )
     last = space.layers[-1].out_chs
     layers += [
         dict(type="conv", cin=last, cout=HEAD_CHANNELS, kernel=1, stride=1, groups=1, act="relu6"),
