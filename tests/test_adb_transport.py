@@ -17,6 +17,7 @@ from latency.adb_transport import (
     AdbOffline,
     AdbSerialError,
     AdbUnauthorized,
+    AdbUsbBusy,
     default_key_path,
     ensure_key,
     key_paths,
@@ -158,4 +159,28 @@ def test_usb_without_libusb_extra(tmp_path, key, monkeypatch):
     monkeypatch.setattr(dev, "UsbTransport", None)
     link = AdbLink("usb", adb_key=key[0])
     with pytest.raises(Exception, match=r"padnas\[usb\]"):
+        link.connect()
+
+
+def test_usb_held_by_an_adb_server(tmp_path, key, monkeypatch):
+    """libusb's LIBUSB_ERROR_BUSY when claiming the interface means an adb server has it."""
+    import adb_shell.adb_device as dev
+
+    busy = type("USBErrorBusy", (Exception,), {"__module__": "usb1"})
+
+    class FakeUsbDevice:
+        available = False
+
+        def __init__(self, **kw):
+            pass
+
+        def connect(self, **kw):
+            raise busy("LIBUSB_ERROR_BUSY [-6]")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(dev, "AdbDeviceUsb", FakeUsbDevice)
+    link = AdbLink("usb:8ABX0B1AA", adb_key=key[0])
+    with pytest.raises(AdbUsbBusy, match="adb kill-server"):
         link.connect()
