@@ -209,15 +209,18 @@ def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir
 @_width_option
 @click.option("--lut", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also print this LUT's prediction for the architecture.")  # fmt: skip
+@click.option("--net", "names", multiple=True, help="Network(s) of a NET.json [default: all].")
 @_verbose_option
 @handle_errors
-def measure(target, device, space, resolution, width_mult, lut, verbose):
-    """Whole-network latency of an architecture (ARCH string) or a MODEL.tflite file.
+def measure(target, device, space, resolution, width_mult, lut, names, verbose):
+    """Whole-network latency of an architecture (ARCH string), a MODEL.tflite file, or the
+    networks of a NET.json layer list (docs/network-format.md; exported whole and checked).
 
     \b
     Examples:
       padnas-latency measure K3E1-K3E3-ID-... --device host --space large
       padnas-latency measure model.tflite --device host
+      padnas-latency measure latency/data/pixel3_published.json --device host
     """
     _setup(verbose)
     from .devices import load_profile, make_backend
@@ -226,6 +229,10 @@ def measure(target, device, space, resolution, width_mult, lut, verbose):
     prof = load_profile(device)
     _check_resolution(resolution, width_mult)
     with make_backend(prof) as backend:
+        if target.endswith(".json"):
+            from .netcli import measure_network_file
+
+            return measure_network_file(target, names, backend, lut)
         if target.endswith(".tflite"):
             if not Path(target).is_file():
                 raise UsageError(f"model file not found: {target}")
@@ -317,6 +324,12 @@ def _is_bundle(path: Path) -> bool:
     except (OSError, ValueError):
         return False
 
+
+# layer-list networks and the device-transfer estimate (latency/netcli.py)
+from .netcli import estimate, predict  # noqa: E402
+
+main.add_command(predict)
+main.add_command(estimate)
 
 if __name__ == "__main__":
     main()

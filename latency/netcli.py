@@ -150,17 +150,24 @@ def _published(net, device: str, ms: float) -> str:
     return f"; published {value:g} ms ({(ms - value) / value * 100:+.1f}%)"
 
 
-def measure_network_file(target: str, names: tuple[str, ...], backend) -> None:
-    """``padnas-latency measure NET.json``: export each network whole and time it."""
+def measure_network_file(target: str, names: tuple[str, ...], backend, lut_path=None) -> None:
+    """``padnas-latency measure NET.json``: export each network whole, check it against
+    PyTorch, time it; with ``lut_path`` also print the LUT's prediction next to it."""
     from .netlatency import measure_network
 
-    nets = _networks(target, names)
-    for net in nets:
+    for net in _networks(target, names):
         stats = measure_network(net, backend)
         click.echo(
             f"{net.name}: {stats.ms:.3f} ms (p10 {stats.p10:.3f}, p90 {stats.p90:.3f}, "
             f"n={stats.n}, source {stats.source}, device {backend.name})"
         )
+        if lut_path is not None:
+            pred = _predict(net, _choose_lut(lut_path, None, net))
+            err = (pred.ms - stats.ms) / stats.ms * 100
+            click.echo(
+                f"  LUT {lut_path}: {pred.ms:.3f} ms ({err:+.1f}% vs measured; "
+                f"{pred.source_line()})"
+            )
 
 
 @click.command()
