@@ -198,6 +198,9 @@ def _onnx_to_tflite(onnx_path: Path, out_dir: Path) -> Path:
             input_onnx_file_path=str(onnx_path),
             output_folder_path=str(out_dir),
             non_verbose=True,
+            # also the path that names the saved model's ops by signature: without it, grouped
+            # (non-depthwise) convs fail on ONNX node names starting with "/" (FBNet's g2 blocks)
+            output_signaturedefs=True,
         )
     out = out_dir / f"{onnx_path.stem}_float32.tflite"
     if not out.is_file():

@@ -34,7 +34,11 @@ DEFAULTS = {
     "target_ci": 0.005,
     "max_dispersion": 0.10,
     "retries": 2,
+    "kernels": "xnnpack",
 }
+#: LiteRT op resolvers: XNNPACK (its default), or TFLite's built-in kernels without delegates,
+#: whose relative costs match older phone runtimes better (the Pixel 3 estimate uses them)
+KERNELS = {"xnnpack": "AUTO", "builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES"}
 
 
 def allowed_cpus() -> list[int]:
@@ -88,6 +92,10 @@ class HostBackend(Backend):
         if unknown:
             raise BackendError(f"host backend: unknown options {sorted(unknown)}")
         self.opts = {**DEFAULTS, **profile.get("measure", {}), **opts}
+        if self.opts["kernels"] not in KERNELS:
+            raise BackendError(
+                f"host backend: kernels {self.opts['kernels']!r} is not one of {sorted(KERNELS)}"
+            )
         cpus = allowed_cpus()
         want = profile.get("cpu", -1) if cpu is None else cpu
         if want is None:
@@ -104,7 +112,13 @@ class HostBackend(Backend):
 
         o = self.opts
         try:
-            interp = Interpreter(model_path=str(path), num_threads=int(o["threads"]))
+            from ai_edge_litert.interpreter import OpResolverType
+
+            interp = Interpreter(
+                model_path=str(path),
+                num_threads=int(o["threads"]),
+                experimental_op_resolver_type=getattr(OpResolverType, KERNELS[o["kernels"]]),
+            )
             interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"LiteRT cannot load {path.name}: {exc}") from None
@@ -162,7 +176,10 @@ class HostBackend(Backend):
             "cpu_model": _cpu_model(),
             "cpu": self.cpu,
             "threads": int(self.opts["threads"]),
-            "delegate": "XNNPACK (LiteRT default)",
+            "delegate": "XNNPACK (LiteRT default)"
+            if self.opts["kernels"] == "xnnpack"
+            else "none (TFLite built-in kernels)",
+            "kernels": self.opts["kernels"],
             "runtime": f"ai-edge-litert {_version('ai-edge-litert')}",
             "platform": platform.platform(),
         }
