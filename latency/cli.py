@@ -96,10 +96,18 @@ def main() -> None:
     help="Export worker processes [default: one per core not used for measuring].",
 )
 @_store_option
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the run's report (counts, export/measure time split) as JSON.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_verbose_option
 @handle_errors
-def profile(device, space, resolution, width_mult, force, workers, store_dir, quiet, verbose):
+def profile(
+    device, space, resolution, width_mult, force, workers, store_dir, report, quiet, verbose
+):
     """Measure every op variant of a space on a device (resumable).
 
     Each measurement is stored the moment it is taken; an interrupted run resumes where it
@@ -124,7 +132,7 @@ def profile(device, space, resolution, width_mult, force, workers, store_dir, qu
         info = _device_info_path(store)
         if force or not info.is_file():
             atomic_write_json(info, backend.describe())
-        report = profile_space(
+        result = profile_space(
             sp,
             backend,
             store,
@@ -134,10 +142,12 @@ def profile(device, space, resolution, width_mult, force, workers, store_dir, qu
             workers=workers,
             progress=not quiet,
         )
-    click.echo(report.summary())
+    click.echo(result.summary())
     click.echo(f"store: {store.path}")
-    if report.failed:
-        for key, msg in report.failed[:5]:
+    if report:
+        atomic_write_json(report, result.to_dict())
+    if result.failed:
+        for key, msg in result.failed[:5]:
             click.echo(f"  failed {key}: {msg}", err=True)
         raise click.exceptions.Exit(1)
 

@@ -307,6 +307,24 @@ def export_variant(variant: Variant, cache_dir: str | Path | None = None) -> Pat
     return _export_variant_now(variant, cache)[0]
 
 
+def _arch_label(family: str, arch, resolution: int, width_mult: float, num_classes: int) -> str:
+    return f"{family}-r{resolution}-w{width_mult:g}-c{num_classes}-{arch}"
+
+
+def arch_path(
+    family: str,
+    arch,
+    resolution: int = 224,
+    width_mult: float = 1.0,
+    num_classes: int = 1000,
+    cache_dir: str | Path | None = None,
+    fmt: str = "tflite",
+) -> Path:
+    """Where :func:`export_arch` caches a random-weight network (for latency only)."""
+    label = _arch_label(family, arch, resolution, width_mult, num_classes)
+    return export_dir(cache_dir) / "arch" / f"{label}.{fmt}"
+
+
 def export_arch(
     space,
     arch,
@@ -330,7 +348,7 @@ def export_arch(
     arch = space.validate(arch)
     proxy = Proxy(resolution, width_mult)
     net = ChildNet(space, arch, proxy, num_classes).eval()
-    label = f"{space.family}-r{resolution}-w{width_mult:g}-c{num_classes}-{arch}"
+    label = _arch_label(space.family, arch, resolution, width_mult, num_classes)
     seed = _seed(label)
     if state_dict is None:
         randomize(net, seed)
@@ -339,7 +357,7 @@ def export_arch(
     if path is None:
         if state_dict is not None:
             raise ExportError("export_arch with trained weights needs an output path")
-        path = export_dir(cache_dir) / "arch" / f"{label}.{fmt}"
+        path = arch_path(space.family, arch, resolution, width_mult, num_classes, cache_dir, fmt)
         if path.is_file() and (fmt == "onnx" or path.with_suffix(".json").is_file()):
             return path
     meta = {
@@ -372,6 +390,12 @@ def _worker_init(cache_dir: str, cpus: list[int] | None) -> None:
     global _WORKER_CACHE
     _WORKER_CACHE = Path(cache_dir)
     _quiet_tf()
+    if os.environ.get("PADNAS_VERBOSE") != "1":
+        # TF/absl C++ logs ignore TF_CPP_MIN_LOG_LEVEL before logging is initialised; errors
+        # travel back in ExportResult.error, so the worker's stderr can go
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
     if cpus:
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, set(cpus))
@@ -391,6 +415,47 @@ def _worker_export(key: str) -> ExportResult:
         return ExportResult(key, None, 0.0, False, f"{type(exc).__name__}: {exc}")
 
 
+def _worker_export_arch(job: tuple) -> ExportResult:
+    from padnas.space import SearchSpace
+
+    assert _WORKER_CACHE is not None
+    family, arch, resolution, width_mult, num_classes = job
+    key = _arch_label(*job)
+    t0 = time.perf_counter()
+    try:
+        path = export_arch(
+            SearchSpace.from_family(family), arch, resolution, width_mult=width_mult,
+            num_classes=num_classes, cache_dir=_WORKER_CACHE,
+        )  # fmt: skip
+        return ExportResult(key, path, time.perf_counter() - t0, False)
+    except Exception as exc:
+        return ExportResult(key, None, 0.0, False, f"{type(exc).__name__}: {exc}")
+
+
+def _pool_results(func, jobs: list, workers: int, cpus, cache: Path) -> Iterator[ExportResult]:
+    """Run ``func`` over ``jobs`` in spawned workers; yield results as they complete."""
+    _workdir(cache)
+    import multiprocessing
+
+    pool = ProcessPoolExecutor(
+        max_workers=max(1, min(workers, len(jobs))),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(str(cache), cpus),
+    )
+    try:
+        pending = {pool.submit(func, job) for job in jobs}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                try:
+                    yield fut.result()
+                except Exception as exc:  # a worker died (BrokenProcessPool)
+                    raise ExportError(f"an export worker died: {exc}") from exc
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def iter_export(
     variants: Iterable[Variant],
     *,
@@ -407,30 +472,36 @@ def iter_export(
         if is_cached(v, cache):
             yield ExportResult(v.key, cached_path(v, cache), 0.0, True)
         else:
-            todo.append(v)
-    if not todo:
-        return
-    _workdir(cache)
-    import multiprocessing
+            todo.append(v.key)
+    if todo:
+        yield from _pool_results(_worker_export, todo, workers, cpus, cache)
 
-    ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        max_workers=max(1, min(workers, len(todo))),
-        mp_context=ctx,
-        initializer=_worker_init,
-        initargs=(str(cache), cpus),
-    )
-    try:
-        pending = {pool.submit(_worker_export, v.key) for v in todo}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                try:
-                    yield fut.result()
-                except Exception as exc:  # a worker died (BrokenProcessPool)
-                    raise ExportError(f"an export worker died: {exc}") from exc
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+
+def iter_export_archs(
+    space,
+    archs: Iterable,
+    resolution: int = 224,
+    *,
+    width_mult: float = 1.0,
+    num_classes: int = 1000,
+    workers: int = 2,
+    cpus: list[int] | None = None,
+    cache_dir: str | Path | None = None,
+) -> Iterator[ExportResult]:
+    """Like :func:`iter_export` for whole networks (random weights, cached by arch); the
+    result's ``key`` is the cache label of the arch."""
+    cache = export_dir(cache_dir)
+    todo = []
+    for arch in archs:
+        arch = space.validate(arch)
+        job = (space.family, str(arch), resolution, width_mult, num_classes)
+        path = arch_path(*job, cache_dir=cache)
+        if path.is_file() and path.with_suffix(".json").is_file():
+            yield ExportResult(_arch_label(*job), path, 0.0, True)
+        else:
+            todo.append(job)
+    if todo:
+        yield from _pool_results(_worker_export_arch, todo, workers, cpus, cache)
 
 
 def export_variants(

@@ -36,6 +36,11 @@ class ProfileReport:
     wall_s: float = 0.0
     failed: list[tuple[str, str]] = field(default_factory=list)
 
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["failed"] = [list(f) for f in self.failed]
+        return d
+
     def summary(self) -> str:
         parts = [
             f"{self.device}: {self.total} variants, {self.reused} already stored, "

@@ -56,8 +56,12 @@ def feature_matrix(variants: Sequence[Variant]) -> np.ndarray:
 
 
 def _linear_part(X: np.ndarray) -> np.ndarray:
-    cols = [X[:, _IDX[n]] for n in LINEAR_FEATURES]
-    return np.column_stack([np.ones(len(X)), *cols])
+    # depthwise convs get one coefficient per kernel size: runtimes use a different kernel
+    # (and efficiency) for 3x3, 5x5 and larger windows
+    cols = [X[:, _IDX[n]] for n in LINEAR_FEATURES if n != "macs_dw"]
+    dw, k = X[:, _IDX["macs_dw"]], X[:, _IDX["kernel"]]
+    per_k = [dw * (k == 3), dw * (k == 5), dw * (k >= 7)]
+    return np.column_stack([np.ones(len(X)), *cols, *per_k])
 
 
 def _shape_part(X: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ calibration on one part and reports the errors before and after on the other (he
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -128,15 +129,17 @@ def validate_lut(
     genomes = space.sample_genomes(rng, n)
     archs = [space.decode(g) for g in genomes]
     raw = model.raw(genomes)
-    meas = np.empty(n)
-    measure = measure or (lambda a: measure_arch(backend, space, a, lut.resolution, lut.width_mult))
-    from tqdm import tqdm
-
-    records = []
-    for i, arch in enumerate(tqdm(archs, desc="validate", unit="net", disable=not progress)):
-        stats = measure(arch)
-        meas[i] = stats.ms
-        records.append({"arch": str(arch), "lut_ms": float(raw[i]), **stats.to_dict()})
+    if measure is None:
+        stats_list = measure_archs(
+            backend, space, archs, lut.resolution, lut.width_mult, progress=progress
+        )
+    else:
+        stats_list = [measure(a) for a in archs]
+    meas = np.array([st.ms for st in stats_list])
+    records = [
+        {"arch": str(a), "lut_ms": float(r), **st.to_dict()}
+        for a, r, st in zip(archs, raw, stats_list, strict=True)
+    ]
     order = rng.permutation(n)
     n_fit = max(2, min(n - 2, round(n * fit_frac)))
     fit_idx, test_idx = np.sort(order[:n_fit]), np.sort(order[n_fit:])
@@ -169,11 +172,55 @@ def validate_lut(
 
 
 def measure_arch(backend: Backend, space: SearchSpace, arch, resolution: int, width_mult=1.0):
-    """Whole-network latency: the backend's own path when it has one (the mock), else export
-    the network (cached) and time the file."""
-    if hasattr(backend, "measure_arch"):
-        return backend.measure_arch(space, arch, resolution, width_mult)
-    from .export import export_arch
+    """Whole-network latency of one architecture (see :func:`measure_archs`)."""
+    return measure_archs(backend, space, [arch], resolution, width_mult, progress=False)[0]
 
-    path = export_arch(space, arch, resolution, width_mult=width_mult)
-    return backend.measure(path)
+
+def measure_archs(
+    backend: Backend,
+    space: SearchSpace,
+    archs: Sequence,
+    resolution: int,
+    width_mult: float = 1.0,
+    *,
+    num_classes: int = 1000,
+    progress: bool = True,
+    workers: int | None = None,
+) -> list:
+    """Whole-network latencies of many architectures, in order (mock: computed; others: each
+    network exported in worker processes, cached, then timed)."""
+    from tqdm import tqdm
+
+    def bar():
+        return tqdm(total=len(archs), desc="measure", unit="net", disable=not progress)
+
+    if hasattr(backend, "measure_arch"):
+        with bar() as b:
+            out = []
+            for a in archs:
+                out.append(backend.measure_arch(space, a, resolution, width_mult, num_classes))
+                b.update(1)
+        return out
+    from .backends.host import allowed_cpus
+    from .export import ExportError, _arch_label, iter_export_archs
+
+    # Whole networks take far longer to convert than to time: convert them all first on every
+    # core, then time them with no converter running (nothing else sharing the caches).
+    cpus = allowed_cpus()
+    unique = list(dict.fromkeys(archs))
+    paths = {}
+    exports = iter_export_archs(
+        space, unique, resolution, width_mult=width_mult, num_classes=num_classes,
+        workers=workers or len(cpus), cpus=cpus,
+    )  # fmt: skip
+    for res in tqdm(exports, total=len(unique), desc="export", unit="net", disable=not progress):
+        if res.error:
+            raise ExportError(f"cannot export {res.key}: {res.error}")
+        paths[res.key] = res.path
+    results: list = []
+    with bar() as b:
+        for a in archs:
+            label = _arch_label(space.family, a, resolution, width_mult, num_classes)
+            results.append(backend.measure(paths[label]))
+            b.update(1)
+    return results

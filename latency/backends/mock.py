@@ -83,11 +83,14 @@ class MockBackend(Backend):
         ms = (c["net_scale"] * total + c["net_offset_ms"]) * (1 + c["net_jitter"] * _unit(label))
         return self._stats(ms)
 
-    def measure_arch(self, space, arch, resolution: int = 224, width_mult: float = 1.0):
+    def measure_arch(
+        self, space, arch, resolution: int = 224, width_mult: float = 1.0, num_classes: int = 1000
+    ) -> LatencyStats:
+        """Latency of a whole network of ``arch`` without exporting it."""
         from ..variants import arch_variants
 
         arch = space.validate(arch)
-        vs = arch_variants(space, arch, resolution, width_mult)
+        vs = arch_variants(space, arch, resolution, width_mult, num_classes)
         return self.measure_variants(vs, f"{space.family}:{resolution}:{width_mult}:{arch}")
 
     def _measure(self, path: Path) -> LatencyStats:
@@ -106,7 +109,11 @@ class MockBackend(Backend):
 
             space = SearchSpace.from_family(meta["family"])
             return self.measure_arch(
-                space, meta["arch"], meta["resolution"], meta.get("width_mult", 1.0)
+                space,
+                meta["arch"],
+                meta["resolution"],
+                meta.get("width_mult", 1.0),
+                meta.get("num_classes", 1000),
             )
         raise BackendError(f"{sidecar}: names neither a variant nor an arch")
 

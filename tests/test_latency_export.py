@@ -1,0 +1,85 @@
+"""Real conversions: PyTorch -> ONNX -> onnx2tf -> .tflite, checked against PyTorch, offline,
+cached by key; then timed on the host backend. Slow (TensorFlow import and conversions)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from latency import export
+from latency.backends.host import HostBackend
+from latency.variants import Variant
+
+pytestmark = pytest.mark.slow
+
+BLOCK = Variant.from_key("ibconv-k5-e3-s2-i16x16x16-o8x8x24")
+STEM = Variant.from_key("stem-k3-s2-i32x32x3-o16x16x16")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PADNAS_CACHE", str(tmp_path / "cache"))
+    return export.export_dir()
+
+
+def test_block_converts_checks_and_caches(cache, monkeypatch):
+    path = export.export_variant(BLOCK)
+    assert path == export.cached_path(BLOCK) and export.is_cached(BLOCK)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["variant"] == BLOCK.key and meta["tools"] == export.tool_versions()
+    assert 0 <= meta["check_max_abs_err"] < 1e-3
+    # cached: a second call does not convert again
+    monkeypatch.setattr(export, "_onnx_to_tflite", lambda *a: pytest.fail("re-converted"))
+    assert export.export_variant(BLOCK) == path
+
+    stats = HostBackend({"name": "host", "transport": "host"}, min_s=0.05, max_s=0.5).measure(path)
+    assert stats.source == "measured" and stats.n >= 20
+    assert 0 < stats.p10 <= stats.ms <= stats.p90
+    assert stats.extra["clock"] == "cpu" and stats.extra["wall_ms"] > 0
+
+
+def test_wrong_conversion_is_refused(cache, monkeypatch):
+    """A converter that silently produces another computation must be caught, not cached."""
+    real = export._onnx_to_tflite
+    other = Variant.from_key("ibconv-k5-e3-s2-i16x16x16-o8x8x24")
+
+    def sabotaged(onnx_path, out_dir):
+        out = real(onnx_path, out_dir)
+        # replace the model with one converted from differently seeded weights
+        mod = export.randomize(other.build_module(), seed=12345)
+        tmp = out_dir.parent / "other.onnx"
+        export._to_onnx(mod, other.input_shape, tmp)
+        return real(tmp, out_dir.parent / "other")
+
+    monkeypatch.setattr(export, "_onnx_to_tflite", sabotaged)
+    with pytest.raises(export.ExportError, match="differs from PyTorch"):
+        export.export_variant(BLOCK)
+    assert not export.cached_path(BLOCK).exists() and not export.is_cached(BLOCK)
+
+
+def test_stem_converts_offline(cache, monkeypatch):
+    """A 3-channel input makes onnx2tf want sample images from the network: it must not."""
+    import onnx2tf.utils.common_functions as cf
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(cf.requests, "get", no_network)
+    path = export.export_variant(STEM)
+    sample = cache / "work" / export.CALIBRATION_FILE
+    assert path.is_file() and sample.is_file()
+    assert np.load(sample).shape == (20, 128, 128, 3)
+
+
+def test_worker_pool_exports_in_parallel(cache):
+    variants = [
+        Variant.from_key("ibconv-k3-e1-s1-i8x8x24-o8x8x24"),
+        Variant.from_key("ibconv-k7-e6-s1-i8x8x24-o8x8x32"),
+    ]
+    results = list(export.iter_export(variants, workers=2))
+    assert sorted(r.key for r in results) == sorted(v.key for v in variants)
+    assert all(r.error is None and not r.cached and r.path.is_file() for r in results)
+    again = list(export.iter_export(variants, workers=2))
+    assert all(r.cached for r in again)
