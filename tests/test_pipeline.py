@@ -11,11 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from search_support import mock_lut
 
-from latency.backends.mock import MockBackend
-from latency.devices import load_profile
-from latency.lut import Lut, LutError
-from latency.variants import space_variants
+from latency.lut import LutError
 from padnas.ces import CESConfig, WindowError
 from padnas.clitools import exit_code
 from padnas.data import DataBundle, TensorSplit
@@ -34,17 +32,6 @@ from padnas.train import PRESETS, Stage, load_checkpoint
 TINY_CES = CESConfig(pop_size=6, generations=2)
 
 
-def _mock_lut(family: str, device: str = "mock") -> Lut:
-    space = get_space(family)
-    backend = MockBackend(load_profile("mock"))
-    entries = {}
-    for v in space_variants(space):
-        e = backend.measure_variant(v).to_dict()
-        e.pop("extra", None)
-        entries[v.key] = e
-    return Lut({"name": device}, family, space.family_signature, 224, entries)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Tiny tensors: one intra-op thread is faster, and far faster on a loaded 2-core machine."""
@@ -57,7 +44,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def lut_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("lut") / "mock-basic.json"
-    _mock_lut("basic").save(path)
+    mock_lut("basic").save(path)
     return path
 
 
@@ -253,7 +240,7 @@ def test_default_window_rules(lut_file, tmp_path):
     assert "percentile" in plan.settings.window_rule
     assert any("mock" in w for w in plan.warnings)
     pixel = tmp_path / "pixel3.json"
-    _mock_lut("basic", device="Pixel 3").save(pixel)
+    mock_lut("basic", device="Pixel 3").save(pixel)
     plan = plan_search(str(pixel))
     assert (plan.settings.window.lo, plan.settings.window.hi) == (60.0, 70.0)
     assert "Pixel 3" in plan.settings.window_rule

@@ -1,0 +1,238 @@
+"""``padnas search``, ``padnas show`` and ``padnas export``: thin click commands over
+:mod:`padnas.pipeline`, :mod:`padnas.report` and the latency exporter (registered on the
+``padnas`` group in :mod:`padnas.cli`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from .clitools import UsageError, handle_errors, quiet_tensorflow
+from .space import DEPLOY_RESOLUTION
+
+
+def _echo(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  padnas search --lut device_profiles/pixel3.json --preset quick --out runs/quick
+  padnas search --lut my_phone.json --space large --latency-window 40:80 --stages 3
+  padnas search --lut my_phone.json --out runs/quick --resume   # continue a killed run
+
+\b
+--stages: 2 = I-Supernet (train + search), 3 = P-Supernet (prune once), 4 = PAD-NAS.
+Default window: the paper's for a Pixel 3 table (60-70 ms basic, 50-100 ms large); for other
+devices the 25th-75th (basic) or 10th-90th (large) percentile of the latencies of 10,000
+random architectures of the space, printed at start."""
+)
+@click.option(
+    "--lut",
+    "lut_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Latency table (a LUT JSON or a device profile with 'luts').",
+)
+@click.option(
+    "--space", "family", type=click.Choice(["basic", "large"]), default="basic", show_default=True
+)
+@click.option(
+    "--data", default="mnist5k", show_default=True, help="mnist5k, digits or imagefolder:PATH."
+)
+@click.option(
+    "--stages", type=int, default=4, show_default=True, help="Progressive stages M (>= 2)."
+)
+@click.option(
+    "--latency-window",
+    "window",
+    metavar="MIN:MAX",
+    default=None,
+    help="Latency window in ms [default: see below].",
+)
+@click.option(
+    "--p-th",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="Pruning threshold: ops with probability <= P_th are removed.",
+)
+@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="runs/search",
+    show_default=True,
+    help="Run directory.",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--resolution",
+    type=int,
+    default=DEPLOY_RESOLUTION,
+    show_default=True,
+    help="Deployment resolution the LUT must be built for.",
+)
+@click.option(
+    "--threads", type=int, default=None, help="Torch intra-op threads [default: torch's]."
+)
+@click.option("--device", default="auto", show_default=True, help="Torch device for training.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--verbose", "-v", is_flag=True, help="Tracebacks and TensorFlow logs.")
+@handle_errors
+def search(
+    lut_path,
+    family,
+    data,
+    stages,
+    window,
+    p_th,
+    preset,
+    out,
+    resume,
+    seed,
+    resolution,
+    threads,
+    device,
+    quiet,
+    verbose,
+):
+    """Run PAD-NAS (Algorithm 1) and write the found architectures to a run directory."""
+    quiet_tensorflow(verbose)
+    from .pipeline import Pipeline, plan_search
+    from .rundir import RunDir
+
+    t0 = time.perf_counter()
+    plan = plan_search(
+        str(lut_path),
+        family=family,
+        data=data,
+        stages=stages,
+        window=window,
+        p_th=p_th,
+        preset=preset,
+        seed=seed,
+        resolution=resolution,
+    )
+    for line in plan.messages:
+        _echo(line)
+    for line in plan.warnings:
+        _echo(line)
+    run = RunDir.open(out, plan.settings.to_config(), resume=resume)
+    if run.is_done("final"):
+        _echo(f"{out} is finished; its summary:")
+        click.echo((run.path / "summary.txt").read_text(encoding="utf-8"), nl=False)
+        return
+    import torch
+
+    from .data import load_data
+
+    if threads:
+        torch.set_num_threads(threads)
+    bundle = load_data(data, plan.settings.preset.resolution, seed)
+    _echo(f"data: {bundle.describe()}")
+    from .pipeline import Hooks
+
+    pipeline = Pipeline(
+        plan.settings,
+        plan.lut,
+        bundle,
+        run,
+        hooks=Hooks(echo=_echo),
+        progress=not quiet,
+        device=device,
+    )
+    pipeline.execute()
+    click.echo((run.path / "summary.txt").read_text(encoding="utf-8"), nl=False)
+    _echo(f"run directory: {out} ({time.perf_counter() - t0:.0f} s)")
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of text.")
+@click.option("--verbose", "-v", is_flag=True)
+@handle_errors
+def show(run_dir, as_json, verbose):
+    """Print the summary of a search run (or the progress of an unfinished one)."""
+    from .report import show as show_run
+
+    if as_json:
+        p = run_dir / "summary.json"
+        if not p.is_file():
+            raise UsageError(f"{run_dir} has no summary.json yet (the run is unfinished)")
+        click.echo(p.read_text(encoding="utf-8"), nl=False)
+        return
+    click.echo(show_run(run_dir), nl=False)
+
+
+def _resolve_arch(text: str, family: str | None) -> tuple[str, str]:
+    """(family, arch string) from an arch string or RUN_DIR[:LABEL] (default label A)."""
+    run_dir, _, label = text.partition(":")
+    path = Path(run_dir)
+    if path.is_dir():
+        final = path / "final.json"
+        if not final.is_file():
+            raise UsageError(f"{path} has no final.json: the search has not finished")
+        data = json.loads(final.read_text(encoding="utf-8"))
+        models = {m["label"]: m["arch"] for m in data["models"]}
+        label = label or "A"
+        if label not in models:
+            raise UsageError(f"{path} has models {', '.join(models) or 'none'}, not {label!r}")
+        run_family = data["space"]["family"]
+        if family and family != run_family:
+            raise UsageError(f"{path} searched the {run_family} space, not {family}")
+        return run_family, models[label]
+    return family or "basic", text
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  padnas export K3E1-K5E3-ID-... --format tflite -o model.tflite
+  padnas export runs/quick:B --format onnx      # model B of a finished search"""
+)
+@click.argument("arch")
+@click.option(
+    "--format", "fmt", type=click.Choice(["onnx", "tflite"]), default="tflite", show_default=True
+)
+@click.option(
+    "--space",
+    "family",
+    type=click.Choice(["basic", "large"]),
+    default=None,
+    help="Space of ARCH [default: basic, or the run's].",
+)
+@click.option("--resolution", type=int, default=DEPLOY_RESOLUTION, show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output file [default: <arch>.<format> in the current directory].",
+)
+@click.option("--verbose", "-v", is_flag=True)
+@handle_errors
+def export(arch, fmt, family, resolution, output, verbose):
+    """Export ARCH (an arch string, or RUN_DIR[:LABEL]) as a whole network for deployment.
+
+    Weights are seeded random: the file is for latency measurement and conversion checks;
+    train the architecture (padnas train) for a deployable model."""
+    quiet_tensorflow(verbose)
+    from latency.export import export_arch
+
+    from .space import get_space
+
+    family, text = _resolve_arch(arch, family)
+    space = get_space(family)
+    parsed = space.validate(text)
+    if output is None:
+        output = Path(f"{family}-{str(parsed).lower()}.{fmt}")
+    if output.suffix.lower() != f".{fmt}":
+        raise UsageError(f"output {output} must end in .{fmt} for --format {fmt}")
+    path = export_arch(space, parsed, resolution, output, fmt)
+    click.echo(str(path))
