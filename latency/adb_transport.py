@@ -38,9 +38,12 @@ DEFAULT_PORT = 5555
 
 
 class AdbError(BackendError):
-    """An ADB failure; ``transient`` if reconnecting may fix it."""
+    """An ADB failure; ``transient`` if reconnecting may fix it. ``fatal``: the phone cannot
+    measure anything else either, so a profile stops (and resumes later) instead of marking
+    every remaining block as failed."""
 
     transient = False
+    fatal = True
 
 
 class AdbConnectionLost(AdbError):

@@ -30,11 +30,10 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adb_peer_shell import PeerShell  # sibling module: tests/ is on sys.path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
-
-from adb_peer_shell import PeerShell  # sibling module: tests/ is on sys.path
 
 VERSION = 0x01000000
 MAXDATA = 256 * 1024
@@ -279,6 +278,7 @@ class AdbPeer:
         allowed_keys: list[str] | None = None,
         faults: Faults | None = None,
         accept_new_keys: bool = False,
+        port: int = 0,
     ):
         self.root = Path(root)
         (self.root / "data/local/tmp").mkdir(parents=True, exist_ok=True)
@@ -301,9 +301,9 @@ class AdbPeer:
         }
         self.shell = PeerShell(self)
         handler = type("Handler", (_Connection,), {"peer": self})
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler, False)
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", port), handler, False)
         self._server.daemon_threads = True
-        self._server.allow_reuse_address = True
+        self._server.allow_reuse_address = True  # a restarted peer may take the same port
         self._thread: threading.Thread | None = None
 
     def allow_key(self, pubkey_text: str) -> None:

@@ -242,3 +242,41 @@ def test_unauthorized_key_is_refused_with_advice(env, tiny_model, tmp_path):
         b.close()
         assert peer.offered_keys  # the phone was shown our key (the prompt)
         assert peer.shell.runs == 0
+
+
+def test_a_phone_that_comes_back_is_picked_up_again(env, tiny_model):
+    """Wi-Fi gone for a moment: the port refuses connections, then the phone is back."""
+    import threading
+
+    prof = fast_profile()
+    prof["adb"].update({"retries": 4, "backoff_s": 0.3})
+    phone = env["tmp"] / "phone"
+    peer = AdbPeer(phone, allowed_keys=[env["pub"]]).start()
+    port = peer.port
+    with backend(peer, env, prof) as b:
+        assert_sound(b.measure(tiny_model))
+        peer.stop()  # refused from now on
+        holder: list = []
+        back = threading.Timer(0.5, lambda: holder.append(
+            AdbPeer(phone, allowed_keys=[env["pub"]], port=port).start()))  # fmt: skip
+        back.start()
+        try:
+            assert_sound(b.measure(tiny_model))
+        finally:
+            back.join()
+            for p in holder:
+                p.stop()
+    assert any("retrying" in w for w in b.warnings)
+
+
+def test_an_unreachable_phone_fails_before_anything_runs(env):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    b = make_backend(fast_profile(), serial=f"127.0.0.1:{port}", benchmark_model=STANDIN,
+                     adb_key=env["key"], warn=lambda m: None)  # fmt: skip
+    with pytest.raises(BackendError, match="connection refused") as info:
+        b.describe()
+    assert info.value.fatal

@@ -33,7 +33,7 @@ from pathlib import Path
 from padnas.clitools import UsageError
 
 from .. import benchmark_binary
-from ..adb_transport import AdbError, AdbLink
+from ..adb_transport import AdbError, AdbLink, AdbNoDevice
 from ..benchmark_output import BenchmarkOutputError, parse_benchmark_output
 from .base import Backend, BackendError, LatencyStats
 
@@ -164,7 +164,7 @@ class AdbBackend(Backend):
             auth_timeout_s=float(self.adb["auth_timeout_s"]),
             on_prompt=self.warn,
         )
-        self._ready = False
+        self._ready = self._ever_ready = False
         self._facts: dict = {}
         self._baseline_khz: int | None = None
         self._freq_file: str | None = None
@@ -190,7 +190,7 @@ class AdbBackend(Backend):
         self._install_binary()
         if self._baseline_khz is None:
             self._baseline_khz, self._freq_file = self._first_frequency()
-        self._ready = True
+        self._ready = self._ever_ready = True
 
     def _read_facts(self) -> dict:
         props = {
@@ -309,7 +309,9 @@ class AdbBackend(Backend):
                 self._ensure_ready()
                 return self._measure_once(path)
             except AdbError as exc:
-                if not exc.transient:
+                # a phone that answered before and is now unreachable may be back soon
+                comeback = isinstance(exc, AdbNoDevice) and self._ever_ready
+                if not (exc.transient or comeback):
                     raise
                 last = exc
                 self._ready = False
@@ -387,10 +389,9 @@ class AdbBackend(Backend):
     # -- facts and clean-up -----------------------------------------------------------------
 
     def describe(self) -> dict:
-        try:
-            self._ensure_ready()
-        except AdbError as exc:
-            self.warn_once(f"cannot read device facts: {exc}")
+        """Facts for the LUT header; connects first, so a phone that cannot be reached fails
+        here, before anything is exported."""
+        self._ensure_ready()
         return {
             "name": self.name,
             "transport": "adb",
