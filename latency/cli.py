@@ -17,6 +17,8 @@ from padnas.clitools import UsageError, handle_errors, quiet_tensorflow
 from padnas.fileio import atomic_write_json
 from padnas.space import DEPLOY_RESOLUTION, MACROS, get_space
 
+from .cli_adb import adb_options, backends_for, close_all, describe_all, devices
+
 SPACE = click.Choice(sorted(MACROS))
 
 
@@ -102,23 +104,29 @@ def main() -> None:
     default=None,
     help="Also write the run's report (counts, export/measure time split) as JSON.",
 )
+@click.option("--limit", type=int, default=None,
+              help="Measure at most this many variants now (the rest next time).")  # fmt: skip
+@adb_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_verbose_option
 @handle_errors
 def profile(
-    device, space, resolution, width_mult, force, workers, store_dir, report, quiet, verbose
-):
+    device, space, resolution, width_mult, force, workers, store_dir, report, limit, serials,
+    benchmark_model, adb_key, quiet, verbose,
+):  # fmt: skip
     """Measure every op variant of a space on a device (resumable).
 
     Each measurement is stored the moment it is taken; an interrupted run resumes where it
     stopped. Blocks are exported to .tflite (cached, checked against PyTorch) as needed.
 
     \b
-    Example:
+    Examples:
       padnas-latency profile --device host --space large --resolution 224
+      padnas-latency profile --device pixel3 --space large --serial 192.168.1.20:5555 \\
+          --benchmark-model android_aarch64_benchmark_model
     """
     _setup(verbose)
-    from .devices import load_profile, make_backend
+    from .devices import load_profile
     from .profiler import profile_space
     from .store import MeasurementStore
 
@@ -127,22 +135,28 @@ def profile(
     _check_resolution(resolution, width_mult)
     if workers is not None and workers < 1:
         raise UsageError(f"--workers {workers}: use 1 or more")
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit {limit}: use 1 or more")
     store = MeasurementStore(prof["name"], store_dir)
-    with make_backend(prof) as backend:
+    backends = backends_for(prof, serials, benchmark_model, adb_key, many=True)
+    try:
         info = _device_info_path(store)
         if force or not info.is_file():
-            atomic_write_json(info, backend.describe())
-        result = profile_space(
-            sp,
-            backend,
-            store,
-            resolution=resolution,
-            width_mult=width_mult,
-            force=force,
-            workers=workers,
-            progress=not quiet,
-        )
+            atomic_write_json(info, describe_all(backends))
+        opts = dict(resolution=resolution, width_mult=width_mult, force=force, limit=limit,
+                    workers=workers, progress=not quiet)  # fmt: skip
+        if prof["transport"] == "adb":  # one worker per phone (latency/fleet.py)
+            from .fleet import profile_fleet
+
+            result = profile_fleet(sp, backends, store, warn=backends[0].warn, **opts)
+        else:
+            result = profile_space(sp, backends[0], store, **opts)
+    finally:
+        close_all(backends)
     click.echo(result.summary())
+    left = result.total - result.reused - result.measured - len(result.failed)
+    if limit is not None and left > 0:
+        click.echo(f"{left} variants left for the next run (--limit {limit})")
     click.echo(f"store: {store.path}")
     if report:
         atomic_write_json(report, result.to_dict())
@@ -220,9 +234,13 @@ def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir
 @click.option("--lut", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also print this LUT's prediction for the architecture.")  # fmt: skip
 @click.option("--net", "names", multiple=True, help="Network(s) of a NET.json [default: all].")
+@adb_options
 @_verbose_option
 @handle_errors
-def measure(target, device, space, resolution, width_mult, lut, names, verbose):
+def measure(
+    target, device, space, resolution, width_mult, lut, names, serials, benchmark_model, adb_key,
+    verbose,
+):  # fmt: skip
     """Whole-network latency of an architecture (ARCH string), a MODEL.tflite file, or the
     networks of a NET.json layer list (docs/network-format.md; exported whole and checked).
 
@@ -233,12 +251,12 @@ def measure(target, device, space, resolution, width_mult, lut, names, verbose):
       padnas-latency measure latency/data/pixel3_published.json --device host
     """
     _setup(verbose)
-    from .devices import load_profile, make_backend
+    from .devices import load_profile
     from .validation import measure_arch
 
     prof = load_profile(device)
     _check_resolution(resolution, width_mult)
-    with make_backend(prof) as backend:
+    with backends_for(prof, serials, benchmark_model, adb_key)[0] as backend:
         if target.endswith(".json"):
             from .netcli import measure_network_file
 
@@ -280,10 +298,14 @@ def measure(target, device, space, resolution, width_mult, lut, names, verbose):
               help="Write the calibrated LUT here [default: update --lut in place].")  # fmt: skip
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write per-architecture results (JSON).")  # fmt: skip
+@adb_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_verbose_option
 @handle_errors
-def validate(lut_path, device, space, n, fit_frac, seed, output, report, quiet, verbose):
+def validate(
+    lut_path, device, space, n, fit_frac, seed, output, report, serials, benchmark_model,
+    adb_key, quiet, verbose,
+):  # fmt: skip
     """Measure N random architectures whole, compare with LUT sums, fit and store a calibration.
 
     The calibration (measured ≈ scale · LUT + offset) is fitted on --fit-frac of the
@@ -294,7 +316,7 @@ def validate(lut_path, device, space, n, fit_frac, seed, output, report, quiet, 
       padnas-latency validate --lut host-large.json --device host --n 30
     """
     _setup(verbose)
-    from .devices import load_profile, make_backend
+    from .devices import load_profile
     from .lut import LutError, load_lut
     from .validation import validate_lut
 
@@ -306,7 +328,7 @@ def validate(lut_path, device, space, n, fit_frac, seed, output, report, quiet, 
             f"validate it with --device {table.device_name}"
         )
     sp = get_space(table.family)
-    with make_backend(prof) as backend:
+    with backends_for(prof, serials, benchmark_model, adb_key)[0] as backend:
         res = validate_lut(table, sp, backend, n=n, fit_frac=fit_frac, seed=seed,
                            progress=not quiet)  # fmt: skip
     table.calibration = res.calibration
@@ -340,6 +362,7 @@ from .netcli import estimate, predict  # noqa: E402
 
 main.add_command(predict)
 main.add_command(estimate)
+main.add_command(devices)  # device profiles and reachable phones (latency/cli_adb.py)
 
 if __name__ == "__main__":
     main()

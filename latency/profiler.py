@@ -69,8 +69,10 @@ def profile_space(
     workers: int | None = None,
     progress: bool = True,
     cache_dir=None,
+    limit: int | None = None,
 ) -> ProfileReport:
-    """Measure every variant of ``space`` not yet in ``store`` (all with ``force``).
+    """Measure every variant of ``space`` not yet in ``store`` (all with ``force``), at most
+    ``limit`` of them in this run.
 
     Each measurement is appended to the store before the next starts; an interrupted run
     resumes where it stopped. Blocks that fail to convert or to run are reported in
@@ -78,9 +80,10 @@ def profile_space(
     """
     t0 = time.perf_counter()
     variants = space_variants(space, resolution, width_mult, num_classes)
-    todo_keys = set(store.missing([v.key for v in variants], force))
+    missing = store.missing([v.key for v in variants], force)
+    todo_keys = set(missing if limit is None else missing[: max(limit, 0)])
     todo = [v for v in variants if v.key in todo_keys]
-    report = ProfileReport(backend.name, len(variants), reused=len(variants) - len(todo))
+    report = ProfileReport(backend.name, len(variants), reused=len(variants) - len(missing))
     if not todo:
         report.wall_s = time.perf_counter() - t0
         return report
@@ -127,6 +130,8 @@ def _profile_with_files(todo, backend, store, report, bar, workers, cache_dir) -
         try:
             stats = backend.measure(res.path)
         except BackendError as exc:
+            if getattr(exc, "fatal", False):  # the device is gone: stop, the store resumes
+                raise
             report.failed.append((res.key, str(exc)))
             bar.update(1)
             continue
