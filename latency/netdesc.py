@@ -291,7 +291,8 @@ def load_networks(source: str | Path | Mapping) -> dict[str, Network]:
     if not isinstance(data, Mapping):
         raise NetDescError("a network file must hold a JSON object")
     if "layers" in data:
-        return {str(data.get("name", default_name)): network_from_dict(default_name, data)}
+        name = str(data.get("name", default_name))
+        return {name: network_from_dict(name, data)}
     nets = data.get("networks")
     if not isinstance(nets, Mapping) or not nets:
         raise NetDescError(

@@ -15,6 +15,7 @@ an interrupted run resumes).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -161,11 +162,55 @@ def export_network(
 # ---- measurement -----------------------------------------------------------------------------
 
 
+def _worker_export_unit(unit: Unit):
+    """Runs in an export worker (TF quiet, pinned away from the measuring core)."""
+    import time
+
+    from . import export
+
+    t0 = time.perf_counter()
+    try:
+        path = export_unit(unit, export._WORKER_CACHE)
+        return export.ExportResult(unit.key, path, time.perf_counter() - t0, False)
+    except Exception as exc:  # reported per unit, like the profiler's blocks
+        return export.ExportResult(unit.key, None, 0.0, False, f"{type(exc).__name__}: {exc}")
+
+
+def _worker_export_network(net: Network):
+    import time
+
+    from . import export
+
+    t0 = time.perf_counter()
+    try:
+        path = export_network(net, cache_dir=export._WORKER_CACHE)
+        return export.ExportResult(net.name, path, time.perf_counter() - t0, False)
+    except Exception as exc:
+        return export.ExportResult(net.name, None, 0.0, False, f"{type(exc).__name__}: {exc}")
+
+
+def _export_cpus(backend: Backend) -> list[int]:
+    from .backends.host import allowed_cpus
+
+    cpus = allowed_cpus()
+    return [c for c in cpus if c != getattr(backend, "cpu", None)] or cpus
+
+
 def measure_network(net: Network, backend: Backend, cache_dir=None) -> LatencyStats:
-    """Whole-network latency on a device (the mock prices it from its units, without files)."""
+    """Whole-network latency on a device (the mock prices it from its units, without files).
+    The network is exported in a worker process (cached), so TensorFlow's logs stay out."""
     if hasattr(backend, "measure_variants"):
         return backend.measure_variants(network_units(net), network_label(net))
-    return backend.measure(export_network(net, cache_dir=cache_dir))
+    from .export import ExportError, _pool_results, export_dir
+
+    cache = export_dir(cache_dir)
+    path = cache / "net" / f"{network_label(net)}.tflite"
+    if not (path.is_file() and path.with_suffix(".json").is_file()):
+        (res,) = list(_pool_results(_worker_export_network, [net], 1, _export_cpus(backend), cache))
+        if res.error:
+            raise ExportError(f"{net.name}: {res.error}")
+        path = res.path
+    return backend.measure(path)
 
 
 def measure_units(
@@ -175,37 +220,58 @@ def measure_units(
     *,
     force: bool = False,
     progress: bool = True,
+    workers: int | None = None,
     cache_dir=None,
 ) -> list[tuple[str, str]]:
     """Measure every unit not yet in ``store`` (each stored at once); returns failures
-    ``[(key, message)]`` — a unit that fails to convert or run does not stop the others."""
+    ``[(key, message)]`` — a unit that fails to convert or run does not stop the others.
+
+    Units are converted in worker processes pinned away from the measuring core and timed as
+    soon as each is ready, as the profiler does for a space's variants.
+    """
     from tqdm import tqdm
 
     unique = {u.key: u for u in units}
     todo = [unique[k] for k in store.missing(list(unique), force)]
-    mock = hasattr(backend, "measure_variant")  # the mock prices a unit without its file
-    meta = {}
-    if todo and not mock:
-        from .export import tools_hash
-
-        meta["tools"] = tools_hash()
-    failed = []
+    failed: list[tuple[str, str]] = []
+    if not todo:
+        return failed
     bar = tqdm(
-        todo,
+        total=len(todo),
         desc=f"measure {backend.name}",
         unit="unit",
-        disable=not progress or not todo,
+        disable=not progress,
         dynamic_ncols=True,
     )
-    for unit in bar:
-        try:
-            if mock:
-                stats = backend.measure_variant(unit)
+    try:
+        if hasattr(backend, "measure_variant"):  # the mock prices a unit without its file
+            for unit in todo:
+                store.add(unit.key, backend.measure_variant(unit))
+                bar.update(1)
+            return failed
+        from .export import _pool_results, export_dir, tools_hash
+
+        cache = export_dir(cache_dir)
+        ready = [(u, unit_path(u, cache)) for u in todo]
+        cached = [(u.key, p) for u, p in ready if p.is_file() and p.with_suffix(".json").is_file()]
+        convert = [u for u, p in ready if not (p.is_file() and p.with_suffix(".json").is_file())]
+        cpus = _export_cpus(backend)
+        results = iter(cached)
+        if convert:
+            pooled = _pool_results(_worker_export_unit, convert, workers or len(cpus), cpus, cache)
+            results = itertools.chain(cached, ((r.key, r.path or r.error) for r in pooled))
+        for key, path in results:
+            if not isinstance(path, Path):
+                failed.append((key, str(path)))
             else:
-                stats = backend.measure(export_unit(unit, cache_dir))
-        except (BackendError, RuntimeError, ValueError) as exc:
-            failed.append((unit.key, f"{type(exc).__name__}: {exc}"))
-            continue
-        store.add(unit.key, stats, **meta)
-        bar.set_postfix_str(f"{unit.key[:28]} {stats.ms:.3f} ms", refresh=False)
+                try:
+                    stats = backend.measure(path)
+                except BackendError as exc:
+                    failed.append((key, str(exc)))
+                else:
+                    store.add(key, stats, tools=tools_hash())
+                    bar.set_postfix_str(f"{key[:28]} {stats.ms:.3f} ms", refresh=False)
+            bar.update(1)
+    finally:
+        bar.close()
     return failed

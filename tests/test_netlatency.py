@@ -1,0 +1,56 @@
+"""Every layer kind of the network format converts to TFLite, numerically checked against
+PyTorch, and runs on the host: per unit and as a whole network (``measure NET.json``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from latency.cli import main
+from latency.devices import make_backend
+from latency.netdesc import load_networks
+from latency.netlatency import export_network, measure_units
+from latency.netunits import network_units
+from latency.store import MeasurementStore
+
+# conv with h-swish, dwconv, linear 1x1, ibconv with SE (MnasNet-style ratio of cin), grouped
+# ibconv with channel shuffle (FBNet g2), forced expand conv with h-sigmoid SE (MobileNetV3),
+# identity, 7x7 ibconv, pool, fc with h-swish and a bias-free classifier; 32x32 input
+ALL_KINDS = Path(__file__).parent / "data" / "netdesc_allkinds.json"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PADNAS_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.mark.slow
+def test_every_layer_kind_exports_checked_and_measures(cache):
+    (net,) = load_networks(ALL_KINDS).values()
+    units = network_units(net)
+    assert {u.kind for u in units} == {"conv", "dwconv", "ibconv", "pool", "fc"}
+    path = export_network(net)  # raises ExportError if TFLite disagrees with PyTorch
+    assert path.with_suffix(".json").is_file()
+    store = MeasurementStore("host-builtin", cache / "measurements")
+    with make_backend("host-builtin") as backend:
+        assert backend.describe()["kernels"] == "builtin"
+        failed = measure_units(units, backend, store, progress=False)
+    assert failed == []
+    recs = store.records()
+    assert set(recs) == {u.key for u in units}
+    assert all(r["ms"] > 0 and r["source"] == "measured" and r["tools"] for r in recs.values())
+    # a second run measures nothing (resumable store)
+    with make_backend("host-builtin") as backend:
+        assert measure_units(units, backend, store, progress=False) == []
+    assert len(store.path.read_text().splitlines()) == len(units)
+
+
+@pytest.mark.slow
+def test_measure_network_file_on_the_host(cache):
+    r = CliRunner().invoke(main, ["measure", str(ALL_KINDS), "--device", "host"],
+                           catch_exceptions=False)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("allkinds: ") and "source measured, device host" in r.output
