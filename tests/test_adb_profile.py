@@ -105,3 +105,121 @@ def test_all_phones_lost_stops_and_resumes(env):
     assert report.reused == 2 and report.measured == LIMIT
     assert len(store) == 2 + LIMIT
     assert all(store.get(k) == r for k, r in kept.items())  # nothing measured twice
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(env, monkeypatch):
+    """padnas-latency with test copies of the shipped pixel3/host/mock profiles: pixel3 without
+    its 2 s cool-down and with short time-outs, host with short runs. Benchmark flags as
+    shipped."""
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from latency.cli import main
+    from latency.devices import profiles_dir
+
+    src, dst = profiles_dir(), env["tmp"] / "profiles"
+    dst.mkdir()
+    shutil.copy(src / "mock.json", dst)
+    host = json.loads((src / "host.json").read_text())
+    host["measure"].update({"min_s": 0.02, "max_s": 0.2})
+    (dst / "host.json").write_text(json.dumps(host))
+    pixel = json.loads((src / "pixel3.json").read_text())
+    pixel.pop("luts", None)
+    pixel["cooldown_s"] = 0
+    pixel["adb"].update({"retries": 1, "backoff_s": 0.01, "connect_timeout_s": 3,
+                         "auth_timeout_s": 1, "timeout_margin_s": 10})  # fmt: skip
+    (dst / "pixel3.json").write_text(json.dumps(pixel))
+    monkeypatch.setenv("PADNAS_DEVICE_PROFILES", str(dst))
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return run
+
+
+@pytest.mark.slow
+def test_cli_profile_pixel3_resumes_matches_host_keys_and_exports_a_lut(env, cli):
+    from latency.lut import load_lut
+
+    store_dir = env["tmp"] / "stores"
+    common = ["--space", "basic", "--store", store_dir, "-q"]
+    phone_args = ["--device", "pixel3", "--adb-key", env["key"], *common]
+    full = [v.key for v in space_variants(get_space("basic"), 224)]
+
+    # the phone drops off after three blocks: the command stops, keeping them
+    faults = Faults(drop=set(range(4, 1000)))
+    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]], faults=faults) as peer:
+        r = cli("profile", *phone_args, "--serial", peer.serial, "--benchmark-model", STANDIN,
+                "--limit", 12)  # fmt: skip
+        assert r.exit_code == 1, r.output
+        assert "rerun the same command to resume" in r.output
+        store = MeasurementStore("pixel3", store_dir)
+        assert len(store) == 3
+        runs_before = peer.shell.runs
+
+        # back online: the command resumes (benchmark_model remembered); 9 more make 12
+        peer.faults = Faults()
+        r = cli("profile", *phone_args, "--serial", peer.serial, "--limit", 9)
+        assert r.exit_code == 0, r.output
+        assert "71 variants, 3 already stored, 9 measured" in r.output
+        assert "59 variants left for the next run (--limit 9)" in r.output
+        assert peer.shell.runs == runs_before + 9  # nothing measured twice
+        argv = peer.shell.bench_runs[-1]["argv"]
+        assert "--num_runs=50" in argv and "--min_secs=0" in argv
+        assert peer.shell.bench_runs[-1]["mask"] == "80"
+
+    phone_keys = set(MeasurementStore("pixel3", store_dir).records())
+    assert phone_keys == set(full[:12])
+
+    # the host profile of the same space/resolution stores the same keys
+    r = cli("profile", "--device", "host", *common, "--limit", 12)
+    assert r.exit_code == 0, r.output
+    assert set(MeasurementStore("host", store_dir).records()) == phone_keys
+
+    # ... and the full key list is the same for every device: the complete (mock) profile
+    assert cli("profile", "--device", "mock", *common).exit_code == 0
+    assert list(MeasurementStore("mock", store_dir).records()) == full
+
+    out = env["tmp"] / "pixel3-basic.json"
+    r = cli("export-lut", "--device", "pixel3", "--space", "basic", "--store", store_dir,
+            "-o", out)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    lut = load_lut(out, "basic", 224)
+    assert sorted(lut.entries) == sorted(full)
+    sources = [lut.entries[k]["source"] for k in full]
+    assert sources == ["measured"] * 12 + ["regression"] * 59
+    assert lut.device["model"] == "Pixel 3" and lut.device["cpu_mask"] == "80"
+    stored = MeasurementStore("pixel3", store_dir).records()
+    assert all(lut.entries[k]["ms"] == stored[k]["ms"] for k in phone_keys)
+
+
+def test_cli_phone_options_are_checked(env, cli):
+    r = cli("profile", "--device", "host", "--serial", "127.0.0.1:5555", "-q")
+    assert r.exit_code == 2 and "for phones" in r.output
+    r = cli("profile", "--device", "pixel3", "--serial", "127.0.0.1:99999", "-q",
+            "--benchmark-model", STANDIN)  # fmt: skip
+    assert r.exit_code == 2 and "bad port" in r.output
+    r = cli("measure", "x.tflite", "--device", "pixel3", "--serial", "a:1", "--serial", "b:2")
+    assert r.exit_code == 2 and "single --serial" in r.output
+
+
+def test_cli_devices_lists_profiles_and_probes_phones(env, cli):
+    with (
+        AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]]) as ok,
+        AdbPeer(env["tmp"] / "other", allowed_keys=[]) as refused,
+    ):
+        r = cli("devices", "--serial", ok.serial, "--serial", refused.serial,
+                "--adb-key", env["key"], "--timeout", 1)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "pixel3" in r.output and "cpu_mask 80" in r.output
+    lines = {ln.split()[0]: ln for ln in r.output.splitlines() if ln.strip()}
+    assert "device" in lines[ok.serial] and "Pixel 3" in lines[ok.serial]
+    assert "unauthorized" in lines[refused.serial]
+    assert "USB:" in r.output or "usb:" in r.output
