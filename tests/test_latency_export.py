@@ -43,15 +43,13 @@ def test_block_converts_checks_and_caches(cache, monkeypatch):
 def test_wrong_conversion_is_refused(cache, monkeypatch):
     """A converter that silently produces another computation must be caught, not cached."""
     real = export._onnx_to_tflite
-    other = Variant.from_key("ibconv-k5-e3-s2-i16x16x16-o8x8x24")
 
     def sabotaged(onnx_path, out_dir):
-        out = real(onnx_path, out_dir)
-        # replace the model with one converted from differently seeded weights
-        mod = export.randomize(other.build_module(), seed=12345)
-        tmp = out_dir.parent / "other.onnx"
-        export._to_onnx(mod, other.input_shape, tmp)
-        return real(tmp, out_dir.parent / "other")
+        # convert the same block with other (seeded) weights instead: plausible, and wrong
+        mod = export.randomize(BLOCK.build_module(), seed=12345)
+        other = out_dir.parent / "other.onnx"
+        export._to_onnx(mod, BLOCK.input_shape, other)
+        return real(other, out_dir)
 
     monkeypatch.setattr(export, "_onnx_to_tflite", sabotaged)
     with pytest.raises(export.ExportError, match="differs from PyTorch"):
