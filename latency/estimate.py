@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -132,8 +131,17 @@ def _sha256(path: Path) -> str:
 
 
 def _device_facts(profile: dict) -> dict:
-    keep = ("name", "description", "transport", "device", "soc", "cpu_mask", "threads")
-    return {k: profile[k] for k in keep if k in profile}
+    """The LUT's device header: the device's name and model, and what the numbers are."""
+    facts = profile.get("device") if isinstance(profile.get("device"), dict) else {}
+    model = facts.get("model", profile["name"])
+    out = {"name": profile["name"], "model": model}
+    if "soc" in facts:
+        out["soc"] = facts["soc"]
+    out["description"] = (
+        f"{model}: latencies estimated from host measurements, not measured on the device "
+        "(see provenance)"
+    )
+    return out
 
 
 def run_estimate(
@@ -161,7 +169,6 @@ def run_estimate(
     nets = load_networks(published)
     targets = published_targets(nets, target_profile["name"])
     store = MeasurementStore(host_profile["name"], store_dir)
-    load_before = os.getloadavg()[0]
     with make_backend(host_profile) as backend:
         host = backend.describe()
         units = [u for name in targets for u in network_units(nets[name])]
@@ -186,6 +193,7 @@ def run_estimate(
                     f"{report.failed[0]}"
                 )
             host_luts.append(build_lut(get_space(name), store, host, resolution=resolution))
+    used_keys = {u.key for u in units}.union(*(lut.entries for lut in host_luts))
     provenance = {
         "method": (
             f"estimate: op variants measured on the host ({host_profile['name']}) and mapped to "
@@ -196,10 +204,7 @@ def run_estimate(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command,
         "host": host,
-        "host_load_avg_1min": {
-            "before": round(load_before, 2),
-            "after": round(os.getloadavg()[0], 2),
-        },
+        "host_measured": _time_span(store, used_keys),
         "tool_versions": tool_versions(),
         "published": {
             "file": _display_path(published),
@@ -212,6 +217,14 @@ def run_estimate(
     dev = _device_facts(target_profile)
     luts = [transfer_lut(h, fit, dev, provenance) for h in host_luts]
     return EstimateResult(target_profile["name"], host, fit, samples, luts, provenance)
+
+
+def _time_span(store: MeasurementStore, keys) -> dict:
+    """When the host measurements used were taken (first and last record, their count)."""
+    times = sorted(r["time"] for k, r in store.records().items() if k in keys and "time" in r)
+    if not times:
+        return {}
+    return {"first": times[0], "last": times[-1], "records": len(times)}
 
 
 def _display_path(path: Path) -> str:

@@ -202,3 +202,29 @@ def test_cli_bad_input_is_one_line_exit_2(run, args, message):
     r = run(*args)
     assert r.exit_code == 2, r.output
     assert message in r.output and "Traceback" not in r.output
+
+
+def test_shipped_pixel3_estimate():
+    """The LUTs shipped in device_profiles/pixel3.json: estimates with provenance, covering the
+    paper's windows, pricing ProxylessNAS the same as a layer list and as an architecture."""
+    windows = {"basic": (60.0, 70.0), "large": (50.0, 100.0)}
+    proxyless = load_networks(DEFAULT_PUBLISHED)["ProxylessNAS_mobile"]
+    for family, (lo_w, hi_w) in windows.items():
+        lut = load_lut("device_profiles/pixel3.json", family, 224)
+        assert lut.sources() == {"estimate"} and lut.device_name == "pixel3"
+        prov = lut.provenance
+        assert prov["command"].startswith("padnas-latency estimate --device pixel3")
+        assert prov["host"]["kernels"] == "builtin" and prov["tool_versions"]
+        assert prov["transfer"]["loo_mape_pct"] <= 10.0
+        assert lut.calibration["offset_ms"] == pytest.approx(prov["transfer"]["offset_ms"], 1e-4)
+        model = LatencyModel.from_lut(lut, get_space(family))
+        lo, hi = model.reachable_range()
+        assert lo < lo_w and hi > hi_w, (family, lo, hi)
+        genomes = get_space(family).sample_genomes(np.random.default_rng(0), 2000)
+        ms = model.predict(genomes)
+        assert ((ms >= lo_w) & (ms <= hi_w)).sum() >= 20  # a first CES population exists
+    basic = load_lut("device_profiles/pixel3.json", "basic", 224)
+    by_arch = LatencyModel.from_lut(basic, get_space("basic")).predict([PROXYLESS_ARCH])[0]
+    assert predict_network(proxyless, basic).ms == pytest.approx(by_arch, rel=1e-12)
+    fit = basic.provenance["transfer"]["fit"]["ProxylessNAS_mobile"]["predicted_ms"]
+    assert by_arch == pytest.approx(fit, rel=1e-3)  # the LUT sum is the transfer model's number
