@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import click
@@ -24,8 +25,14 @@ SPACE = click.Choice(sorted(MACROS))
 
 def _setup(verbose: bool) -> None:
     quiet_tensorflow(verbose)
+    # `kill` (SIGTERM) ends a long job like Ctrl-C does: through the same clean-up path
+    signal.signal(signal.SIGTERM, _terminate)
     if verbose:
         os.environ["PADNAS_VERBOSE"] = "1"
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _device_option(f):

@@ -42,9 +42,21 @@ class ExportResult:
     error: str | None = None
 
 
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the parent dies, so a killed ``profile`` leaves no converter
+    running (an orphaned worker would otherwise wait on its job queue forever)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def _worker_init(cache_dir: str, cpus: list[int] | None) -> None:
     """Runs once per worker: quiet TF, pin, one torch thread, import the converter once."""
     export._WORKER_CACHE = Path(cache_dir)
+    _die_with_parent()
     _quiet_tf()
     if os.environ.get("PADNAS_VERBOSE") != "1":
         # TF/absl C++ logs ignore TF_CPP_MIN_LOG_LEVEL before logging is initialised; errors

@@ -87,6 +87,23 @@ def median_ci(sorted_ms: np.ndarray) -> float:
     return float(hi - lo) / (2 * med)
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence C++ log lines on fd 2 (kept with PADNAS_VERBOSE=1); errors still raise."""
+    if os.environ.get("PADNAS_VERBOSE") == "1":
+        yield
+        return
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class HostBackend(Backend):
     """Times ``.tflite`` files on this machine's CPU (source ``measured``)."""
 
@@ -124,12 +141,13 @@ class HostBackend(Backend):
         try:
             from ai_edge_litert.interpreter import OpResolverType
 
-            interp = Interpreter(
-                model_path=str(path),
-                num_threads=int(o["threads"]),
-                experimental_op_resolver_type=getattr(OpResolverType, KERNELS[o["kernels"]]),
-            )
-            interp.allocate_tensors()
+            with _quiet_stderr():  # LiteRT prints "INFO: Created ... XNNPACK delegate" on fd 2
+                interp = Interpreter(
+                    model_path=str(path),
+                    num_threads=int(o["threads"]),
+                    experimental_op_resolver_type=getattr(OpResolverType, KERNELS[o["kernels"]]),
+                )
+                interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"LiteRT cannot load {path.name}: {exc}") from None
         rng = np.random.default_rng(0)
