@@ -167,26 +167,28 @@ def _worker_export_unit(unit: Unit):
     import time
 
     from . import export
+    from .export_pool import ExportResult
 
     t0 = time.perf_counter()
     try:
         path = export_unit(unit, export._WORKER_CACHE)
-        return export.ExportResult(unit.key, path, time.perf_counter() - t0, False)
+        return ExportResult(unit.key, path, time.perf_counter() - t0, False)
     except Exception as exc:  # reported per unit, like the profiler's blocks
-        return export.ExportResult(unit.key, None, 0.0, False, f"{type(exc).__name__}: {exc}")
+        return ExportResult(unit.key, None, 0.0, False, f"{type(exc).__name__}: {exc}")
 
 
 def _worker_export_network(net: Network):
     import time
 
     from . import export
+    from .export_pool import ExportResult
 
     t0 = time.perf_counter()
     try:
         path = export_network(net, cache_dir=export._WORKER_CACHE)
-        return export.ExportResult(net.name, path, time.perf_counter() - t0, False)
+        return ExportResult(net.name, path, time.perf_counter() - t0, False)
     except Exception as exc:
-        return export.ExportResult(net.name, None, 0.0, False, f"{type(exc).__name__}: {exc}")
+        return ExportResult(net.name, None, 0.0, False, f"{type(exc).__name__}: {exc}")
 
 
 def _export_cpus(backend: Backend) -> list[int]:
@@ -201,7 +203,8 @@ def measure_network(net: Network, backend: Backend, cache_dir=None) -> LatencySt
     The network is exported in a worker process (cached), so TensorFlow's logs stay out."""
     if hasattr(backend, "measure_variants"):
         return backend.measure_variants(network_units(net), network_label(net))
-    from .export import ExportError, _pool_results, export_dir
+    from .export import ExportError, export_dir
+    from .export_pool import _pool_results
 
     cache = export_dir(cache_dir)
     path = cache / "net" / f"{network_label(net)}.tflite"
@@ -249,7 +252,8 @@ def measure_units(
                 store.add(unit.key, backend.measure_variant(unit))
                 bar.update(1)
             return failed
-        from .export import _pool_results, export_dir, tools_hash
+        from .export import export_dir, tools_hash
+        from .export_pool import _pool_results
 
         cache = export_dir(cache_dir)
         ready = [(u, unit_path(u, cache)) for u in todo]
