@@ -36,24 +36,27 @@ def _networks(path: str, names: tuple[str, ...]):
 
 
 def _choose_lut(path: Path, family: str | None, net):
-    """The LUT of ``path`` for a network: the given family's, or (for a bundle) the one whose
-    entries cover most of the network's units; resolution = the network's input."""
+    """The LUT of ``path`` to price a network: the given family's, or (for a bundle) the one
+    whose entries cover most of the network's units. A LUT at the network's input resolution
+    is preferred; without one, any LUT is used and its regression fallback prices what it lacks
+    (the output shows that as regression)."""
     from .lut import LutError, load_lut
     from .netunits import network_units
 
     res = net.input_hw[0] if net.input_hw[0] == net.input_hw[1] else None
-    if family is not None:
-        return load_lut(path, family, res)
-    candidates = []
-    for fam in sorted(MACROS):
-        try:
-            candidates.append(load_lut(path, fam, res))
-        except LutError:
-            continue
-    if not candidates:
-        return load_lut(path, None, res)  # raises naming what the file holds
     keys = [u.key for u in network_units(net)]
-    return max(candidates, key=lambda t: (sum(k in t.entries for k in keys), len(t.entries)))
+    for want_res in (res, None):
+        candidates = []
+        for fam in (family,) if family else sorted(MACROS):
+            try:
+                candidates.append(load_lut(path, fam, want_res))
+            except LutError:
+                continue
+        if candidates:
+            return max(
+                candidates, key=lambda t: (sum(k in t.entries for k in keys), len(t.entries))
+            )
+    return load_lut(path, family)  # raises, naming what the file holds
 
 
 @click.command()

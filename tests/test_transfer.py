@@ -185,6 +185,13 @@ def test_cli_estimate_then_predict(run, tmp_path):
     by_arch = r.output.split(":")[1].split("ms")[0]
     r2 = run("predict", DEFAULT_PUBLISHED, "--lut", out, "--net", "ProxylessNAS_mobile")
     assert r2.output.split(":")[1].split("ms")[0] == by_arch
+    # another input resolution: no LUT matches it, the fallback prices every unit, and says so
+    net = json.loads(DEFAULT_PUBLISHED.read_text())["networks"]["ProxylessNAS_mobile"]
+    small = tmp_path / "p192.json"
+    small.write_text(json.dumps({**net, "input": 192}))
+    r = run("predict", small, "--lut", out)
+    assert r.exit_code == 0, r.output
+    assert "ms regression (22 units)" in r.output and "estimate" not in r.output
 
 
 @pytest.mark.parametrize(
