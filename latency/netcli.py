@@ -8,7 +8,6 @@ on one space's LUT.
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 
 import click
@@ -23,6 +22,28 @@ def _setup(verbose: bool) -> None:
     from .cli import _setup as setup
 
     setup(verbose)
+
+
+def _estimate_command(
+    device, spaces, resolution, published, host_device, terms, update, output, store_dir
+) -> str:
+    """The command that reproduces an estimate, rebuilt from its options (for provenance)."""
+    args = ["padnas-latency", "estimate", "--device", device]
+    for sp in dict.fromkeys(spaces):
+        args += ["--space", sp]
+    args += ["--resolution", str(resolution)]
+    for flag, value in (
+        ("--published", published),
+        ("--host-device", host_device),
+        ("--store", store_dir),
+        ("--update", update),
+        ("--output", output),
+    ):
+        if value is not None:
+            args += [flag, str(value)]
+    if terms != "scale,offset":
+        args += ["--terms", terms]
+    return shlex.join(args)
 
 
 def _is_network_file(target: str) -> bool:
@@ -268,7 +289,9 @@ def estimate(
         raise UsageError("--space builds LUTs: say where they go with --update or -o")
     if (update or output) and not spaces:
         raise UsageError("--update/-o need the space(s) to estimate: add --space basic ...")
-    command = "padnas-latency " + shlex.join(["estimate", *sys.argv[2:]])
+    command = _estimate_command(
+        device, spaces, resolution, published, host_device, terms, update, output, store_dir
+    )
     res = run_estimate(
         device,
         published=published or DEFAULT_PUBLISHED,
