@@ -103,6 +103,8 @@ def transfer_lut(host_lut: Lut, fit: TransferFit, device: dict, provenance: dict
     for e in host_lut.entries.values():
         host_sources[e["source"]] = host_sources.get(e["source"], 0) + 1
     prov = {**provenance, "host_entries": host_sources}
+    if host_lut.provenance.get("export_tools"):  # tool hashes the host files were made with
+        prov["host_export_tools"] = host_lut.provenance["export_tools"]
     return Lut(
         device=device,
         family=host_lut.family,
