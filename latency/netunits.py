@@ -44,10 +44,6 @@ class Unit:
     def input_shape(self) -> tuple[int, ...]:
         return self.layers[0].input_shape
 
-    @property
-    def macs(self) -> int:
-        return sum(layer.macs for layer in self.layers)
-
     def build_module(self) -> nn.Module:
         """The unit as a :mod:`padnas.ops` module in eval mode (what gets exported and timed)."""
         if self.variant is not None:
