@@ -258,14 +258,28 @@ def dump_luts(luts: list[Lut]) -> str:
     return "[\n" + ",\n".join(items) + "\n ]"
 
 
+def _lut_slot(lut: Lut) -> tuple:
+    return (lut.family, lut.resolution, lut.width_mult)
+
+
 def update_profile(path: str | Path, luts: list[Lut]) -> None:
-    """Set the ``luts`` of a device profile, leaving every other field (and its formatting)
-    exactly as it is: the device part of the file belongs to whoever maintains the device."""
+    """Put ``luts`` into a device profile's ``luts``, replacing those of the same space,
+    resolution and width and keeping the others, and leave every other field (and its
+    formatting) exactly as it is: the device part belongs to whoever maintains the device."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     data = json.loads(text)
     if not isinstance(data, dict):
         raise TransferError(f"{path}: not a device profile (a JSON object)")
+    new_slots = {_lut_slot(lut) for lut in luts}
+    kept_luts = []
+    for i, item in enumerate(data.get("luts") or []):
+        if isinstance(item, dict) and "device" not in item:
+            item = {**item, "device": {"name": data.get("name", path.stem)}}
+        old = Lut.from_dict(item, f"{path} luts[{i}]")
+        if _lut_slot(old) not in new_slots:
+            kept_luts.append(old)
+    luts = sorted([*kept_luts, *luts], key=_lut_slot)
     marker = '\n "luts": '
     if "luts" in data:
         cut = text.find(marker)

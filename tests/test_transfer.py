@@ -235,3 +235,12 @@ def test_shipped_pixel3_estimate():
     assert predict_network(proxyless, basic).ms == pytest.approx(by_arch, rel=1e-12)
     fit = basic.provenance["transfer"]["fit"]["ProxylessNAS_mobile"]["predicted_ms"]
     assert by_arch == pytest.approx(fit, rel=1e-3)  # the LUT sum is the transfer model's number
+
+
+def test_update_profile_keeps_luts_of_other_spaces(estimated, tmp_path):
+    prof = tmp_path / "pixel3.json"
+    shutil.copy("device_profiles/pixel3.json", prof)
+    (basic,) = estimated.luts
+    update_profile(prof, [basic])  # replaces basic@224, keeps the shipped large@224
+    assert load_lut(prof, "basic", 224).provenance["command"] == "test"
+    assert load_lut(prof, "large", 224).provenance["command"].startswith("padnas-latency")
