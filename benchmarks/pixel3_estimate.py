@@ -27,6 +27,7 @@ SHIPPED = "device_profiles/pixel3.json"
 WINDOWS = {"basic": (60.0, 70.0), "large": (50.0, 100.0)}
 HOSTS = ("host-builtin", "host")  # the estimate's kernels first, XNNPACK beside them
 RANDOM_ARCHS = 10_000
+NOISE, NOISE_DRAWS = 0.05, 500
 SHORT = {
     "MobileNetV1_1.0": "V1",
     "MobileNetV2_1.0": "V2",
@@ -105,6 +106,28 @@ def main() -> None:
     )
     figures["published_over_host_ratio_spread_builtin"] = max(ratios) / min(ratios)
     figures["published_over_host_ratio_spread_xnnpack"] = max(ratios_x) / min(ratios_x)
+
+    # ---- how fragile is a four-point fit? ----------------------------------------------------
+    # Host timings drift (load, caches). Perturb every network's host time by a common factor
+    # (systematic, e.g. measured under other load) or every unit independently, and refit.
+    from latency.transfer import NetworkSample
+
+    noise_rng = np.random.default_rng(1)
+    base = samples["host-builtin"]
+    for label, per_unit in (("network", False), ("unit", True)):
+        loos = []
+        for _ in range(NOISE_DRAWS):
+            noisy = []
+            for s in base:
+                f = noise_rng.normal(1, NOISE, len(s.unit_ms) if per_unit else 1)
+                noisy.append(NetworkSample(s.name, s.target_ms, tuple(np.multiply(s.unit_ms, f))))
+            loos.append(evaluate_transfer(noisy, DEFAULT_TERMS).loo_mape)
+        med, p90 = np.percentile(loos, [50, 90])
+        print(
+            f"LOO MAPE with {NOISE:.0%} host noise per {label}: median {med:.2f}%, "
+            f"90th percentile {p90:.2f}% ({NOISE_DRAWS} draws)"
+        )
+        figures[f"loo_mape_pct_p90_with_{int(NOISE * 100)}pct_noise_per_{label}"] = p90
 
     # ---- the shipped LUTs ------------------------------------------------------------------
     print(f"\nshipped LUTs ({a.lut}):")
