@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,6 +31,8 @@ from latency.transfer import (
     parse_terms,
 )
 from padnas.space import get_space
+
+PIXEL3 = str(Path(__file__).resolve().parents[1] / "device_profiles" / "pixel3.json")
 
 
 def _samples(scale=3.0, per_unit=0.0, offset=20.0, seed=0, n=5):
@@ -131,7 +134,7 @@ def test_transfer_lut_without_offset_has_no_calibration(estimated):
 
 def test_update_profile_keeps_the_device_part_byte_for_byte(estimated, tmp_path):
     prof = tmp_path / "pixel3.json"
-    shutil.copy("device_profiles/pixel3.json", prof)
+    shutil.copy(PIXEL3, prof)
     original = prof.read_text()
     before = {k: v for k, v in json.loads(original).items() if k != "luts"}
     head = original.rstrip()[:-1].rstrip()
@@ -201,8 +204,8 @@ def test_cli_estimate_then_predict(run, tmp_path):
         (["estimate", "--device", "pixel3", "--space", "basic"], "say where they go"),
         (["estimate", "--device", "pixel3", "-o", "x.json"], "need the space(s)"),
         (["estimate", "--device", "nope"], "unknown device 'nope'"),
-        (["predict", "K3E1", "--lut", "device_profiles/pixel3.json"], "architecture has 1 layers"),
-        (["predict", "missing.json", "--lut", "device_profiles/pixel3.json"], "not found"),
+        (["predict", "K3E1", "--lut", PIXEL3], "architecture has 1 layers"),
+        (["predict", "missing.json", "--lut", PIXEL3], "not found"),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(run, args, message):
@@ -217,7 +220,7 @@ def test_shipped_pixel3_estimate():
     windows = {"basic": (60.0, 70.0), "large": (50.0, 100.0)}
     proxyless = load_networks(DEFAULT_PUBLISHED)["ProxylessNAS_mobile"]
     for family, (lo_w, hi_w) in windows.items():
-        lut = load_lut("device_profiles/pixel3.json", family, 224)
+        lut = load_lut(PIXEL3, family, 224)
         assert lut.sources() == {"estimate"} and lut.device_name == "pixel3"
         prov = lut.provenance
         assert prov["command"].startswith("padnas-latency estimate --device pixel3")
@@ -230,7 +233,7 @@ def test_shipped_pixel3_estimate():
         genomes = get_space(family).sample_genomes(np.random.default_rng(0), 2000)
         ms = model.predict(genomes)
         assert ((ms >= lo_w) & (ms <= hi_w)).sum() >= 20  # a first CES population exists
-    basic = load_lut("device_profiles/pixel3.json", "basic", 224)
+    basic = load_lut(PIXEL3, "basic", 224)
     by_arch = LatencyModel.from_lut(basic, get_space("basic")).predict([PROXYLESS_ARCH])[0]
     assert predict_network(proxyless, basic).ms == pytest.approx(by_arch, rel=1e-12)
     fit = basic.provenance["transfer"]["fit"]["ProxylessNAS_mobile"]["predicted_ms"]
@@ -239,7 +242,7 @@ def test_shipped_pixel3_estimate():
 
 def test_update_profile_keeps_luts_of_other_spaces(estimated, tmp_path):
     prof = tmp_path / "pixel3.json"
-    shutil.copy("device_profiles/pixel3.json", prof)
+    shutil.copy(PIXEL3, prof)
     (basic,) = estimated.luts
     update_profile(prof, [basic])  # replaces basic@224, keeps the shipped large@224
     assert load_lut(prof, "basic", 224).provenance["command"] == "test"
