@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from padnas.space import DEPLOY_CLASSES, DEPLOY_RESOLUTION, SearchSpace
 
 from .backends.base import Backend, BackendError
-from .lut import OBSERVED, Lut, LutError
+from .lut import Lut, LutError
 from .store import MeasurementStore
-from .variants import Variant, space_variants
+from .variants import space_variants
 
 
 @dataclass
@@ -215,7 +215,3 @@ def build_lut(
                                   "source": "regression"}  # fmt: skip
         lut.provenance["regression"] = reg.summary()
     return lut
-
-
-def observed_variants(lut: Lut) -> list[Variant]:
-    return [Variant.from_key(k) for k, e in lut.entries.items() if e["source"] in OBSERVED]
