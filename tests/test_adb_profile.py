@@ -38,7 +38,7 @@ def phone_profile(retries: int = 2) -> dict:
     prof = copy.deepcopy(load_profile("pixel3"))
     prof["benchmark"].update({"num_runs": 10, "warmup_runs": 2, "max_secs": 2})
     prof["cooldown_s"] = 0
-    prof["adb"].update({"timeout_margin_s": 4, "retries": retries, "backoff_s": 0.01,
+    prof["adb"].update({"timeout_margin_s": 10, "retries": retries, "backoff_s": 0.01,
                         "connect_timeout_s": 3, "auth_timeout_s": 1})  # fmt: skip
     return prof
 
