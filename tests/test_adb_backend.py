@@ -281,3 +281,11 @@ def test_an_unreachable_phone_fails_before_anything_runs(env):
     with pytest.raises(BackendError, match="connection refused") as info:
         b.describe()
     assert info.value.fatal
+
+
+def test_a_core_capped_from_the_start_is_reported(env):
+    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]]) as peer:
+        peer.shell.throttled = True  # hot before we even begin
+        with backend(peer, env) as b:
+            b.describe()
+    assert any("capped at 1996800 of 2803200 kHz" in w for w in b.warnings)

@@ -256,10 +256,18 @@ class AdbBackend(Backend):
         top = self._read_khz(core, "cpuinfo_max_freq")
         if top:
             self._facts["cpuinfo_max_freq_khz"] = top
-        for leaf in ("scaling_max_freq", "scaling_cur_freq"):
-            khz = self._read_khz(core, leaf)
-            if khz:
-                return khz, leaf
+        cap = self._read_khz(core, "scaling_max_freq")
+        if cap:
+            if top and cap < top * (1.0 - float(self.throttle["tolerance"])):
+                self.warn_once(
+                    f"{self.serial}: CPU{core} is capped at {cap} of {top} kHz before profiling "
+                    "starts (a hot phone, or battery saver): timings will be slow until it is "
+                    "lifted"
+                )
+            return cap, "scaling_max_freq"
+        cur = self._read_khz(core, "scaling_cur_freq")
+        if cur:
+            return cur, "scaling_cur_freq"
         self.warn_once(
             f"{self.serial}: CPU{core}'s frequency is unreadable; thermal throttling will go "
             "unnoticed"
