@@ -102,14 +102,16 @@ def devices(serials, adb_key, timeout, verbose):
     from .devices import known_devices, load_profile, profiles_dir
 
     click.echo(f"Device profiles ({profiles_dir()}):")
-    for name in known_devices():
+    names = known_devices()
+    width = max((len(n) for n in names), default=0)
+    for name in names:
         try:
             p = load_profile(name)
         except Exception as exc:  # a broken profile is listed, not fatal
-            click.echo(f"  {name:<10} INVALID: {exc}")
+            click.echo(f"  {name:<{width}}  INVALID: {exc}")
             continue
         pin = f", cpu_mask {p['cpu_mask']}" if p["transport"] == "adb" else ""
-        click.echo(f"  {name:<10} {p['transport']:<5} {p.get('description', '')}{pin}")
+        click.echo(f"  {name:<{width}}  {p['transport']:<5} {p.get('description', '')}{pin}")
 
     serials = list(serials) or ([os.environ["ANDROID_SERIAL"]] if "ANDROID_SERIAL" in os.environ
                                 else [])  # fmt: skip
