@@ -102,7 +102,12 @@ def main() -> None:
     "--workers",
     type=int,
     default=None,
-    help="Export worker processes [default: one per core not used for measuring].",
+    help="Export worker processes [default: one per core (per spare core with --overlap)].",
+)
+@click.option(
+    "--overlap/--no-overlap",
+    default=None,
+    help="Time blocks while others convert [default: only when the device is not this machine].",
 )
 @_store_option
 @click.option(
@@ -118,8 +123,8 @@ def main() -> None:
 @_verbose_option
 @handle_errors
 def profile(
-    device, space, resolution, width_mult, force, workers, store_dir, report, limit, serials,
-    benchmark_model, adb_key, quiet, verbose,
+    device, space, resolution, width_mult, force, workers, overlap, store_dir, report, limit,
+    serials, benchmark_model, adb_key, quiet, verbose,
 ):  # fmt: skip
     """Measure every op variant of a space on a device (resumable).
 
@@ -157,7 +162,7 @@ def profile(
 
             result = profile_fleet(sp, backends, store, warn=backends[0].warn, **opts)
         else:
-            result = profile_space(sp, backends[0], store, **opts)
+            result = profile_space(sp, backends[0], store, overlap=overlap, **opts)
     finally:
         close_all(backends)
     click.echo(result.summary())
@@ -301,6 +306,8 @@ def measure(
 @click.option("--fit-frac", type=float, default=0.5, show_default=True,
               help="Share of the architectures the calibration is fitted on.")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--rounds", type=int, default=2, show_default=True,
+              help="Passes over all networks; each keeps its lowest median.")  # fmt: skip
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the calibrated LUT here [default: update --lut in place].")  # fmt: skip
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -310,7 +317,7 @@ def measure(
 @_verbose_option
 @handle_errors
 def validate(
-    lut_path, device, space, n, fit_frac, seed, output, report, serials, benchmark_model,
+    lut_path, device, space, n, fit_frac, seed, rounds, output, report, serials, benchmark_model,
     adb_key, quiet, verbose,
 ):  # fmt: skip
     """Measure N random architectures whole, compare with LUT sums, fit and store a calibration.
@@ -337,7 +344,7 @@ def validate(
     sp = get_space(table.family)
     with backends_for(prof, serials, benchmark_model, adb_key)[0] as backend:
         res = validate_lut(table, sp, backend, n=n, fit_frac=fit_frac, seed=seed,
-                           progress=not quiet)  # fmt: skip
+                           progress=not quiet, rounds=rounds)  # fmt: skip
     table.calibration = res.calibration
     dest = output or lut_path
     if dest == lut_path and _is_bundle(lut_path):

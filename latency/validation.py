@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -112,6 +112,7 @@ def validate_lut(
     seed: int = 0,
     progress: bool = True,
     measure=None,
+    rounds: int = 2,
 ) -> ValidationResult:
     """Measure ``n`` random architectures whole, compare with LUT sums, fit a calibration on
     ``fit_frac`` of them and report errors on the rest. Does not modify ``lut``.
@@ -131,8 +132,9 @@ def validate_lut(
     raw = model.raw(genomes)
     if measure is None:
         stats_list = measure_archs(
-            backend, space, archs, lut.resolution, lut.width_mult, progress=progress
-        )
+            backend, space, archs, lut.resolution, lut.width_mult, progress=progress,
+            rounds=rounds,
+        )  # fmt: skip
     else:
         stats_list = [measure(a) for a in archs]
     meas = np.array([st.ms for st in stats_list])
@@ -186,9 +188,13 @@ def measure_archs(
     num_classes: int = 1000,
     progress: bool = True,
     workers: int | None = None,
+    rounds: int = 1,
 ) -> list:
     """Whole-network latencies of many architectures, in order (mock: computed; others: each
-    network exported in worker processes, cached, then timed)."""
+    network exported in worker processes, cached, then timed in ``rounds`` passes over all
+    networks, keeping each network's lowest median)."""
+    if rounds < 1:
+        raise LutError(f"rounds must be at least 1, got {rounds}")
     from tqdm import tqdm
 
     def bar():
@@ -217,10 +223,19 @@ def measure_archs(
         if res.error:
             raise ExportError(f"cannot export {res.key}: {res.error}")
         paths[res.key] = res.path
-    results: list = []
-    with bar() as b:
-        for a in archs:
-            label = _arch_label(space.family, a, resolution, width_mult, num_classes)
-            results.append(backend.measure(paths[label]))
-            b.update(1)
-    return results
+    labels = [_arch_label(space.family, a, resolution, width_mult, num_classes) for a in archs]
+    rounds_ms: dict[str, list[float]] = {label: [] for label in labels}
+    best: dict = {}
+    with tqdm(total=len(paths) * rounds, desc="measure", unit="net", disable=not progress) as b:
+        for _ in range(rounds):  # passes over all networks: load drifts hit every net alike
+            for label in dict.fromkeys(labels):
+                stats = backend.measure(paths[label])
+                rounds_ms[label].append(round(stats.ms, 6))
+                # other processes only ever add time: the calmest pass is the closest to truth
+                if label not in best or stats.ms < best[label].ms:
+                    best[label] = stats
+                b.update(1)
+    return [
+        replace(best[label], extra={**best[label].extra, "rounds_ms": rounds_ms[label]})
+        for label in labels
+    ]

@@ -108,6 +108,8 @@ class HostBackend(Backend):
     """Times ``.tflite`` files on this machine's CPU (source ``measured``)."""
 
     source = "measured"
+    #: it times on this machine's CPU, so nothing else should run while it measures
+    runs_on_host = True
 
     def __init__(self, profile: dict | None = None, cpu: int | None = None, **opts) -> None:
         profile = profile or {"name": "host", "transport": "host"}
