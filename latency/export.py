@@ -190,15 +190,21 @@ def _onnx_to_tflite(onnx_path: Path, out_dir: Path) -> Path:
     _quiet_tf()
     import onnx2tf
 
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
-        onnx2tf.convert(
-            input_onnx_file_path=str(onnx_path),
-            output_folder_path=str(out_dir),
-            non_verbose=True,
-            # also the path that names the saved model's ops by signature: without it, grouped
-            # (non-depthwise) convs fail on ONNX node names starting with "/" (FBNet's g2 blocks)
-            output_signaturedefs=True,
-        )
+    try:
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            onnx2tf.convert(
+                input_onnx_file_path=str(onnx_path),
+                output_folder_path=str(out_dir),
+                non_verbose=True,
+                # also the path that names the saved model's ops by signature: without it, grouped
+                # (non-depthwise) convs fail on ONNX node names starting with "/" (FBNet g2 blocks)
+                output_signaturedefs=True,
+            )
+    except SystemExit as exc:
+        # onnx2tf ends the process on a failed conversion; a failed block is an error, not an exit
+        raise ExportError(
+            f"onnx2tf could not convert {onnx_path.name} (exit {exc.code}); rerun with --verbose"
+        ) from None
     out = out_dir / f"{onnx_path.stem}_float32.tflite"
     if not out.is_file():
         raise ExportError(f"onnx2tf wrote no {out.name} for {onnx_path.name}")
