@@ -15,6 +15,7 @@ from search_support import mock_lut
 
 from latency.lut import LutError
 from padnas.ces import CESConfig, WindowError
+from padnas.checkpoint import load_checkpoint
 from padnas.clitools import exit_code
 from padnas.data import DataBundle, TensorSplit
 from padnas.pipeline import (
@@ -27,7 +28,7 @@ from padnas.pipeline import (
 )
 from padnas.rundir import RunDir, RunDirError
 from padnas.space import get_space
-from padnas.train import PRESETS, Stage, load_checkpoint
+from padnas.train import PRESETS, Stage
 
 TINY_CES = CESConfig(pop_size=6, generations=2)
 
