@@ -1,0 +1,477 @@
+"""Supernet (SPOS) and stand-alone training: one loop, presets, checkpoints, DDP.
+
+SPOS trains a supernet by sampling one path uniformly per step, independently per layer, from the
+current (possibly pruned) layer-wise space. The path of step ``s`` in epoch ``e`` comes from a
+generator seeded by ``(seed, e, s)`` and the data order of epoch ``e`` from one seeded by
+``(seed, e)``. Nothing random is carried in process state, so
+
+- every DDP rank samples the same path without communicating (each takes its slice of the same
+  global batch), and
+- a run resumed from a checkpoint (model, optimizer, position) ends with bit-identical weights to an
+  uninterrupted one.
+
+Optimiser as Section 4.1: momentum SGD 0.9, weight decay 4e-5 (on conv/linear weights, not on BN
+or biases), learning rate decayed linearly to zero per step. Gradients are set to ``None`` each
+step, so ops off the sampled path get neither momentum nor decay that step (SPOS's single-path
+semantics). Stand-alone training of one architecture uses the same loop with a fixed path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .checkpoint import (
+    CHECKPOINT,
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    load_checkpoint,
+    load_child,
+    load_supernet,
+    save_checkpoint,
+)
+from .clitools import UsageError
+from .data import DataBundle, iterate_batches
+from .distributed import (
+    all_reduce_sum,
+    broadcast_buffers,
+    dist_context,
+    init_distributed,
+    resolve_device,
+)
+from .fileio import append_jsonl
+from .initialize import init_weights
+from .space import Arch, Proxy, SearchSpace
+from .supernet import ChildNet, Supernet
+
+__all__ = [
+    "CHECKPOINT",
+    "PRESETS",
+    "CheckpointError",
+    "Stage",
+    "TrainConfig",
+    "build_child",
+    "build_supernet",
+    "get_preset",
+    "init_distributed",
+    "load_checkpoint",
+    "load_child",
+    "load_supernet",
+    "train_arch",
+    "train_supernet",
+]
+
+TRAIN_LOG = "train_log.jsonl"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Epochs and initial learning rate of one training run (decayed linearly to 0)."""
+
+    epochs: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that shapes a training run except the data, the space and the seed.
+
+    ``supernet_stages[0]`` trains the initial supernet, ``supernet_stages[k]`` finetunes the
+    supernet pruned for the ``k``-th time (Algorithm 1); :meth:`supernet_stage` repeats the last
+    entry for pipelines with more stages. The recalibration and evaluation sizes are read by the
+    one-shot evaluator.
+    """
+
+    name: str
+    resolution: int
+    width_mult: float
+    batch_size: int
+    supernet_stages: tuple[Stage, ...]
+    standalone: Stage
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    label_smoothing: float = 0.0
+    recal_images: int = 2000
+    recal_batch_size: int = 250
+    eval_batch_size: int = 500
+    ckpt_every_steps: int = 0
+    num_workers: int = 0
+    entangled_init: bool = False
+    zero_init_residual: bool = False
+
+    def proxy(self) -> Proxy:
+        return Proxy(self.resolution, self.width_mult)
+
+    def supernet_stage(self, k: int) -> Stage:
+        """Schedule of supernet training stage ``k`` (0 = initial, 1.. = finetune after pruning)."""
+        return self.supernet_stages[min(k, len(self.supernet_stages) - 1)]
+
+    @property
+    def supernet_epochs_total(self) -> int:
+        return sum(s.epochs for s in self.supernet_stages)
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["supernet_stages"] = [[s.epochs, s.lr] for s in self.supernet_stages]
+        d["standalone"] = [self.standalone.epochs, self.standalone.lr]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        d["supernet_stages"] = tuple(Stage(int(e), float(lr)) for e, lr in d["supernet_stages"])
+        d["standalone"] = Stage(int(d["standalone"][0]), float(d["standalone"][1]))
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # Section 4.1: batch 1024, lr 0.5 for 120 epochs (initial supernet), then 80 and 40 epochs of
+    # finetuning at lr 0.1 after each pruning; stand-alone training 240 epochs at lr 0.5.
+    "paper": TrainConfig(
+        name="paper",
+        resolution=224,
+        width_mult=1.0,
+        batch_size=1024,
+        supernet_stages=(Stage(120, 0.5), Stage(80, 0.1), Stage(40, 0.1)),
+        standalone=Stage(240, 0.5),
+        recal_images=2000,
+        recal_batch_size=250,
+        eval_batch_size=500,
+        ckpt_every_steps=500,
+        num_workers=8,
+    ),
+    # Minutes on a 2-core CPU with mnist5k: the same 3:2:1 shape of the schedule, proxy
+    # resolution 32 and width 0.25 (channels rounded to multiples of 8, head kept at 1280).
+    "quick": TrainConfig(
+        name="quick",
+        resolution=32,
+        width_mult=0.25,
+        batch_size=128,
+        supernet_stages=(Stage(24, 0.01), Stage(16, 0.002), Stage(8, 0.002)),
+        standalone=Stage(30, 0.05),
+        recal_images=500,
+        recal_batch_size=250,
+        eval_batch_size=500,
+        entangled_init=True,
+        zero_init_residual=True,
+    ),
+}
+
+
+def get_preset(name: str) -> TrainConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UsageError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}") from None
+
+
+# ---- models ------------------------------------------------------------------------------------
+def build_supernet(
+    space: SearchSpace, config: TrainConfig, num_classes: int, seed: int
+) -> Supernet:
+    """A freshly initialised supernet for ``config`` (see :mod:`padnas.initialize`)."""
+    net = Supernet(space, config.proxy(), num_classes)
+    return init_weights(
+        net, seed, entangle=config.entangled_init, zero_residual=config.zero_init_residual
+    )
+
+
+def build_child(
+    space: SearchSpace, arch: Arch | str, config: TrainConfig, num_classes: int, seed: int
+) -> ChildNet:
+    """A freshly initialised stand-alone network of ``arch``."""
+    net = ChildNet(space, arch, config.proxy(), num_classes)
+    return init_weights(net, seed, zero_residual=config.zero_init_residual)
+
+
+# ---- training ----------------------------------------------------------------------------------
+StepHook = Callable[[int, float], None]
+
+
+def train_supernet(
+    supernet: Supernet,
+    data: DataBundle,
+    config: TrainConfig,
+    ckpt_dir: str | Path,
+    *,
+    seed: int,
+    resume: bool = True,
+    epochs: int | None = None,
+    lr: float | None = None,
+    stage: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    on_step: StepHook | None = None,
+) -> Supernet:
+    """Train ``supernet`` in place with SPOS uniform path sampling; return it.
+
+    ``epochs``/``lr`` default to ``config.supernet_stage(stage)``. A checkpoint is written to
+    ``ckpt_dir`` every epoch (and every ``config.ckpt_every_steps`` steps); with ``resume`` an
+    existing one is continued, and a finished one just loaded. Pass a different ``seed`` per
+    pipeline stage if the stages should not replay the same data order and paths.
+    """
+    sched = config.supernet_stage(stage)
+    space = supernet.space
+    rngs = np.random.default_rng  # paths depend on (seed, epoch, step) only
+
+    def path(epoch: int, step: int) -> Arch:
+        return space.sample(rngs([seed, epoch, step]))
+
+    _fit(
+        supernet,
+        data,
+        config,
+        Path(ckpt_dir),
+        kind="supernet",
+        arch=None,
+        path_fn=path,
+        seed=seed,
+        epochs=sched.epochs if epochs is None else epochs,
+        lr=sched.lr if lr is None else lr,
+        resume=resume,
+        device=device,
+        progress=progress,
+        on_step=on_step,
+    )
+    return supernet
+
+
+def train_arch(
+    space: SearchSpace,
+    arch: Arch | str,
+    data: DataBundle,
+    config: TrainConfig,
+    ckpt_dir: str | Path,
+    *,
+    seed: int,
+    resume: bool = True,
+    epochs: int | None = None,
+    lr: float | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    on_step: StepHook | None = None,
+) -> ChildNet:
+    """Train one architecture from scratch (stand-alone) with the same loop; return the net."""
+    arch = space.validate(arch)
+    model = build_child(space, arch, config, data.num_classes, seed)
+    _fit(
+        model,
+        data,
+        config,
+        Path(ckpt_dir),
+        kind="child",
+        arch=arch,
+        path_fn=None,
+        seed=seed,
+        epochs=config.standalone.epochs if epochs is None else epochs,
+        lr=config.standalone.lr if lr is None else lr,
+        resume=resume,
+        device=device,
+        progress=progress,
+        on_step=on_step,
+    )
+    return model
+
+
+def make_optimizer(model: nn.Module, lr: float, config: TrainConfig) -> torch.optim.SGD:
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    return torch.optim.SGD(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=lr,
+        momentum=config.momentum,
+    )
+
+
+def _meta(model, data, config, kind, arch, seed, epochs, lr, steps_per_epoch) -> dict:
+    return {
+        "kind": kind,
+        "arch": None if arch is None else str(arch),
+        "space": model.space.to_dict(),
+        "proxy": {"resolution": model.proxy.resolution, "width_mult": model.proxy.width_mult},
+        "num_classes": model.num_classes,
+        "data": data.spec,
+        "seed": seed,
+        "epochs": epochs,
+        "lr": lr,
+        "steps_per_epoch": steps_per_epoch,
+        "config": config.to_dict(),
+    }
+
+
+# Fields that must agree for a checkpoint to be continued.
+_RESUME_KEYS = ("kind", "arch", "num_classes", "data", "seed", "epochs", "lr", "steps_per_epoch")
+
+
+def _check_resumable(path: Path, saved: dict, wanted: dict) -> None:
+    diffs = [k for k in _RESUME_KEYS if saved.get(k) != wanted.get(k)]
+    if saved["space"]["signature"] != wanted["space"]["signature"]:
+        diffs.append("space")
+    if saved["proxy"] != wanted["proxy"]:
+        diffs.append("proxy")
+    for k in ("batch_size", "momentum", "weight_decay", "label_smoothing"):
+        if saved["config"].get(k) != wanted["config"].get(k):
+            diffs.append(k)
+    if diffs:
+        detail = ", ".join(f"{k}: {saved.get(k, '?')} vs {wanted.get(k, '?')}" for k in diffs[:3])
+        raise CheckpointError(
+            f"{path} belongs to another training ({detail}); "
+            "use another output directory or --no-resume to start over"
+        )
+
+
+def _fit(
+    model: nn.Module,
+    data: DataBundle,
+    config: TrainConfig,
+    ckpt_dir: Path,
+    *,
+    kind: str,
+    arch: Arch | None,
+    path_fn: Callable[[int, int], Arch] | None,
+    seed: int,
+    epochs: int,
+    lr: float,
+    resume: bool,
+    device,
+    progress: bool,
+    on_step: StepHook | None,
+) -> None:
+    ctx = dist_context()
+    device = resolve_device(device, ctx)
+    model.to(device)
+    n, batch = len(data.train), config.batch_size
+    if batch % ctx.world_size:
+        raise UsageError(f"batch size {batch} is not divisible by {ctx.world_size} processes")
+    steps_per_epoch = max(1, n // batch)  # the incomplete last batch is dropped (reshuffled)
+    total_steps = epochs * steps_per_epoch
+    opt = make_optimizer(model, lr, config)
+    meta = _meta(model, data, config, kind, arch, seed, epochs, lr, steps_per_epoch)
+    ckpt_path = ckpt_dir / CHECKPOINT
+    start = 0
+    if resume and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path)
+        _check_resumable(ckpt_path, ckpt["meta"], meta)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        start = int(ckpt["global_step"])
+
+    def checkpoint(step: int) -> None:
+        if ctx.is_main:
+            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "meta": meta,
+                    "model": state,
+                    "optimizer": _cpu(opt.state_dict()),
+                    "global_step": step,
+                    "done": step >= total_steps,
+                },
+            )
+
+    if start >= total_steps:
+        if start == 0:
+            checkpoint(0)  # zero epochs: record the untrained state all the same
+        model.eval()
+        return
+    net = model
+    if ctx.world_size > 1:
+        net = nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=path_fn is not None,
+        )
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    model.train()
+    bar = tqdm(
+        total=total_steps,
+        initial=start,
+        desc=f"train {kind}",
+        unit="step",
+        disable=not (progress and ctx.is_main),
+        dynamic_ncols=True,
+    )
+    step = start
+    try:
+        while step < total_steps:
+            epoch, in_epoch = divmod(step, steps_per_epoch)
+            perm = np.random.default_rng([seed, epoch]).permutation(n)
+            batches = [
+                np.array_split(perm[s * batch : (s + 1) * batch], ctx.world_size)[ctx.rank]
+                for s in range(in_epoch, steps_per_epoch)
+            ]
+            data.train.set_epoch(epoch)
+            t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+            for x, y in iterate_batches(data.train, batches, config.num_workers):
+                for group in opt.param_groups:
+                    group["lr"] = lr * (1.0 - step / total_steps)
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                out = net(x, path_fn(epoch, in_epoch)) if path_fn else net(x)
+                loss = criterion(out, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step, in_epoch = step + 1, in_epoch + 1
+                seen += len(y)
+                loss_sum += float(loss.detach()) * len(y)
+                correct += int((out.argmax(1) == y).sum())
+                bar.update(1)
+                bar.set_postfix(
+                    epoch=epoch + 1, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}"
+                )
+                if in_epoch == steps_per_epoch:
+                    # DDP broadcasts rank 0's BN statistics before each forward; once more
+                    # here so every rank holds exactly the checkpointed state.
+                    broadcast_buffers(model, ctx)
+                    checkpoint(step)
+                    _log_epoch(
+                        ckpt_dir, ctx, epoch, step, seen, loss_sum, correct, lr, t0, total_steps
+                    )
+                elif config.ckpt_every_steps and step % config.ckpt_every_steps == 0:
+                    checkpoint(step)
+                if on_step is not None:
+                    on_step(step, float(loss))
+    finally:
+        bar.close()
+    model.eval()
+
+
+def _log_epoch(ckpt_dir, ctx, epoch, step, seen, loss_sum, correct, lr, t0, total_steps) -> None:
+    seen, loss_sum, correct = all_reduce_sum([seen, loss_sum, correct], ctx)
+    if ctx.is_main:
+        record = {
+            "epoch": epoch + 1,
+            "step": step,
+            "loss": loss_sum / max(seen, 1),
+            "train_acc": correct / max(seen, 1),
+            "lr_end": lr * (1.0 - step / total_steps),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        append_jsonl(ckpt_dir / TRAIN_LOG, [record])
+
+
+def _cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_cpu(v) for v in obj)
+    return obj
