@@ -193,6 +193,7 @@ class DataBundle:
     num_classes: int
     resolution: int
     classes: tuple[str, ...]
+    seed: int = 0  # the validation split's seed: evaluate with the split the net was trained on
 
     def describe(self) -> str:
         return (
@@ -246,7 +247,14 @@ def _load_embedded(name: str, resolution: int, seed: int) -> DataBundle:
 
     classes = tuple(str(c) for c in range(int(labels.max()) + 1))
     return DataBundle(
-        name, split(train_idx), split(val_idx), split(test_idx), len(classes), resolution, classes
+        name,
+        split(train_idx),
+        split(val_idx),
+        split(test_idx),
+        len(classes),
+        resolution,
+        classes,
+        seed,
     )
 
 
@@ -317,7 +325,7 @@ def _load_folder(spec: str, path: Path, resolution: int, seed: int) -> DataBundl
     )
     val = FolderSplit([files[i] for i in val_idx], labels[val_idx], resolution)
     test = FolderSplit(test_listed[1], test_listed[2], resolution)
-    return DataBundle(spec, train, val, test, len(classes), resolution, tuple(classes))
+    return DataBundle(spec, train, val, test, len(classes), resolution, tuple(classes), seed)
 
 
 def _passthrough(batch):
