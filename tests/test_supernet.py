@@ -1,0 +1,100 @@
+"""Supernet: single-path forward equals the stand-alone network; pruning inherits weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from padnas.initialize import init_weights
+from padnas.ops import IBConv
+from padnas.space import Proxy, get_space
+from padnas.supernet import ChildNet, Supernet
+
+PROXY = Proxy(32, 0.25)
+# One thread: on a shared 2-core machine two OpenMP threads stall on every op when another
+# process holds a core.
+torch.set_num_threads(1)
+
+
+def _randomise(net: nn.Module, seed: int) -> nn.Module:
+    """Random weights and BN statistics/affine terms of a sane scale (no overflow), so that
+    eval-mode outputs depend on every tensor."""
+    init_weights(net, seed)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    return net.eval()
+
+
+@pytest.mark.parametrize("family", ["basic", "large"])
+def test_supernet_path_equals_childnet(family):
+    sp = get_space(family)
+    net = _randomise(Supernet(sp, PROXY, 10), 0)
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        arch = sp.sample(rng)
+        child = net.extract(arch).eval()
+        assert isinstance(child, ChildNet)
+        with torch.no_grad():
+            assert torch.equal(net(x, arch), child(x))
+        # a child built separately loads the supernet's slice under its own names
+        fresh = ChildNet(sp, arch, PROXY, 10)
+        fresh.load_state_dict(net.child_state_dict(arch))
+        with torch.no_grad():
+            assert torch.equal(fresh.eval()(x), child(x))
+
+
+def test_pruned_supernet_equals_parent_for_surviving_archs():
+    sp = get_space("basic")
+    parent = _randomise(Supernet(sp, PROXY, 10), 3)
+    rng = np.random.default_rng(4)
+    kept = [
+        ops if len(ops) < 4 else tuple(rng.choice(ops, 3, replace=False)) for ops in sp.layer_ops
+    ]
+    pruned_space = sp.with_layer_ops(kept)
+    child = parent.pruned(pruned_space).eval()
+    assert child.space == pruned_space
+    assert sum(p.numel() for p in child.parameters()) < sum(p.numel() for p in parent.parameters())
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        for _ in range(4):
+            arch = pruned_space.sample(rng)
+            assert torch.equal(child(x, arch), parent(x, arch))
+    with pytest.raises(ValueError, match="not in the parent"):
+        child.pruned(sp)
+
+
+def test_path_modules_cover_exactly_the_path():
+    sp = get_space("basic")
+    net = Supernet(sp, PROXY, 10)
+    arch = sp.sample(np.random.default_rng(6))
+    used = {id(p) for m in net.path_modules(arch) for p in m.parameters()}
+    x = torch.randn(2, 3, 32, 32)
+    net(x, arch).sum().backward()
+    with_grad = {id(p) for p in net.parameters() if p.grad is not None}
+    assert with_grad == used
+
+
+def test_entangled_init_nests_ops_and_zero_residual_makes_identity():
+    sp = get_space("basic")
+    net = init_weights(Supernet(sp, PROXY, 10), 0, entangle=True, zero_residual=True)
+    block = net.blocks[2]  # 8 -> 8 channels, stride 1: residual layer with all ops
+    small, big = block["K3E3"], block["K7E6"]
+    dw_small = small.body[1][0].weight
+    dw_big = big.body[1][0].weight
+    assert torch.equal(dw_small, dw_big[: dw_small.shape[0], :, 2:5, 2:5])
+    assert torch.equal(small.body[-1][0].weight, big.body[-1][0].weight[:, : dw_small.shape[0]])
+    x = torch.randn(4, 8, 16, 16)
+    net.train()
+    for op in sp.layer_ops[2]:
+        assert torch.equal(block[op](x), x)  # zero-initialised last BN: identity at step 0
+    assert all(m.body[-1][1].weight.abs().sum() == 0 for m in net.modules()
+               if isinstance(m, IBConv) and m.residual)  # fmt: skip
