@@ -34,11 +34,11 @@ from .rundir import RunDir
 from .space import DEPLOY_RESOLUTION, Arch, SearchSpace
 from .train import Stage, TrainConfig
 
-#: CES settings per preset: the paper's population 64 x 40 generations, and a quick run sized so
-#: that the README's 4-stage job fits in 10 minutes on 2 CPU cores (see benchmarks/).
+#: CES settings per preset: the paper's population 64 x 40 generations; the quick run is sized so
+#: that the README's 4-stage job (3 searches of 160 evaluations) fits in 10 minutes on 2 CPU cores
 CES_PRESETS = {
     "paper": CESConfig(pop_size=64, generations=40),
-    "quick": CESConfig(pop_size=16, generations=6),
+    "quick": CESConfig(pop_size=20, generations=8),
 }
 #: models returned per family, as the paper does (PAD-NAS-S-A..C, PAD-NAS-L-A..E)
 FINAL_MODELS = {"basic": 3, "large": 5}
