@@ -112,6 +112,8 @@ def search(
     from .pipeline import Pipeline, plan_search
     from .rundir import RunDir
 
+    if threads < 0:
+        raise UsageError(f"--threads must be >= 0, got {threads}")
     t0 = time.perf_counter()
     plan = plan_search(
         str(lut_path),
@@ -137,8 +139,6 @@ def search(
 
     from .data import load_data
 
-    if threads < 0:
-        raise UsageError(f"--threads must be >= 0, got {threads}")
     if threads:
         torch.set_num_threads(threads)
     bundle = load_data(data, plan.settings.preset.resolution, seed)
