@@ -443,7 +443,8 @@ def _fit(
                 opt.step()
                 step, in_epoch = step + 1, in_epoch + 1
                 seen += len(y)
-                loss_sum += float(loss.detach()) * len(y)
+                loss_value = float(loss.detach())
+                loss_sum += loss_value * len(y)
                 correct += int((out.argmax(1) == y).sum())
                 bar.update(1)
                 bar.set_postfix(
@@ -460,7 +461,7 @@ def _fit(
                 elif config.ckpt_every_steps and step % config.ckpt_every_steps == 0:
                     checkpoint(step)
                 if on_step is not None:
-                    on_step(step, float(loss))
+                    on_step(step, loss_value)
     finally:
         bar.close()
     model.eval()

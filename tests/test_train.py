@@ -1,0 +1,163 @@
+"""Training: presets, exact resume, 2-process DDP, stand-alone training, checkpoint safety."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from padnas.checkpoint import CheckpointError, load_checkpoint, load_child, load_supernet
+from padnas.data import TensorSplit, load_data
+from padnas.space import get_space
+from padnas.train import PRESETS, Stage, build_supernet, train_arch, train_supernet
+
+torch.set_num_threads(1)  # a shared 2-core machine: two OpenMP threads stall when one is taken
+
+# 256 training images in batches of 64: 4 steps per epoch
+CFG = PRESETS["quick"].replace(batch_size=64, ckpt_every_steps=3)
+
+
+def tiny_data():
+    d = load_data("digits", 32, seed=0)
+    t = d.train
+    return dataclasses.replace(d, train=TensorSplit(t.images[:256], t.labels[:256], t.mean, t.std))
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _changed_ops(before: dict, after: dict) -> list[set[str]]:
+    """Per layer, the ops whose tensors differ between two supernet state dicts."""
+    out = [set() for _ in range(22)]
+    for k in before:
+        parts = k.split(".")
+        if parts[0] == "blocks" and not torch.equal(before[k], after[k]):
+            out[int(parts[1])].add(parts[2])
+    return out
+
+
+def _scheduled_ops(sp, seed: int, steps: int, steps_per_epoch: int = 4) -> list[set[str]]:
+    """Per layer, the ops of the paths that (seed, epoch, step) prescribe."""
+    out = [set() for _ in range(sp.num_layers)]
+    for g in range(steps):
+        arch = sp.sample(np.random.default_rng([seed, *divmod(g, steps_per_epoch)]))
+        for j, op in enumerate(arch.ops):
+            out[j].add(op)
+    return out
+
+
+def _assert_same(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_presets_follow_section_4_1():
+    paper = PRESETS["paper"]
+    assert (paper.batch_size, paper.momentum, paper.weight_decay) == (1024, 0.9, 4e-5)
+    assert paper.supernet_stages == (Stage(120, 0.5), Stage(80, 0.1), Stage(40, 0.1))
+    assert paper.supernet_epochs_total == paper.standalone.epochs == 240
+    assert paper.standalone.lr == 0.5 and paper.resolution == 224 and paper.width_mult == 1.0
+    quick = PRESETS["quick"]
+    assert quick.resolution % 32 == 0 and quick.width_mult < 1
+    assert quick.supernet_stage(7) == quick.supernet_stages[-1]
+    assert type(quick).from_dict(quick.to_dict()) == quick
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_interrupted_and_resumed_training_is_bit_identical(tmp_path):
+    data, sp = tiny_data(), get_space("basic")
+    whole = build_supernet(sp, CFG, data.num_classes, seed=0)
+    train_supernet(whole, data, CFG, tmp_path / "a", seed=0, epochs=2, progress=False)
+
+    def stop_at_7(step, loss):
+        if step == 7:  # the last checkpoint was written after step 6 (every 3 steps)
+            raise _Stop
+
+    first = build_supernet(sp, CFG, data.num_classes, seed=0)
+    with pytest.raises(_Stop):
+        train_supernet(first, data, CFG, tmp_path / "b", seed=0, epochs=2, on_step=stop_at_7,
+                       progress=False)  # fmt: skip
+    assert load_checkpoint(tmp_path / "b")["global_step"] == 6
+    fresh = build_supernet(sp, CFG, data.num_classes, seed=0)  # a new process, in effect
+    train_supernet(fresh, data, CFG, tmp_path / "b", seed=0, epochs=2, progress=False)
+    _assert_same(_state(whole), _state(fresh))
+    ca, cb = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
+    assert ca["done"] and cb["done"] and ca["global_step"] == cb["global_step"] == 8
+    for sa, sb in zip(ca["optimizer"]["state"].values(), cb["optimizer"]["state"].values(),
+                      strict=True):  # fmt: skip
+        assert torch.equal(sa["momentum_buffer"], sb["momentum_buffer"])
+    # a finished checkpoint is loaded, not retrained; the stored supernet is the trained one
+    again = build_supernet(sp, CFG, data.num_classes, seed=1)
+    train_supernet(again, data, CFG, tmp_path / "a", seed=0, epochs=2, progress=False)
+    _assert_same(_state(whole), _state(again))
+    loaded, meta = load_supernet(tmp_path / "a")
+    _assert_same(_state(whole), _state(loaded))
+    assert meta["kind"] == "supernet" and meta["space"]["signature"] == sp.signature
+    # a checkpoint of another training is refused, naming the difference
+    with pytest.raises(CheckpointError, match="lr"):
+        train_supernet(again, data, CFG, tmp_path / "a", seed=0, epochs=2, lr=0.1, progress=False)
+
+
+def test_training_updates_only_the_sampled_paths(tmp_path):
+    data, sp = tiny_data(), get_space("basic")
+    net = build_supernet(sp, CFG, data.num_classes, seed=0)
+    before = _state(net)
+    train_supernet(net, data, CFG, tmp_path, seed=0, epochs=1, progress=False)
+    after = _state(net)
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert any(k.startswith("stem.") for k in changed) and any(
+        k.startswith("head.") for k in changed
+    )
+    # exactly the ops of the 4 scheduled paths moved; every other op kept its weights
+    scheduled = _scheduled_ops(sp, seed=0, steps=4)
+    assert _changed_ops(before, after) == [ops - {"ID"} for ops in scheduled]
+    log = (tmp_path / "train_log.jsonl").read_text().splitlines()
+    assert len(log) == 1 and '"epoch":1' in log[0]
+
+
+def _ddp_worker(rank: int, world: int, tmp: str) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{tmp}/store", rank=rank, world_size=world)
+    try:
+        data, sp = tiny_data(), get_space("basic")
+        net = build_supernet(sp, CFG, data.num_classes, seed=0)
+        train_supernet(net, data, CFG, f"{tmp}/ckpt", seed=0, epochs=1, progress=False)
+        torch.save(net.state_dict(), f"{tmp}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_process_gloo_ddp_ends_with_identical_weights(tmp_path):
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path)), nprocs=2, join=True)
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    _assert_same(r0, r1)
+    sp = get_space("basic")
+    init = build_supernet(sp, CFG, 10, seed=0).state_dict()
+    assert not torch.equal(init["head.classifier.weight"], r0["head.classifier.weight"])
+    # both ranks followed the same seeded paths: only their ops moved
+    assert _changed_ops(init, r0) == [ops - {"ID"} for ops in _scheduled_ops(sp, 0, 4)]
+    _assert_same(r0, load_checkpoint(tmp_path / "ckpt")["model"])  # rank 0 wrote it
+
+
+def test_standalone_training_and_reload(tmp_path):
+    data, sp = tiny_data(), get_space("basic")
+    arch = "K3E1-" + "-".join(["K5E3"] * 21)
+    net = train_arch(sp, arch, data, CFG, tmp_path, seed=0, epochs=1, progress=False)
+    loaded, meta = load_child(tmp_path)
+    assert meta["kind"] == "child" and meta["arch"] == arch
+    x = data.val.fetch(range(8))[0]
+    with torch.no_grad():
+        assert torch.equal(net.eval()(x), loaded.eval()(x))
+    with pytest.raises(CheckpointError, match="stand-alone"):
+        load_supernet(tmp_path)
