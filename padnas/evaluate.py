@@ -99,6 +99,11 @@ class OneShotEvaluator:
         self._fingerprint = self._weights_fingerprint()
 
     @property
+    def recal_images(self) -> list[torch.Tensor]:
+        """The fixed recalibration batches (CPU tensors), in the order they are forwarded."""
+        return list(self._recal_cpu)
+
+    @property
     def cache_size(self) -> int:
         return len(self._cache)
 

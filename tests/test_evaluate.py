@@ -1,0 +1,118 @@
+"""One-shot evaluation: BN recalibration, caching, staleness, exactness."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from padnas.data import load_data
+from padnas.evaluate import OneShotEvaluator, evaluate_model
+from padnas.space import get_space
+from padnas.train import PRESETS, build_supernet, train_supernet
+
+torch.set_num_threads(1)  # a shared 2-core machine: two OpenMP threads stall when one is taken
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A supernet briefly trained on mnist5k with the quick preset (2 epochs, 54 steps)."""
+    data = load_data("mnist5k", 32, seed=0)
+    sp = get_space("basic")
+    cfg = PRESETS["quick"]
+    net = build_supernet(sp, cfg, data.num_classes, seed=0)
+    train_supernet(net, data, cfg, tmp_path_factory.mktemp("sn"), seed=0, epochs=2, lr=0.005,
+                   progress=False)  # fmt: skip
+    archs = [sp.sample(np.random.default_rng(s)) for s in range(6)]
+    return net, data, archs
+
+
+def _evaluator(net, data, **kw):
+    kw = {"recal_batches": 2, "batch_size": 250, "seed": 0, **kw}
+    return OneShotEvaluator(net, data, **kw)
+
+
+def test_recalibration_raises_one_shot_accuracy(trained):
+    net, data, archs = trained
+    ev = _evaluator(net, data)
+    plain = np.array([ev.evaluate(a, recalibrate=False) for a in archs])
+    recal = ev.accuracy(archs)
+    # training statistics mix every sampled path; per-path statistics fit the path evaluated
+    print("recalibrated", recal, "training statistics", plain)
+    assert recal.mean() > plain.mean() + 0.05, (recal, plain)
+    assert (recal >= plain - 0.02).all()
+
+
+def test_evaluation_is_cached_and_leaves_the_supernet_unchanged(trained):
+    net, data, archs = trained
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    was_training = net.training
+    ev = _evaluator(net, data)
+    accs = ev.accuracy(archs[:3])
+    assert isinstance(accs, np.ndarray) and accs.shape == (3,)
+    assert ev.cache_size == 3
+    assert ev.accuracy([str(a) for a in reversed(archs[:3])]).tolist() == accs[::-1].tolist()
+    assert ev.cache_size == 3  # string and Arch share one key
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert net.training == was_training
+    # the same result without the cache (a fresh evaluator)
+    assert _evaluator(net, data).evaluate(archs[1]) == accs[1]
+
+
+def test_cache_is_dropped_when_the_weights_change(trained):
+    net, data, archs = trained
+    ev = _evaluator(net, data)
+    ev.evaluate(archs[0])
+    assert ev.cache_size == 1
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
+    try:
+        with torch.no_grad():
+            net.head.classifier.weight.mul_(-1.0)  # an in-place update, as an optimiser makes
+        assert ev.accuracy([archs[0]])[0] < 0.5
+        assert ev.cache_size == 1  # dropped, then refilled with the new value
+        net.load_state_dict(saved)
+        assert ev.evaluate(archs[0]) == _evaluator(net, data).evaluate(archs[0])
+        other = build_supernet(net.space, PRESETS["quick"], 10, seed=5)
+        ev.supernet = other
+        assert ev.cache_size == 0
+    finally:
+        net.load_state_dict(saved)
+
+
+def test_recalibration_overrides_stale_statistics(trained):
+    net, data, archs = trained
+    ev = _evaluator(net, data)
+    arch = archs[2]
+    ref_recal = ev.evaluate(arch)
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
+    try:
+        g = torch.Generator().manual_seed(0)
+        for m in net.path_modules(arch):
+            for bn in m.modules():
+                if isinstance(bn, nn.BatchNorm2d):
+                    bn.running_mean.add_(torch.randn(bn.running_mean.shape, generator=g))
+                    bn.running_var.mul_(4.0)
+        fresh = _evaluator(net, data)
+        # a reset, not an update: the scrambled statistics leave no trace
+        assert fresh.evaluate(arch) == ref_recal
+    finally:
+        net.load_state_dict(saved)
+
+
+def test_recalibration_matches_a_child_with_exact_batch_statistics(trained):
+    """One recalibration batch: the path's BN statistics become that batch's exact statistics,
+    so the supernet's accuracy equals a stand-alone copy recalibrated by hand."""
+    net, data, archs = trained
+    arch = archs[3]
+    ev = _evaluator(net, data, recal_batches=1, batch_size=400)
+    child = net.extract(arch)
+    for bn in child.modules():
+        if isinstance(bn, nn.BatchNorm2d):
+            bn.reset_running_stats()
+            bn.momentum = 1.0  # running = this batch's statistics
+    child.train()
+    with torch.no_grad():
+        child(ev.recal_images[0])
+    assert evaluate_model(child, data.val, batch_size=500) == ev.evaluate(arch)
