@@ -76,6 +76,25 @@ def space(family: str, as_json: bool) -> None:
 
 
 # ---- shared options ------------------------------------------------------------------------------
+THREADS_OPTION = click.option(
+    "--threads",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Torch intra-op threads (0 = torch's default). Proxy-sized nets gain nothing from more, "
+    "and two threads stall on every op while another process holds one of two cores.",
+)
+
+
+def _set_threads(threads: int) -> None:
+    if threads < 0:
+        raise UsageError(f"--threads must be >= 0, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _training_options(func):
     for opt in reversed(
         [
@@ -111,6 +130,7 @@ def _training_options(func):
             click.option(
                 "--workers", type=int, default=None, help="Data loader processes (image folders)."
             ),
+            THREADS_OPTION,
             click.option("-v", "--verbose", is_flag=True, help="Tracebacks on errors."),
         ]
     ):
@@ -176,7 +196,7 @@ Interrupted runs continue from the last checkpoint when run again (--no-resume s
 @handle_errors
 def supernet_train(
     family, data, preset, epochs, lr, batch_size, resolution, width, seed, resume, device,
-    workers, verbose, out, stage,
+    workers, threads, verbose, out, stage,
 ) -> None:  # fmt: skip
     """Train a supernet with SPOS uniform single-path sampling (checkpoint every epoch)."""
     from .data import load_data
@@ -184,6 +204,7 @@ def supernet_train(
     from .space import get_space
     from .train import build_supernet, train_supernet
 
+    _set_threads(threads)
     ctx = init_distributed()
     cfg = _config(preset, epochs, lr, batch_size, resolution, width, workers)
     sp = get_space(family)
@@ -230,11 +251,13 @@ Examples:
 @click.option("--seed", type=int, default=0, show_default=True, help="Recalibration/random seed.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: arch, accuracy, macs, params.")
 @click.option("--device", default="auto", show_default=True)
+@THREADS_OPTION
 @click.option("-v", "--verbose", is_flag=True)
 @handle_errors
 def evaluate(
-    ckpt, archs, n_random, data, split, recal_images, recalibrate, seed, as_json, device, verbose
-) -> None:
+    ckpt, archs, n_random, data, split, recal_images, recalibrate, seed, as_json, device, threads,
+    verbose,
+) -> None:  # fmt: skip
     """One-shot accuracy of architectures on a trained supernet (BN recalibrated)."""
     import numpy as np
 
@@ -245,6 +268,7 @@ def evaluate(
     from .evaluate import OneShotEvaluator
     from .train import TrainConfig
 
+    _set_threads(threads)
     if not archs and n_random <= 0:
         raise UsageError("give --arch ARCH (repeatable) or --random N")
     net, meta = load_supernet(ckpt)
@@ -292,7 +316,7 @@ Examples:
 @handle_errors
 def train(
     arch, family, data, preset, epochs, lr, batch_size, resolution, width, seed, resume, device,
-    workers, verbose, out,
+    workers, threads, verbose, out,
 ) -> None:  # fmt: skip
     """Train one architecture from scratch (stand-alone) and report its accuracy."""
     from .complexity import macs_params
@@ -302,6 +326,7 @@ def train(
     from .space import get_space
     from .train import train_arch
 
+    _set_threads(threads)
     ctx = init_distributed()
     cfg = _config(preset, epochs, lr, batch_size, resolution, width, workers)
     sp = get_space(family)
