@@ -51,6 +51,7 @@ class OneShotEvaluator:
         split: str = "val",
         num_workers: int = 0,
         progress: bool = False,
+        channels_last: bool = True,
     ) -> None:
         if recal_batches < 1 or batch_size < 1:
             raise ValueError("recal_batches and batch_size must be at least 1")
@@ -63,8 +64,10 @@ class OneShotEvaluator:
             num_workers,
             progress,
         )
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self._recal_cpu = self._recal_images(data.train, recal_batches * batch_size, seed)
         self._device: torch.device | None = None
+        self._laid_out: int | None = None
         self._supernet: Supernet | None = None
         self.supernet = supernet
 
@@ -74,6 +77,7 @@ class OneShotEvaluator:
         batches = max(1, round(config.recal_images / config.recal_batch_size))
         kw.setdefault("eval_batch_size", config.eval_batch_size)
         kw.setdefault("num_workers", config.num_workers)
+        kw.setdefault("channels_last", config.channels_last)
         return cls(
             supernet,
             data,
@@ -112,14 +116,22 @@ class OneShotEvaluator:
         return (id(net), tuple((p.data_ptr(), p._version) for p in net.parameters()))
 
     def _check_fresh(self) -> None:
+        if self._laid_out != id(self._supernet):
+            # channels-last runs the small depthwise convs of proxy nets ~3x faster on CPU;
+            # values are unchanged, only their memory layout (the cache restarts once).
+            self._supernet.to(memory_format=self.memory_format)
+            self._laid_out = id(self._supernet)
         if self._weights_fingerprint() != self._fingerprint:
             self.reset()
         device = next(self._supernet.parameters()).device
         if device != self._device:
             self._device = device
-            self._recal = [b.to(device) for b in self._recal_cpu]
+            self._recal = [self._images(b) for b in self._recal_cpu]
             split = getattr(self.data, self.split_name)
-            self._val = self._materialise(split, device) if split.in_memory else None
+            self._val = self._materialise(split) if split.in_memory else None
+
+    def _images(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(self._device, memory_format=self.memory_format)
 
     # ---- public -------------------------------------------------------------------------------
     def accuracy(self, archs: Iterable[Arch | str]) -> np.ndarray:
@@ -177,18 +189,17 @@ class OneShotEvaluator:
                 split, _chunks(len(split), self.eval_batch_size), self.num_workers
             )
         for x, y in batches:
-            x, y = x.to(self._device), y.to(self._device)
+            x, y = self._images(x), y.to(self._device)
             correct += int((net(x, arch).argmax(1) == y).sum())
             total += len(y)
         return correct / max(total, 1)
 
-    def _materialise(
-        self, split: Split, device: torch.device
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return [
-            tuple(t.to(device) for t in split.fetch(b))
-            for b in _chunks(len(split), self.eval_batch_size)
-        ]
+    def _materialise(self, split: Split) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        out = []
+        for b in _chunks(len(split), self.eval_batch_size):
+            x, y = split.fetch(b)
+            out.append((self._images(x), y.to(self._device)))
+        return out
 
     def _recal_images(self, train: Split, count: int, seed: int) -> list[torch.Tensor]:
         rng = np.random.default_rng([seed, 0x5EC])
@@ -209,16 +220,18 @@ def evaluate_model(
     batch_size: int = 500,
     num_workers: int = 0,
     device: torch.device | str | None = None,
+    channels_last: bool = True,
 ) -> float:
     """Top-1 accuracy of a stand-alone network on a split (eval mode, BN statistics as trained)."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     was_training = model.training
     model.eval()
     correct = total = 0
     try:
         with torch.no_grad():
             for x, y in iterate_batches(split, _chunks(len(split), batch_size), num_workers):
-                x, y = x.to(device), y.to(device)
+                x, y = x.to(device, memory_format=fmt), y.to(device)
                 correct += int((model(x).argmax(1) == y).sum())
                 total += len(y)
     finally:

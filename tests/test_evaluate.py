@@ -107,12 +107,12 @@ def test_recalibration_matches_a_child_with_exact_batch_statistics(trained):
     net, data, archs = trained
     arch = archs[3]
     ev = _evaluator(net, data, recal_batches=1, batch_size=400)
-    child = net.extract(arch)
+    child = net.extract(arch).to(memory_format=torch.channels_last)  # the evaluator's layout
     for bn in child.modules():
         if isinstance(bn, nn.BatchNorm2d):
             bn.reset_running_stats()
             bn.momentum = 1.0  # running = this batch's statistics
     child.train()
     with torch.no_grad():
-        child(ev.recal_images[0])
+        child(ev.recal_images[0].to(memory_format=torch.channels_last))
     assert evaluate_model(child, data.val, batch_size=500) == ev.evaluate(arch)
