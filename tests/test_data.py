@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from padnas.data import DataError, load_data
+from padnas.data import DataError, iterate_batches, load_data
 
 
 def _all(split):
@@ -78,6 +78,12 @@ def test_imagefolder(tmp_path):
     assert not torch.equal(x, d.train.fetch([0, 5, 29])[0])
     # evaluation images are deterministic centre crops
     assert torch.equal(d.val.fetch([1])[0], d.val.fetch([1])[0])
+    # worker processes decode the same pixels as the main process
+    batches = [[0, 1, 2], [3, 4]]
+    loaded = list(iterate_batches(d.train, batches, num_workers=2))
+    for (xb, yb), b in zip(loaded, batches, strict=True):
+        xd, yd = d.train.fetch(b)
+        assert torch.equal(xb, xd) and torch.equal(yb, yd)
 
 
 def test_bad_specs_name_the_choices(tmp_path):
