@@ -10,14 +10,15 @@ does; then validation accuracy is measured in eval mode.
 Built for many evaluations in a row (a search makes thousands): the recalibration images and, for
 in-memory data, the validation images are materialised once as tensors on the supernet's device;
 only the path's BN layers are touched, and their previous statistics are restored afterwards, so
-evaluating never changes the supernet; results are cached per architecture string and the cache
+evaluating never changes the supernet's values (it does switch it to the channels-last layout,
+which runs the proxy nets' small depthwise convolutions about 3x faster on CPU); results are cached per architecture string and the cache
 is dropped as soon as the supernet's parameters change (their version counters move whenever an
 optimiser step or ``load_state_dict`` writes them) or a different supernet is assigned.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ class OneShotEvaluator:
     ``recal_batches`` x ``batch_size`` training images (drawn once with ``seed``) recalibrate the
     BN statistics of each path; ``eval_batch_size`` sets the batch of the accuracy pass.
     ``split`` picks the split accuracy is measured on (``val`` during search, ``test`` to report).
+    :meth:`from_config` takes the sizes from a :class:`~padnas.train.TrainConfig`.
     """
 
     def __init__(
@@ -237,10 +239,3 @@ def evaluate_model(
     finally:
         model.train(was_training)
     return correct / max(total, 1)
-
-
-def recalibrated_accuracies(
-    supernet: Supernet, data: DataBundle, archs: Sequence[Arch | str], config, *, seed: int = 0
-) -> np.ndarray:
-    """Convenience: a fresh evaluator sized by ``config`` for one batch of architectures."""
-    return OneShotEvaluator.from_config(supernet, data, config, seed=seed).accuracy(archs)
