@@ -11,9 +11,10 @@ Built for many evaluations in a row (a search makes thousands): the recalibratio
 in-memory data, the validation images are materialised once as tensors on the supernet's device;
 only the path's BN layers are touched, and their previous statistics are restored afterwards, so
 evaluating never changes the supernet's values (it does switch it to the channels-last layout,
-which runs the proxy nets' small depthwise convolutions about 3x faster on CPU); results are cached per architecture string and the cache
-is dropped as soon as the supernet's parameters change (their version counters move whenever an
-optimiser step or ``load_state_dict`` writes them) or a different supernet is assigned.
+which runs the proxy nets' small depthwise convolutions about 3x faster on CPU); results are
+cached per architecture string and the cache is dropped as soon as the supernet's parameters
+change (their version counters move whenever an optimiser step or ``load_state_dict`` writes
+them) or a different supernet is assigned.
 """
 
 from __future__ import annotations
