@@ -162,7 +162,7 @@ class OneShotEvaluator:
         ]
         net.eval()
         try:
-            with torch.no_grad():
+            with torch.inference_mode():  # fresh BN buffers are inference tensors, put back after
                 if recalibrate:
                     for bn in bns:
                         # Fresh buffers rather than in-place resets: the saved ones are put back.
