@@ -386,6 +386,8 @@ def _fit(
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         start = int(ckpt["global_step"])
+    if start == 0 and ctx.is_main:
+        (ckpt_dir / TRAIN_LOG).unlink(missing_ok=True)  # a fresh start: no stale epochs
 
     def checkpoint(step: int) -> None:
         if ctx.is_main:
