@@ -18,10 +18,8 @@ semantics). Stand-alone training of one architecture uses the same loop with a f
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +47,8 @@ from .distributed import (
 )
 from .fileio import append_jsonl
 from .initialize import init_weights
-from .space import Arch, Proxy, SearchSpace
+from .presets import PRESETS, Stage, TrainConfig, get_preset
+from .space import Arch, SearchSpace
 from .supernet import ChildNet, Supernet
 
 __all__ = [
@@ -70,115 +69,6 @@ __all__ = [
 ]
 
 TRAIN_LOG = "train_log.jsonl"
-
-
-@dataclass(frozen=True)
-class Stage:
-    """Epochs and initial learning rate of one training run (decayed linearly to 0)."""
-
-    epochs: int
-    lr: float
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that shapes a training run except the data, the space and the seed.
-
-    ``supernet_stages[0]`` trains the initial supernet, ``supernet_stages[k]`` finetunes the
-    supernet pruned for the ``k``-th time (Algorithm 1); :meth:`supernet_stage` repeats the last
-    entry for pipelines with more stages. The recalibration and evaluation sizes are read by the
-    one-shot evaluator.
-    """
-
-    name: str
-    resolution: int
-    width_mult: float
-    batch_size: int
-    supernet_stages: tuple[Stage, ...]
-    standalone: Stage
-    momentum: float = 0.9
-    weight_decay: float = 4e-5
-    label_smoothing: float = 0.0
-    recal_images: int = 2000
-    recal_batch_size: int = 250
-    eval_batch_size: int = 500
-    ckpt_every_steps: int = 0
-    num_workers: int = 0
-    channels_last: bool = True  # ~3x faster CPU convs for the proxy nets; values unchanged
-    entangled_init: bool = False
-    zero_init_residual: bool = False
-
-    def proxy(self) -> Proxy:
-        return Proxy(self.resolution, self.width_mult)
-
-    def supernet_stage(self, k: int) -> Stage:
-        """Schedule of supernet training stage ``k`` (0 = initial, 1.. = finetune after pruning)."""
-        return self.supernet_stages[min(k, len(self.supernet_stages) - 1)]
-
-    @property
-    def supernet_epochs_total(self) -> int:
-        return sum(s.epochs for s in self.supernet_stages)
-
-    def replace(self, **changes) -> TrainConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["supernet_stages"] = [[s.epochs, s.lr] for s in self.supernet_stages]
-        d["standalone"] = [self.standalone.epochs, self.standalone.lr]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        d = dict(d)
-        d["supernet_stages"] = tuple(Stage(int(e), float(lr)) for e, lr in d["supernet_stages"])
-        d["standalone"] = Stage(int(d["standalone"][0]), float(d["standalone"][1]))
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-PRESETS: dict[str, TrainConfig] = {
-    # Section 4.1: batch 1024, lr 0.5 for 120 epochs (initial supernet), then 80 and 40 epochs of
-    # finetuning at lr 0.1 after each pruning; stand-alone training 240 epochs at lr 0.5.
-    "paper": TrainConfig(
-        name="paper",
-        resolution=224,
-        width_mult=1.0,
-        batch_size=1024,
-        supernet_stages=(Stage(120, 0.5), Stage(80, 0.1), Stage(40, 0.1)),
-        standalone=Stage(240, 0.5),
-        recal_images=2000,
-        recal_batch_size=250,
-        eval_batch_size=500,
-        ckpt_every_steps=500,
-        num_workers=8,
-    ),
-    # Minutes on a 2-core CPU with mnist5k (3,500 training images, 27 steps per epoch, ~1.8 s
-    # an epoch on one busy core, 76 epochs in all): roughly the paper's 3:2:1 schedule shape,
-    # proxy resolution 32 and width 0.25 (channels rounded to multiples of 8, head kept at 1280).
-    # Initialisation per padnas.initialize; the learning rate was chosen on mnist5k: 0.002-0.005
-    # learns, 0.01 slowly, 0.02 and above not at all.
-    "quick": TrainConfig(
-        name="quick",
-        resolution=32,
-        width_mult=0.25,
-        batch_size=128,
-        supernet_stages=(Stage(40, 0.005), Stage(24, 0.002), Stage(12, 0.002)),
-        standalone=Stage(30, 0.05),
-        recal_images=500,
-        recal_batch_size=250,
-        eval_batch_size=500,
-        entangled_init=True,
-        zero_init_residual=True,
-    ),
-}
-
-
-def get_preset(name: str) -> TrainConfig:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise UsageError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}") from None
 
 
 # ---- models ------------------------------------------------------------------------------------
