@@ -10,10 +10,11 @@ Figures:
   reference point (accuracy 0, latency = the window's upper end), mean +- std and median over the
   shared seeds, and CES's ratio to each baseline;
 - variance across seeds of the op distribution estimated from the archs of rank < 10 (what
-  pruning uses): the last layer (Fig. 7) and the mean over layers, CES vs SPOS.
+  pruning uses): the last layer (Fig. 7) and the mean over layers, CES vs SPOS; and how sparse
+  those distributions are (entropy / log(#ops), mean over layers and seeds; 1 = uniform).
 
 Usage: python benchmarks/search_quality.py [--lut L.json] [--space basic] [--seeds 3]
-       [--dist-seeds 5] [--pop 16] [--generations 8] [--epochs 6] [--data mnist5k]
+       [--dist-seeds 5] [--pop 16] [--generations 8] [--epochs 10] [--data mnist5k]
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def mock_lut(family: str) -> Lut:
 
 
 def cached_supernet(family: str, data, epochs: int, seed: int):
-    preset = replace(PRESETS["quick"], supernet_stages=(Stage(epochs, 0.2),))
+    quick = PRESETS["quick"]
+    preset = replace(quick, supernet_stages=(Stage(epochs, quick.supernet_stages[0].lr),))
     key = hashlib.sha256(
         json.dumps([family, data.spec, preset.to_dict(), seed], sort_keys=True).encode()
     ).hexdigest()[:12]
@@ -71,7 +73,7 @@ def cached_supernet(family: str, data, epochs: int, seed: int):
     ckpt = root / "bench" / "search_quality" / key
     net = build_supernet(get_space(family), preset, data.num_classes, seed)
     t0 = time.perf_counter()
-    train_supernet(net, data, preset, ckpt, seed=seed, resume=True, progress=True)
+    train_supernet(net, data, preset, ckpt, seed=seed, resume=True, progress=False)
     print(f"supernet: {epochs} epochs ({time.perf_counter() - t0:.0f} s; cache {ckpt})")
     return net, preset
 
@@ -99,7 +101,7 @@ def main() -> None:
     ap.add_argument("--dist-seeds", type=int, default=5, help="seeds for the distribution variance")
     ap.add_argument("--pop", type=int, default=16)
     ap.add_argument("--generations", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=6, help="supernet training epochs (cached)")
+    ap.add_argument("--epochs", type=int, default=10, help="supernet training epochs (cached)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -137,13 +139,20 @@ def main() -> None:
         )
 
     hv = {m: np.array([front_hv(r, ref) for r in rs[: args.seeds]]) for m, rs in results.items()}
-    var = {}
+    var, entropy = {}, {}
     for m in ("ces", "spos"):
         dists = np.stack([distribution(r) for r in results[m][: args.dist_seeds]])
         v = dists.var(axis=0)  # (layers, ops) variance across seeds
         last = space.num_ops[-1]
         per_layer = [v[j, :n].mean() for j, n in enumerate(space.num_ops)]
         var[m] = (float(v[-1, :last].mean()), float(np.mean(per_layer)))
+        # sparsity (Fig. 7's other claim): entropy of each layer's distribution / log(#ops)
+        ent = []
+        for d in dists:
+            for j, n in enumerate(space.num_ops):
+                p = d[j, :n][d[j, :n] > 0]
+                ent.append(float(-(p * np.log(p)).sum() / np.log(n)) if n > 1 else 0.0)
+        entropy[m] = float(np.mean(ent))
         p_last = dists[:, -1, :last]
         print(
             f"{m} last-layer op probabilities (mean +- std over {args.dist_seeds} seeds): "
@@ -167,6 +176,8 @@ def main() -> None:
     for i, where in enumerate(("last_layer", "mean_layers")):
         ratio = var["spos"][i] / max(var["ces"][i], 1e-12)
         print(f"opdist_var_ratio_spos_over_ces_{where}: {ratio:.3f}")
+    for m in ("ces", "spos"):
+        print(f"opdist_norm_entropy_{m}: {entropy[m]:.4f}")
     print(f"budget_evaluations: {ces_cfg.budget}")
     print(f"seeds: {args.seeds}")
     print(f"dist_seeds: {args.dist_seeds}")
