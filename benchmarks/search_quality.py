@@ -41,7 +41,7 @@ from padnas.baselines import random_search, spos_evolution
 from padnas.ces import CESConfig, SearchResult, run_ces
 from padnas.data import load_data
 from padnas.evaluate import OneShotEvaluator
-from padnas.pipeline import default_window
+from padnas.plan import default_window
 from padnas.prune import MAX_RANK, OpDistribution
 from padnas.space import get_space
 from padnas.train import PRESETS, Stage, build_supernet, train_supernet

@@ -109,7 +109,8 @@ def search(
 ):
     """Run PAD-NAS (Algorithm 1) and write the found architectures to a run directory."""
     quiet_tensorflow(verbose)
-    from .pipeline import Pipeline, plan_search
+    from .pipeline import Pipeline
+    from .plan import plan_search
     from .rundir import RunDir
 
     if threads < 0:

@@ -22,10 +22,10 @@ from padnas.pipeline import (
     CES_PRESETS,
     Hooks,
     Pipeline,
-    plan_search,
     select_final,
     stage_schedule,
 )
+from padnas.plan import plan_search
 from padnas.rundir import RunDir, RunDirError
 from padnas.space import get_space
 from padnas.train import PRESETS, Stage

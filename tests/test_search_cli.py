@@ -49,7 +49,7 @@ def test_lut_for_another_space_or_resolution(lut_file, tmp_path):
 
 
 def test_run_directory_refusals(lut_file, tmp_path):
-    from padnas.pipeline import plan_search
+    from padnas.plan import plan_search
     from padnas.rundir import RunDir
 
     out = tmp_path / "run"
