@@ -155,7 +155,11 @@ def search(
         progress=not quiet,
         device=device,
     )
-    pipeline.execute()
+    try:
+        pipeline.execute()
+    except KeyboardInterrupt:
+        _echo(f"stopped: {out} keeps everything so far; add --resume to the same command")
+        raise
     click.echo((run.path / "summary.txt").read_text(encoding="utf-8"), nl=False)
     _echo(f"run directory: {out} ({time.perf_counter() - t0:.0f} s)")
 
