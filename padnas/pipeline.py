@@ -121,8 +121,9 @@ def select_final(result: SearchResult, n: int) -> list[Evaluated]:
     """Up to ``n`` architectures spread over the window (the paper's models A, B, C, ...).
 
     The window is split into ``n`` equal latency bins; each bin contributes its most accurate
-    Pareto-front architecture, or its most accurate architecture of any rank when no front
-    member falls in it. Ties go to the faster architecture.
+    Pareto-front architecture (ties go to the faster one). A bin without a front member
+    contributes nothing: anything else there is dominated by a model already returned, i.e.
+    slower and no more accurate, so nobody would deploy it.
     """
     lo, hi = result.window.lo, result.window.hi
     edges = np.linspace(lo, hi, n + 1)
@@ -135,10 +136,9 @@ def select_final(result: SearchResult, n: int) -> list[Evaluated]:
             if edges[b] <= r.latency_ms
             and (r.latency_ms <= edges[b + 1] if last else r.latency_ms < edges[b + 1])
         ]
-        if not inside:
-            continue
-        front = [r for r in inside if r.rank == 1] or inside
-        picks.append(max(front, key=lambda r: (r.accuracy, -r.latency_ms)))
+        front = [r for r in inside if r.rank == 1]
+        if front:
+            picks.append(max(front, key=lambda r: (r.accuracy, -r.latency_ms)))
     return picks
 
 

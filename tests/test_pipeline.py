@@ -254,6 +254,7 @@ def test_select_final_spreads_over_window():
     recs = [
         Evaluated("a", (0,), 0.5, 60.5, 1, 1),
         Evaluated("b", (0,), 0.7, 61.0, 1, 2),  # better but not on the front
+        Evaluated("f", (0,), 0.6, 63.0, 1, 3),  # alone in its bin, dominated: never returned
         Evaluated("c", (0,), 0.8, 65.0, 1, 1),
         Evaluated("d", (0,), 0.9, 69.9, 1, 1),
         Evaluated("e", (0,), 0.85, 70.0, 1, 2),
