@@ -102,6 +102,9 @@ def main() -> None:
     ap.add_argument("--pop", type=int, default=16)
     ap.add_argument("--generations", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=10, help="supernet training epochs (cached)")
+    ap.add_argument(
+        "--mutation-prob", type=float, default=None, help="CES per-gene PM rate [CESConfig's]"
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -115,6 +118,9 @@ def main() -> None:
     supernet, preset = cached_supernet(args.space, data, args.epochs, seed=0)
     evaluator = OneShotEvaluator.from_config(supernet, data, preset, seed=0)
     ces_cfg = CESConfig(pop_size=args.pop, generations=args.generations)
+    if args.mutation_prob is not None:
+        ces_cfg = replace(ces_cfg, mutation_prob=args.mutation_prob)
+    print(f"CES: {ces_cfg}")
     ref = np.array([0.0, window.hi])
 
     seeds = list(range(max(args.seeds, args.dist_seeds)))
