@@ -13,6 +13,7 @@ from the accuracies already measured (ces.py), and pruning is recomputed from th
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -321,6 +322,12 @@ class Pipeline:
         s = self.s
         model = LatencyModel.from_lut(self.lut, space)
         picks = select_final(result, s.final_models)
+        edges = np.linspace(s.window.lo, s.window.hi, s.final_models + 1)
+        empty = [
+            f"{lo:.2f}-{hi:.2f} ms"
+            for lo, hi in itertools.pairwise(edges)
+            if not any(lo <= p.latency_ms <= hi for p in picks)
+        ]
         models = []
         for label, r in zip("ABCDEFGHIJ", picks, strict=False):
             arch = Arch.parse(r.arch)
@@ -346,6 +353,7 @@ class Pipeline:
             "space": space.to_dict(),
             "lut": s.lut,
             "models": models,
+            "notes": [f"no Pareto-front architecture in the latency bin {e}" for e in empty],
         }
         self.run.write_json("final.json", final)
         summary = self.summary(final)
@@ -391,4 +399,5 @@ class Pipeline:
             "config": s.to_config(),
             "stages": stages,
             "final": final["models"],
+            "final_notes": final["notes"],
         }

@@ -62,6 +62,8 @@ def render_summary(summary: dict) -> str:
         )
     if not summary["final"]:
         lines.append("(no architecture found)")
+    for note in summary.get("final_notes", []):
+        lines.append(f"note: {note}")
     return "\n".join(lines) + "\n"
 
 

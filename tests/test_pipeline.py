@@ -154,6 +154,7 @@ def test_pad_nas_run_directory(reference, lut_file):
         assert lo <= r["latency_ms"] <= hi and r["rank"] >= 1
     final = json.loads((out / "final.json").read_text())
     assert 1 <= len(final["models"]) <= 3
+    assert len(final["models"]) + len(final["notes"]) == 3  # one model or one note per bin
     last_space = get_space("basic").with_layer_ops(spaces[2]["layer_ops"])
     for m in final["models"]:
         last_space.validate(m["arch"])
