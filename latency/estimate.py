@@ -177,8 +177,6 @@ def run_estimate(
         failed = measure_units(units, backend, store, force=force, progress=progress)
         if failed:
             raise RuntimeFailure(f"{len(failed)} unit(s) failed on the host; first: {failed[0]}")
-        samples = samples_from_store(nets, targets, store)
-        fit = evaluate_transfer(samples, terms)
         host_luts = []
         for name in spaces:
             report = profile_space(
@@ -195,6 +193,10 @@ def run_estimate(
                     f"{report.failed[0]}"
                 )
             host_luts.append(build_lut(get_space(name), store, host, resolution=resolution))
+    # fit after profiling: a space shares block keys with the published networks (ProxylessNAS'
+    # blocks are basic-space ops), so the fit and the LUT entries read the same store state
+    samples = samples_from_store(nets, targets, store)
+    fit = evaluate_transfer(samples, terms)
     used_keys = {u.key for u in units}.union(*(lut.entries for lut in host_luts))
     provenance = {
         "method": (
