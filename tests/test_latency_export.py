@@ -81,3 +81,26 @@ def test_worker_pool_exports_in_parallel(cache):
     assert all(r.error is None and not r.cached and r.path.is_file() for r in results)
     again = list(export.iter_export(variants, workers=2))
     assert all(r.cached for r in again)
+
+
+def test_host_profile_passes_keep_each_blocks_calmest_median(cache, tmp_path):
+    """A 2-pass host profile times every block twice and stores its lowest median."""
+    from latency.profiler import profile_space
+    from latency.store import MeasurementStore
+    from padnas.space import get_space
+
+    backend = HostBackend(
+        {"name": "host", "transport": "host", "passes": 2}, min_s=0.02, max_s=0.2, retries=0
+    )
+    store = MeasurementStore("host", tmp_path / "m")
+    report = profile_space(
+        get_space("basic"), backend, store, resolution=32, limit=2, progress=False, workers=1
+    )
+    assert report.passes == 2 and report.measured == 2
+    lines = [json.loads(x) for x in store.path.read_text().splitlines()]
+    assert len(lines) == 4  # two blocks, each appended once per pass
+    for key, rec in store.records().items():
+        passes = rec["extra"]["passes_ms"]
+        assert len(passes) == 2 and rec["ms"] == min(passes)
+        first = next(x for x in lines if x["key"] == key)
+        assert passes[0] == first["ms"]  # the first pass's record stays in the log

@@ -115,6 +115,8 @@ class HostBackend(Backend):
         profile = profile or {"name": "host", "transport": "host"}
         self.profile = profile
         self.name = profile.get("name", "host")
+        #: passes a profile makes over all blocks (see profiler.profile_space)
+        self.passes = int(profile.get("passes", 1))
         unknown = set(opts) - set(DEFAULTS)
         if unknown:
             raise BackendError(f"host backend: unknown options {sorted(unknown)}")
