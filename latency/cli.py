@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from padnas.clitools import UsageError, calm_progress_when_logged, handle_errors, quiet_tensorflow
+from padnas.clitools import UsageError, handle_errors, quiet_tensorflow
 from padnas.fileio import atomic_write_json
 from padnas.space import DEPLOY_RESOLUTION, MACROS, get_space
 
@@ -90,7 +90,6 @@ def main() -> None:
       padnas-latency validate --lut host-large.json --device host --n 30
       padnas-latency measure K3E1-K5E3-ID-... --device host --space large
     """
-    calm_progress_when_logged()
 
 
 @main.command()

@@ -17,6 +17,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+from padnas.progress import progress_bar
+
 from . import export
 from .export import (
     ExportError,
@@ -185,9 +187,7 @@ def export_variants(
     out, failed = {}, []
     results = iter_export(variants, workers=workers, cache_dir=cache_dir)
     if progress:
-        from tqdm import tqdm
-
-        results = tqdm(results, total=len(variants), desc="export", unit="block")
+        results = progress_bar(results, total=len(variants), desc="export", unit="block")
     for r in results:
         if r.error:
             failed.append(f"{r.key}: {r.error}")

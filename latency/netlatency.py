@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from padnas.progress import progress_bar
+
 from .backends.base import Backend, BackendError, LatencyStats
 from .lut import Lut
 from .netdesc import Network
@@ -232,14 +234,12 @@ def measure_units(
     Units are converted in worker processes pinned away from the measuring core and timed as
     soon as each is ready, as the profiler does for a space's variants.
     """
-    from tqdm import tqdm
-
     unique = {u.key: u for u in units}
     todo = [unique[k] for k in store.missing(list(unique), force)]
     failed: list[tuple[str, str]] = []
     if not todo:
         return failed
-    bar = tqdm(
+    bar = progress_bar(
         total=len(todo),
         desc=f"measure {backend.name}",
         unit="unit",

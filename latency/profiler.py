@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from padnas.progress import progress_bar
 from padnas.space import DEPLOY_CLASSES, DEPLOY_RESOLUTION, SearchSpace
 
 from .backends.base import Backend, BackendError
@@ -216,9 +217,9 @@ def _remeasure(paths: dict, backend, store, report, bar) -> None:
 
 
 def _bar(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="block", disable=not enabled, dynamic_ncols=True)
+    return progress_bar(
+        total=total, desc=desc, unit="block", disable=not enabled, dynamic_ncols=True
+    )
 
 
 # ---- store -> LUT --------------------------------------------------------------------------------

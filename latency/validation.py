@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from padnas.progress import progress_bar
 from padnas.space import SearchSpace
 
 from .backends.base import Backend
@@ -195,10 +196,9 @@ def measure_archs(
     networks, keeping each network's lowest median)."""
     if rounds < 1:
         raise LutError(f"rounds must be at least 1, got {rounds}")
-    from tqdm import tqdm
 
     def bar():
-        return tqdm(total=len(archs), desc="measure", unit="net", disable=not progress)
+        return progress_bar(total=len(archs), desc="measure", unit="net", disable=not progress)
 
     if hasattr(backend, "measure_arch"):
         with bar() as b:
@@ -219,14 +219,18 @@ def measure_archs(
         space, unique, resolution, width_mult=width_mult, num_classes=num_classes,
         workers=workers or len(cpus), cpus=cpus,
     )  # fmt: skip
-    for res in tqdm(exports, total=len(unique), desc="export", unit="net", disable=not progress):
+    for res in progress_bar(
+        exports, total=len(unique), desc="export", unit="net", disable=not progress
+    ):
         if res.error:
             raise ExportError(f"cannot export {res.key}: {res.error}")
         paths[res.key] = res.path
     labels = [_arch_label(space.family, a, resolution, width_mult, num_classes) for a in archs]
     rounds_ms: dict[str, list[float]] = {label: [] for label in labels}
     best: dict = {}
-    with tqdm(total=len(paths) * rounds, desc="measure", unit="net", disable=not progress) as b:
+    with progress_bar(
+        total=len(paths) * rounds, desc="measure", unit="net", disable=not progress
+    ) as b:
         for _ in range(rounds):  # passes over all networks: load drifts hit every net alike
             for label in dict.fromkeys(labels):
                 stats = backend.measure(paths[label])

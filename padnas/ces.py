@@ -43,6 +43,7 @@ from pymoo.problems.static import StaticProblem
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from .clitools import UsageError
+from .progress import progress_bar
 from .space import Arch, SearchSpace
 
 #: genomes (n, num_layers) of the searched space -> latency in ms, shape (n,)
@@ -416,6 +417,6 @@ def run_ces(
 
 
 def _progress(enabled: bool, total: int):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="CES generations", unit="gen", disable=not enabled, leave=False)
+    return progress_bar(
+        total=total, desc="CES generations", unit="gen", disable=not enabled, leave=False
+    )

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .clitools import UsageError, calm_progress_when_logged, handle_errors
+from .clitools import UsageError, handle_errors
 
 SPACE_HELP = "Search space: basic or large (Table 2)."
 DATA_HELP = "mnist5k (default, embedded), digits, or imagefolder:PATH (PATH/train, PATH/val)."
@@ -29,7 +29,6 @@ def _echo(msg: str) -> None:
 @click.version_option(__version__, prog_name="padnas")
 def main() -> None:
     """PAD-NAS: progressive search-space design for hardware-aware one-shot NAS."""
-    calm_progress_when_logged()
 
 
 # ---- space ---------------------------------------------------------------------------------------

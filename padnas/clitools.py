@@ -37,14 +37,6 @@ def quiet_tensorflow(verbose: bool = False) -> None:
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
-def calm_progress_when_logged() -> None:
-    """Progress bars redraw many times a second; in a log file or CI that is thousands of lines.
-    When stderr is not a terminal, redraw at most every 30 s (tqdm reads ``TQDM_MININTERVAL``),
-    unless the user set it."""
-    if not sys.stderr.isatty():
-        os.environ.setdefault("TQDM_MININTERVAL", "30")
-
-
 def handle_errors(func: Callable) -> Callable:
     """Turn expected exceptions into a one-line message and an exit code."""
 

@@ -24,9 +24,9 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from .data import DataBundle, Split, iterate_batches
+from .progress import progress_bar
 from .space import Arch
 from .supernet import Supernet
 
@@ -140,7 +140,9 @@ class OneShotEvaluator:
     def accuracy(self, archs: Iterable[Arch | str]) -> np.ndarray:
         """One-shot accuracies of ``archs`` (BN recalibrated), in order."""
         archs = list(archs)
-        bar = tqdm(archs, desc="one-shot eval", unit="arch", disable=not self.progress, leave=False)
+        bar = progress_bar(
+            archs, desc="one-shot eval", unit="arch", disable=not self.progress, leave=False
+        )
         return np.array([self.evaluate(a) for a in bar], dtype=np.float64)
 
     def evaluate(self, arch: Arch | str, recalibrate: bool = True) -> float:

@@ -297,7 +297,8 @@ class Pipeline:
         self._write_evaluated(k)
         self.run.mark_done(f"search-{k}", seconds=round(time.perf_counter() - t0, 1))
         front = result.front()
-        best = max(result.records, key=lambda r: r.accuracy)
+        # ties in accuracy (a finite validation set) go to the faster architecture
+        best = max(result.records, key=lambda r: (r.accuracy, -r.latency_ms))
         echo(
             f"stage {k}/{self.s.stages}: {result.evaluations} archs evaluated, {len(front)} on "
             f"the front, best one-shot accuracy {best.accuracy:.4f} at {best.latency_ms:.2f} ms"

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from .checkpoint import (
     CHECKPOINT,
@@ -48,6 +47,7 @@ from .distributed import (
 from .fileio import append_jsonl
 from .initialize import init_weights
 from .presets import PRESETS, Stage, TrainConfig, get_preset
+from .progress import progress_bar
 from .space import Arch, SearchSpace
 from .supernet import ChildNet, Supernet
 
@@ -308,7 +308,7 @@ def _fit(
         )
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     model.train()
-    bar = tqdm(
+    bar = progress_bar(
         total=total_steps,
         initial=start,
         desc=f"train {kind}",
@@ -344,7 +344,10 @@ def _fit(
                 correct += int((out.argmax(1) == y).sum())
                 bar.update(1)
                 bar.set_postfix(
-                    epoch=epoch + 1, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}"
+                    epoch=epoch + 1,
+                    loss=f"{loss_sum / seen:.3f}",
+                    acc=f"{correct / seen:.3f}",
+                    refresh=False,
                 )
                 if in_epoch == steps_per_epoch:
                     # DDP broadcasts rank 0's BN statistics before each forward; once more
