@@ -140,11 +140,7 @@ def profile_fleet(
                     report.failed.append((res.key, res.error))
                     bar.update(1)
                 continue
-            if res.cached:
-                report.export_cached += 1
-            else:
-                report.exported += 1
-                report.export_s += res.seconds
+            report.count_export(res)
             with done:
                 pending[0] += 1
             jobs.put(res)

@@ -39,6 +39,14 @@ class ProfileReport:
     wall_s: float = 0.0
     failed: list[tuple[str, str]] = field(default_factory=list)
 
+    def count_export(self, res) -> None:
+        """Tally one export result (an ``export_pool`` result that did not fail)."""
+        if res.cached:
+            self.export_cached += 1
+        else:
+            self.exported += 1
+            self.export_s += res.seconds
+
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
         d["failed"] = [list(f) for f in self.failed]
@@ -168,11 +176,7 @@ def _profile_with_files(
             report.failed.append((res.key, res.error))
             bar.update(1)
             continue
-        if res.cached:
-            report.export_cached += 1
-        else:
-            report.exported += 1
-            report.export_s += res.seconds
+        report.count_export(res)
         ts = time.perf_counter()
         try:
             stats = backend.measure(res.path)

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from test_netdesc import PROXYLESS_ARCH
 
-from latency.cli import main
 from latency.estimate import (
     DEFAULT_PUBLISHED,
     published_targets,
@@ -155,23 +153,12 @@ def test_update_profile_keeps_the_device_part_byte_for_byte(estimated, tmp_path)
         update_profile(bad, estimated.luts)
 
 
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.setenv("PADNAS_CACHE", str(tmp_path / "cache"))
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-    return invoke
-
-
-def test_cli_estimate_then_predict(run, tmp_path):
-    r = run("estimate", "--device", "pixel3", "--host-device", "mock", "-q")
+def test_cli_estimate_then_predict(latency_cli, tmp_path):
+    r = latency_cli("estimate", "--device", "pixel3", "--host-device", "mock", "-q")
     assert r.exit_code == 0, r.output
     assert "leave-one-out MAPE:" in r.output and "ProxylessNAS_mobile" in r.output
     out = tmp_path / "est.json"
-    r = run("estimate", "--device", "pixel3", "--host-device", "mock", "--space", "basic",
+    r = latency_cli("estimate", "--device", "pixel3", "--host-device", "mock", "--space", "basic",
             "--space", "large", "-o", out, "-q")  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "basic@224: 71 entries (source estimate), reachable" in r.output
@@ -179,20 +166,20 @@ def test_cli_estimate_then_predict(run, tmp_path):
         "basic",
         "large",
     }
-    r = run("predict", DEFAULT_PUBLISHED, "--lut", out, "--net", "ProxylessNAS_mobile")
+    r = latency_cli("predict", DEFAULT_PUBLISHED, "--lut", out, "--net", "ProxylessNAS_mobile")
     assert r.exit_code == 0, r.output
     assert "(basic@224 LUT; calibrated" in r.output and "published 67.66 ms" in r.output
     assert "ms estimate (22 units)" in r.output
-    r = run("predict", PROXYLESS_ARCH, "--space", "basic", "--lut", out, "--breakdown")
+    r = latency_cli("predict", PROXYLESS_ARCH, "--space", "basic", "--lut", out, "--breakdown")
     assert r.exit_code == 0, r.output
     by_arch = r.output.split(":")[1].split("ms")[0]
-    r2 = run("predict", DEFAULT_PUBLISHED, "--lut", out, "--net", "ProxylessNAS_mobile")
+    r2 = latency_cli("predict", DEFAULT_PUBLISHED, "--lut", out, "--net", "ProxylessNAS_mobile")
     assert r2.output.split(":")[1].split("ms")[0] == by_arch
     # another input resolution: no LUT matches it, the fallback prices every unit, and says so
     net = json.loads(DEFAULT_PUBLISHED.read_text())["networks"]["ProxylessNAS_mobile"]
     small = tmp_path / "p192.json"
     small.write_text(json.dumps({**net, "input": 192}))
-    r = run("predict", small, "--lut", out)
+    r = latency_cli("predict", small, "--lut", out)
     assert r.exit_code == 0, r.output
     assert "ms regression (22 units)" in r.output and "estimate" not in r.output
 
@@ -208,8 +195,8 @@ def test_cli_estimate_then_predict(run, tmp_path):
         (["predict", "missing.json", "--lut", PIXEL3], "not found"),
     ],
 )
-def test_cli_bad_input_is_one_line_exit_2(run, args, message):
-    r = run(*args)
+def test_cli_bad_input_is_one_line_exit_2(latency_cli, args, message):
+    r = latency_cli(*args)
     assert r.exit_code == 2, r.output
     assert message in r.output and "Traceback" not in r.output
 
