@@ -223,3 +223,50 @@ def test_cli_devices_lists_profiles_and_probes_phones(env, cli):
     assert "device" in lines[ok.serial] and "Pixel 3" in lines[ok.serial]
     assert "unauthorized" in lines[refused.serial]
     assert "USB:" in r.output or "usb:" in r.output
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_two_phones_measure_keeps_everything(env, cli):
+    """SIGINT to a real `profile` process while two phones (loopback peers in this process) are
+    measuring: exit 130 with the one-line message, every stored line whole, and the same command
+    afterwards measures only what is missing."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    store_path = env["tmp"] / "stores" / "pixel3.jsonl"
+    with (
+        AdbPeer(env["tmp"] / "p1", allowed_keys=[env["pub"]]) as a,
+        AdbPeer(env["tmp"] / "p2", allowed_keys=[env["pub"]]) as b,
+    ):
+        cmd = [sys.executable, "-m", "latency.cli", "profile", "--device", "pixel3",
+               "--serial", a.serial, "--serial", b.serial, "--benchmark-model", STANDIN,
+               "--adb-key", env["key"], "--space", "basic", "--store", env["tmp"] / "stores",
+               "-q"]  # fmt: skip
+        cmd = [str(c) for c in cmd]
+        pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+        proc = subprocess.Popen([*cmd, "--limit", "10"], **pipes)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if store_path.is_file() and len(store_path.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "Traceback" not in err
+
+        kept = [json.loads(line) for line in store_path.read_text().splitlines()]
+        assert 2 <= len(kept) < 10 and all(r["source"] == "measured" for r in kept)
+        runs = a.shell.runs + b.shell.runs
+
+        rest = str(10 - len(kept))  # --limit counts the blocks this run measures
+        done = subprocess.run([*cmd, "--limit", rest], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        assert f"{len(kept)} already stored, {10 - len(kept)} measured" in done.stdout
+        assert a.shell.runs + b.shell.runs == runs + 10 - len(kept)  # nothing measured twice
+    keys = [json.loads(line)["key"] for line in store_path.read_text().splitlines()]
+    assert sorted(keys) == sorted(first_keys(10))
