@@ -18,7 +18,10 @@ from . import __version__
 from .clitools import UsageError, handle_errors
 
 SPACE_HELP = "Search space: basic or large (Table 2)."
-DATA_HELP = "mnist5k (default, embedded), digits, or imagefolder:PATH (PATH/train, PATH/val)."
+DATA_HELP = (
+    "fashion (default: Fashion-MNIST, Debian's dataset-fashion-mnist), fashion:DIR, mnist5k "
+    "(embedded), digits, or imagefolder:PATH (PATH/train, PATH/val)."
+)
 
 
 def _echo(msg: str) -> None:
@@ -99,7 +102,7 @@ def _training_options(func):
     for opt in reversed(
         [
             click.option("--space", "family", default="basic", show_default=True, help=SPACE_HELP),
-            click.option("--data", default="mnist5k", show_default=True, help=DATA_HELP),
+            click.option("--data", default="fashion", show_default=True, help=DATA_HELP),
             click.option(
                 "--preset",
                 default="quick",
@@ -172,7 +175,7 @@ def supernet() -> None:
     "train",
     epilog="""\b
 Examples:
-  padnas supernet train --out runs/supernet                     # quick preset, mnist5k
+  padnas supernet train --out runs/supernet                     # quick preset, fashion
   padnas supernet train --space large --epochs 5 --out runs/large
   torchrun --nproc_per_node 8 -m padnas.cli supernet train --preset paper \\
       --data imagefolder:/data/imagenet --out runs/imagenet   # DDP, one path per step
@@ -208,7 +211,7 @@ def supernet_train(
     ctx = init_distributed()
     cfg = _config(preset, epochs, lr, batch_size, resolution, width, workers)
     sp = get_space(family)
-    bundle = load_data(data, cfg.resolution, seed)
+    bundle = load_data(data, cfg.resolution, seed, cfg.train_per_class)
     sched = cfg.supernet_stage(stage)
     epochs = sched.epochs if epochs is None else epochs
     lr = sched.lr if lr is None else lr
@@ -281,7 +284,9 @@ def evaluate(
         if recal_images < 1:
             raise UsageError(f"--recal-images must be >= 1, got {recal_images}")
         cfg = cfg.replace(recal_images=recal_images, recal_batch_size=min(250, recal_images))
-    bundle = load_data(data or meta["data"], net.proxy.resolution, meta.get("data_seed", 0))
+    bundle = load_data(
+        data or meta["data"], net.proxy.resolution, meta.get("data_seed", 0), cfg.train_per_class
+    )
     if bundle.num_classes != net.num_classes:
         raise UsageError(
             f"data {bundle.spec} has {bundle.num_classes} classes, the supernet {net.num_classes}"
@@ -332,7 +337,7 @@ def train(
     sp = get_space(family)
     a = sp.validate(arch)
     out = out or Path("runs/standalone") / str(a)
-    bundle = load_data(data, cfg.resolution, seed)
+    bundle = load_data(data, cfg.resolution, seed, cfg.train_per_class)
     if ctx.is_main:
         _echo(f"stand-alone {a} on {bundle.describe()}; {cfg.name} preset -> {out}")
     net = train_arch(sp, a, bundle, cfg, out, seed=seed, resume=resume, epochs=epochs, lr=lr,

@@ -102,7 +102,7 @@ def plan_search(
     lut_path: str,
     *,
     family: str = "basic",
-    data: str = "mnist5k",
+    data: str = "fashion",
     stages: int = 4,
     window: str | None = None,
     p_th: float = 0.01,

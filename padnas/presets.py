@@ -48,6 +48,7 @@ class TrainConfig:
     channels_last: bool = True  # ~3x faster CPU convs for the proxy nets; values unchanged
     entangled_init: bool = False
     zero_init_residual: bool = False
+    train_per_class: int | None = None  # proxy data size (in-memory sets); None = all
 
     def proxy(self) -> Proxy:
         return Proxy(self.resolution, self.width_mult)
@@ -111,6 +112,7 @@ PRESETS: dict[str, TrainConfig] = {
         eval_batch_size=500,
         entangled_init=True,
         zero_init_residual=True,
+        train_per_class=500,
     ),
 }
 

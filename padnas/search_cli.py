@@ -42,7 +42,10 @@ random architectures of the space, printed at start."""
     "--space", "family", type=click.Choice(["basic", "large"]), default="basic", show_default=True
 )
 @click.option(
-    "--data", default="mnist5k", show_default=True, help="mnist5k, digits or imagefolder:PATH."
+    "--data",
+    default="fashion",
+    show_default=True,
+    help="fashion (Fashion-MNIST), fashion:DIR, mnist5k, digits or imagefolder:PATH.",
 )
 @click.option(
     "--stages", type=int, default=4, show_default=True, help="Progressive stages M (>= 2)."
@@ -142,7 +145,8 @@ def search(
 
     if threads:
         torch.set_num_threads(threads)
-    bundle = load_data(data, plan.settings.preset.resolution, seed)
+    preset = plan.settings.preset
+    bundle = load_data(data, preset.resolution, seed, preset.train_per_class)
     _echo(f"data: {bundle.describe()}")
     from .pipeline import Hooks
 

@@ -44,7 +44,7 @@ def test_unknown_space_preset_data():
     _one_line_error(run("space", "--space", "huge"), 2, "huge", "basic, large")
     _one_line_error(run("supernet", "train", "--preset", "fast"), 2, "quick", "paper")
     _one_line_error(
-        run("supernet", "train", "--data", "cifar10"), 2, "mnist5k, digits or imagefolder:PATH"
+        run("supernet", "train", "--data", "cifar10"), 2, "fashion, fashion:DIR, mnist5k, digits"
     )
     _one_line_error(
         run("train", "--arch", ARCH, "--data", "imagefolder:/no/such/dir"),

@@ -1,0 +1,100 @@
+"""Shared plumbing of the evidence benchmarks (ranking.py, tables_6_7.py): the searches they
+compare, run through the real ``padnas search`` command into resumable run directories, and the
+stand-alone schedule they train architectures with.
+
+A search that is finished is read back, one that was interrupted continues with ``--resume``, so
+re-running a benchmark after Ctrl-C redoes nothing that was kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from padnas.presets import PRESETS, TrainConfig  # noqa: E402
+from padnas.space import SearchSpace  # noqa: E402
+
+METHODS = {2: "I-Supernet", 3: "P-Supernet", 4: "PAD-NAS"}
+
+
+@dataclass(frozen=True)
+class SearchRun:
+    """One ``padnas search`` of ``stages`` stages with ``seed`` in ``path``."""
+
+    path: Path
+    stages: int
+    seed: int
+
+    @property
+    def label(self) -> str:
+        return f"{METHODS.get(self.stages, f'M={self.stages}')} seed {self.seed}"
+
+    def final_stage(self) -> dict:
+        return json.loads((self.path / f"stage-{self.stages}" / "search.json").read_text())
+
+    def final(self) -> dict:
+        return json.loads((self.path / "final.json").read_text())
+
+    def final_space(self) -> SearchSpace:
+        """The space the last search ran in (the auto-designed space for M > 2)."""
+        data = json.loads((self.path / f"stage-{self.stages - 1}" / "space.json").read_text())
+        return SearchSpace.from_dict(data)
+
+    def seconds(self) -> float:
+        state = json.loads((self.path / "state.json").read_text())
+        return sum(float(v.get("seconds") or 0) for v in state.get("done", {}).values())
+
+
+def run_searches(
+    root: Path, family: str, lut: str, data: str, stages: list[int], seeds: list[int],
+    preset: str, workers: int,
+) -> list[SearchRun]:  # fmt: skip
+    """Run (or finish, or just read) one search per (stages, seed); ``workers`` at a time."""
+    runs = [SearchRun(root / f"{family}-M{m}-seed{s}", m, s) for m in stages for s in seeds]
+
+    def one(run: SearchRun) -> None:
+        if (run.path / "final.json").exists():
+            return
+        cmd = [
+            sys.executable, "-m", "padnas.cli", "search", "--lut", lut, "--space", family,
+            "--data", data, "--stages", str(run.stages), "--seed", str(run.seed),
+            "--preset", preset, "--out", str(run.path), "--quiet", "--threads", "1",
+        ]  # fmt: skip
+        if run.path.exists():
+            cmd.append("--resume")
+        print(f"  search: {run.label} -> {run.path}", flush=True)
+        log = run.path.with_suffix(".log")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as fh:
+            rc = subprocess.call(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
+                                 env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+        if rc != 0:
+            raise SystemExit(f"search {run.label} failed (exit {rc}); see {log}")
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        list(pool.map(one, runs))
+    return runs
+
+
+def spread(records: list[dict], n: int) -> list[dict]:
+    """``n`` distinct records at evenly spaced positions of the latency order."""
+    order = sorted(records, key=lambda r: (r["latency_ms"], r["arch"]))
+    if len(order) <= n:
+        return order
+    idx = np.unique(np.round(np.linspace(0, len(order) - 1, n)).astype(int))
+    return [order[i] for i in idx]
+
+
+def standalone_config(preset: str) -> TrainConfig:
+    """The stand-alone schedule every evidence benchmark trains with: the preset's own."""
+    return PRESETS[preset]

@@ -1,0 +1,127 @@
+"""Ranking consistency of one-shot accuracy (the paper's Table 8 and Fig. 6) at CPU scale.
+
+For each number of stages M in ``--stages`` (2 = I-Supernet, 3 = P-Supernet, 4 = PAD-NAS; the same
+total supernet epochs, stage_schedule) and each seed in ``--seeds``: run ``padnas search`` on the
+proxy task, take ``--n`` architectures spread evenly along the latency order of the final stage's
+evaluated set (all in the latency window), train each stand-alone with the preset's one short fixed
+schedule and the same seed, and compute Kendall's tau (scipy) between their one-shot and stand-alone
+accuracies. Prints tau per seed, mean +- std over seeds, the final space's size, and the paper's
+tau beside it; draws one-shot vs stand-alone accuracy per setting.
+
+What it reproduces: the *direction* of Table 8 (does tau rise with M?) on Fashion-MNIST at 32x32,
+width 0.25, minutes of training; not the paper's ImageNet numbers.
+
+Searches live in resumable run directories and stand-alone results in a per-(arch, data,
+schedule, seed) cache, so a re-run or a run after Ctrl-C repeats nothing.
+
+Usage: python benchmarks/ranking.py [--space large] [--stages 2 3 4] [--seeds 0 1 2] [--n 12]
+       [--runs runs/bench-ranking] [--workers 2] [--plot docs/figures/ranking.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from evidence_runs import METHODS, run_searches, spread, standalone_config
+
+from padnas.standalone import Job, rank_consistency, run_jobs
+
+# Table 8 of the paper (ImageNet, 30 models on the front, 3 seeds; large space unless "-S").
+PAPER_TAU = {2: (0.4977, 0.0573), 3: (0.7451, 0.0332), 4: (0.8879, 0.0201)}
+PAPER_SIZE = {2: "1e27", 3: "1e15", 4: "1e9"}
+
+
+def rank_setting(run, n: int, data: str, preset: str, family: str, workers: int) -> dict:
+    """tau between one-shot and stand-alone accuracy of ``n`` archs of ``run``'s final search."""
+    records = [r for r in run.final_stage()["records"]]
+    picks = spread(records, n)
+    cfg = standalone_config(preset)
+    jobs = [Job(family, r["arch"], data, cfg, run.seed) for r in picks]
+    done = []
+    results = run_jobs(
+        jobs,
+        workers=workers,
+        on_done=lambda j, r: (done.append(1), print(
+            f"    [{run.label}] stand-alone {len(done)}/{len(jobs)}: "
+            f"{r['test_accuracy']:.4f} ({r['seconds']:.0f} s)", flush=True)),
+    )  # fmt: skip
+    one_shot = [r["accuracy"] for r in picks]
+    alone = [r["test_accuracy"] for r in results]
+    return {
+        "label": run.label,
+        "stages": run.stages,
+        "seed": run.seed,
+        "tau": rank_consistency(one_shot, alone),
+        "space_size": float(run.final_space().size),
+        "archs": [r["arch"] for r in picks],
+        "latency_ms": [r["latency_ms"] for r in picks],
+        "one_shot": one_shot,
+        "standalone": alone,
+        "search_seconds": run.seconds(),
+    }
+
+
+def plot(rows: list[dict], stages: list[int], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(stages), figsize=(4.2 * len(stages), 3.8), squeeze=False)
+    for ax, m in zip(axes[0], stages, strict=True):
+        taus = [r["tau"] for r in rows if r["stages"] == m]
+        for r in (r for r in rows if r["stages"] == m):
+            ax.scatter(r["one_shot"], r["standalone"], s=14, label=f"seed {r['seed']}")
+        ax.set_title(f"{METHODS[m]} (M={m}): tau {np.mean(taus):.2f} ± {np.std(taus):.2f}")
+        ax.set_xlabel("one-shot accuracy (val)")
+        ax.set_ylabel("stand-alone accuracy (test)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--space", default="large", choices=["basic", "large"])
+    ap.add_argument("--lut", default="device_profiles/pixel3.json")
+    ap.add_argument("--data", default="fashion")
+    ap.add_argument("--preset", default="quick")
+    ap.add_argument("--stages", type=int, nargs="+", default=[2, 3, 4])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--n", type=int, default=12, help="architectures per search (>= 12)")
+    ap.add_argument("--runs", type=Path, default=Path("runs/bench-ranking"))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--plot", type=Path, default=Path("docs/figures/ranking.png"))
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    print(f"searches: M in {args.stages} x seeds {args.seeds} ({args.space}, {args.data})")
+    runs = run_searches(args.runs, args.space, args.lut, args.data, args.stages, args.seeds,
+                        args.preset, args.workers)  # fmt: skip
+    rows = [rank_setting(r, args.n, args.data, args.preset, args.space, args.workers) for r in runs]
+    (args.runs / "ranking.json").write_text(json.dumps(rows, indent=1))
+    print(f"\n{'setting':<12} {'M':>2} {'tau per seed':<24} {'tau mean±std':<14} "
+          f"{'size':>9} {'paper tau':<14} {'paper size':>10}")  # fmt: skip
+    for m in args.stages:
+        sel = [r for r in rows if r["stages"] == m]
+        taus = np.array([r["tau"] for r in sel])
+        size = np.median([r["space_size"] for r in sel])
+        p_mean, p_std = PAPER_TAU.get(m, (float("nan"), float("nan")))
+        print(
+            f"{METHODS[m]:<12} {m:>2} {' '.join(f'{t:+.2f}' for t in taus):<24} "
+            f"{taus.mean():+.2f} ± {taus.std():.2f}   {size:9.2e} "
+            f"{p_mean:.4f}±{p_std:.4f} {PAPER_SIZE.get(m, '?'):>10}"
+        )
+    plot(rows, args.stages, args.plot)
+    print(f"plot: {args.plot}; wall {time.perf_counter() - t0:.0f} s "
+          f"(searches {sum(r['search_seconds'] for r in rows):.0f} s of it, summed)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
