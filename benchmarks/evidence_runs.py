@@ -57,10 +57,14 @@ class SearchRun:
 
 def run_searches(
     root: Path, family: str, lut: str, data: str, stages: list[int], seeds: list[int],
-    preset: str, workers: int,
+    preset: str, workers: int, window: str | None = None,
 ) -> list[SearchRun]:  # fmt: skip
-    """Run (or finish, or just read) one search per (stages, seed); ``workers`` at a time."""
-    runs = [SearchRun(root / f"{family}-M{m}-seed{s}", m, s) for m in stages for s in seeds]
+    """Run (or finish, or just read) one search per (stages, seed); ``workers`` at a time.
+
+    ``window`` (``LO:HI`` ms) is passed as ``--latency-window``; None keeps the LUT's default.
+    """
+    tag = f"{family}-w{window.replace(':', '-')}" if window else family
+    runs = [SearchRun(root / f"{tag}-M{m}-seed{s}", m, s) for s in seeds for m in stages]
 
     def one(run: SearchRun) -> None:
         if (run.path / "final.json").exists():
@@ -70,6 +74,8 @@ def run_searches(
             "--data", data, "--stages", str(run.stages), "--seed", str(run.seed),
             "--preset", preset, "--out", str(run.path), "--quiet", "--threads", "1",
         ]  # fmt: skip
+        if window:
+            cmd += ["--latency-window", window]
         if run.path.exists():
             cmd.append("--resume")
         print(f"  search: {run.label} -> {run.path}", flush=True)

@@ -9,8 +9,10 @@ prints per architecture the test accuracy over seeds, then
   seed noise (the schedule is usable for ranking when this ratio is well above 1);
 - Kendall tau (scipy) between latency and mean accuracy (larger architectures should not be worse).
 
-The architectures are random members of the window (10,000 samples, selection seed fixed by
-``--pick-seed``) at evenly spaced latency quantiles. Results are cached per (arch, data, schedule,
+The architectures are random members of the window at evenly spaced latencies (selection seed
+``--pick-seed``): uniform samples of the space cluster around its typical latency, so the candidates
+also come from samplers of varied density (a per-sample probability of identity and of small
+expansions), which reach the window's fast end too. Results are cached per (arch, data, schedule,
 seed) (padnas.standalone), so a re-run or a run after Ctrl-C trains only what is missing.
 
 Usage: python benchmarks/proxy_stability.py [--space large] [--archs 6] [--seeds 0 1 2]
@@ -33,24 +35,57 @@ from scipy.stats import kendalltau
 
 from latency.lut import load_lut
 from latency.model import LatencyModel
+from padnas.ces import LatencyWindow
 from padnas.plan import default_window
 from padnas.presets import PRESETS, Stage
-from padnas.space import get_space
+from padnas.space import IDENTITY, get_space, parse_op
 from padnas.standalone import jobs_for, run_jobs
 
 
-def pick_archs(family: str, lut_path: str, k: int, seed: int, window=None):
-    """``k`` random window members at evenly spaced latency quantiles: [(arch, ms)]."""
+def varied_genomes(space, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` random genomes, each drawn with its own density: identity with probability
+    ``p_id ~ U(0, 0.8)`` where a layer allows it, else an expansion <= 3 with probability
+    ``p_small ~ U(0, 1)``, else any other op (uniformly within each group)."""
+    out = np.zeros((n, space.num_layers), dtype=np.int64)
+    for i in range(n):
+        p_id, p_small = rng.uniform(0, 0.8), rng.uniform(0, 1)
+        for j, ops in enumerate(space.layer_ops):
+            ids = [o for o in range(len(ops)) if ops[o] == IDENTITY]
+            rest = [o for o in range(len(ops)) if ops[o] != IDENTITY]
+            small = [o for o in rest if parse_op(ops[o])[1] <= 3]
+            large = [o for o in rest if o not in small]
+            if ids and rng.random() < p_id:
+                group = ids
+            elif small and (not large or rng.random() < p_small):
+                group = small
+            else:
+                group = large
+            out[i, j] = group[rng.integers(len(group))]
+    return out
+
+
+def pick_archs(family: str, lut_path: str, k: int, seed: int, window=None, rule="even"):
+    """``k`` random window members: [(arch, ms)]. ``rule`` "even": at evenly spaced latencies
+    among uniform and varied-density samples; "quantile": at evenly spaced latency quantiles of
+    10,000 uniform samples (typical members, bunched toward the space's usual latencies)."""
     space = get_space(family)
     lut = load_lut(lut_path, family=family, resolution=224)
     model = LatencyModel.from_lut(lut, space)
     if window is None:
         window, _ = default_window(lut, model)
-    genomes = space.sample_genomes(np.random.default_rng(seed), 10_000)
+    rng = np.random.default_rng(seed)
+    if rule == "quantile":
+        genomes = space.sample_genomes(rng, 10_000)
+        ms = model.predict(genomes)
+        inside = np.flatnonzero(window.contains(ms))
+        order = inside[np.argsort(ms[inside], kind="stable")]
+        picks = order[((np.arange(k) + 0.5) / k * len(order)).astype(int)]
+        return [(str(space.decode(genomes[i])), float(ms[i])) for i in picks], window
+    genomes = np.concatenate([space.sample_genomes(rng, 5_000), varied_genomes(space, rng, 5_000)])
     ms = model.predict(genomes)
     inside = np.flatnonzero(window.contains(ms))
-    order = inside[np.argsort(ms[inside], kind="stable")]
-    picks = order[((np.arange(k) + 0.5) / k * len(order)).astype(int)]
+    targets = window.lo + (np.arange(k) + 0.5) / k * (window.hi - window.lo)
+    picks = [inside[np.argmin(np.abs(ms[inside] - t))] for t in targets]
     return [(str(space.decode(genomes[i])), float(ms[i])) for i in picks], window
 
 
@@ -96,6 +131,8 @@ def main() -> None:
     ap.add_argument("--archs", type=int, default=6)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--pick-seed", type=int, default=2024)
+    ap.add_argument("--window", help="latency window LO:HI in ms [the LUT's default]")
+    ap.add_argument("--pick", choices=["even", "quantile"], default="even")
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--lr", type=float)
     ap.add_argument("--train-per-class", type=int)
@@ -107,7 +144,8 @@ def main() -> None:
     args = ap.parse_args()
 
     cfg = schedule_from_args(args)
-    picks, window = pick_archs(args.space, args.lut, args.archs, args.pick_seed)
+    window = LatencyWindow.parse(args.window) if args.window else None
+    picks, window = pick_archs(args.space, args.lut, args.archs, args.pick_seed, window, args.pick)
     print(
         f"{len(picks)} {args.space} archs in {window} ms x seeds {args.seeds}; schedule: "
         f"{cfg.standalone.epochs} epochs lr {cfg.standalone.lr}, {cfg.train_per_class or 'all'} "

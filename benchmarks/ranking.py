@@ -97,13 +97,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=12, help="architectures per search (>= 12)")
     ap.add_argument("--runs", type=Path, default=Path("runs/bench-ranking"))
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--window", help="latency window LO:HI ms for the searches [LUT default]")
     ap.add_argument("--plot", type=Path, default=Path("docs/figures/ranking.png"))
     args = ap.parse_args()
 
     t0 = time.perf_counter()
     print(f"searches: M in {args.stages} x seeds {args.seeds} ({args.space}, {args.data})")
     runs = run_searches(args.runs, args.space, args.lut, args.data, args.stages, args.seeds,
-                        args.preset, args.workers)  # fmt: skip
+                        args.preset, args.workers, args.window)  # fmt: skip
     rows = [rank_setting(r, args.n, args.data, args.preset, args.space, args.workers) for r in runs]
     (args.runs / "ranking.json").write_text(json.dumps(rows, indent=1))
     print(f"\n{'setting':<12} {'M':>2} {'tau per seed':<24} {'tau mean±std':<14} "

@@ -67,12 +67,13 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--runs", type=Path, default=Path("runs/bench-ranking"))
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--window", help="latency window LO:HI ms for the searches [LUT default]")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
     cfg = standalone_config(args.preset)
     runs = run_searches(args.runs, args.space, args.lut, args.data, [2, 4], args.seeds,
-                        args.preset, args.workers)  # fmt: skip
+                        args.preset, args.workers, args.window)  # fmt: skip
     lut = load_lut(args.lut, family=args.space, resolution=224)
     out: dict = {"table6": [], "table7": []}
 
