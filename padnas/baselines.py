@@ -30,7 +30,7 @@ from .ces import (
     ranked,
     sample_admissible,
 )
-from .clitools import UsageError
+from .errors import UsageError
 from .space import SearchSpace
 
 

@@ -42,7 +42,7 @@ from pymoo.operators.selection.tournament import TournamentSelection
 from pymoo.problems.static import StaticProblem
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
-from .clitools import UsageError
+from .errors import UsageError
 from .progress import progress_bar
 from .space import Arch, SearchSpace
 

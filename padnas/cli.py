@@ -15,9 +15,15 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .clitools import UsageError, handle_errors
+from .clitools import (
+    CommandGroup,
+    accelerator_option,
+    handle_errors,
+    renamed_option,
+    space_option,
+)
+from .errors import UsageError
 
-SPACE_HELP = "Search space: basic or large (Table 2)."
 DATA_HELP = "mnist5k (default, embedded), digits, or imagefolder:PATH (PATH/train, PATH/val)."
 
 
@@ -25,7 +31,7 @@ def _echo(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="padnas")
 def main() -> None:
     """PAD-NAS: progressive search-space design for hardware-aware one-shot NAS."""
@@ -38,7 +44,7 @@ Examples:
   padnas space --space basic
   padnas space --space large --json > large.json"""
 )
-@click.option("--space", "family", default="basic", show_default=True, help=SPACE_HELP)
+@space_option("family", default="basic", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the space as JSON.")
 @handle_errors
 def space(family: str, as_json: bool) -> None:
@@ -98,7 +104,7 @@ def _set_threads(threads: int) -> None:
 def _training_options(func):
     for opt in reversed(
         [
-            click.option("--space", "family", default="basic", show_default=True, help=SPACE_HELP),
+            space_option("family", default="basic", show_default=True),
             click.option("--data", default="mnist5k", show_default=True, help=DATA_HELP),
             click.option(
                 "--preset",
@@ -114,8 +120,13 @@ def _training_options(func):
             click.option(
                 "--resolution", type=int, default=None, help="Override the proxy resolution."
             ),
-            click.option(
-                "--width", type=float, default=None, help="Override the width multiplier."
+            renamed_option(
+                "--width-mult",
+                "--width",
+                "width",
+                type=float,
+                default=None,
+                help="Override the width multiplier.",
             ),
             click.option("--seed", type=int, default=0, show_default=True),
             click.option(
@@ -124,9 +135,7 @@ def _training_options(func):
                 show_default=True,
                 help="Continue the checkpoint in --out if there is one.",
             ),
-            click.option(
-                "--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1..."
-            ),
+            accelerator_option,
             click.option(
                 "--workers", type=int, default=None, help="Data loader processes (image folders)."
             ),
@@ -250,7 +259,7 @@ Examples:
 @click.option("--recalibrate/--no-recalibrate", default=True, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Recalibration/random seed.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: arch, accuracy, macs, params.")
-@click.option("--device", default="auto", show_default=True)
+@accelerator_option
 @THREADS_OPTION
 @click.option("-v", "--verbose", is_flag=True)
 @handle_errors

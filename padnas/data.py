@@ -40,6 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from .errors import UsageError
+
 DEFAULT_DATA = "mnist5k"
 EMBEDDED = ("mnist5k", "digits")
 # (test images per class, validation images per class) carved from the embedded sets.
@@ -51,7 +53,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class DataError(ValueError):
+class DataError(UsageError):
     """An unknown data spec or a missing/malformed image folder (bad input: exit code 2)."""
 
 

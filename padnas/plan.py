@@ -111,10 +111,10 @@ def plan_search(
     resolution: int = DEPLOY_RESOLUTION,
 ) -> SearchPlan:
     """Validate every input of ``padnas search`` and resolve the defaults, without training."""
-    from latency.lut import load_lut
-    from latency.model import LatencyModel
+    from latency.lut.model import LatencyModel
+    from latency.lut.table import load_lut
 
-    from .clitools import UsageError
+    from .errors import UsageError
     from .presets import get_preset
     from .space import get_space
 

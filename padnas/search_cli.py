@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from .clitools import UsageError, handle_errors, quiet_tensorflow
+from .clitools import accelerator_option, handle_errors, quiet_tensorflow, space_option
+from .errors import UsageError
 from .space import DEPLOY_RESOLUTION
 
 
@@ -38,9 +39,7 @@ random architectures of the space, printed at start."""
     type=click.Path(dir_okay=False, path_type=Path),
     help="Latency table (a LUT JSON or a device profile with 'luts').",
 )
-@click.option(
-    "--space", "family", type=click.Choice(["basic", "large"]), default="basic", show_default=True
-)
+@space_option("family", default="basic", show_default=True)
 @click.option(
     "--data", default="mnist5k", show_default=True, help="mnist5k, digits or imagefolder:PATH."
 )
@@ -86,7 +85,7 @@ random architectures of the space, printed at start."""
     help="Torch intra-op threads (0 = torch's default). The quick preset's 32x32 proxy nets are "
     "too small to gain from more, and on a busy 2-core machine 2 threads ran 4x slower.",
 )
-@click.option("--device", default="auto", show_default=True, help="Torch device for training.")
+@accelerator_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--verbose", "-v", is_flag=True, help="Tracebacks and TensorFlow logs.")
 @handle_errors
@@ -212,13 +211,7 @@ Examples:
 @click.option(
     "--format", "fmt", type=click.Choice(["onnx", "tflite"]), default="tflite", show_default=True
 )
-@click.option(
-    "--space",
-    "family",
-    type=click.Choice(["basic", "large"]),
-    default=None,
-    help="Space of ARCH [default: basic, or the run's].",
-)
+@space_option("family", default=None, help="Space of ARCH [default: basic, or the run's].")
 @click.option("--resolution", type=int, default=DEPLOY_RESOLUTION, show_default=True)
 @click.option(
     "-o",
@@ -235,7 +228,7 @@ def export(arch, fmt, family, resolution, output, verbose):
     Weights are seeded random: the file is for latency measurement and conversion checks;
     train the architecture (padnas train) for a deployable model."""
     quiet_tensorflow(verbose)
-    from latency.export import export_arch
+    from latency.export.convert import export_arch
 
     from .space import get_space
 

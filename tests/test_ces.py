@@ -18,7 +18,7 @@ from padnas.ces import (
     nondominated_ranks,
     run_ces,
 )
-from padnas.clitools import exit_code
+from padnas.errors import exit_code
 from padnas.space import Arch, SearchSpace
 
 SMALL = CESConfig(pop_size=16, generations=6)

@@ -13,11 +13,11 @@ import pytest
 import torch
 from search_support import mock_lut
 
-from latency.lut import LutError
+from latency.lut.table import LutError
 from padnas.ces import CESConfig, WindowError
 from padnas.checkpoint import load_checkpoint
-from padnas.clitools import exit_code
 from padnas.data import DataBundle, TensorSplit
+from padnas.errors import exit_code
 from padnas.pipeline import (
     CES_PRESETS,
     Hooks,

@@ -18,8 +18,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..variants import Variant
-from .base import Backend, BackendError, LatencyStats
+from latency.backends.base import Backend, BackendError, LatencyStats
+from latency.variants import Variant
 
 DEFAULTS = {
     "overhead_ms": 0.024,
@@ -44,6 +44,8 @@ def _unit(text: str) -> float:
 
 class MockBackend(Backend):
     """Deterministic latencies from the profile's coefficients (``profile["mock"]``)."""
+
+    needs_files = False
 
     source = "mock"
 
@@ -87,7 +89,7 @@ class MockBackend(Backend):
         self, space, arch, resolution: int = 224, width_mult: float = 1.0, num_classes: int = 1000
     ) -> LatencyStats:
         """Latency of a whole network of ``arch`` without exporting it."""
-        from ..variants import arch_variants
+        from latency.variants import arch_variants
 
         arch = space.validate(arch)
         vs = arch_variants(space, arch, resolution, width_mult, num_classes)
