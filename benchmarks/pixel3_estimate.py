@@ -48,7 +48,7 @@ def main() -> None:
     from latency.devices import load_profile, make_backend
     from latency.lut.model import LatencyModel
     from latency.lut.table import load_lut
-    from latency.networks.description import load_networks
+    from latency.networks.checks import load_networks
     from latency.networks.latency import measure_units, predict_network
     from latency.networks.units import as_arch, network_units
     from latency.profiling.store import MeasurementStore

@@ -12,12 +12,8 @@ import torch
 
 from latency.backends.mock import MockBackend
 from latency.lut.model import LatencyModel
-from latency.networks.description import (
-    NetDescError,
-    load_networks,
-    network_from_dict,
-    select_networks,
-)
+from latency.networks.checks import load_networks, network_from_dict, select_networks
+from latency.networks.description import NetDescError
 from latency.networks.latency import predict_network
 from latency.networks.units import arch_layers, as_arch, network_units
 from latency.profiling.profile import build_lut, profile_space

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from latency.cli.app import main
 from latency.devices import make_backend
-from latency.networks.description import load_networks
+from latency.networks.checks import load_networks
 from latency.networks.latency import export_network, measure_units
 from latency.networks.units import network_units
 from latency.profiling.store import MeasurementStore

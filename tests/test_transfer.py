@@ -12,7 +12,7 @@ from test_netdesc import PROXYLESS_ARCH
 
 from latency.lut.model import LatencyModel
 from latency.lut.table import Lut, load_lut
-from latency.networks.description import load_networks
+from latency.networks.checks import load_networks
 from latency.networks.latency import predict_network
 from latency.transfer.estimate import (
     DEFAULT_PUBLISHED,

@@ -45,7 +45,7 @@ def _is_network_file(target: str) -> bool:
 
 
 def _networks(path: str, names: tuple[str, ...]):
-    from latency.networks.description import load_networks, select_networks
+    from latency.networks.checks import load_networks, select_networks
 
     return select_networks(load_networks(path), names)
 

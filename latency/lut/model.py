@@ -9,7 +9,7 @@ identity). An ``(n, num_layers)`` genome array then costs ``table[j, genome[:, j
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -150,8 +150,3 @@ class LatencyModel:
             f"{self.lut.device_name} {self.lut.label} LUT ({cal}; sources: "
             f"{', '.join(sorted(self.sources))}); reachable {lo:.2f}..{hi:.2f} ms"
         )
-
-
-def predict_archs(lut: Lut, space: SearchSpace, archs: Sequence[Arch | str]) -> np.ndarray:
-    """Convenience: one-shot :meth:`LatencyModel.predict` for a few architectures."""
-    return LatencyModel.from_lut(lut, space).predict(list(archs))

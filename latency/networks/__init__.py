@@ -4,13 +4,8 @@
 LUT-keyed units; ``latency``: prediction from a LUT and measurement on a device.
 """
 
-from latency.networks.description import (
-    Layer,
-    NetDescError,
-    Network,
-    load_networks,
-    select_networks,
-)
+from latency.networks.checks import load_networks, select_networks
+from latency.networks.description import Layer, NetDescError, Network
 from latency.networks.latency import (
     NetPrediction,
     export_network,

@@ -7,8 +7,10 @@ hand-written layer list otherwise surfaces as a shape error deep inside an expor
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 
 from latency.networks.description import LAYER_TYPES, Layer, NetDescError, Network
 from padnas.ops import ACTIVATIONS
@@ -232,3 +234,78 @@ def _ibconv(net: str, where: str, raw: Mapping, base: Layer) -> Layer:
         se_gate=_act(net, where, raw, "se_gate", "sigmoid") or "sigmoid",
         residual=residual,
     )
+
+
+# ---- loading and validation -----------------------------------------------------------------
+
+
+def load_networks(source: str | Path | Mapping) -> dict[str, Network]:
+    """All networks of a file or parsed JSON: either one network (an object with ``layers``) or
+    ``{"networks": {name: network, ...}}``. Raises :class:`NetDescError` on any format error."""
+    if isinstance(source, Mapping):
+        data, default_name = source, "network"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise NetDescError(f"network file not found: {path}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise NetDescError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        default_name = path.stem
+    if not isinstance(data, Mapping):
+        raise NetDescError("a network file must hold a JSON object")
+    if "layers" in data:
+        name = str(data.get("name", default_name))
+        return {name: network_from_dict(name, data)}
+    nets = data.get("networks")
+    if not isinstance(nets, Mapping) or not nets:
+        raise NetDescError(
+            "no network found: expected an object with 'layers' (one network) or "
+            "'networks': {name: {...}} (see docs/network-format.md)"
+        )
+    return {str(name): network_from_dict(str(name), net) for name, net in nets.items()}
+
+
+def select_networks(nets: Mapping[str, Network], names: tuple[str, ...] | list[str] = ()) -> list:
+    """The named networks (all when ``names`` is empty); an unknown name lists the known ones."""
+    if not names:
+        return list(nets.values())
+    missing = [n for n in names if n not in nets]
+    if missing:
+        raise NetDescError(
+            f"no network named {', '.join(missing)}; the file holds: {', '.join(nets)}"
+        )
+    return [nets[n] for n in names]
+
+
+def network_from_dict(name: str, data: Mapping) -> Network:
+    """Validate one network's JSON object and resolve every layer's shapes."""
+    if not isinstance(data, Mapping):
+        raise NetDescError(f"{name}: a network must be a JSON object")
+    layers = data.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise NetDescError(f"{name}: 'layers' must be a non-empty list of layer objects")
+    size = data.get("input", 224)
+    if isinstance(size, int) and not isinstance(size, bool):
+        hw = (size, size)
+    elif (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(isinstance(s, int) and not isinstance(s, bool) for s in size)
+    ):
+        hw = (size[0], size[1])
+    else:
+        raise NetDescError(f"{name}: 'input' must be an integer or [height, width], got {size!r}")
+    if min(hw) < 1:
+        raise NetDescError(f"{name}: 'input' must be positive, got {size!r}")
+    in_chs = data.get("in_chs", 3)
+    if isinstance(in_chs, bool) or not isinstance(in_chs, int) or in_chs < 1:
+        raise NetDescError(f"{name}: 'in_chs' must be a positive integer, got {in_chs!r}")
+    net = resolve_network(name, layers, hw, in_chs, dict(data))
+    classes = data.get("num_classes")
+    if classes is not None and classes != net.num_classes:
+        raise NetDescError(
+            f"{name}: num_classes is {classes} but the last layer outputs {net.num_classes}"
+        )
+    return net

@@ -22,6 +22,7 @@ from functools import cached_property
 
 from torch import nn
 
+from latency.networks.checks import network_from_dict
 from latency.networks.description import Layer, Network
 from latency.variants import FEATURE_NAMES, Variant
 from padnas.space import SearchSpace
@@ -271,7 +272,7 @@ def as_arch(net: Network, space: SearchSpace):
     """The architecture of ``space`` this network is, or None: the layer list must be the
     space's stem, one identity or standard IBConv per searchable layer, and the space's head,
     with every shape as the space has it (checked by comparing unit keys)."""
-    from latency.networks.description import network_from_dict
+
     from padnas.space import Arch, SpaceError
 
     if len(net.layers) != space.num_layers + 4 or net.input_hw[0] != net.input_hw[1]:

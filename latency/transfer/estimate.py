@@ -26,7 +26,8 @@ from pathlib import Path
 
 from latency.errors import LatencyRuntimeError
 from latency.lut.table import Lut
-from latency.networks.description import Network, load_networks
+from latency.networks.checks import load_networks
+from latency.networks.description import Network
 from latency.networks.units import network_units
 from latency.profiling.store import MeasurementStore
 from latency.transfer.fit import (
