@@ -23,6 +23,7 @@ from .clitools import (
     space_option,
 )
 from .errors import UsageError
+from .space import get_space
 
 DATA_HELP = "mnist5k (default, embedded), digits, or imagefolder:PATH (PATH/train, PATH/val)."
 
@@ -49,7 +50,6 @@ Examples:
 @handle_errors
 def space(family: str, as_json: bool) -> None:
     """Show a search space: size, signature and the ops each layer may take."""
-    from .space import get_space
 
     sp = get_space(family)
     if as_json:
@@ -210,7 +210,6 @@ def supernet_train(
     """Train a supernet with SPOS uniform single-path sampling (checkpoint every epoch)."""
     from .data import load_data
     from .distributed import init_distributed
-    from .space import get_space
     from .train import build_supernet, train_supernet
 
     _set_threads(threads)
@@ -332,7 +331,6 @@ def train(
     from .data import load_data
     from .distributed import init_distributed
     from .evaluate import evaluate_model
-    from .space import get_space
     from .train import train_arch
 
     _set_threads(threads)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from latency.lut.model import LatencyModel
+
 from .ces import (
     CESConfig,
     Evaluated,
@@ -255,7 +257,6 @@ class Pipeline:
             self.run.mark_done(f"train-{k}", seconds=round(time.perf_counter() - t0, 1))
 
     def _search(self, k: int, space: SearchSpace, supernet) -> SearchResult:
-        from latency.lut.model import LatencyModel
 
         from .evaluate import OneShotEvaluator
 
@@ -315,7 +316,6 @@ class Pipeline:
 
     # ---- the end ------------------------------------------------------------------------------
     def _finish(self, result: SearchResult, space: SearchSpace) -> dict:
-        from latency.lut.model import LatencyModel
 
         from .complexity import macs_params
         from .report import render_summary, write_plots

@@ -12,7 +12,8 @@ import click
 
 from .clitools import accelerator_option, handle_errors, quiet_tensorflow, space_option
 from .errors import UsageError
-from .space import DEPLOY_RESOLUTION
+from .rundir import RunDir
+from .space import DEPLOY_RESOLUTION, get_space
 
 
 def _echo(msg: str) -> None:
@@ -110,7 +111,6 @@ def search(
     quiet_tensorflow(verbose)
     from .pipeline import Pipeline
     from .plan import plan_search
-    from .rundir import RunDir
 
     if threads < 0:
         raise UsageError(f"--threads must be >= 0, got {threads}")
@@ -229,8 +229,6 @@ def export(arch, fmt, family, resolution, output, verbose):
     train the architecture (padnas train) for a deployable model."""
     quiet_tensorflow(verbose)
     from latency.export.convert import export_arch
-
-    from .space import get_space
 
     family, text = _resolve_arch(arch, family)
     space = get_space(family)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from latency.devices import known_devices, load_profile, make_backend, profiles_dir
 from padnas.clitools import handle_errors
 from padnas.errors import UsageError
 
@@ -42,7 +43,6 @@ def adb_options(f):
 
 def backends_for(prof: dict, serials, benchmark_model, adb_key, *, many: bool = False) -> list:
     """One backend per serial for an adb profile; ``[make_backend(prof)]`` otherwise."""
-    from latency.devices import make_backend
 
     serials = list(serials or ())
     if prof["transport"] != "adb":
@@ -100,7 +100,6 @@ def devices(serials, adb_key, timeout, verbose):
       padnas-latency devices --serial 192.168.1.20:5555
     """
     from latency.backends.adb.discovery import probe, usb_devices
-    from latency.devices import known_devices, load_profile, profiles_dir
 
     click.echo(f"Device profiles ({profiles_dir()}):")
     names = known_devices()

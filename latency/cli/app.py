@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from latency.cli.adb import adb_options, backends_for, close_all, describe_all, devices
-from latency.cli.networks import estimate, predict
+from latency.cli.networks import estimate, measure_network_file, predict
 from latency.cli.options import (
     SPACE,
     device_option,
@@ -23,10 +23,17 @@ from latency.cli.options import (
     verbose_option,
     width_option,
 )
+from latency.devices import load_profile
+from latency.lut.model import LatencyModel
+from latency.lut.table import LutError, load_lut
+from latency.profiling.fleet import profile_fleet
+from latency.profiling.profile import build_lut, profile_space
+from latency.profiling.store import MeasurementStore
+from latency.profiling.validation import measure_arch, validate_lut
 from padnas.clitools import CommandGroup, handle_errors
 from padnas.errors import UsageError
 from padnas.fileio import atomic_write_json
-from padnas.space import get_space
+from padnas.space import Proxy, get_space
 
 
 def _device_info_path(store) -> Path:
@@ -92,9 +99,6 @@ def profile(
           --benchmark-model android_aarch64_benchmark_model
     """
     setup(verbose)
-    from latency.devices import load_profile
-    from latency.profiling.profile import profile_space
-    from latency.profiling.store import MeasurementStore
 
     prof = load_profile(device)
     sp = get_space(space)
@@ -112,8 +116,6 @@ def profile(
         opts = dict(resolution=resolution, width_mult=width_mult, force=force, limit=limit,
                     workers=workers, progress=not quiet)  # fmt: skip
         if prof["transport"] == "adb":  # one worker per phone (latency/fleet.py)
-            from latency.profiling.fleet import profile_fleet
-
             result = profile_fleet(sp, backends, store, warn=backends[0].warn, **opts)
         else:
             result = profile_space(sp, backends[0], store, overlap=overlap, **opts)
@@ -133,7 +135,6 @@ def profile(
 
 
 def _check_resolution(resolution: int, width_mult: float) -> None:
-    from padnas.space import Proxy
 
     Proxy(resolution, width_mult)  # raises SpaceError naming the valid values
 
@@ -162,9 +163,6 @@ def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir
       padnas-latency export-lut --device host --space large -o host-large.json
     """
     setup(verbose)
-    from latency.devices import load_profile
-    from latency.profiling.profile import build_lut
-    from latency.profiling.store import MeasurementStore
 
     prof = load_profile(device)
     _check_resolution(resolution, width_mult)
@@ -217,15 +215,11 @@ def measure(
       padnas-latency measure latency/data/pixel3_published.json --device host
     """
     setup(verbose)
-    from latency.devices import load_profile
-    from latency.profiling.validation import measure_arch
 
     prof = load_profile(device)
     _check_resolution(resolution, width_mult)
     with backends_for(prof, serials, benchmark_model, adb_key)[0] as backend:
         if target.endswith(".json"):
-            from latency.cli.networks import measure_network_file
-
             return measure_network_file(target, names, backend, lut)
         if target.endswith(".tflite"):
             if not Path(target).is_file():
@@ -242,9 +236,6 @@ def measure(
         f"source {stats.source}, device {backend.name})"
     )
     if lut is not None and not target.endswith(".tflite"):
-        from latency.lut.model import LatencyModel
-        from latency.lut.table import load_lut
-
         table = load_lut(lut, space, resolution)
         model = LatencyModel.from_lut(table, sp)
         pred = float(model.predict([arch])[0])
@@ -284,9 +275,6 @@ def validate(
       padnas-latency validate --lut host-large.json --device host --n 30
     """
     setup(verbose)
-    from latency.devices import load_profile
-    from latency.lut.table import LutError, load_lut
-    from latency.profiling.validation import validate_lut
 
     prof = load_profile(device)
     table = load_lut(lut_path, space)

@@ -13,8 +13,11 @@ from pathlib import Path
 import click
 
 from latency.cli.options import SPACE, setup, verbose_option
+from latency.lut.model import LatencyModel
+from latency.lut.table import LutError, load_lut
 from padnas.clitools import handle_errors
 from padnas.errors import UsageError
+from padnas.fileio import atomic_write_json
 from padnas.space import DEPLOY_RESOLUTION, MACROS, get_space
 
 
@@ -55,7 +58,6 @@ def _choose_lut(path: Path, family: str | None, net):
     whose entries cover most of the network's units. A LUT at the network's input resolution
     is preferred; without one, any LUT is used and its regression fallback prices what it lacks
     (the output shows that as regression)."""
-    from latency.lut.table import LutError, load_lut
     from latency.networks.units import network_units
 
     res = net.input_hw[0] if net.input_hw[0] == net.input_hw[1] else None
@@ -109,8 +111,6 @@ def predict(target, lut_path, space, names, breakdown, verbose):
       padnas-latency predict K3E1-K5E3-ID-... --space basic --lut device_profiles/pixel3.json
     """
     setup(verbose)
-    from latency.lut.model import LatencyModel
-    from latency.lut.table import load_lut
 
     if not _is_network_file(target):
         if names:
@@ -274,15 +274,15 @@ def estimate(
       padnas-latency estimate --device pixel3 --space basic --space large \\
           --resolution 224 --update device_profiles/pixel3.json
     """
+    from latency.transfer.fit import parse_terms  # torch: only for this command
+
     setup(verbose)
-    from latency.lut.model import LatencyModel
     from latency.transfer.estimate import (
         DEFAULT_HOST,
         DEFAULT_PUBLISHED,
         run_estimate,
         update_profile,
     )
-    from latency.transfer.fit import parse_terms
 
     if spaces and not (update or output):
         raise UsageError("--space builds LUTs: say where they go with --update or -o")
@@ -324,8 +324,6 @@ def estimate(
             f"{lo:.1f}..{hi:.1f} ms"
         )
     if output:
-        from padnas.fileio import atomic_write_json
-
         if len(res.luts) == 1:
             res.luts[0].save(output)
         else:

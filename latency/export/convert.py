@@ -37,6 +37,7 @@ from latency.cache import cache_root, is_checked
 from latency.errors import ExportError, verbose_enabled
 from latency.variants import Variant
 from padnas.fileio import atomic_write_bytes, atomic_write_json
+from padnas.space import Proxy
 
 #: bump when a change here changes the produced files
 EXPORTER_VERSION = 2
@@ -341,7 +342,6 @@ def export_arch(
     Without ``state_dict`` the weights are seeded random (latency does not depend on them) and
     the file is cached by arch; with one (a trained child), the network is the deployable model.
     """
-    from padnas.space import Proxy
     from padnas.supernet import ChildNet
 
     arch = space.validate(arch)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from latency.lut.table import Lut, LutError
-from latency.variants import layer_variants
+from latency.variants import arch_variants, layer_variants
 from padnas.space import Arch, SearchSpace, SpaceError
 
 _CHUNK = 32768
@@ -137,7 +137,6 @@ class LatencyModel:
 
     def breakdown(self, arch: Arch | str) -> list[tuple[str, float]]:
         """(variant key, ms) per block of one architecture, uncalibrated (for reports)."""
-        from latency.variants import arch_variants
 
         lut = self.lut
         vs = arch_variants(self.space, arch, lut.resolution, lut.width_mult, lut.num_classes)

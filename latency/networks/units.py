@@ -25,7 +25,7 @@ from torch import nn
 from latency.networks.checks import network_from_dict
 from latency.networks.description import Layer, Network
 from latency.variants import FEATURE_NAMES, Variant
-from padnas.space import SearchSpace
+from padnas.space import HEAD_CHANNELS, STEM_STRIDE, Arch, SearchSpace, SpaceError, parse_op
 
 
 @dataclass(frozen=True)
@@ -219,7 +219,6 @@ def arch_layers(space: SearchSpace, arch, resolution: int = 224, num_classes: in
     The inverse direction of :func:`as_arch`; useful to export, measure or edit an architecture
     with the same tools as any described network.
     """
-    from padnas.space import HEAD_CHANNELS, STEM_STRIDE, parse_op
 
     arch = space.validate(arch)
     layers = [
@@ -272,8 +271,6 @@ def as_arch(net: Network, space: SearchSpace):
     """The architecture of ``space`` this network is, or None: the layer list must be the
     space's stem, one identity or standard IBConv per searchable layer, and the space's head,
     with every shape as the space has it (checked by comparing unit keys)."""
-
-    from padnas.space import Arch, SpaceError
 
     if len(net.layers) != space.num_layers + 4 or net.input_hw[0] != net.input_hw[1]:
         return None

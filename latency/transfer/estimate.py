@@ -24,11 +24,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from latency.devices import load_profile, make_backend
 from latency.errors import LatencyRuntimeError
+from latency.export.convert import tool_versions
 from latency.lut.table import Lut
 from latency.networks.checks import load_networks
 from latency.networks.description import Network
+from latency.networks.latency import measure_units
 from latency.networks.units import network_units
+from latency.profiling.profile import build_lut, profile_space
 from latency.profiling.store import MeasurementStore
 from latency.transfer.fit import (
     DEFAULT_TERMS,
@@ -166,10 +170,6 @@ def run_estimate(
     command: str = "",
 ) -> EstimateResult:
     """Measure, fit and build the estimated LUTs (see the module docstring)."""
-    from latency.devices import load_profile, make_backend
-    from latency.export.convert import tool_versions
-    from latency.networks.latency import measure_units
-    from latency.profiling.profile import build_lut, profile_space
 
     target_profile = load_profile(device)
     host_profile = load_profile(host_device)
