@@ -14,7 +14,7 @@ import click
 
 from latency.cli.options import SPACE, setup, verbose_option
 from latency.lut.model import LatencyModel
-from latency.lut.table import LutError, load_lut
+from latency.lut.table import LutError, load_lut, source_line
 from padnas.clitools import handle_errors
 from padnas.errors import UsageError
 from padnas.fileio import atomic_write_json
@@ -120,13 +120,7 @@ def predict(target, lut_path, space, names, breakdown, verbose):
         lut = load_lut(lut_path, sp.family)
         model = LatencyModel.from_lut(lut, sp, fill_missing=True)
         ms = float(model.predict([arch])[0])
-        counts: dict[str, list] = {}
-        for key, part in model.breakdown(arch):
-            src = model.entries[key]["source"]
-            counts.setdefault(src, [0.0, 0])
-            counts[src][0] += part
-            counts[src][1] += 1
-        line = ", ".join(f"{v[0]:.2f} ms {s} ({v[1]} units)" for s, v in sorted(counts.items()))
+        line = source_line((model.entries[k]["source"], ms) for k, ms in model.breakdown(arch))
         click.echo(f"{arch}: {ms:.2f} ms on {lut.device_name} ({lut.label} LUT{_cal(lut)})")
         click.echo(f"  sources: {line}")
         if breakdown:

@@ -63,11 +63,10 @@ class LatencyModel:
                     f"space's variants, e.g. {needed[0].key}; re-export it with "
                     "padnas-latency export-lut (fills holes by regression)"
                 )
-            from latency.lut.regression import fit_lut
+            from latency.lut.regression import fill_holes  # scikit-learn: only for holes
 
-            reg = fit_lut(lut)
-            for v, ms in zip(needed, reg.predict_variants(needed), strict=True):
-                entries[v.key] = {"ms": float(ms), "source": "regression"}
+            filled, _ = fill_holes(lut, needed)
+            entries.update({k: {"ms": ms, "source": "regression"} for k, ms in filled.items()})
         max_ops = max(space.num_ops)
         table = np.zeros((space.num_layers, max_ops), dtype=np.float64)
         for j, row in enumerate(lv.layers):

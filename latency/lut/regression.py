@@ -190,6 +190,23 @@ class FittedRegression:
         }
 
 
+def fill_holes(
+    lut: Lut, items: Sequence, regression: FittedRegression | None = None, *, min_measured=None
+) -> tuple[dict[str, float], FittedRegression | None]:
+    """The regression estimate (ms) of every item (op variant or network unit: anything with a
+    ``key`` and :meth:`features`) the LUT lacks, and the fitted fallback (fitted on the LUT's own
+    entries unless ``regression`` is given; LutError when they are too few). The one place a
+    hole in a table is filled, for a LUT being built, a latency model and a network prediction.
+    """
+    missing = list({x.key: x for x in items if x.key not in lut.entries}.values())
+    if not missing:
+        return {}, regression
+    if regression is None:
+        regression = fit_lut(lut, min_measured=min_measured)
+    predicted = regression.predict_variants(missing)
+    return {x.key: float(ms) for x, ms in zip(missing, predicted, strict=True)}, regression
+
+
 def fit_lut(lut: Lut, *, min_measured: int | None = None, k: int = 5) -> FittedRegression:
     """Fit the fallback on the LUT's device observations (``measured``/``mock`` entries; a LUT
     of estimates only is fitted on its estimates). Raises LutError when there are too few."""
@@ -221,6 +238,7 @@ __all__ = [
     "FittedRegression",
     "LatencyRegressor",
     "feature_matrix",
+    "fill_holes",
     "fit_lut",
     "kfold_mape",
     "mape",

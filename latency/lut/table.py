@@ -299,3 +299,17 @@ def _want(family, resolution, width_mult) -> str:
     if width_mult not in (None, 1.0):
         parts.append(f"x{width_mult:g}")
     return "".join(parts)
+
+
+def source_line(parts) -> str:
+    """``52.10 ms estimate (20 units), 1.20 ms regression (1 unit)`` from ``(source, ms)``
+    pairs, largest share first: how much of a prediction is measured and how much is not."""
+    totals: dict[str, list] = {}
+    for src, ms in parts:
+        t = totals.setdefault(src, [0.0, 0])
+        t[0] += ms
+        t[1] += 1
+    return ", ".join(
+        f"{ms:.2f} ms {src} ({n} unit{'s' if n != 1 else ''})"
+        for src, (ms, n) in sorted(totals.items(), key=lambda kv: -kv[1][0])
+    )

@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from latency.backends.base import Backend, LatencyStats
 from latency.cache import is_checked
 from latency.errors import ExportError
@@ -34,13 +32,12 @@ from latency.export.convert import (
     seed_of,
 )
 from latency.export.pool import ExportJob, run_exports
-from latency.lut.table import Lut
+from latency.lut.table import Lut, source_line
 from latency.networks.description import Network
 from latency.networks.units import Unit, network_units
 from latency.profiling.loop import MeasureLoop, export_cpus, measure_bar, pending_keys
 from latency.profiling.report import ProfileReport
 from latency.profiling.store import MeasurementStore
-from latency.variants import FEATURE_NAMES
 
 
 @dataclass
@@ -60,33 +57,16 @@ class NetPrediction:
 
     def source_line(self) -> str:
         """``52.10 ms estimate (20 units), 1.20 ms regression (2 units)``."""
-        counts: dict[str, int] = {}
-        for _, _, _, src in self.rows:
-            counts[src] = counts.get(src, 0) + 1
-        parts = [
-            f"{ms:.2f} ms {src} ({counts[src]} unit{'s' if counts[src] != 1 else ''})"
-            for src, ms in sorted(self.by_source.items(), key=lambda kv: -kv[1])
-        ]
-        return ", ".join(parts)
-
-
-def unit_feature_matrix(units: Sequence[Unit]) -> np.ndarray:
-    return np.array([[u.features()[n] for n in FEATURE_NAMES] for u in units], dtype=float)
+        return source_line((src, ms) for _, _, ms, src in self.rows)
 
 
 def predict_network(net: Network, lut: Lut, regression=None) -> NetPrediction:
     """Sum of LUT entries over the network's units; holes filled by regression (fitted on the
     LUT's entries when ``regression`` is not given; LutError if the LUT has too few)."""
-    units = network_units(net)
-    missing = [u for u in units if u.key not in lut.entries]
-    filled: dict[str, float] = {}
-    if missing:
-        if regression is None:
-            from latency.lut.regression import fit_lut  # scikit-learn: only for holes
+    from latency.lut.regression import fill_holes  # scikit-learn: only for holes
 
-            regression = fit_lut(lut)
-        preds = regression.estimator.predict(unit_feature_matrix(missing))
-        filled = {u.key: float(ms) for u, ms in zip(missing, preds, strict=True)}
+    units = network_units(net)
+    filled, _ = fill_holes(lut, units, regression)
     rows, by_source = [], {}
     for u in units:
         if u.key in lut.entries:

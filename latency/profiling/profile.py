@@ -200,11 +200,10 @@ def build_lut(
                 f"{len(holes)} of {len(variants)} variants are not measured (e.g. "
                 f"{holes[0].key}); finish profile or allow the regression fallback"
             )
-        from latency.lut.regression import fit_lut  # scikit-learn: only when there are holes
+        from latency.lut.regression import fill_holes  # scikit-learn: only when there are holes
 
-        reg = fit_lut(lut, min_measured=min_measured)
-        for v, ms in zip(holes, reg.predict_variants(holes), strict=True):
-            lut.entries[v.key] = {"ms": float(ms), "p10": float(ms), "p90": float(ms), "n": 0,
-                                  "source": "regression"}  # fmt: skip
+        filled, reg = fill_holes(lut, holes, min_measured=min_measured)
+        for key, ms in filled.items():
+            lut.entries[key] = {"ms": ms, "p10": ms, "p90": ms, "n": 0, "source": "regression"}
         lut.provenance["regression"] = reg.summary()
     return lut
