@@ -19,6 +19,7 @@ from .clitools import (
     CommandGroup,
     accelerator_option,
     handle_errors,
+    path_option,
     renamed_option,
     space_option,
 )
@@ -188,9 +189,9 @@ Examples:
 Interrupted runs continue from the last checkpoint when run again (--no-resume starts over).""",
 )
 @_training_options
-@click.option(
+@path_option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    folder=True,
     default=Path("runs/supernet"),
     show_default=True,
     help="Checkpoint directory.",
@@ -315,10 +316,9 @@ Examples:
 )
 @click.option("--arch", required=True, help="Architecture string (22 ops joined by '-').")
 @_training_options
-@click.option(
+@path_option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
+    folder=True,
     help="Checkpoint directory [default: runs/standalone/<arch>].",
 )
 @handle_errors

@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -85,6 +86,18 @@ def space_option(*decls: str, **kw):
     """``--space`` (-s when asked), always the same choice list."""
     kw.setdefault("help", SPACE_HELP)
     return click.option("--space", *decls, type=SPACE_CHOICE, **kw)
+
+
+def path_option(*decls: str, folder: bool = False, **kw):
+    """An option naming a file (or, with ``folder``, a folder) as a :class:`~pathlib.Path`;
+    ``None`` unless given."""
+    kind = (
+        click.Path(file_okay=False, path_type=Path)
+        if folder
+        else click.Path(dir_okay=False, path_type=Path)
+    )
+    kw.setdefault("default", None)
+    return click.option(*decls, type=kind, **kw)
 
 
 def renamed_option(new: str, old: str, dest: str, **kw):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .clitools import accelerator_option, handle_errors, quiet_tensorflow, space_option
+from .clitools import accelerator_option, handle_errors, path_option, quiet_tensorflow, space_option
 from .errors import UsageError
 from .rundir import RunDir
 from .space import DEPLOY_RESOLUTION, get_space
@@ -62,9 +62,9 @@ random architectures of the space, printed at start."""
     help="Pruning threshold: ops with probability <= P_th are removed.",
 )
 @click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
-@click.option(
+@path_option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    folder=True,
     default="runs/search",
     show_default=True,
     help="Run directory.",
@@ -213,11 +213,9 @@ Examples:
 )
 @space_option("family", default=None, help="Space of ARCH [default: basic, or the run's].")
 @click.option("--resolution", type=int, default=DEPLOY_RESOLUTION, show_default=True)
-@click.option(
+@path_option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     help="Output file [default: <arch>.<format> in the current directory].",
 )
 @click.option("--verbose", "-v", is_flag=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from latency.devices import known_devices, load_profile, make_backend, profiles_dir
-from padnas.clitools import handle_errors
+from padnas.clitools import handle_errors, path_option
 from padnas.errors import UsageError
 
 
@@ -82,7 +82,7 @@ def describe_all(backends) -> dict:
     metavar="HOST:PORT|usb[:SERIAL]",
     help="Phone to probe (repeatable) [default: $ANDROID_SERIAL].",
 )
-@click.option("--adb-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@path_option("--adb-key", default=None,
               help="adb private key to offer [default: ~/.android/adbkey].")  # fmt: skip
 @click.option("--timeout", type=float, default=3.0, show_default=True,
               help="Seconds to wait for each phone.")  # fmt: skip

@@ -17,6 +17,7 @@ from latency.cli.networks import estimate, measure_network_file, predict
 from latency.cli.options import (
     SPACE,
     device_option,
+    quiet_option,
     resolution_option,
     setup,
     store_option,
@@ -30,7 +31,7 @@ from latency.profiling.fleet import profile_fleet
 from latency.profiling.profile import build_lut, profile_space
 from latency.profiling.store import MeasurementStore
 from latency.profiling.validation import measure_arch, validate_lut
-from padnas.clitools import CommandGroup, handle_errors
+from padnas.clitools import CommandGroup, handle_errors, path_option
 from padnas.errors import UsageError
 from padnas.fileio import atomic_write_json
 from padnas.space import Proxy, get_space
@@ -71,16 +72,14 @@ def main() -> None:
     help="Time blocks while others convert [default: only when the device is not this machine].",
 )
 @store_option
-@click.option(
+@path_option(
     "--report",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     help="Also write the run's report (counts, export/measure time split) as JSON.",
 )
 @click.option("--limit", type=int, default=None,
               help="Measure at most this many variants now (the rest next time).")  # fmt: skip
 @adb_options
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option
 @verbose_option
 @handle_errors
 def profile(
@@ -195,7 +194,7 @@ def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir
 @click.option("--space", "-s", type=SPACE, default="large", show_default=True)
 @resolution_option
 @width_option
-@click.option("--lut", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@path_option("--lut", default=None,
               help="Also print this LUT's prediction for the architecture.")  # fmt: skip
 @click.option("--net", "names", multiple=True, help="Network(s) of a NET.json [default: all].")
 @adb_options
@@ -244,7 +243,7 @@ def measure(
 
 
 @main.command()
-@click.option("--lut", "lut_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@path_option("--lut", "lut_path", required=True)
 @device_option
 @click.option("--space", "-s", type=SPACE, default=None, help="Space [default: the LUT's].")
 @click.option("--n", "n", type=int, default=30, show_default=True, help="Architectures.")
@@ -253,12 +252,12 @@ def measure(
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--rounds", type=int, default=2, show_default=True,
               help="Passes over all networks; each keeps its lowest median.")  # fmt: skip
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@path_option("--output", "-o", default=None,
               help="Write the calibrated LUT here [default: update --lut in place].")  # fmt: skip
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@path_option("--report", default=None,
               help="Also write per-architecture results (JSON).")  # fmt: skip
 @adb_options
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option
 @verbose_option
 @handle_errors
 def validate(

@@ -12,13 +12,20 @@ from pathlib import Path
 
 import click
 
-from latency.cli.options import SPACE, setup, verbose_option
+from latency.cli.options import (
+    SPACE,
+    quiet_option,
+    resolution_option,
+    setup,
+    store_option,
+    verbose_option,
+)
 from latency.lut.model import LatencyModel
 from latency.lut.table import LutError, load_lut, source_line
-from padnas.clitools import handle_errors
+from padnas.clitools import handle_errors, path_option
 from padnas.errors import UsageError
 from padnas.fileio import atomic_write_json
-from padnas.space import DEPLOY_RESOLUTION, MACROS, get_space
+from padnas.space import MACROS, get_space
 
 
 def _estimate_command(
@@ -78,10 +85,9 @@ def _choose_lut(path: Path, family: str | None, net):
 
 @click.command()
 @click.argument("target")
-@click.option(
+@path_option(
     "--lut",
     "lut_path",
-    type=click.Path(dir_okay=False, path_type=Path),
     required=True,
     help="LUT JSON, or a device profile holding LUTs (e.g. device_profiles/pixel3.json).",
 )
@@ -197,11 +203,9 @@ def measure_network_file(target: str, names: tuple[str, ...], backend, lut_path=
     multiple=True,
     help="Space(s) whose LUT to estimate (repeatable).",
 )
-@click.option("--resolution", "-r", type=int, default=DEPLOY_RESOLUTION, show_default=True)
-@click.option(
+@resolution_option
+@path_option(
     "--published",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     help="Networks with published device latencies [default: latency/data/pixel3_published.json].",
 )
 @click.option(
@@ -215,29 +219,19 @@ def measure_network_file(target: str, names: tuple[str, ...], backend, lut_path=
     show_default=True,
     help="Transfer model terms: any of scale, per_unit, offset.",
 )
-@click.option(
+@path_option(
     "--update",
     "update",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     help="Write the LUTs into this device profile's 'luts' (other fields untouched).",
 )
-@click.option(
+@path_option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     help="Write the LUT (one space) or a {'luts': [...]} bundle here.",
 )
-@click.option(
-    "--store",
-    "store_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder of the measurement stores [default: $PADNAS_CACHE/measurements].",
-)
+@store_option
 @click.option("--force", is_flag=True, help="Re-measure what the host store already has.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@quiet_option
 @verbose_option
 @handle_errors
 def estimate(

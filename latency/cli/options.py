@@ -66,3 +66,7 @@ def width_option(f):
     return click.option(
         "--width-mult", type=float, default=1.0, show_default=True, help="Width multiplier."
     )(f)
+
+
+def quiet_option(f):
+    return click.option("--quiet", "-q", is_flag=True, help="No progress bars.")(f)

@@ -157,15 +157,12 @@ def variant_jobs(variants: Iterable[Variant], cache: Path) -> list[ExportJob]:
 
 
 def iter_export(
-    variants: Iterable[Variant],
-    *,
-    workers: int = 2,
-    cpus: list[int] | None = None,
-    cache_dir: str | Path | None = None,
+    variants: Iterable[Variant], *, cache_dir: str | Path | None = None, **pool
 ) -> Iterator[ExportResult]:
-    """:func:`run_exports` over op variants (cached by variant key)."""
+    """:func:`run_exports` over op variants (cached by variant key); ``pool``: ``workers``,
+    ``cpus``."""
     cache = export_dir(cache_dir)
-    return run_exports(variant_jobs(variants, cache), workers=workers, cpus=cpus, cache_dir=cache)
+    return run_exports(variant_jobs(variants, cache), cache_dir=cache, **pool)
 
 
 def _export_arch_job(job: tuple, cache_dir: Path | None = None) -> Path:
