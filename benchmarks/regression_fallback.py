@@ -76,7 +76,7 @@ def main() -> None:
     if a.other_n > 0:
         others = space_variants(space, a.other_resolution)
         pick = [others[i] for i in rng.choice(len(others), a.other_n, replace=False)]
-        from latency.export.convert import iter_export
+        from latency.export import iter_export
 
         meas = {}
         for res in iter_export(pick, workers=1):
