@@ -19,11 +19,12 @@ import numpy as np
 from latency.lut.model import LatencyModel
 from latency.lut.table import load_lut
 
-from .ces import CESConfig, Gate, LatencyWindow, WindowError, sample_admissible
+from .ces import CESConfig
 from .errors import UsageError
 from .pipeline import CES_PRESETS, FINAL_MODELS, SearchSettings
 from .presets import get_preset
 from .space import DEPLOY_RESOLUTION, get_space
+from .window import Gate, LatencyWindow, WindowError, sample_admissible
 
 #: Section 4.1: the paper's windows on Pixel 3 (TFLite), per space
 PIXEL3_WINDOWS = {"basic": (60.0, 70.0), "large": (50.0, 100.0)}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from adb_peer import AdbPeer, Faults
 
-from latency.backends.adb.backend import AdbBackend, AdbProfileError, DeviceLost, DeviceThrottled
+from latency.backends.adb import AdbBackend, AdbProfileError, DeviceLost, DeviceThrottled
 from latency.backends.adb.binary import BenchmarkBinaryError
 from latency.backends.adb.transport import AdbUnauthorized, ensure_key
 from latency.backends.base import BackendError

@@ -5,7 +5,8 @@
 ``backend``: :class:`AdbBackend`, the :class:`~latency.backends.base.Backend` built on them.
 """
 
-from latency.backends.adb.backend import AdbBackend, AdbProfileError, DeviceLost, DeviceThrottled
+from latency.backends.adb.backend import AdbBackend, DeviceLost, DeviceThrottled
+from latency.backends.adb.cpus import AdbProfileError
 from latency.backends.adb.output import BenchmarkOutputError, parse_benchmark_output
 from latency.backends.adb.transport import AdbError, AdbLink, AdbNoDevice, AdbSerialError
 

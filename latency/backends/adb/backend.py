@@ -31,10 +31,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from latency.backends.adb import binary as benchmark_binary
+from latency.backends.adb.cpus import AdbProfileError, parse_cpu_list, parse_mask
 from latency.backends.adb.output import BenchmarkOutputError, parse_benchmark_output
 from latency.backends.adb.transport import AdbError, AdbLink, AdbNoDevice
 from latency.backends.base import Backend, BackendError, LatencyStats
-from latency.errors import LatencyUsageError
 
 BENCHMARK_DEFAULTS = {
     "num_runs": 50,
@@ -58,10 +58,6 @@ THROTTLE_DEFAULTS = {"tolerance": 0.05, "max_remeasure": 2, "cooldown_s": 30.0}
 CPU_SYSFS = "/sys/devices/system/cpu"
 
 
-class AdbProfileError(LatencyUsageError):
-    """A device profile or option the adb backend cannot use (exit 2)."""
-
-
 class DeviceLost(BackendError):
     """The phone stopped answering and reconnecting did not help; stop profiling (resumable)."""
 
@@ -81,31 +77,6 @@ def _warn_stderr(msg: str) -> None:
         tqdm.write(f"warning: {msg}", file=sys.stderr)
     except ImportError:  # pragma: no cover
         print(f"warning: {msg}", file=sys.stderr)
-
-
-def parse_mask(mask: str) -> list[int]:
-    """CPUs selected by a ``taskset`` hex mask (``80`` -> [7], ``f0`` -> [4, 5, 6, 7])."""
-    text = str(mask).lower().removeprefix("0x")
-    try:
-        bits = int(text, 16)
-    except ValueError:
-        raise AdbProfileError(
-            f"cpu_mask {mask!r} is not a hex CPU mask (e.g. '80' = CPU7)"
-        ) from None
-    if bits <= 0:
-        raise AdbProfileError(f"cpu_mask {mask!r} selects no CPU")
-    return [i for i in range(bits.bit_length()) if bits >> i & 1]
-
-
-def _parse_cpu_list(text: str) -> set[int]:
-    cpus: set[int] = set()
-    for part in text.strip().split(","):
-        if "-" in part:
-            a, b = part.split("-")
-            cpus.update(range(int(a), int(b) + 1))
-        elif part.strip():
-            cpus.add(int(part))
-    return cpus
 
 
 class AdbBackend(Backend):
@@ -207,7 +178,7 @@ class AdbBackend(Backend):
         out, rc = self._sh(f"cat {CPU_SYSFS}/possible")
         if rc == 0 and out.strip():
             try:
-                possible = _parse_cpu_list(out)
+                possible = parse_cpu_list(out)
             except ValueError:
                 possible = set()
             missing = [c for c in self.cores if possible and c not in possible]
