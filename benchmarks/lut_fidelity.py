@@ -36,9 +36,9 @@ def main() -> None:
 
     quiet_tensorflow()
     from latency.devices import load_profile, make_backend
-    from latency.profiler import build_lut, profile_space
-    from latency.store import MeasurementStore
-    from latency.validation import validate_lut
+    from latency.profiling.profile import build_lut, profile_space
+    from latency.profiling.store import MeasurementStore
+    from latency.profiling.validation import validate_lut
     from padnas.space import get_space
 
     space = get_space(a.space)

@@ -24,8 +24,8 @@ def main() -> None:
 
     from latency.backends.mock import MockBackend
     from latency.devices import load_profile
-    from latency.lut import Lut, load_lut
-    from latency.model import LatencyModel
+    from latency.lut.model import LatencyModel
+    from latency.lut.table import Lut, load_lut
     from latency.variants import arch_keys, space_variants
     from padnas.space import get_space
 

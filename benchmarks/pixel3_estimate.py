@@ -46,14 +46,14 @@ def main() -> None:
 
     quiet_tensorflow()
     from latency.devices import load_profile, make_backend
-    from latency.estimate import DEFAULT_PUBLISHED, published_targets, samples_from_store
-    from latency.lut import load_lut
-    from latency.model import LatencyModel
-    from latency.netdesc import load_networks
-    from latency.netlatency import measure_units, predict_network
-    from latency.netunits import as_arch, network_units
-    from latency.store import MeasurementStore
-    from latency.transfer import CANDIDATE_FORMS, DEFAULT_TERMS, evaluate_transfer
+    from latency.lut.model import LatencyModel
+    from latency.lut.table import load_lut
+    from latency.networks.checks import load_networks
+    from latency.networks.latency import measure_units, predict_network
+    from latency.networks.units import as_arch, network_units
+    from latency.profiling.store import MeasurementStore
+    from latency.transfer.estimate import DEFAULT_PUBLISHED, published_targets, samples_from_store
+    from latency.transfer.fit import CANDIDATE_FORMS, DEFAULT_TERMS, evaluate_transfer
     from padnas.space import get_space
 
     t0 = time.perf_counter()
@@ -110,7 +110,7 @@ def main() -> None:
     # ---- how fragile is a four-point fit? ----------------------------------------------------
     # Host timings drift (load, caches). Perturb every network's host time by a common factor
     # (systematic, e.g. measured under other load) or every unit independently, and refit.
-    from latency.transfer import NetworkSample
+    from latency.transfer.fit import NetworkSample
 
     noise_rng = np.random.default_rng(1)
     base = samples["host-builtin"]

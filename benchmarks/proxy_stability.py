@@ -33,13 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scipy.stats import kendalltau
 
-from latency.lut import load_lut
-from latency.model import LatencyModel
-from padnas.ces import LatencyWindow
+from latency.lut import LatencyModel, load_lut
 from padnas.plan import default_window
 from padnas.presets import PRESETS, Stage
 from padnas.space import IDENTITY, get_space, parse_op
 from padnas.standalone import jobs_for, run_jobs
+from padnas.window import LatencyWindow
 
 
 def varied_genomes(space, rng: np.random.Generator, n: int) -> np.ndarray:

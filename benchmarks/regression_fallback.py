@@ -35,9 +35,9 @@ def main() -> None:
 
     quiet_tensorflow()
     from latency.devices import load_profile, make_backend
-    from latency.profiler import profile_space
-    from latency.regression import LatencyRegressor, feature_matrix, kfold_mape, mape
-    from latency.store import MeasurementStore
+    from latency.lut.regression import LatencyRegressor, feature_matrix, kfold_mape, mape
+    from latency.profiling.profile import profile_space
+    from latency.profiling.store import MeasurementStore
     from latency.variants import space_variants
     from padnas.space import get_space
 

@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pymoo.indicators.hv import HV
 
-from latency.lut import Lut, load_lut
-from latency.model import LatencyModel
+from latency.lut.model import LatencyModel
+from latency.lut.table import Lut, load_lut
 from padnas.baselines import random_search, spos_evolution
 from padnas.ces import CESConfig, SearchResult, run_ces
 from padnas.data import load_data

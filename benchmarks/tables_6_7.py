@@ -28,11 +28,10 @@ from pathlib import Path
 import numpy as np
 from evidence_runs import run_searches, standalone_config
 
-from latency.lut import load_lut
-from latency.model import LatencyModel
-from padnas.ces import LatencyWindow
+from latency.lut import LatencyModel, load_lut
 from padnas.space import SearchSpace
 from padnas.standalone import Job, run_jobs
+from padnas.window import LatencyWindow
 
 PAPER_T6 = {  # stand-alone top-1 (%) and gap one-shot vs stand-alone (points), large space
     "I-Supernet": "gap 21.99 pts; PAD-NAS-L's stand-alone top-1 is 1.02 pts higher",

@@ -11,13 +11,14 @@ import json
 import os
 from pathlib import Path
 
-from .backends.base import Backend
+from latency.backends.base import Backend
+from latency.errors import LatencyUsageError
 
 TRANSPORTS = ("host", "mock", "adb")
 PROFILE_SCHEMA = 1
 
 
-class ProfileError(ValueError):
+class ProfileError(LatencyUsageError):
     """An unknown device or an invalid profile file (exit 2)."""
 
 
@@ -83,15 +84,15 @@ def make_backend(profile: dict | str, **opts) -> Backend:
         profile = load_profile(profile)
     transport = profile["transport"]
     if transport == "mock":
-        from .backends.mock import MockBackend
+        from latency.backends.mock import MockBackend
 
         return MockBackend(profile)
     if transport == "host":
-        from .backends.host import HostBackend
+        from latency.backends.host import HostBackend
 
         return HostBackend(profile, **opts)
     try:
-        from .backends.adb import AdbBackend
+        from latency.backends.adb.backend import AdbBackend
     except ImportError as exc:
         raise ProfileError(
             f"device {profile['name']!r} needs the adb backend, which is unavailable: {exc}"

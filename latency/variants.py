@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
+from latency.errors import LatencyUsageError
 from padnas.space import (
     DEPLOY_CLASSES,
     DEPLOY_RESOLUTION,
@@ -41,7 +42,7 @@ _KEY_RES = {
 }
 
 
-class VariantError(ValueError):
+class VariantError(LatencyUsageError):
     """A key that is not a variant key; the message shows the expected forms."""
 
 

@@ -19,19 +19,10 @@ from functools import partial
 
 import numpy as np
 
-from .ces import (
-    AccuracyFn,
-    Evaluated,
-    Gate,
-    LatencyFn,
-    LatencyWindow,
-    SearchResult,
-    WindowError,
-    ranked,
-    sample_admissible,
-)
-from .clitools import UsageError
+from .ces import AccuracyFn, Evaluated, SearchResult, ranked
+from .errors import UsageError
 from .space import SearchSpace
+from .window import Gate, LatencyFn, LatencyWindow, WindowError, sample_admissible
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .clitools import UsageError
+from .errors import UsageError
 from .fileio import atomic_write_bytes
 from .space import Proxy, SearchSpace
 from .supernet import ChildNet, Supernet

@@ -15,9 +15,17 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .clitools import UsageError, handle_errors
+from .clitools import (
+    CommandGroup,
+    accelerator_option,
+    handle_errors,
+    path_option,
+    renamed_option,
+    space_option,
+)
+from .errors import UsageError
+from .space import get_space
 
-SPACE_HELP = "Search space: basic or large (Table 2)."
 DATA_HELP = (
     "fashion (default: Fashion-MNIST, Debian's dataset-fashion-mnist), fashion:DIR, mnist5k "
     "(embedded), digits, or imagefolder:PATH (PATH/train, PATH/val)."
@@ -28,7 +36,7 @@ def _echo(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="padnas")
 def main() -> None:
     """PAD-NAS: progressive search-space design for hardware-aware one-shot NAS."""
@@ -41,12 +49,11 @@ Examples:
   padnas space --space basic
   padnas space --space large --json > large.json"""
 )
-@click.option("--space", "family", default="basic", show_default=True, help=SPACE_HELP)
+@space_option("family", default="basic", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the space as JSON.")
 @handle_errors
 def space(family: str, as_json: bool) -> None:
     """Show a search space: size, signature and the ops each layer may take."""
-    from .space import get_space
 
     sp = get_space(family)
     if as_json:
@@ -101,7 +108,7 @@ def _set_threads(threads: int) -> None:
 def _training_options(func):
     for opt in reversed(
         [
-            click.option("--space", "family", default="basic", show_default=True, help=SPACE_HELP),
+            space_option("family", default="basic", show_default=True),
             click.option("--data", default="fashion", show_default=True, help=DATA_HELP),
             click.option(
                 "--preset",
@@ -117,8 +124,13 @@ def _training_options(func):
             click.option(
                 "--resolution", type=int, default=None, help="Override the proxy resolution."
             ),
-            click.option(
-                "--width", type=float, default=None, help="Override the width multiplier."
+            renamed_option(
+                "--width-mult",
+                "--width",
+                "width",
+                type=float,
+                default=None,
+                help="Override the width multiplier.",
             ),
             click.option("--seed", type=int, default=0, show_default=True),
             click.option(
@@ -127,9 +139,7 @@ def _training_options(func):
                 show_default=True,
                 help="Continue the checkpoint in --out if there is one.",
             ),
-            click.option(
-                "--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1..."
-            ),
+            accelerator_option,
             click.option(
                 "--workers", type=int, default=None, help="Data loader processes (image folders)."
             ),
@@ -182,9 +192,9 @@ Examples:
 Interrupted runs continue from the last checkpoint when run again (--no-resume starts over).""",
 )
 @_training_options
-@click.option(
+@path_option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    folder=True,
     default=Path("runs/supernet"),
     show_default=True,
     help="Checkpoint directory.",
@@ -204,7 +214,6 @@ def supernet_train(
     """Train a supernet with SPOS uniform single-path sampling (checkpoint every epoch)."""
     from .data import load_data
     from .distributed import init_distributed
-    from .space import get_space
     from .train import build_supernet, train_supernet
 
     _set_threads(threads)
@@ -253,7 +262,7 @@ Examples:
 @click.option("--recalibrate/--no-recalibrate", default=True, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Recalibration/random seed.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: arch, accuracy, macs, params.")
-@click.option("--device", default="auto", show_default=True)
+@accelerator_option
 @THREADS_OPTION
 @click.option("-v", "--verbose", is_flag=True)
 @handle_errors
@@ -312,10 +321,9 @@ Examples:
 )
 @click.option("--arch", required=True, help="Architecture string (22 ops joined by '-').")
 @_training_options
-@click.option(
+@path_option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
+    folder=True,
     help="Checkpoint directory [default: runs/standalone/<arch>].",
 )
 @handle_errors
@@ -328,7 +336,6 @@ def train(
     from .data import load_data
     from .distributed import init_distributed
     from .evaluate import evaluate_model
-    from .space import get_space
     from .train import train_arch
 
     _set_threads(threads)

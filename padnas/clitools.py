@@ -1,8 +1,9 @@
-"""Shared plumbing for the thin click layers of ``padnas`` and ``padnas-latency``.
+"""Shared plumbing for the thin click layers of ``padnas`` and ``padnas-latency`` (CLI only).
 
-Expected errors become one line on stderr and an exit code, never a traceback: 2 for bad usage
-or bad input (wrong space, malformed arch, invalid file), 1 for a runtime failure (a device that
-stops answering, a conversion that fails). ``--verbose`` keeps the traceback for bug reports.
+Expected errors become one line on stderr and an exit code, never a traceback: the exit code
+comes from the error's type (:func:`padnas.errors.exit_code`: 2 for bad usage or bad input,
+1 for a runtime failure, 130 for Ctrl-C). ``--verbose`` keeps the traceback for bug reports.
+Domain modules never import this module; they raise the errors of :mod:`padnas.errors`.
 """
 
 from __future__ import annotations
@@ -13,28 +14,124 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
-
-class UsageError(ValueError):
-    """Bad input from the user: exit code 2."""
-
-
-class RuntimeFailure(RuntimeError):
-    """A job failed for reasons outside the user's input: exit code 1."""
-
-
-# Exception types (by class name, so this module imports nothing heavy) that mean bad input.
-USAGE_ERRORS = {"UsageError", "SpaceError", "LutError", "DataError", "ProfileError", "RunDirError"}
+from .errors import (
+    DEPRECATED_VERBOSE_ENV,
+    INTERRUPTED_EXIT,
+    USAGE_EXIT,
+    VERBOSE_ENV,
+    exit_code,
+    set_verbose,
+    verbose_enabled,
+)
+from .space import MACROS
 
 
 def quiet_tensorflow(verbose: bool = False) -> None:
     """Silence TensorFlow/absl chatter unless ``--verbose``; must run before TF is imported."""
+    set_verbose(verbose)
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def deprecated(old: str, new: str) -> None:
+    """The one-line note for an old spelling that still works."""
+    click.echo(f"note: {old} is deprecated; use {new}", err=True)
+
+
+class SpaceChoice(click.Choice):
+    """The one list of search spaces every ``--space`` option accepts; an unknown name fails
+    with the same words as :class:`padnas.space.SpaceError`."""
+
+    def __init__(self) -> None:
+        super().__init__(sorted(MACROS))
+
+    def convert(self, value, param, ctx):
+        if value in MACROS:
+            return value
+        self.fail(f"unknown space {value!r}: choose one of {', '.join(MACROS)}", param, ctx)
+
+
+class CommandGroup(click.Group):
+    """A click group whose usage errors (unknown option, bad choice) are one ``error:`` line
+    and exit 2, like every other expected error of the two CLIs."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            click.echo(f"error: {exc.format_message()} (see --help)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+SPACE_CHOICE = SpaceChoice()
+SPACE_HELP = "Search space: basic or large (Table 2)."
+
+
+def space_option(*decls: str, **kw):
+    """``--space`` (-s when asked), always the same choice list."""
+    kw.setdefault("help", SPACE_HELP)
+    return click.option("--space", *decls, type=SPACE_CHOICE, **kw)
+
+
+def path_option(*decls: str, folder: bool = False, **kw):
+    """An option naming a file (or, with ``folder``, a folder) as a :class:`~pathlib.Path`;
+    ``None`` unless given."""
+    kind = (
+        click.Path(file_okay=False, path_type=Path)
+        if folder
+        else click.Path(dir_okay=False, path_type=Path)
+    )
+    kw.setdefault("default", None)
+    return click.option(*decls, type=kind, **kw)
+
+
+def renamed_option(new: str, old: str, dest: str, **kw):
+    """Option ``new`` (stored as ``dest``); the former spelling ``old`` still works, hidden,
+    with a one-line deprecation note on stderr."""
+    hidden = f"{dest}_deprecated_spelling"
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            value = kwargs.pop(hidden, None)
+            if value is not None:
+                deprecated(old, new)
+                kwargs[dest] = value
+            return func(*args, **kwargs)
+
+        wrapper = click.option(old, hidden, hidden=True, default=None, type=kw.get("type"))(wrapper)
+        return click.option(new, dest, **kw)(wrapper)
+
+    return decorate
+
+
+def accelerator_option(func: Callable) -> Callable:
+    """``--accelerator`` (as PyTorch Lightning calls it): the torch device that trains and
+    evaluates. ``--device`` means a device profile in ``padnas-latency``; here it is the old
+    spelling of this option."""
+    return renamed_option(
+        "--accelerator",
+        "--device",
+        "device",
+        default="auto",
+        show_default=True,
+        help="Torch device: auto, cpu, cuda, cuda:1...",
+    )(func)
 
 
 def handle_errors(func: Callable) -> Callable:
@@ -42,7 +139,9 @@ def handle_errors(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        verbose = bool(kwargs.get("verbose")) or os.environ.get("PADNAS_DEBUG") == "1"
+        if os.environ.get(DEPRECATED_VERBOSE_ENV) == "1":
+            deprecated(f"{DEPRECATED_VERBOSE_ENV}=1", f"{VERBOSE_ENV}=1 or --verbose")
+        verbose = bool(kwargs.get("verbose")) or verbose_enabled()
         try:
             return func(*args, **kwargs)
         except click.exceptions.Exit:
@@ -55,13 +154,13 @@ def handle_errors(func: Callable) -> Callable:
                 "run the same command again to resume",
                 err=True,
             )
-            sys.exit(130)
+            sys.exit(INTERRUPTED_EXIT)
         except FileNotFoundError as exc:
             if verbose:
                 traceback.print_exc()
             name = exc.filename or str(exc)
             click.echo(f"error: file not found: {name}", err=True)
-            sys.exit(2)
+            sys.exit(USAGE_EXIT)
         except Exception as exc:
             if verbose:
                 traceback.print_exc()
@@ -69,11 +168,6 @@ def handle_errors(func: Callable) -> Callable:
             sys.exit(exit_code(exc))
 
     return wrapper
-
-
-def exit_code(exc: BaseException) -> int:
-    """2 for bad input, 1 for anything else."""
-    return 2 if any(c.__name__ in USAGE_ERRORS for c in type(exc).__mro__) else 1
 
 
 def describe(exc: BaseException) -> str:

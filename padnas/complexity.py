@@ -14,7 +14,6 @@ the tests.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -22,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .ops import Head, Stem, build_op
 from .space import DEPLOY_CLASSES, DEPLOY_RESOLUTION, STEM_STRIDE, Arch, Proxy, SearchSpace
-from .supernet import _shapes
+from .supernet import layer_shapes
 
 
 def count_macs(module: nn.Module, input_shape: tuple[int, ...]) -> int:
@@ -66,7 +65,7 @@ def macs_params(
     """(MACs, parameters) of ``arch`` at ``resolution`` with a ``num_classes`` classifier."""
     arch = space.validate(arch)
     proxy = Proxy(resolution, width_mult)
-    stem_chs, layers, head_chs = _shapes(space, proxy)
+    stem_chs, layers, head_chs = layer_shapes(space, proxy)
     size = resolution // STEM_STRIDE
     macs = params = 0
     for op, (in_chs, out_chs, stride) in zip(arch.ops, layers, strict=True):
@@ -75,9 +74,3 @@ def macs_params(
         size = -(-size // stride)
     m, p = _ends_cost(stem_chs, layers[-1][1], head_chs, num_classes, resolution, size)
     return macs + m, params + p
-
-
-def macs_params_many(
-    space: SearchSpace, archs: Iterable[Arch | str], **kwargs
-) -> list[tuple[int, int]]:
-    return [macs_params(space, a, **kwargs) for a in archs]

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UsageError
+
 DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -46,7 +48,7 @@ HOW_TO_GET = (
 )
 
 
-class IdxError(ValueError):
+class IdxError(UsageError):
     """A missing, truncated or malformed IDX file (bad input: exit code 2)."""
 
 

@@ -155,15 +155,14 @@ class Stem(ConvBNAct):
 class Head(nn.Module):
     """1x1 conv to ``feat_chs`` (1280), global average pool, linear classifier."""
 
-    def __init__(self, in_chs: int, feat_chs: int, num_classes: int, dropout: float = 0.0) -> None:
+    def __init__(self, in_chs: int, feat_chs: int, num_classes: int) -> None:
         super().__init__()
         self.conv = ConvBNAct(in_chs, feat_chs, 1, act="relu6")
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.classifier = nn.Linear(feat_chs, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x).mean((2, 3))
-        return self.classifier(self.dropout(x))
+        return self.classifier(x)
 
 
 def build_op(name: str, in_chs: int, out_chs: int, stride: int) -> nn.Module:

@@ -20,17 +20,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .ces import (
-    CESConfig,
-    Evaluated,
-    LatencyWindow,
-    SearchResult,
-    run_ces,
-)
+from latency.lut.model import LatencyModel
+
+from .ces import CESConfig, Evaluated, SearchResult, run_ces
 from .presets import Stage, TrainConfig
 from .prune import MAX_RANK, OpDistribution, prune
 from .rundir import RunDir
 from .space import Arch, SearchSpace
+from .window import LatencyWindow
 
 #: CES settings per preset: the paper's population 64 x 40 generations; the quick run is sized so
 #: that the README's 4-stage job (3 searches of 240 evaluations) fits in 10 minutes on 2 CPU cores
@@ -143,24 +140,6 @@ def select_final(result: SearchResult, n: int) -> list[Evaluated]:
     return picks
 
 
-def _result_to_json(result: SearchResult, stage: int) -> dict:
-    return {
-        "stage": stage,
-        "method": result.method,
-        "space_signature": result.space.signature,
-        "window_ms": result.window.to_list(),
-        "notes": result.notes,
-        "records": [r.to_json() for r in result.records],
-    }
-
-
-def _result_from_json(data: dict, space: SearchSpace, window: LatencyWindow) -> SearchResult:
-    if data["space_signature"] != space.signature:
-        raise RuntimeError("stored search result belongs to another space; start a new run")
-    records = [Evaluated.from_json(r) for r in data["records"]]
-    return SearchResult(data["method"], space, window, records, list(data["notes"]))
-
-
 class Pipeline:
     """One PAD-NAS run in one run directory (see :mod:`padnas.rundir` for the layout)."""
 
@@ -255,14 +234,13 @@ class Pipeline:
             self.run.mark_done(f"train-{k}", seconds=round(time.perf_counter() - t0, 1))
 
     def _search(self, k: int, space: SearchSpace, supernet) -> SearchResult:
-        from latency.model import LatencyModel
 
         from .evaluate import OneShotEvaluator
 
         s, echo = self.s, self.hooks.echo
         stored = self.run.read_json(f"stage-{k}/search.json")
         if stored is not None:
-            result = _result_from_json(stored, space, s.window)
+            result = SearchResult.from_json(stored, space, s.window)
             self.results[k] = result
             return result
         t0 = time.perf_counter()
@@ -292,7 +270,7 @@ class Pipeline:
             on_generation=on_generation,
             progress=self.progress,
         )
-        self.run.write_json(f"stage-{k}/search.json", _result_to_json(result, k))
+        self.run.write_json(f"stage-{k}/search.json", result.to_json(k))
         self.results[k] = result
         self._write_evaluated(k)
         self.run.mark_done(f"search-{k}", seconds=round(time.perf_counter() - t0, 1))
@@ -315,7 +293,6 @@ class Pipeline:
 
     # ---- the end ------------------------------------------------------------------------------
     def _finish(self, result: SearchResult, space: SearchSpace) -> dict:
-        from latency.model import LatencyModel
 
         from .complexity import macs_params
         from .report import render_summary, write_plots

@@ -16,9 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ces import CESConfig, LatencyWindow
+from latency.lut.model import LatencyModel
+from latency.lut.table import load_lut
+
+from .ces import CESConfig
+from .errors import UsageError
 from .pipeline import CES_PRESETS, FINAL_MODELS, SearchSettings
-from .space import DEPLOY_RESOLUTION
+from .presets import get_preset
+from .space import DEPLOY_RESOLUTION, get_space
+from .window import Gate, LatencyWindow, WindowError, sample_admissible
 
 #: Section 4.1: the paper's windows on Pixel 3 (TFLite), per space
 PIXEL3_WINDOWS = {"basic": (60.0, 70.0), "large": (50.0, 100.0)}
@@ -53,7 +59,6 @@ def default_window(lut, model) -> tuple[LatencyWindow, str]:
 def check_window(window: LatencyWindow, model, config: CESConfig) -> None:
     """Fail unless CES can start: the window must overlap the reachable range and hold enough
     architectures for a first population (so a bad window never costs a training run)."""
-    from .ces import Gate, WindowError, sample_admissible
 
     lo, hi = model.reachable_range()
     where = (
@@ -111,12 +116,6 @@ def plan_search(
     resolution: int = DEPLOY_RESOLUTION,
 ) -> SearchPlan:
     """Validate every input of ``padnas search`` and resolve the defaults, without training."""
-    from latency.lut import load_lut
-    from latency.model import LatencyModel
-
-    from .clitools import UsageError
-    from .presets import get_preset
-    from .space import get_space
 
     if stages < 2:
         raise UsageError(

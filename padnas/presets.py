@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .clitools import UsageError
+from .errors import UsageError
 from .space import Proxy
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .clitools import UsageError
+from .errors import UsageError
 from .space import CATALOGUES, Arch, SearchSpace
 
 #: the paper counts architectures whose non-domination rank is smaller than 10

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .clitools import UsageError
+from .errors import UsageError
 from .fileio import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 
 CONFIG = "config.json"

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import click
 
-from .clitools import UsageError, handle_errors, quiet_tensorflow
-from .space import DEPLOY_RESOLUTION
+from .clitools import accelerator_option, handle_errors, path_option, quiet_tensorflow, space_option
+from .errors import UsageError
+from .rundir import RunDir
+from .space import DEPLOY_RESOLUTION, get_space
 
 
 def _echo(msg: str) -> None:
@@ -38,9 +40,7 @@ random architectures of the space, printed at start."""
     type=click.Path(dir_okay=False, path_type=Path),
     help="Latency table (a LUT JSON or a device profile with 'luts').",
 )
-@click.option(
-    "--space", "family", type=click.Choice(["basic", "large"]), default="basic", show_default=True
-)
+@space_option("family", default="basic", show_default=True)
 @click.option(
     "--data",
     default="fashion",
@@ -65,9 +65,9 @@ random architectures of the space, printed at start."""
     help="Pruning threshold: ops with probability <= P_th are removed.",
 )
 @click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
-@click.option(
+@path_option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    folder=True,
     default="runs/search",
     show_default=True,
     help="Run directory.",
@@ -89,7 +89,7 @@ random architectures of the space, printed at start."""
     help="Torch intra-op threads (0 = torch's default). The quick preset's 32x32 proxy nets are "
     "too small to gain from more, and on a busy 2-core machine 2 threads ran 4x slower.",
 )
-@click.option("--device", default="auto", show_default=True, help="Torch device for training.")
+@accelerator_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--verbose", "-v", is_flag=True, help="Tracebacks and TensorFlow logs.")
 @handle_errors
@@ -114,7 +114,6 @@ def search(
     quiet_tensorflow(verbose)
     from .pipeline import Pipeline
     from .plan import plan_search
-    from .rundir import RunDir
 
     if threads < 0:
         raise UsageError(f"--threads must be >= 0, got {threads}")
@@ -216,19 +215,11 @@ Examples:
 @click.option(
     "--format", "fmt", type=click.Choice(["onnx", "tflite"]), default="tflite", show_default=True
 )
-@click.option(
-    "--space",
-    "family",
-    type=click.Choice(["basic", "large"]),
-    default=None,
-    help="Space of ARCH [default: basic, or the run's].",
-)
+@space_option("family", default=None, help="Space of ARCH [default: basic, or the run's].")
 @click.option("--resolution", type=int, default=DEPLOY_RESOLUTION, show_default=True)
-@click.option(
+@path_option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     help="Output file [default: <arch>.<format> in the current directory].",
 )
 @click.option("--verbose", "-v", is_flag=True)
@@ -239,9 +230,7 @@ def export(arch, fmt, family, resolution, output, verbose):
     Weights are seeded random: the file is for latency measurement and conversion checks;
     train the architecture (padnas train) for a deployable model."""
     quiet_tensorflow(verbose)
-    from latency.export import export_arch
-
-    from .space import get_space
+    from latency.export.convert import export_arch
 
     family, text = _resolve_arch(arch, family)
     space = get_space(family)

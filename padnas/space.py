@@ -24,6 +24,8 @@ from functools import cached_property
 
 import numpy as np
 
+from .errors import UsageError
+
 IDENTITY = "ID"
 _OP_RE = re.compile(r"^K(?P<k>[357])E(?P<e>[1-6])$")
 
@@ -47,7 +49,7 @@ CATALOGUES = {
 FIRST_LAYER_OPS = ("K3E1", "K5E1", "K7E1")
 
 
-class SpaceError(ValueError):
+class SpaceError(UsageError):
     """A space, op or architecture that does not fit; the message names the valid choices."""
 
 

@@ -10,10 +10,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .errors import UsageError
+
 TEST_SPLIT_SEED = 0
 
 
-class DataError(ValueError):
+class DataError(UsageError):
     """An unknown data spec or a missing/malformed image folder (bad input: exit code 2)."""
 
 

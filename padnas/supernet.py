@@ -16,7 +16,7 @@ from .ops import Head, Stem, build_op
 from .space import DEPLOY_CLASSES, HEAD_CHANNELS, STEM_STRIDE, Arch, Proxy, SearchSpace
 
 
-def _shapes(space: SearchSpace, proxy: Proxy) -> tuple[int, list[tuple[int, int, int]], int]:
+def layer_shapes(space: SearchSpace, proxy: Proxy) -> tuple[int, list[tuple[int, int, int]], int]:
     """(stem channels, per-layer (in, out, stride), head input channels) at the proxy width."""
     layers = [(proxy.channels(s.in_chs), proxy.channels(s.out_chs), s.stride) for s in space.layers]
     # MobileNetV2 keeps the 1280-wide head for width multipliers below 1 and scales it above.
@@ -27,12 +27,12 @@ def _shapes(space: SearchSpace, proxy: Proxy) -> tuple[int, list[tuple[int, int,
 class _Net(nn.Module):
     """Shared init for the supernet and a child: stem and head are common to every path."""
 
-    def __init__(self, space: SearchSpace, proxy: Proxy, num_classes: int, dropout: float) -> None:
+    def __init__(self, space: SearchSpace, proxy: Proxy, num_classes: int) -> None:
         super().__init__()
         self.space, self.proxy, self.num_classes = space, proxy, num_classes
-        stem_chs, self._layer_shapes, head_chs = _shapes(space, proxy)
+        stem_chs, self._layer_shapes, head_chs = layer_shapes(space, proxy)
         self.stem = Stem(stem_chs, stride=STEM_STRIDE)
-        self.head = Head(self._layer_shapes[-1][1], head_chs, num_classes, dropout)
+        self.head = Head(self._layer_shapes[-1][1], head_chs, num_classes)
 
 
 class Supernet(_Net):
@@ -43,9 +43,8 @@ class Supernet(_Net):
         space: SearchSpace,
         proxy: Proxy | None = None,
         num_classes: int = DEPLOY_CLASSES,
-        dropout: float = 0.0,
     ) -> None:
-        super().__init__(space, proxy or Proxy(), num_classes, dropout)
+        super().__init__(space, proxy or Proxy(), num_classes)
         self.blocks = nn.ModuleList(
             nn.ModuleDict({op: build_op(op, i, o, s) for op in ops})
             for ops, (i, o, s) in zip(space.layer_ops, self._layer_shapes, strict=True)
@@ -103,9 +102,8 @@ class ChildNet(_Net):
         arch: Arch | str,
         proxy: Proxy | None = None,
         num_classes: int = DEPLOY_CLASSES,
-        dropout: float = 0.0,
     ) -> None:
-        super().__init__(space, proxy or Proxy(), num_classes, dropout)
+        super().__init__(space, proxy or Proxy(), num_classes)
         self.arch = space.validate(arch)
         self.blocks = nn.ModuleList(
             build_op(op, i, o, s)

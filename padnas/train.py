@@ -35,7 +35,6 @@ from .checkpoint import (
     load_supernet,
     save_checkpoint,
 )
-from .clitools import UsageError
 from .data import DataBundle, iterate_batches
 from .distributed import (
     all_reduce_sum,
@@ -44,6 +43,7 @@ from .distributed import (
     init_distributed,
     resolve_device,
 )
+from .errors import UsageError
 from .fileio import append_jsonl
 from .initialize import init_weights
 from .presets import PRESETS, Stage, TrainConfig, get_preset

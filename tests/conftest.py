@@ -9,7 +9,7 @@ from click.testing import CliRunner
 @pytest.fixture
 def latency_cli(tmp_path, monkeypatch):
     """Invoke ``padnas-latency`` in-process with a private cache, so tests never share stores."""
-    from latency.cli import main
+    from latency.cli.app import main
 
     monkeypatch.setenv("PADNAS_CACHE", str(tmp_path / "cache"))
     runner = CliRunner()

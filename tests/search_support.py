@@ -7,9 +7,9 @@ import tempfile
 
 from latency.backends.mock import MockBackend
 from latency.devices import load_profile
-from latency.lut import Lut
-from latency.profiler import build_lut, profile_space
-from latency.store import MeasurementStore
+from latency.lut.table import Lut
+from latency.profiling.profile import build_lut, profile_space
+from latency.profiling.store import MeasurementStore
 from padnas.space import get_space
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from adb_peer import AdbPeer, Faults
 
-from latency.adb_transport import AdbUnauthorized, ensure_key
 from latency.backends.adb import AdbBackend, AdbProfileError, DeviceLost, DeviceThrottled
+from latency.backends.adb.binary import BenchmarkBinaryError
+from latency.backends.adb.transport import AdbUnauthorized, ensure_key
 from latency.backends.base import BackendError
-from latency.benchmark_binary import BenchmarkBinaryError
 from latency.devices import load_profile, make_backend
 
 STANDIN = Path(__file__).with_name("standin_benchmark_model.py")
@@ -27,7 +27,7 @@ STANDIN = Path(__file__).with_name("standin_benchmark_model.py")
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """One real block of the search space, exported by the project's own exporter."""
-    from latency.export import export_variant
+    from latency.export.convert import export_variant
     from latency.variants import Variant
 
     cache = tmp_path_factory.getbasetemp() / "adb-tflite"

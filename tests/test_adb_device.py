@@ -24,7 +24,7 @@ pytestmark = [
 
 
 def test_a_block_on_the_phone(tmp_path):
-    from latency.export import export_variant
+    from latency.export.convert import export_variant
     from latency.variants import Variant
 
     model = export_variant(Variant.from_key("ibconv-k3-e3-s1-i28x28x40-o28x28x40"), tmp_path)

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from adb_peer import AdbPeer, Faults
 
-from latency.adb_transport import ensure_key
-from latency.backends.adb import DeviceLost
+from latency.backends.adb.backend import DeviceLost
+from latency.backends.adb.transport import ensure_key
 from latency.devices import load_profile, make_backend
-from latency.fleet import profile_fleet
-from latency.store import MeasurementStore
+from latency.profiling.fleet import profile_fleet
+from latency.profiling.store import MeasurementStore
 from latency.variants import space_variants
 from padnas.space import get_space
 
@@ -120,7 +120,7 @@ def cli(env, monkeypatch):
 
     from click.testing import CliRunner
 
-    from latency.cli import main
+    from latency.cli.app import main
     from latency.devices import profiles_dir
 
     src, dst = profiles_dir(), env["tmp"] / "profiles"
@@ -146,7 +146,7 @@ def cli(env, monkeypatch):
 
 @pytest.mark.slow
 def test_cli_profile_pixel3_resumes_matches_host_keys_and_exports_a_lut(env, cli):
-    from latency.lut import load_lut
+    from latency.lut.table import load_lut
 
     store_dir = env["tmp"] / "stores"
     common = ["--space", "basic", "--store", store_dir, "-q"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from adb_peer import AdbPeer, Faults
 
-from latency.adb_transport import (
+from latency.backends.adb.transport import (
     AdbConnectionLost,
     AdbLink,
     AdbNoDevice,
@@ -23,7 +23,7 @@ from latency.adb_transport import (
     key_paths,
     parse_serial,
 )
-from padnas.clitools import exit_code
+from padnas.errors import exit_code
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from latency.benchmark_output import (
+from latency.backends.adb.output import (
     BenchmarkOutputError,
     parse_benchmark_output,
     parse_stats_line,

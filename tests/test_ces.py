@@ -11,15 +11,10 @@ import pytest
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from padnas.baselines import random_search, spos_evolution
-from padnas.ces import (
-    CESConfig,
-    LatencyWindow,
-    WindowError,
-    nondominated_ranks,
-    run_ces,
-)
-from padnas.clitools import exit_code
+from padnas.ces import CESConfig, nondominated_ranks, run_ces
+from padnas.errors import exit_code
 from padnas.space import Arch, SearchSpace
+from padnas.window import LatencyWindow, WindowError
 
 SMALL = CESConfig(pop_size=16, generations=6)
 

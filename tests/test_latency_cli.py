@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from latency.lut import load_lut
+from latency.lut.table import load_lut
 
 
 def test_mock_profile_export_validate_measure(latency_cli, tmp_path):

@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from latency import export
 from latency.backends.host import HostBackend
+from latency.export import convert as export
+from latency.export.pool import iter_export
 from latency.variants import Variant
 
 pytestmark = pytest.mark.slow
@@ -76,17 +77,17 @@ def test_worker_pool_exports_in_parallel(cache):
         Variant.from_key("ibconv-k3-e1-s1-i8x8x24-o8x8x24"),
         Variant.from_key("ibconv-k7-e6-s1-i8x8x24-o8x8x32"),
     ]
-    results = list(export.iter_export(variants, workers=2))
+    results = list(iter_export(variants, workers=2))
     assert sorted(r.key for r in results) == sorted(v.key for v in variants)
     assert all(r.error is None and not r.cached and r.path.is_file() for r in results)
-    again = list(export.iter_export(variants, workers=2))
+    again = list(iter_export(variants, workers=2))
     assert all(r.cached for r in again)
 
 
 def test_host_profile_passes_keep_each_blocks_calmest_median(cache, tmp_path):
     """A 2-pass host profile times every block twice and stores its lowest median."""
-    from latency.profiler import profile_space
-    from latency.store import MeasurementStore
+    from latency.profiling.profile import profile_space
+    from latency.profiling.store import MeasurementStore
     from padnas.space import get_space
 
     backend = HostBackend(

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from latency.lut import SCHEMA, Lut, LutError, load_lut
+from latency.lut.table import SCHEMA, Lut, LutError, load_lut
 from latency.variants import Variant, space_variants
 from padnas.space import get_space
 

@@ -8,8 +8,8 @@ import pytest
 
 from latency.backends.mock import MockBackend
 from latency.devices import load_profile
-from latency.lut import Lut, LutError
-from latency.model import LatencyModel
+from latency.lut.model import LatencyModel
+from latency.lut.table import Lut, LutError
 from latency.variants import arch_keys, space_variants
 from padnas.space import SpaceError, get_space
 

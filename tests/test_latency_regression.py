@@ -8,9 +8,9 @@ import pytest
 
 from latency.backends.mock import MockBackend
 from latency.devices import load_profile
-from latency.lut import Lut, LutError
-from latency.regression import LatencyRegressor, feature_matrix, fit_lut, kfold_mape, mape
-from latency.validation import error_stats, fit_calibration
+from latency.lut.regression import LatencyRegressor, feature_matrix, fit_lut, kfold_mape, mape
+from latency.lut.table import Lut, LutError
+from latency.profiling.validation import error_stats, fit_calibration
 from latency.variants import space_variants
 from padnas.space import get_space
 

@@ -10,8 +10,8 @@ import pytest
 from latency.backends.base import LatencyStats
 from latency.backends.mock import MockBackend
 from latency.devices import load_profile
-from latency.profiler import profile_space
-from latency.store import MeasurementStore, StoreError
+from latency.profiling.profile import profile_space
+from latency.profiling.store import MeasurementStore, StoreError
 from latency.variants import space_variants
 from padnas.space import get_space
 

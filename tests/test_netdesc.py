@@ -11,13 +11,14 @@ import pytest
 import torch
 
 from latency.backends.mock import MockBackend
-from latency.estimate import DEFAULT_PUBLISHED
-from latency.model import LatencyModel
-from latency.netdesc import NetDescError, load_networks, network_from_dict, select_networks
-from latency.netlatency import predict_network
-from latency.netunits import arch_layers, as_arch, network_units
-from latency.profiler import build_lut, profile_space
-from latency.store import MeasurementStore
+from latency.lut.model import LatencyModel
+from latency.networks.checks import load_networks, network_from_dict, select_networks
+from latency.networks.description import NetDescError
+from latency.networks.latency import predict_network
+from latency.networks.units import arch_layers, as_arch, network_units
+from latency.profiling.profile import build_lut, profile_space
+from latency.profiling.store import MeasurementStore
+from latency.transfer.estimate import DEFAULT_PUBLISHED
 from latency.variants import arch_keys
 from padnas.space import get_space
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from latency.cli import main
+from latency.cli.app import main
 from latency.devices import make_backend
-from latency.netdesc import load_networks
-from latency.netlatency import export_network, measure_units
-from latency.netunits import network_units
-from latency.store import MeasurementStore
+from latency.networks.checks import load_networks
+from latency.networks.latency import export_network, measure_units
+from latency.networks.units import network_units
+from latency.profiling.store import MeasurementStore
 
 # conv with h-swish, dwconv, linear 1x1, ibconv with SE (MnasNet-style ratio of cin), grouped
 # ibconv with channel shuffle (FBNet g2), forced expand conv with h-sigmoid SE (MobileNetV3),

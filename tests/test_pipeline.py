@@ -13,11 +13,11 @@ import pytest
 import torch
 from search_support import mock_lut
 
-from latency.lut import LutError
-from padnas.ces import CESConfig, WindowError
+from latency.lut.table import LutError
+from padnas.ces import CESConfig
 from padnas.checkpoint import load_checkpoint
-from padnas.clitools import exit_code
 from padnas.data import DataBundle, TensorSplit
+from padnas.errors import exit_code
 from padnas.pipeline import (
     CES_PRESETS,
     Hooks,
@@ -29,6 +29,7 @@ from padnas.plan import plan_search
 from padnas.rundir import RunDir, RunDirError
 from padnas.space import get_space
 from padnas.train import PRESETS, Stage
+from padnas.window import WindowError
 
 TINY_CES = CESConfig(pop_size=6, generations=2)
 
@@ -249,7 +250,8 @@ def test_default_window_rules(lut_file, tmp_path):
 
 
 def test_select_final_spreads_over_window():
-    from padnas.ces import Evaluated, LatencyWindow, SearchResult
+    from padnas.ces import Evaluated, SearchResult
+    from padnas.window import LatencyWindow
 
     space = get_space("basic")
     recs = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from padnas.clitools import UsageError
+from padnas.errors import UsageError
 from padnas.prune import OpDistribution, prune
 from padnas.space import SearchSpace
 

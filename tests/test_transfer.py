@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 from test_netdesc import PROXYLESS_ARCH
 
-from latency.estimate import (
+from latency.lut.model import LatencyModel
+from latency.lut.table import Lut, load_lut
+from latency.networks.checks import load_networks
+from latency.networks.latency import predict_network
+from latency.transfer.estimate import (
     DEFAULT_PUBLISHED,
     published_targets,
     run_estimate,
     transfer_lut,
     update_profile,
 )
-from latency.lut import Lut, load_lut
-from latency.model import LatencyModel
-from latency.netdesc import load_networks
-from latency.netlatency import predict_network
-from latency.transfer import (
+from latency.transfer.fit import (
     NetworkSample,
     TransferError,
     evaluate_transfer,

@@ -1,5 +1,10 @@
-"""Backends measure one ``.tflite`` file on one device and return :class:`LatencyStats`."""
+"""Which devices can time a ``.tflite``, and through which one interface?
 
-from .base import Backend, BackendError, LatencyStats
+:class:`Backend` declares every capability with a default; ``host`` (LiteRT on this machine),
+``mock`` (deterministic, for CI) and ``adb/`` (a phone) implement it. Concrete backends are made
+from a device profile by :func:`latency.devices.make_backend`.
+"""
+
+from latency.backends.base import Backend, BackendError, LatencyStats
 
 __all__ = ["Backend", "BackendError", "LatencyStats"]

@@ -6,9 +6,9 @@ import abc
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from latency.errors import BackendError
 
-class BackendError(RuntimeError):
-    """A device could not measure a model; the message says what failed and what to do."""
+__all__ = ["Backend", "BackendError", "LatencyStats"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,32 @@ class LatencyStats:
 
 
 class Backend(abc.ABC):
-    """A device that can time a ``.tflite`` model. Subclasses implement :meth:`_measure`."""
+    """A device that can time a ``.tflite`` model. Subclasses implement :meth:`_measure`.
+
+    Every capability a caller may use is declared here with a default, so a caller asks the
+    backend (``backend.needs_files``, ``backend.cpu``) instead of probing for attributes:
+
+    * ``needs_files`` — False for a backend that prices op variants, units and whole networks
+      from their description (the mock); it then implements :meth:`measure_variant`,
+      :meth:`measure_variants` and :meth:`measure_arch`, and callers skip exporting.
+    * ``runs_on_host`` — the device is this machine, so conversion must not run beside timing.
+    * ``cpu`` — the host core the backend times on (export workers stay off it), or None.
+    * ``passes`` — how many passes a profile makes over the blocks it measures.
+    * ``serial`` — which of several phones of one model this is (None: the only one).
+    """
 
     #: device name used for store files and LUT headers (``host``, ``mock``, ``pixel3``...)
     name: str = "device"
+    needs_files: bool = True
+    runs_on_host: bool = False
+    cpu: int | None = None
+    passes: int = 1
+    serial: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The phone's serial when it has one, else the device name (for messages)."""
+        return self.serial or self.name
 
     def measure(self, tflite_path: str | Path) -> LatencyStats:
         path = Path(tflite_path)
@@ -50,6 +72,20 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def _measure(self, path: Path) -> LatencyStats: ...
+
+    def measure_variant(self, variant) -> LatencyStats:
+        """Latency of one op variant (or network unit) without its file; ``needs_files=False``."""
+        raise NotImplementedError(f"{type(self).__name__} measures files only")
+
+    def measure_variants(self, variants, label: str) -> LatencyStats:
+        """Latency of a whole network from its blocks, without a file; ``needs_files=False``."""
+        raise NotImplementedError(f"{type(self).__name__} measures files only")
+
+    def measure_arch(
+        self, space, arch, resolution: int = 224, width_mult: float = 1.0, num_classes: int = 1000
+    ) -> LatencyStats:
+        """Latency of a whole architecture without a file; ``needs_files=False``."""
+        raise NotImplementedError(f"{type(self).__name__} measures files only")
 
     def describe(self) -> dict:
         """Facts about the device for the LUT header (model, cores, threads, tool versions)."""

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Backend, BackendError, LatencyStats
+from latency.backends.base import Backend, BackendError, LatencyStats
+from latency.export.convert import package_version
 
 DEFAULTS = {
     "threads": 1,
@@ -209,7 +210,6 @@ class HostBackend(Backend):
         return LatencyStats(best.ms, best.p10, best.p90, best.n, best.source, extra)
 
     def describe(self) -> dict:
-        from ..export import _version
 
         return {
             "name": self.name,
@@ -223,6 +223,6 @@ class HostBackend(Backend):
             else "none (TFLite built-in kernels)",
             "kernels": self.opts["kernels"],
             "clock": self.opts["clock"],
-            "runtime": f"ai-edge-litert {_version('ai-edge-litert')}",
+            "runtime": f"ai-edge-litert {package_version('ai-edge-litert')}",
             "platform": platform.platform(),
         }

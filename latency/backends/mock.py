@@ -18,8 +18,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..variants import Variant
-from .base import Backend, BackendError, LatencyStats
+from latency.backends.base import Backend, BackendError, LatencyStats
+from latency.variants import Variant, arch_variants
+from padnas.space import SearchSpace
 
 DEFAULTS = {
     "overhead_ms": 0.024,
@@ -44,6 +45,8 @@ def _unit(text: str) -> float:
 
 class MockBackend(Backend):
     """Deterministic latencies from the profile's coefficients (``profile["mock"]``)."""
+
+    needs_files = False
 
     source = "mock"
 
@@ -87,7 +90,6 @@ class MockBackend(Backend):
         self, space, arch, resolution: int = 224, width_mult: float = 1.0, num_classes: int = 1000
     ) -> LatencyStats:
         """Latency of a whole network of ``arch`` without exporting it."""
-        from ..variants import arch_variants
 
         arch = space.validate(arch)
         vs = arch_variants(space, arch, resolution, width_mult, num_classes)
@@ -105,8 +107,6 @@ class MockBackend(Backend):
         if "variant" in meta:
             return self.measure_variant(Variant.from_key(meta["variant"]))
         if "arch" in meta:
-            from padnas.space import SearchSpace
-
             space = SearchSpace.from_family(meta["family"])
             return self.measure_arch(
                 space,

@@ -1,0 +1,5 @@
+"""``python -m latency.cli``: the ``padnas-latency`` command."""
+
+from latency.cli.app import main
+
+main()

@@ -1,0 +1,320 @@
+"""``padnas-latency``: profile a device, export its LUT, measure networks, validate the LUT.
+
+A thin click layer: each command parses options, calls one function of the package and prints
+its result. Bad input exits 2 with one line; a runtime failure exits 1; Ctrl-C keeps everything
+measured so far (the store is append-only) and the same command resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from latency.cli.adb import adb_options, backends_for, close_all, describe_all, devices
+from latency.cli.networks import estimate, measure_network_file, predict
+from latency.cli.options import (
+    SPACE,
+    device_option,
+    quiet_option,
+    resolution_option,
+    setup,
+    store_option,
+    verbose_option,
+    width_option,
+)
+from latency.devices import load_profile
+from latency.lut.model import LatencyModel
+from latency.lut.table import LutError, load_lut
+from latency.profiling.fleet import profile_fleet
+from latency.profiling.profile import build_lut, profile_space
+from latency.profiling.store import MeasurementStore
+from latency.profiling.validation import measure_arch, validate_lut
+from padnas.clitools import CommandGroup, handle_errors, path_option
+from padnas.errors import UsageError
+from padnas.fileio import atomic_write_json
+from padnas.space import Proxy, get_space
+
+
+def _device_info_path(store) -> Path:
+    return store.root / f"{store.device}.device.json"
+
+
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Latency tables for padnas: profile a device, export a LUT, validate it.
+
+    \b
+    Examples:
+      padnas-latency profile --device host --space large
+      padnas-latency export-lut --device host --space large -o host-large.json
+      padnas-latency validate --lut host-large.json --device host --n 30
+      padnas-latency measure K3E1-K5E3-ID-... --device host --space large
+    """
+
+
+@main.command()
+@device_option
+@click.option("--space", "-s", type=SPACE, default="large", show_default=True)
+@resolution_option
+@width_option
+@click.option("--force", is_flag=True, help="Re-measure variants already in the store.")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Export worker processes [default: one per core (per spare core with --overlap)].",
+)
+@click.option(
+    "--overlap/--no-overlap",
+    default=None,
+    help="Time blocks while others convert [default: only when the device is not this machine].",
+)
+@store_option
+@path_option(
+    "--report",
+    help="Also write the run's report (counts, export/measure time split) as JSON.",
+)
+@click.option("--limit", type=int, default=None,
+              help="Measure at most this many variants now (the rest next time).")  # fmt: skip
+@adb_options
+@quiet_option
+@verbose_option
+@handle_errors
+def profile(
+    device, space, resolution, width_mult, force, workers, overlap, store_dir, report, limit,
+    serials, benchmark_model, adb_key, quiet, verbose,
+):  # fmt: skip
+    """Measure every op variant of a space on a device (resumable).
+
+    Each measurement is stored the moment it is taken; an interrupted run resumes where it
+    stopped. Blocks are exported to .tflite (cached, checked against PyTorch) as needed.
+
+    \b
+    Examples:
+      padnas-latency profile --device host --space large --resolution 224
+      padnas-latency profile --device pixel3 --space large --serial 192.168.1.20:5555 \\
+          --benchmark-model android_aarch64_benchmark_model
+    """
+    setup(verbose)
+
+    prof = load_profile(device)
+    sp = get_space(space)
+    _check_resolution(resolution, width_mult)
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers {workers}: use 1 or more")
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit {limit}: use 1 or more")
+    store = MeasurementStore(prof["name"], store_dir)
+    backends = backends_for(prof, serials, benchmark_model, adb_key, many=True)
+    try:
+        info = _device_info_path(store)
+        if force or not info.is_file():
+            atomic_write_json(info, describe_all(backends))
+        opts = dict(resolution=resolution, width_mult=width_mult, force=force, limit=limit,
+                    workers=workers, progress=not quiet)  # fmt: skip
+        if prof["transport"] == "adb":  # one worker per phone (latency/fleet.py)
+            result = profile_fleet(sp, backends, store, warn=backends[0].warn, **opts)
+        else:
+            result = profile_space(sp, backends[0], store, overlap=overlap, **opts)
+    finally:
+        close_all(backends)
+    click.echo(result.summary())
+    left = result.total - result.reused - result.measured - len(result.failed)
+    if limit is not None and left > 0:
+        click.echo(f"{left} variants left for the next run (--limit {limit})")
+    click.echo(f"store: {store.path}")
+    if report:
+        atomic_write_json(report, result.to_dict())
+    if result.failed:
+        for key, msg in result.failed[:5]:
+            click.echo(f"  failed {key}: {msg}", err=True)
+        raise click.exceptions.Exit(1)
+
+
+def _check_resolution(resolution: int, width_mult: float) -> None:
+
+    Proxy(resolution, width_mult)  # raises SpaceError naming the valid values
+
+
+@main.command("export-lut")
+@device_option
+@click.option("--space", "-s", type=SPACE, default="large", show_default=True)
+@resolution_option
+@width_option
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+    help="LUT JSON to write.",
+)  # fmt: skip
+@click.option("--no-fill", is_flag=True, help="Fail on unmeasured variants instead of regressing.")
+@store_option
+@verbose_option
+@handle_errors
+def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir, verbose):
+    """Write the LUT JSON of a profiled space.
+
+    Variants that were not measured are predicted by the regression fallback (fitted on the
+    measured ones) and marked source=regression.
+
+    \b
+    Example:
+      padnas-latency export-lut --device host --space large -o host-large.json
+    """
+    setup(verbose)
+
+    prof = load_profile(device)
+    _check_resolution(resolution, width_mult)
+    store = MeasurementStore(prof["name"], store_dir)
+    info = _device_info_path(store)
+    dev = json.loads(info.read_text()) if info.is_file() else {"name": prof["name"]}
+    dev.setdefault("transport", prof["transport"])
+    lut = build_lut(
+        get_space(space), store, dev, resolution=resolution, width_mult=width_mult,
+        fill=not no_fill,
+    )  # fmt: skip
+    lut.save(output)
+    counts = {}
+    for e in lut.entries.values():
+        counts[e["source"]] = counts.get(e["source"], 0) + 1
+    parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    click.echo(
+        f"wrote {output}: {lut.label} on {lut.device_name}, {len(lut.entries)} entries ({parts})"
+    )
+    reg = lut.provenance.get("regression")
+    if reg:
+        click.echo(
+            f"regression fallback: k-fold MAPE {reg['kfold_mape_pct']}% on {reg['n_train']} entries"
+        )
+
+
+@main.command()
+@click.argument("target")
+@device_option
+@click.option("--space", "-s", type=SPACE, default="large", show_default=True)
+@resolution_option
+@width_option
+@path_option("--lut", default=None,
+              help="Also print this LUT's prediction for the architecture.")  # fmt: skip
+@click.option("--net", "names", multiple=True, help="Network(s) of a NET.json [default: all].")
+@adb_options
+@verbose_option
+@handle_errors
+def measure(
+    target, device, space, resolution, width_mult, lut, names, serials, benchmark_model, adb_key,
+    verbose,
+):  # fmt: skip
+    """Whole-network latency of an architecture (ARCH string), a MODEL.tflite file, or the
+    networks of a NET.json layer list (docs/network-format.md; exported whole and checked).
+
+    \b
+    Examples:
+      padnas-latency measure K3E1-K3E3-ID-... --device host --space large
+      padnas-latency measure model.tflite --device host
+      padnas-latency measure latency/data/pixel3_published.json --device host
+    """
+    setup(verbose)
+
+    prof = load_profile(device)
+    _check_resolution(resolution, width_mult)
+    with backends_for(prof, serials, benchmark_model, adb_key)[0] as backend:
+        if target.endswith(".json"):
+            return measure_network_file(target, names, backend, lut)
+        if target.endswith(".tflite"):
+            if not Path(target).is_file():
+                raise UsageError(f"model file not found: {target}")
+            stats = backend.measure(target)
+            label = target
+        else:
+            sp = get_space(space)
+            arch = sp.validate(target)
+            stats = measure_arch(backend, sp, arch, resolution, width_mult)
+            label = str(arch)
+    click.echo(
+        f"{label}: {stats.ms:.3f} ms (p10 {stats.p10:.3f}, p90 {stats.p90:.3f}, n={stats.n}, "
+        f"source {stats.source}, device {backend.name})"
+    )
+    if lut is not None and not target.endswith(".tflite"):
+        table = load_lut(lut, space, resolution)
+        model = LatencyModel.from_lut(table, sp)
+        pred = float(model.predict([arch])[0])
+        err = (pred - stats.ms) / stats.ms * 100
+        click.echo(f"LUT {lut}: {pred:.3f} ms ({err:+.1f}% vs measured)")
+
+
+@main.command()
+@path_option("--lut", "lut_path", required=True)
+@device_option
+@click.option("--space", "-s", type=SPACE, default=None, help="Space [default: the LUT's].")
+@click.option("--n", "n", type=int, default=30, show_default=True, help="Architectures.")
+@click.option("--fit-frac", type=float, default=0.5, show_default=True,
+              help="Share of the architectures the calibration is fitted on.")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--rounds", type=int, default=2, show_default=True,
+              help="Passes over all networks; each keeps its lowest median.")  # fmt: skip
+@path_option("--output", "-o", default=None,
+              help="Write the calibrated LUT here [default: update --lut in place].")  # fmt: skip
+@path_option("--report", default=None,
+              help="Also write per-architecture results (JSON).")  # fmt: skip
+@adb_options
+@quiet_option
+@verbose_option
+@handle_errors
+def validate(
+    lut_path, device, space, n, fit_frac, seed, rounds, output, report, serials, benchmark_model,
+    adb_key, quiet, verbose,
+):  # fmt: skip
+    """Measure N random architectures whole, compare with LUT sums, fit and store a calibration.
+
+    The calibration (measured ≈ scale · LUT + offset) is fitted on --fit-frac of the
+    architectures; errors before and after are reported on the others.
+
+    \b
+    Example:
+      padnas-latency validate --lut host-large.json --device host --n 30
+    """
+    setup(verbose)
+
+    prof = load_profile(device)
+    table = load_lut(lut_path, space)
+    if table.device_name != prof["name"]:
+        raise LutError(
+            f"{lut_path} was built on device {table.device_name!r}, not {prof['name']!r}: "
+            f"validate it with --device {table.device_name}"
+        )
+    sp = get_space(table.family)
+    with backends_for(prof, serials, benchmark_model, adb_key)[0] as backend:
+        res = validate_lut(table, sp, backend, n=n, fit_frac=fit_frac, seed=seed,
+                           progress=not quiet, rounds=rounds)  # fmt: skip
+    table.calibration = res.calibration
+    dest = output or lut_path
+    if dest == lut_path and _is_bundle(lut_path):
+        raise UsageError(f"{lut_path} holds several LUTs; write the calibrated one with -o")
+    table.save(dest)
+    if report:
+        atomic_write_json(report, {**res.summary(), "calibration": res.calibration,
+                                   "archs": res.records})  # fmt: skip
+    c = res.calibration
+    click.echo(f"{n} architectures on {backend.name} ({res.seconds:.0f} s)")
+    click.echo(f"raw LUT, all {n}:        {res.raw_all.line()}")
+    click.echo(f"raw LUT, held-out:      {res.raw_test.line()}")
+    click.echo(f"calibrated, held-out:   {res.calibrated_test.line()}")
+    click.echo(
+        f"calibration: measured ≈ {c['scale']:.4f} · LUT + {c['offset_ms']:.3f} ms "
+        f"(fitted on {c['n_fit']}); saved to {dest}"
+    )
+
+
+def _is_bundle(path: Path) -> bool:
+    try:
+        return "luts" in json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+
+
+main.add_command(predict)
+main.add_command(estimate)
+main.add_command(devices)  # device profiles and reachable phones (latency/cli/adb.py)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Options and set-up shared by every ``padnas-latency`` command (one spelling, one meaning).
+
+``--device`` here is always a device profile (host, mock, a profile name or JSON path); the torch
+device of ``padnas`` is ``--accelerator``. ``--space`` takes the one choice list of
+:data:`padnas.clitools.SPACE_CHOICE`.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import click
+
+from padnas.clitools import SPACE_CHOICE, quiet_tensorflow
+from padnas.space import DEPLOY_RESOLUTION
+
+SPACE = SPACE_CHOICE
+
+
+def setup(verbose: bool) -> None:
+    quiet_tensorflow(verbose)  # also sets the one verbosity switch for export workers
+    # `kill` (SIGTERM) ends a long job like Ctrl-C does: through the same clean-up path
+    signal.signal(signal.SIGTERM, terminate)
+
+
+def terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def device_option(f):
+    return click.option(
+        "--device",
+        "-d",
+        required=True,
+        help="Device: host, mock, a profile name from device_profiles/ or a profile JSON path.",
+    )(f)
+
+
+def store_option(f):
+    return click.option(
+        "--store",
+        "store_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Folder of the measurement stores [default: $PADNAS_CACHE/measurements].",
+    )(f)
+
+
+def verbose_option(f):
+    return click.option("--verbose", "-v", is_flag=True, help="Show TF logs and tracebacks.")(f)
+
+
+def resolution_option(f):
+    return click.option(
+        "--resolution",
+        "-r",
+        type=int,
+        default=DEPLOY_RESOLUTION,
+        show_default=True,
+        help="Input resolution (multiple of 32).",
+    )(f)
+
+
+def width_option(f):
+    return click.option(
+        "--width-mult", type=float, default=1.0, show_default=True, help="Width multiplier."
+    )(f)
+
+
+def quiet_option(f):
+    return click.option("--quiet", "-q", is_flag=True, help="No progress bars.")(f)

@@ -1,0 +1,47 @@
+"""How does a block, an architecture or a network become a checked, cached ``.tflite``?
+
+``convert``: torch -> ONNX -> onnx2tf -> ``.tflite``, checked against PyTorch and cached by tool
+versions; ``pool``: spawned export workers and the one cache check (:func:`run_exports`).
+"""
+
+from latency.export.convert import (
+    ExportError,
+    arch_path,
+    cached_path,
+    export_arch,
+    export_dir,
+    export_module,
+    export_variant,
+    is_cached,
+    randomize,
+    tool_versions,
+    tools_hash,
+)
+from latency.export.pool import (
+    ExportJob,
+    ExportResult,
+    export_variants,
+    iter_export,
+    iter_export_archs,
+    run_exports,
+)
+
+__all__ = [
+    "ExportError",
+    "ExportJob",
+    "ExportResult",
+    "arch_path",
+    "cached_path",
+    "export_arch",
+    "export_dir",
+    "export_module",
+    "export_variant",
+    "export_variants",
+    "is_cached",
+    "iter_export",
+    "iter_export_archs",
+    "randomize",
+    "run_exports",
+    "tool_versions",
+    "tools_hash",
+]

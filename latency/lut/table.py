@@ -1,0 +1,315 @@
+"""The latency lookup table (LUT): schema, validation, load and save.
+
+A LUT is the hand-off between the latency side and the search: per op variant of one space at one
+resolution, the latency on one device and where the number came from (``measured``, ``regression``,
+``estimate``, ``mock``), plus an optional calibration ``measured ≈ scale · sum(LUT) + offset_ms``
+fitted on whole networks. Users hand LUT files around, so loading trusts nothing: every field is
+checked and the first problem is named with its location and a fix (:class:`LutError`, exit 2).
+
+A file holds either one LUT object or a device profile with ``"luts": [LUT, ...]`` (how a device
+ships its tables); :func:`load_lut` picks the one for the requested space and resolution.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from latency.errors import LatencyUsageError
+from latency.variants import Variant, VariantError
+from padnas.fileio import atomic_write_json
+from padnas.space import MACROS, SearchSpace
+
+SCHEMA = 1
+KIND = "padnas-lut"
+SOURCES = ("measured", "regression", "estimate", "mock")
+#: sources that are observations of the device (what a regression may be fitted on)
+OBSERVED = ("measured", "mock")
+
+
+class LutError(LatencyUsageError):
+    """A LUT file or object that cannot be used; the message names what is wrong and the fix."""
+
+
+@dataclass
+class Lut:
+    """One device's latency table for one space family at one resolution (and width)."""
+
+    device: dict
+    family: str
+    space_signature: str
+    resolution: int
+    entries: dict[str, dict]
+    width_mult: float = 1.0
+    num_classes: int = 1000
+    calibration: dict | None = None
+    provenance: dict = field(default_factory=dict)
+
+    # ---- lookups ----------------------------------------------------------------------------
+    @property
+    def device_name(self) -> str:
+        return str(self.device.get("name", "?"))
+
+    @property
+    def label(self) -> str:
+        """``large@224`` (and ``x0.5`` when the width is not 1)."""
+        w = "" if self.width_mult == 1.0 else f"x{self.width_mult:g}"
+        return f"{self.family}@{self.resolution}{w}"
+
+    def ms(self, key: str) -> float:
+        return float(self.entries[key]["ms"])
+
+    def sources(self) -> set[str]:
+        return {e["source"] for e in self.entries.values()}
+
+    def observed(self) -> dict[str, dict]:
+        """Entries that were timed on the device (or its mock), not predicted."""
+        return {k: e for k, e in self.entries.items() if e["source"] in OBSERVED}
+
+    def calibrate(self, raw_ms):
+        """``scale · raw + offset_ms`` when calibrated, else ``raw`` (works on numpy arrays)."""
+        if not self.calibration:
+            return raw_ms
+        return self.calibration["scale"] * raw_ms + self.calibration["offset_ms"]
+
+    # ---- (de)serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "schema": SCHEMA,
+            "kind": KIND,
+            "device": self.device,
+            "space": {"family": self.family, "signature": self.space_signature},
+            "resolution": self.resolution,
+            "width_mult": self.width_mult,
+            "num_classes": self.num_classes,
+            "calibration": self.calibration,
+            "provenance": self.provenance,
+            "entries": {k: self.entries[k] for k in sorted(self.entries)},
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (a killed writer never leaves a truncated LUT)."""
+        validate_lut_dict(self.to_dict(), str(path))
+        atomic_write_json(path, self.to_dict())
+        return Path(path)
+
+    @classmethod
+    def from_dict(cls, data: Any, origin: str = "LUT") -> Lut:
+        """Validate and build; every problem raises LutError naming ``origin`` and the field."""
+        validate_lut_dict(data, origin)
+        return cls(
+            device=dict(data["device"]),
+            family=data["space"]["family"],
+            space_signature=data["space"]["signature"],
+            resolution=int(data["resolution"]),
+            entries={k: _clean_entry(v) for k, v in data["entries"].items()},
+            width_mult=float(data.get("width_mult", 1.0)),
+            num_classes=int(data.get("num_classes", 1000)),
+            calibration=dict(data["calibration"]) if data.get("calibration") else None,
+            provenance=dict(data.get("provenance") or {}),
+        )
+
+    def check_space(self, space: SearchSpace, resolution: int | None = None) -> None:
+        """Raise LutError unless this LUT was built for ``space``'s family (and ``resolution``)."""
+        if space.family != self.family:
+            raise LutError(
+                f"the LUT is for the {self.family} space, not {space.family}: "
+                f"build one with padnas-latency profile --space {space.family}"
+            )
+        if self.space_signature != space.family_signature:
+            raise LutError(
+                f"the LUT was built for another version of the {self.family} space (signature "
+                f"{self.space_signature}, this code has {space.family_signature}): rebuild it"
+            )
+        if resolution is not None and resolution != self.resolution:
+            raise LutError(
+                f"the LUT is for resolution {self.resolution}, not {resolution}: build one with "
+                f"padnas-latency profile --resolution {resolution}"
+            )
+
+
+def _clean_entry(e: dict) -> dict:
+    out = {"ms": float(e["ms"]), "source": e["source"]}
+    for name in ("p10", "p90"):
+        out[name] = float(e.get(name, e["ms"]))
+    out["n"] = int(e.get("n", 0))
+    return out
+
+
+def _finite_nonneg(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def validate_lut_dict(data: Any, origin: str = "LUT") -> None:
+    """Check a LUT object field by field; raise LutError at the first problem."""
+
+    def fail(msg: str) -> None:
+        raise LutError(f"{origin}: {msg}")
+
+    if not isinstance(data, dict):
+        fail(f"expected a JSON object, got {type(data).__name__}")
+    if "schema" not in data:
+        fail("no 'schema' field: not a padnas LUT (make one with padnas-latency export-lut)")
+    if data["schema"] != SCHEMA:
+        fail(
+            f"schema version {data['schema']!r} is not supported (this padnas reads schema "
+            f"{SCHEMA}); re-export the LUT with this version's padnas-latency export-lut"
+        )
+    for name in ("device", "space", "resolution", "entries"):
+        if name not in data:
+            fail(f"missing field {name!r}")
+    device = data["device"]
+    if (
+        not isinstance(device, dict)
+        or not isinstance(device.get("name"), str)
+        or not device["name"]
+    ):
+        fail("'device' must be an object with a non-empty 'name'")
+    space = data["space"]
+    if not isinstance(space, dict) or not {"family", "signature"} <= set(space):
+        fail("'space' must be an object with 'family' and 'signature'")
+    if space["family"] not in MACROS:
+        fail(f"unknown space family {space['family']!r}; expected one of {', '.join(MACROS)}")
+    res = data["resolution"]
+    if isinstance(res, bool) or not isinstance(res, int) or res < 32 or res % 32:
+        fail(f"resolution {res!r} must be a positive multiple of 32")
+    width = data.get("width_mult", 1.0)
+    if not _finite_nonneg(width) or width <= 0:
+        fail(f"width_mult {width!r} must be a positive number")
+    entries = data["entries"]
+    if not isinstance(entries, dict) or not entries:
+        fail("'entries' must be a non-empty object {variant key: {ms, p10, p90, n, source}}")
+    for key, e in entries.items():
+        try:
+            v = Variant.from_key(key)
+        except VariantError as exc:
+            fail(f"entry {key!r}: {exc}")
+        if not isinstance(e, dict):
+            fail(f"entry {key!r} must be an object with ms and source")
+        if "ms" not in e or not _finite_nonneg(e["ms"]):
+            fail(
+                f"entry {key!r}: ms={e.get('ms')!r} is not a finite non-negative number "
+                "(NaN, negative or missing); re-measure it or delete the entry"
+            )
+        for name in ("p10", "p90"):
+            if name in e and not _finite_nonneg(e[name]):
+                fail(f"entry {key!r}: {name}={e[name]!r} is not a finite non-negative number")
+        n = e.get("n", 0)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            fail(f"entry {key!r}: n={n!r} must be a non-negative integer")
+        if e.get("source") not in SOURCES:
+            fail(f"entry {key!r}: source {e.get('source')!r} is not one of {', '.join(SOURCES)}")
+        if v.kind == "stem" and v.in_h != res:
+            fail(f"entry {key!r} has input {v.in_h}x{v.in_w} but the LUT says resolution {res}")
+    cal = data.get("calibration")
+    if cal is not None:
+        if not isinstance(cal, dict):
+            fail("'calibration' must be an object {scale, offset_ms} or null")
+        for name in ("scale", "offset_ms"):
+            value = cal.get(name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                fail(f"calibration.{name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                fail(f"calibration.{name} is not finite ({value!r})")
+        if cal["scale"] <= 0:
+            fail(f"calibration.scale must be positive, got {cal['scale']!r}")
+
+
+def _parse_json(text: str, origin: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        hint = "truncated" if exc.pos >= len(text.rstrip()) else "corrupt"
+        raise LutError(
+            f"{origin}: not valid JSON ({hint} at line {exc.lineno}, column {exc.colno}: "
+            f"{exc.msg}); re-export it with padnas-latency export-lut"
+        ) from None
+
+
+def load_lut(
+    path: str | Path,
+    family: str | None = None,
+    resolution: int | None = None,
+    width_mult: float | None = None,
+) -> Lut:
+    """Load and validate a LUT file, or pick the matching LUT of a device profile's ``luts``.
+
+    ``family`` / ``resolution`` / ``width_mult`` (when given) must match; a mismatch, or a bundle
+    holding no (or several) matching LUTs, raises LutError naming what the file holds.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LutError(f"LUT file not found: {path}")
+    data = _parse_json(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    if isinstance(data, dict) and "luts" in data and "entries" not in data:
+        luts = data["luts"]
+        if not isinstance(luts, list) or not luts:
+            raise LutError(f"{path}: 'luts' must be a non-empty list of LUT objects")
+        parsed = []
+        for i, item in enumerate(luts):
+            if isinstance(item, dict) and "device" not in item:
+                # a LUT inside a device profile may leave its device to the profile
+                item = {**item, "device": _profile_device(data)}
+            parsed.append(Lut.from_dict(item, f"{path} luts[{i}]"))
+        chosen = [lut for lut in parsed if _matches(lut, family, resolution, width_mult)]
+        held = ", ".join(lut.label for lut in parsed)
+        if not chosen:
+            want = _want(family, resolution, width_mult)
+            raise LutError(f"{path} holds no LUT for {want}; it holds: {held}")
+        if len(chosen) > 1:
+            raise LutError(
+                f"{path} holds several LUTs ({held}); choose one with the space "
+                "(--space) and resolution"
+            )
+        return chosen[0]
+    lut = Lut.from_dict(data, str(path))
+    if not _matches(lut, family, resolution, width_mult):
+        raise LutError(
+            f"{path} is a LUT for {lut.label} on {lut.device_name}, "
+            f"not for {_want(family, resolution, width_mult)}"
+        )
+    return lut
+
+
+def _profile_device(profile: dict) -> dict:
+    keep = ("name", "description", "transport", "soc", "cpu_mask", "threads")
+    return {k: profile[k] for k in keep if k in profile}
+
+
+def _matches(lut: Lut, family, resolution, width_mult) -> bool:
+    return (
+        (family is None or lut.family == family)
+        and (resolution is None or lut.resolution == resolution)
+        and (width_mult is None or lut.width_mult == width_mult)
+    )
+
+
+def _want(family, resolution, width_mult) -> str:
+    parts = [family or "any space"]
+    if resolution is not None:
+        parts.append(f"@{resolution}")
+    if width_mult not in (None, 1.0):
+        parts.append(f"x{width_mult:g}")
+    return "".join(parts)
+
+
+def source_line(parts) -> str:
+    """``52.10 ms estimate (20 units), 1.20 ms regression (1 unit)`` from ``(source, ms)``
+    pairs, largest share first: how much of a prediction is measured and how much is not."""
+    totals: dict[str, list] = {}
+    for src, ms in parts:
+        t = totals.setdefault(src, [0.0, 0])
+        t[0] += ms
+        t[1] += 1
+    return ", ".join(
+        f"{ms:.2f} ms {src} ({n} unit{'s' if n != 1 else ''})"
+        for src, (ms, n) in sorted(totals.items(), key=lambda kv: -kv[1][0])
+    )

@@ -1,0 +1,31 @@
+"""What does a network described as a layer list cost, predicted or measured?
+
+``description``: the layer-list format; ``checks``: its validation; ``units``: a network cut into
+LUT-keyed units; ``latency``: prediction from a LUT and measurement on a device.
+"""
+
+from latency.networks.checks import load_networks, select_networks
+from latency.networks.description import Layer, NetDescError, Network
+from latency.networks.latency import (
+    NetPrediction,
+    export_network,
+    measure_network,
+    measure_units,
+    predict_network,
+)
+from latency.networks.units import Unit, network_units
+
+__all__ = [
+    "Layer",
+    "NetDescError",
+    "NetPrediction",
+    "Network",
+    "Unit",
+    "export_network",
+    "load_networks",
+    "measure_network",
+    "measure_units",
+    "network_units",
+    "predict_network",
+    "select_networks",
+]

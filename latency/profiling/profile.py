@@ -1,0 +1,209 @@
+"""Profile a space on a device (variants -> export -> measure -> store) and turn a store into a LUT.
+
+On a device that needs files, conversion and measurement overlap: export workers (pinned to the
+cores the measuring thread does not use) convert blocks while the main thread times each block as
+soon as it is ready, so a cold build costs about max(export, measure) rather than their sum. When
+every block is already in the store nothing is imported beyond this package (no TensorFlow, no
+LiteRT), which keeps a warm re-run to a second or two.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+
+from latency.backends.base import Backend
+from latency.export.convert import tool_versions, tools_hash
+from latency.export.pool import iter_export
+from latency.lut.table import Lut, LutError
+from latency.profiling.loop import MeasureLoop, export_cpus, measure_bar, pending_keys
+from latency.profiling.report import ProfileReport
+from latency.profiling.store import MeasurementStore
+from latency.variants import space_variants
+from padnas.space import DEPLOY_CLASSES, DEPLOY_RESOLUTION, SearchSpace
+
+
+def profile_space(
+    space: SearchSpace,
+    backend: Backend,
+    store: MeasurementStore,
+    *,
+    resolution: int = DEPLOY_RESOLUTION,
+    width_mult: float = 1.0,
+    num_classes: int = DEPLOY_CLASSES,
+    force: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+    cache_dir=None,
+    limit: int | None = None,
+    overlap: bool | None = None,
+    passes: int | None = None,
+) -> ProfileReport:
+    """Measure every variant of ``space`` not yet in ``store`` (all with ``force``), at most
+    ``limit`` of them in this run.
+
+    ``overlap``: time blocks while others still convert. By default only when the device is
+    not this machine (a phone): on the host, a converter on the neighbouring core shares the
+    caches and memory bandwidth and inflates memory-bound blocks (7x7 depthwise by 10-20%), so
+    everything is converted first, on every core, then timed on an otherwise idle machine;
+    that is about as fast overall, since conversion then uses every core.
+
+    ``passes`` (default: the backend's, from its device profile): after the first pass, time
+    every block measured in this run again, in order, and keep each block's calmest (lowest)
+    median. A shared machine drifts over tens of seconds (another tenant, memory placement), so
+    one pass leaves a block's entry a few percent off at random; passes spread over minutes
+    sample the drift, and the minimum matches how whole networks are validated.
+
+    Each measurement is appended to the store before the next starts; an interrupted run
+    resumes where it stopped. Blocks that fail to convert or to run are reported in
+    :attr:`ProfileReport.failed` (and left out of the store) instead of stopping the run.
+    """
+    t0 = time.perf_counter()
+    variants = space_variants(space, resolution, width_mult, num_classes)
+    missing = store.missing([v.key for v in variants], force)
+    todo_keys = set(pending_keys(store, [v.key for v in variants], force, limit))
+    todo = [v for v in variants if v.key in todo_keys]
+    passes = int(passes if passes is not None else backend.passes)
+    if passes < 1:
+        raise LutError(f"passes must be at least 1, got {passes}")
+    report = ProfileReport(
+        backend.name, len(variants), reused=len(variants) - len(missing), passes=passes
+    )
+    if not todo:
+        report.wall_s = time.perf_counter() - t0
+        return report
+    bar = measure_bar(len(todo), f"profile {backend.name}", progress)
+    try:
+        if not backend.needs_files:  # the mock prices blocks without files
+            for v in todo:
+                ts = time.perf_counter()
+                stats = backend.measure_variant(v)
+                report.measure_s += time.perf_counter() - ts
+                store.add(v.key, stats)
+                report.measured += 1
+                bar.update(1)
+        else:
+            paths = _profile_with_files(
+                todo, backend, store, report, bar, workers, cache_dir, overlap
+            )
+            for p in range(2, passes + 1):
+                bar.reset(total=len(paths))
+                bar.set_description(f"pass {p}/{passes} {backend.name}")
+                _remeasure(paths, backend, store, report, bar)
+    finally:
+        bar.close()
+    report.wall_s = time.perf_counter() - t0
+    return report
+
+
+def _profile_with_files(
+    todo, backend, store, report, bar, workers, cache_dir, overlap
+) -> dict[str, object]:
+    """First pass; returns the .tflite path of every block it measured."""
+    if overlap is None:
+        overlap = not backend.runs_on_host
+    # overlapping on the host: the measuring core stays free of conversions
+    cpus = export_cpus(backend, overlap)
+    if workers is None:
+        workers = len(cpus)
+    results = iter_export(todo, workers=workers, cpus=cpus, cache_dir=cache_dir)
+    if not overlap:
+        ready = []
+        bar.set_description(f"export for {backend.name}")
+        t0 = time.perf_counter()
+        for res in results:
+            ready.append(res)
+            bar.update(1)
+        report.export_wall_s = time.perf_counter() - t0
+        bar.reset(total=len(todo))
+        bar.set_description(f"profile {backend.name}")
+        results = ready
+    return MeasureLoop(backend, store, report, bar).run(results)
+
+
+def _remeasure(paths: dict, backend, store, report, bar) -> None:
+    """One more pass over ``paths``; a block's record becomes its calmest pass so far."""
+    tools = tools_hash()
+    for key, path in paths.items():
+        ts = time.perf_counter()
+        stats = backend.measure(path)  # a device lost now is fatal; what is stored stays
+        report.measure_s += time.perf_counter() - ts
+        prev = store.get(key)
+        seen = [*prev.get("extra", {}).get("passes_ms", [prev["ms"]]), stats.ms]
+        if prev["ms"] <= stats.ms:  # keep the stored pass, note this one
+            extra = {**prev.get("extra", {}), "passes_ms": seen}
+            stats = replace(
+                stats, ms=prev["ms"], p10=prev["p10"], p90=prev["p90"], n=prev["n"], extra=extra
+            )
+        else:
+            stats = replace(stats, extra={**stats.extra, "passes_ms": seen})
+        store.add(key, stats, tools=tools)
+        bar.set_postfix_str(f"{key[:28]} {stats.ms:.3f} ms", refresh=False)
+        bar.update(1)
+
+
+# ---- store -> LUT --------------------------------------------------------------------------------
+def build_lut(
+    space: SearchSpace,
+    store: MeasurementStore,
+    device: dict,
+    *,
+    resolution: int = DEPLOY_RESOLUTION,
+    width_mult: float = 1.0,
+    num_classes: int = DEPLOY_CLASSES,
+    fill: bool = True,
+    min_measured: int | None = None,
+) -> Lut:
+    """The LUT of ``space`` from a device's store; holes filled by regression when ``fill``.
+
+    Raises LutError when nothing is stored, or (with holes) when too few entries are stored to
+    fit the fallback; without ``fill`` any hole is an error.
+    """
+    variants = space_variants(space, resolution, width_mult, num_classes)
+    records = store.records()
+    entries = {}
+    for v in variants:
+        r = records.get(v.key)
+        if r is not None:
+            entries[v.key] = {k: r[k] for k in ("ms", "p10", "p90", "n", "source")}
+    if not entries:
+        raise LutError(
+            f"no measurements of the {space.family} space at {resolution} for device "
+            f"{device.get('name')!r} in {store.path}; run padnas-latency profile first"
+        )
+    holes = [v for v in variants if v.key not in entries]
+    provenance = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "store": str(store.path),
+        "measured": len(entries),
+        "filled": len(holes),
+    }
+    tools = {r.get("tools") for k, r in records.items() if k in entries and r.get("tools")}
+    if tools:
+        provenance["export_tools"] = sorted(tools)
+        if tools == {tools_hash()}:
+            provenance["tool_versions"] = tool_versions()
+    lut = Lut(
+        device=device,
+        family=space.family,
+        space_signature=space.family_signature,
+        resolution=resolution,
+        entries=entries,
+        width_mult=width_mult,
+        num_classes=num_classes,
+        provenance=provenance,
+    )
+    if holes:
+        if not fill:
+            raise LutError(
+                f"{len(holes)} of {len(variants)} variants are not measured (e.g. "
+                f"{holes[0].key}); finish profile or allow the regression fallback"
+            )
+        from latency.lut.regression import fill_holes  # scikit-learn: only when there are holes
+
+        filled, reg = fill_holes(lut, holes, min_measured=min_measured)
+        for key, ms in filled.items():
+            lut.entries[key] = {"ms": ms, "p10": ms, "p90": ms, "n": 0, "source": "regression"}
+        lut.provenance["regression"] = reg.summary()
+    return lut

@@ -1,0 +1,51 @@
+"""The errors of padnas and latency, at the bottom of the import graph, and their exit codes.
+
+Every error the project raises on purpose derives from :class:`PadnasError`; its type alone says
+how a command ends: :class:`UsageError` (bad input the user can fix: wrong space, malformed arch,
+invalid file) exits 2, anything else exits 1, Ctrl-C exits 130. The CLI layer maps types to codes
+with :func:`exit_code` and never needs to know which module raised what.
+
+Verbosity is one switch, ``PADNAS_VERBOSE=1`` (set by ``--verbose``): tracebacks, TensorFlow and
+LiteRT logs. It is an environment variable so that export worker processes inherit it.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: the one verbosity switch (``--verbose`` sets it; spawned workers inherit it)
+VERBOSE_ENV = "PADNAS_VERBOSE"
+#: the former traceback switch, still honoured by :func:`verbose_enabled` (deprecated)
+DEPRECATED_VERBOSE_ENV = "PADNAS_DEBUG"
+
+USAGE_EXIT, RUNTIME_EXIT, INTERRUPTED_EXIT = 2, 1, 130
+
+
+class PadnasError(Exception):
+    """Base of every error padnas or latency raises on purpose."""
+
+
+class UsageError(PadnasError, ValueError):
+    """Bad input from the user: exit code 2."""
+
+
+class RuntimeFailure(PadnasError, RuntimeError):
+    """A job failed for reasons outside the user's input: exit code 1."""
+
+
+def exit_code(exc: BaseException) -> int:
+    """130 for an interrupt, 2 for bad input (a :class:`UsageError`), 1 for anything else."""
+    if isinstance(exc, KeyboardInterrupt):
+        return INTERRUPTED_EXIT
+    return USAGE_EXIT if isinstance(exc, UsageError) else RUNTIME_EXIT
+
+
+def verbose_enabled() -> bool:
+    """True when ``PADNAS_VERBOSE=1`` (or the deprecated ``PADNAS_DEBUG=1``)."""
+    return os.environ.get(VERBOSE_ENV) == "1" or os.environ.get(DEPRECATED_VERBOSE_ENV) == "1"
+
+
+def set_verbose(verbose: bool) -> None:
+    """Turn the switch on for this process and every worker it spawns."""
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
