@@ -86,6 +86,24 @@ THREADS_OPTION = click.option(
 )
 
 
+PRECISION_OPTION = click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16", "fp16", "auto"], case_sensitive=False),
+    default="auto",
+    show_default=True,
+    help="Autocast precision: auto = bf16 on GPUs that support it, fp32 elsewhere; fp16 uses a "
+    "loss scaler and needs a GPU; bf16 runs on CPUs too (correct, but slow without native bf16).",
+)
+
+
+def _with_precision(cfg, precision: str, device: str, ctx=None):
+    """``cfg`` with ``--precision`` resolved for the device (recorded in the checkpoint)."""
+    from .distributed import resolve_device
+    from .precision import resolve_precision
+
+    return cfg.replace(precision=resolve_precision(precision, resolve_device(device, ctx)).name)
+
+
 def _set_threads(threads: int) -> None:
     if threads < 0:
         raise UsageError(f"--threads must be >= 0, got {threads}")
@@ -130,6 +148,7 @@ def _training_options(func):
             click.option(
                 "--workers", type=int, default=None, help="Data loader processes (image folders)."
             ),
+            PRECISION_OPTION,
             THREADS_OPTION,
             click.option("-v", "--verbose", is_flag=True, help="Tracebacks on errors."),
         ]
@@ -196,7 +215,7 @@ Interrupted runs continue from the last checkpoint when run again (--no-resume s
 @handle_errors
 def supernet_train(
     family, data, preset, epochs, lr, batch_size, resolution, width, seed, resume, device,
-    workers, threads, verbose, out, stage,
+    workers, precision, threads, verbose, out, stage,
 ) -> None:  # fmt: skip
     """Train a supernet with SPOS uniform single-path sampling (checkpoint every epoch)."""
     from .data import load_data
@@ -207,6 +226,7 @@ def supernet_train(
     _set_threads(threads)
     ctx = init_distributed()
     cfg = _config(preset, epochs, lr, batch_size, resolution, width, workers)
+    cfg = _with_precision(cfg, precision, device, ctx)
     sp = get_space(family)
     bundle = load_data(data, cfg.resolution, seed)
     sched = cfg.supernet_stage(stage)
@@ -216,7 +236,7 @@ def supernet_train(
         _echo(
             f"supernet {sp.family} ({float(sp.size):.3g} archs) on {bundle.describe()}; "
             f"{cfg.name} preset: {epochs} epochs, lr {lr:g}, batch {cfg.batch_size}, "
-            f"width {cfg.width_mult:g}, {ctx.world_size} process(es) -> {out}"
+            f"width {cfg.width_mult:g}, {cfg.precision}, {ctx.world_size} process(es) -> {out}"
         )
     net = build_supernet(sp, cfg, bundle.num_classes, seed)
     train_supernet(
@@ -251,12 +271,13 @@ Examples:
 @click.option("--seed", type=int, default=0, show_default=True, help="Recalibration/random seed.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: arch, accuracy, macs, params.")
 @click.option("--device", default="auto", show_default=True)
+@PRECISION_OPTION
 @THREADS_OPTION
 @click.option("-v", "--verbose", is_flag=True)
 @handle_errors
 def evaluate(
-    ckpt, archs, n_random, data, split, recal_images, recalibrate, seed, as_json, device, threads,
-    verbose,
+    ckpt, archs, n_random, data, split, recal_images, recalibrate, seed, as_json, device,
+    precision, threads, verbose,
 ) -> None:  # fmt: skip
     """One-shot accuracy of architectures on a trained supernet (BN recalibrated)."""
     import numpy as np
@@ -276,7 +297,7 @@ def evaluate(
     chosen = [sp.validate(a) for a in archs]
     rng = np.random.default_rng(seed)
     chosen += [sp.sample(rng) for _ in range(n_random)]
-    cfg = TrainConfig.from_dict(meta["config"])
+    cfg = _with_precision(TrainConfig.from_dict(meta["config"]), precision, device)
     if recal_images is not None:
         if recal_images < 1:
             raise UsageError(f"--recal-images must be >= 1, got {recal_images}")
@@ -293,6 +314,7 @@ def evaluate(
         macs, params = macs_params(sp, arch)
         if as_json:
             rec = {"arch": str(arch), "accuracy": acc, "split": split, "recalibrated": recalibrate}
+            rec["precision"] = cfg.precision
             click.echo(json.dumps({**rec, "macs": macs, "params": params}))
         else:
             click.echo(f"{acc:.4f}  {macs / 1e6:6.1f}M MACs  {params / 1e6:5.2f}M params  {arch}")
@@ -316,7 +338,7 @@ Examples:
 @handle_errors
 def train(
     arch, family, data, preset, epochs, lr, batch_size, resolution, width, seed, resume, device,
-    workers, threads, verbose, out,
+    workers, precision, threads, verbose, out,
 ) -> None:  # fmt: skip
     """Train one architecture from scratch (stand-alone) and report its accuracy."""
     from .complexity import macs_params
@@ -329,6 +351,7 @@ def train(
     _set_threads(threads)
     ctx = init_distributed()
     cfg = _config(preset, epochs, lr, batch_size, resolution, width, workers)
+    cfg = _with_precision(cfg, precision, device, ctx)
     sp = get_space(family)
     a = sp.validate(arch)
     out = out or Path("runs/standalone") / str(a)
@@ -339,8 +362,9 @@ def train(
                      device=device)  # fmt: skip
     if not ctx.is_main:
         return
-    val = evaluate_model(net, bundle.val, batch_size=cfg.eval_batch_size)
-    test = evaluate_model(net, bundle.test, batch_size=cfg.eval_batch_size)
+    kw = {"batch_size": cfg.eval_batch_size, "precision": cfg.precision}
+    val = evaluate_model(net, bundle.val, **kw)
+    test = evaluate_model(net, bundle.test, **kw)
     macs, params = macs_params(sp, a)
     click.echo(
         json.dumps(
@@ -350,6 +374,7 @@ def train(
                 "test_accuracy": test,
                 "macs_224": macs,
                 "params_224": params,
+                "precision": cfg.precision,
                 "checkpoint": str(out / "checkpoint.pt"),
             }
         )

@@ -26,7 +26,15 @@ class RuntimeFailure(RuntimeError):
 
 
 # Exception types (by class name, so this module imports nothing heavy) that mean bad input.
-USAGE_ERRORS = {"UsageError", "SpaceError", "LutError", "DataError", "ProfileError", "RunDirError"}
+USAGE_ERRORS = {
+    "UsageError",
+    "SpaceError",
+    "LutError",
+    "DataError",
+    "ProfileError",
+    "RunDirError",
+    "PrecisionError",
+}
 
 
 def quiet_tensorflow(verbose: bool = False) -> None:

@@ -48,6 +48,7 @@ class TrainConfig:
     channels_last: bool = True  # ~3x faster CPU convs for the proxy nets; values unchanged
     entangled_init: bool = False
     zero_init_residual: bool = False
+    precision: str = "fp32"  # fp32, bf16 or fp16, resolved from --precision (padnas.precision)
 
     def proxy(self) -> Proxy:
         return Proxy(self.resolution, self.width_mult)

@@ -46,6 +46,7 @@ from .distributed import (
 )
 from .fileio import append_jsonl
 from .initialize import init_weights
+from .precision import precision_of
 from .presets import PRESETS, Stage, TrainConfig, get_preset
 from .progress import progress_bar
 from .space import Arch, SearchSpace
@@ -232,6 +233,8 @@ def _check_resumable(path: Path, saved: dict, wanted: dict) -> None:
     for k in ("batch_size", "momentum", "weight_decay", "label_smoothing"):
         if saved["config"].get(k) != wanted["config"].get(k):
             diffs.append(k)
+    if saved["config"].get("precision", "fp32") != wanted["config"].get("precision", "fp32"):
+        diffs.append("precision")  # checkpoints from before --precision trained in fp32
     if diffs:
         detail = ", ".join(f"{k}: {saved.get(k, '?')} vs {wanted.get(k, '?')}" for k in diffs[:3])
         raise CheckpointError(
@@ -261,6 +264,8 @@ def _fit(
     device = resolve_device(device, ctx)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     model.to(device, memory_format=fmt)
+    precision = precision_of(config.precision, device)
+    scaler = precision.grad_scaler()  # active for fp16 only
     n, batch = len(data.train), config.batch_size
     if batch % ctx.world_size:
         raise UsageError(f"batch size {batch} is not divisible by {ctx.world_size} processes")
@@ -275,6 +280,8 @@ def _fit(
         _check_resumable(ckpt_path, ckpt["meta"], meta)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
+        if "scaler" in ckpt:
+            scaler.load_state_dict(ckpt["scaler"])
         start = int(ckpt["global_step"])
     if start == 0 and ctx.is_main:
         (ckpt_dir / TRAIN_LOG).unlink(missing_ok=True)  # a fresh start: no stale epochs
@@ -291,6 +298,7 @@ def _fit(
                     "optimizer": _cpu(opt.state_dict()),
                     "global_step": step,
                     "done": step >= total_steps,
+                    **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {}),
                 },
             )
 
@@ -332,11 +340,13 @@ def _fit(
                     group["lr"] = lr * (1.0 - step / total_steps)
                 x = x.to(device, non_blocking=True, memory_format=fmt)
                 y = y.to(device, non_blocking=True)
-                out = net(x, path_fn(epoch, in_epoch)) if path_fn else net(x)
-                loss = criterion(out, y)
+                with precision.autocast():
+                    out = net(x, path_fn(epoch, in_epoch)) if path_fn else net(x)
+                    loss = criterion(out, y)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
                 step, in_epoch = step + 1, in_epoch + 1
                 seen += len(y)
                 loss_value = float(loss.detach())
