@@ -258,6 +258,7 @@ class Pipeline:
         from latency.model import LatencyModel
 
         from .evaluate import OneShotEvaluator
+        from .sharding import sharded
 
         s, echo = self.s, self.hooks.echo
         stored = self.run.read_json(f"stage-{k}/search.json")
@@ -284,7 +285,7 @@ class Pipeline:
         result = run_ces(
             space,
             model.predict,
-            evaluator.accuracy,
+            sharded(evaluator.accuracy),  # shared out among DDP ranks under torchrun
             s.window,
             s.ces,
             seed=s.seed + k,
