@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from .data import DataBundle, Split, iterate_batches
+from .loader import BatchFeeder
 from .precision import precision_of
 from .progress import progress_bar
 from .space import Arch
@@ -73,6 +74,7 @@ class OneShotEvaluator:
         self.precision = precision  # recalibration and accuracy run under the same autocast
         self._recal_cpu = self._recal_images(data.train, recal_batches * batch_size, seed)
         self._device: torch.device | None = None
+        self._feed: BatchFeeder | None = None
         self._laid_out: int | None = None
         self._supernet: Supernet | None = None
         self.supernet = supernet
@@ -132,13 +134,13 @@ class OneShotEvaluator:
             self.reset()
         device = next(self._supernet.parameters()).device
         if device != self._device:
-            self._device = device
+            self._device, self._feed = device, None
             self._recal = [self._images(b) for b in self._recal_cpu]
             split = getattr(self.data, self.split_name)
             self._val = self._materialise(split) if split.in_memory else None
 
     def _images(self, x: torch.Tensor) -> torch.Tensor:
-        return x.to(self._device, memory_format=self.memory_format)
+        return x.to(self._device, non_blocking=True, memory_format=self.memory_format)
 
     # ---- public -------------------------------------------------------------------------------
     def accuracy(self, archs: Iterable[Arch | str]) -> np.ndarray:
@@ -196,11 +198,12 @@ class OneShotEvaluator:
             batches = self._val
         else:
             split = getattr(self.data, self.split_name)
-            batches = iterate_batches(
-                split, _chunks(len(split), self.eval_batch_size), self.num_workers
-            )
+            if self._feed is None:  # workers that live across architectures (padnas.loader)
+                pin = self._device.type == "cuda"
+                self._feed = BatchFeeder(split, self.num_workers, pin_memory=pin)
+            batches = self._feed(_chunks(len(split), self.eval_batch_size))
         for x, y in batches:
-            x, y = self._images(x), y.to(self._device)
+            x, y = self._images(x), y.to(self._device, non_blocking=True)
             correct += int((net(x, arch).argmax(1) == y).sum())
             total += len(y)
         return correct / max(total, 1)

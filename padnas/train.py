@@ -36,7 +36,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .clitools import UsageError
-from .data import DataBundle, iterate_batches
+from .data import DataBundle
 from .distributed import (
     all_reduce_sum,
     broadcast_buffers,
@@ -46,6 +46,7 @@ from .distributed import (
 )
 from .fileio import append_jsonl
 from .initialize import init_weights
+from .loader import BatchFeeder
 from .precision import precision_of
 from .presets import PRESETS, Stage, TrainConfig, get_preset
 from .progress import progress_bar
@@ -230,11 +231,10 @@ def _check_resumable(path: Path, saved: dict, wanted: dict) -> None:
         diffs.append("space")
     if saved["proxy"] != wanted["proxy"]:
         diffs.append("proxy")
-    for k in ("batch_size", "momentum", "weight_decay", "label_smoothing"):
-        if saved["config"].get(k) != wanted["config"].get(k):
+    old = {"precision": "fp32"}  # checkpoints from before --precision trained in fp32
+    for k in ("batch_size", "momentum", "weight_decay", "label_smoothing", "precision"):
+        if saved["config"].get(k, old.get(k)) != wanted["config"].get(k):
             diffs.append(k)
-    if saved["config"].get("precision", "fp32") != wanted["config"].get("precision", "fp32"):
-        diffs.append("precision")  # checkpoints from before --precision trained in fp32
     if diffs:
         detail = ", ".join(f"{k}: {saved.get(k, '?')} vs {wanted.get(k, '?')}" for k in diffs[:3])
         raise CheckpointError(
@@ -316,16 +316,19 @@ def _fit(
         )
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     model.train()
-    bar = progress_bar(
-        total=total_steps,
-        initial=start,
-        desc=f"train {kind}",
-        unit="step",
-        disable=not (progress and ctx.is_main),
-        dynamic_ncols=True,
-    )
     step = start
-    try:
+    with (
+        progress_bar(
+            total=total_steps,
+            initial=start,
+            desc=f"train {kind}",
+            unit="step",
+            disable=not (progress and ctx.is_main),
+            dynamic_ncols=True,
+        ) as bar,
+        # persistent decoding workers for image folders, pinned batches for a GPU
+        BatchFeeder(data.train, config.num_workers, pin_memory=device.type == "cuda") as feed,
+    ):
         while step < total_steps:
             epoch, in_epoch = divmod(step, steps_per_epoch)
             perm = np.random.default_rng([seed, epoch]).permutation(n)
@@ -333,9 +336,8 @@ def _fit(
                 np.array_split(perm[s * batch : (s + 1) * batch], ctx.world_size)[ctx.rank]
                 for s in range(in_epoch, steps_per_epoch)
             ]
-            data.train.set_epoch(epoch)
             t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-            for x, y in iterate_batches(data.train, batches, config.num_workers):
+            for x, y in feed(batches, epoch):
                 for group in opt.param_groups:
                     group["lr"] = lr * (1.0 - step / total_steps)
                 x = x.to(device, non_blocking=True, memory_format=fmt)
@@ -371,8 +373,6 @@ def _fit(
                     checkpoint(step)
                 if on_step is not None:
                     on_step(step, loss_value)
-    finally:
-        bar.close()
     model.eval()
 
 
