@@ -101,3 +101,53 @@ def test_shard_deals_round_robin():
     assert parts == [[0, 3, 6], [1, 4], [2, 5]]
     one = lambda archs: np.arange(len(archs), dtype=float)  # noqa: E731
     assert sharded(one, DistContext()) is one  # one process: the function itself
+
+
+def _search_worker(rank: int, world: int, tmp: str) -> None:
+    import torch.distributed as dist
+    from search_support import mock_lut
+
+    from padnas.ces import CESConfig
+    from padnas.distributed import dist_context
+    from padnas.pipeline import Pipeline
+    from padnas.plan import plan_search
+    from padnas.sharding import open_run
+    from padnas.train import Stage
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{tmp}/store2", rank=rank, world_size=world)
+    try:
+        lut = Path(tmp) / "lut.json"
+        if rank == 0:
+            mock_lut("basic").save(lut)
+        dist.barrier()
+        plan = plan_search(str(lut), stages=3, preset="quick")
+        preset = PRESETS["quick"].replace(
+            width_mult=0.1,
+            batch_size=32,
+            supernet_stages=(Stage(1, 0.1), Stage(1, 0.05)),
+            recal_images=32,
+            recal_batch_size=32,
+            eval_batch_size=64,
+        )
+        settings = dataclasses.replace(
+            plan.settings, preset=preset, ces=CESConfig(pop_size=6, generations=2)
+        )
+        ctx = dist_context()
+        run = open_run(f"{tmp}/search", settings.to_config(), resume=False, ctx=ctx)
+        summary = Pipeline(settings, plan.lut, tiny_data(), run, progress=False).execute()
+        out = {"final": summary["final"], "run_dir": str(run.path)}
+        Path(f"{tmp}/search{rank}.json").write_text(json.dumps(out))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_search_under_two_ranks_agrees_and_writes_one_run_dir(tmp_path):
+    mp.spawn(_search_worker, args=(2, str(tmp_path)), nprocs=2, join=True)
+    ranks = [json.loads((tmp_path / f"search{r}.json").read_text()) for r in range(2)]
+    assert ranks[0]["final"] == ranks[1]["final"] and ranks[0]["final"]
+    assert ranks[0]["run_dir"] == str(tmp_path / "search")
+    final = json.loads((tmp_path / "search" / "final.json").read_text())
+    assert final["models"] == ranks[0]["final"]
+    assert (tmp_path / "search" / "stage-2" / "ces.jsonl").is_file()
