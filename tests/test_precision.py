@@ -143,3 +143,29 @@ def test_standalone_training_under_bf16(tmp_path):
                      progress=False)  # fmt: skip
     assert load_checkpoint(tmp_path / "checkpoint.pt")["meta"]["config"]["precision"] == "bf16"
     assert net.head.classifier.weight.dtype == torch.float32
+
+
+def test_search_records_precision_in_config_and_refuses_fp16_on_cpu(tmp_path):
+    from search_support import mock_lut
+
+    from padnas.search_cli import search
+
+    lut = tmp_path / "lut.json"
+    mock_lut("basic").save(lut)
+    out = tmp_path / "run"
+    base = ["--lut", lut, "--out", out, "--device", "cpu"]
+    r = CliRunner().invoke(search, [str(a) for a in [*base, "--precision", "fp16"]])
+    assert r.exit_code == 2 and r.stderr.strip().splitlines()[-1].startswith(
+        "error: --precision fp16 runs on CUDA GPUs only"
+    ), r.output
+    assert not out.exists()
+    # the run directory is opened (config.json written) before the data loads; a missing image
+    # folder then stops the run, which leaves the recorded config to inspect
+    missing = ["--data", f"imagefolder:{tmp_path / 'none'}"]
+    r = CliRunner().invoke(search, [str(a) for a in [*base, *missing, "--precision", "bf16"]])
+    assert r.exit_code == 2, r.output
+    assert json.loads((out / "config.json").read_text())["preset"]["precision"] == "bf16"
+    r = CliRunner().invoke(
+        search, [str(a) for a in [*base, *missing, "--precision", "fp32", "--resume"]]
+    )
+    assert r.exit_code == 2 and "precision" in r.output and "another configuration" in r.output
