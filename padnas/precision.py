@@ -13,8 +13,8 @@ Which precisions a device accepts, and why:
 - CPU: ``fp32``; ``bf16`` is allowed because it computes the right thing (measured on the quick
   preset: loss within 1e-3 of fp32, gradient cosine similarity 0.99, training loss falls) but on a
   CPU without native bf16 instructions (no AVX512-BF16/AMX) a quick-preset step ran 6.6-8.9x
-  *slower*, so ``auto`` stays ``fp32`` on CPUs. ``fp16`` is refused: CPU autocast has no loss scaling in this loop and
-  buys nothing on CPUs.
+  *slower*, so ``auto`` stays ``fp32`` on CPUs. ``fp16`` is refused on CPUs: it buys nothing
+  there and its narrow range needs the loss scaling that is meant for GPUs.
 
 The resolved name (never ``auto``) is what a run records in its config, so a resumed or
 reproduced run uses the same arithmetic.
