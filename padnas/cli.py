@@ -20,6 +20,7 @@ from .clitools import (
     accelerator_option,
     handle_errors,
     path_option,
+    precision_option,
     renamed_option,
     space_option,
 )
@@ -96,6 +97,14 @@ THREADS_OPTION = click.option(
 )
 
 
+def _with_precision(cfg, precision: str, device: str, ctx=None):
+    """``cfg`` with ``--precision`` resolved for the device (recorded in the checkpoint)."""
+    from .distributed import resolve_device
+    from .precision import resolve_precision
+
+    return cfg.replace(precision=resolve_precision(precision, resolve_device(device, ctx)).name)
+
+
 def _set_threads(threads: int) -> None:
     if threads < 0:
         raise UsageError(f"--threads must be >= 0, got {threads}")
@@ -143,6 +152,7 @@ def _training_options(func):
             click.option(
                 "--workers", type=int, default=None, help="Data loader processes (image folders)."
             ),
+            precision_option,
             THREADS_OPTION,
             click.option("-v", "--verbose", is_flag=True, help="Tracebacks on errors."),
         ]
@@ -209,7 +219,7 @@ Interrupted runs continue from the last checkpoint when run again (--no-resume s
 @handle_errors
 def supernet_train(
     family, data, preset, epochs, lr, batch_size, resolution, width, seed, resume, device,
-    workers, threads, verbose, out, stage,
+    workers, precision, threads, verbose, out, stage,
 ) -> None:  # fmt: skip
     """Train a supernet with SPOS uniform single-path sampling (checkpoint every epoch)."""
     from .data import load_data
@@ -219,6 +229,7 @@ def supernet_train(
     _set_threads(threads)
     ctx = init_distributed()
     cfg = _config(preset, epochs, lr, batch_size, resolution, width, workers)
+    cfg = _with_precision(cfg, precision, device, ctx)
     sp = get_space(family)
     bundle = load_data(data, cfg.resolution, seed, cfg.train_per_class)
     sched = cfg.supernet_stage(stage)
@@ -228,7 +239,7 @@ def supernet_train(
         _echo(
             f"supernet {sp.family} ({float(sp.size):.3g} archs) on {bundle.describe()}; "
             f"{cfg.name} preset: {epochs} epochs, lr {lr:g}, batch {cfg.batch_size}, "
-            f"width {cfg.width_mult:g}, {ctx.world_size} process(es) -> {out}"
+            f"width {cfg.width_mult:g}, {cfg.precision}, {ctx.world_size} process(es) -> {out}"
         )
     net = build_supernet(sp, cfg, bundle.num_classes, seed)
     train_supernet(
@@ -263,12 +274,13 @@ Examples:
 @click.option("--seed", type=int, default=0, show_default=True, help="Recalibration/random seed.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: arch, accuracy, macs, params.")
 @accelerator_option
+@precision_option
 @THREADS_OPTION
 @click.option("-v", "--verbose", is_flag=True)
 @handle_errors
 def evaluate(
-    ckpt, archs, n_random, data, split, recal_images, recalibrate, seed, as_json, device, threads,
-    verbose,
+    ckpt, archs, n_random, data, split, recal_images, recalibrate, seed, as_json, device,
+    precision, threads, verbose,
 ) -> None:  # fmt: skip
     """One-shot accuracy of architectures on a trained supernet (BN recalibrated)."""
     import numpy as np
@@ -288,7 +300,7 @@ def evaluate(
     chosen = [sp.validate(a) for a in archs]
     rng = np.random.default_rng(seed)
     chosen += [sp.sample(rng) for _ in range(n_random)]
-    cfg = TrainConfig.from_dict(meta["config"])
+    cfg = _with_precision(TrainConfig.from_dict(meta["config"]), precision, device)
     if recal_images is not None:
         if recal_images < 1:
             raise UsageError(f"--recal-images must be >= 1, got {recal_images}")
@@ -307,6 +319,7 @@ def evaluate(
         macs, params = macs_params(sp, arch)
         if as_json:
             rec = {"arch": str(arch), "accuracy": acc, "split": split, "recalibrated": recalibrate}
+            rec["precision"] = cfg.precision
             click.echo(json.dumps({**rec, "macs": macs, "params": params}))
         else:
             click.echo(f"{acc:.4f}  {macs / 1e6:6.1f}M MACs  {params / 1e6:5.2f}M params  {arch}")
@@ -329,7 +342,7 @@ Examples:
 @handle_errors
 def train(
     arch, family, data, preset, epochs, lr, batch_size, resolution, width, seed, resume, device,
-    workers, threads, verbose, out,
+    workers, precision, threads, verbose, out,
 ) -> None:  # fmt: skip
     """Train one architecture from scratch (stand-alone) and report its accuracy."""
     from .complexity import macs_params
@@ -341,6 +354,7 @@ def train(
     _set_threads(threads)
     ctx = init_distributed()
     cfg = _config(preset, epochs, lr, batch_size, resolution, width, workers)
+    cfg = _with_precision(cfg, precision, device, ctx)
     sp = get_space(family)
     a = sp.validate(arch)
     out = out or Path("runs/standalone") / str(a)
@@ -351,8 +365,9 @@ def train(
                      device=device)  # fmt: skip
     if not ctx.is_main:
         return
-    val = evaluate_model(net, bundle.val, batch_size=cfg.eval_batch_size)
-    test = evaluate_model(net, bundle.test, batch_size=cfg.eval_batch_size)
+    kw = {"batch_size": cfg.eval_batch_size, "precision": cfg.precision}
+    val = evaluate_model(net, bundle.val, **kw)
+    test = evaluate_model(net, bundle.test, **kw)
     macs, params = macs_params(sp, a)
     click.echo(
         json.dumps(
@@ -362,6 +377,7 @@ def train(
                 "test_accuracy": test,
                 "macs_224": macs,
                 "params_224": params,
+                "precision": cfg.precision,
                 "checkpoint": str(out / "checkpoint.pt"),
             }
         )

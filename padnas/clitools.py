@@ -134,6 +134,17 @@ def accelerator_option(func: Callable) -> Callable:
     )(func)
 
 
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16", "fp16", "auto"], case_sensitive=False),
+    default="auto",
+    show_default=True,
+    help="Autocast precision: auto = bf16 on GPUs that support it, fp32 elsewhere; fp16 uses a "
+    "loss scaler and needs a GPU; bf16 runs on CPUs too (correct, but slow without native bf16). "
+    "Recorded in the checkpoint and config.json.",
+)
+
+
 def handle_errors(func: Callable) -> Callable:
     """Turn expected exceptions into a one-line message and an exit code."""
 

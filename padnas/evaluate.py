@@ -26,6 +26,8 @@ import torch
 from torch import nn
 
 from .data import DataBundle, Split, iterate_batches
+from .loader import BatchFeeder
+from .precision import precision_of
 from .progress import progress_bar
 from .space import Arch
 from .supernet import Supernet
@@ -55,6 +57,7 @@ class OneShotEvaluator:
         num_workers: int = 0,
         progress: bool = False,
         channels_last: bool = True,
+        precision: str = "fp32",
     ) -> None:
         if recal_batches < 1 or batch_size < 1:
             raise ValueError("recal_batches and batch_size must be at least 1")
@@ -68,8 +71,10 @@ class OneShotEvaluator:
             progress,
         )
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.precision = precision  # recalibration and accuracy run under the same autocast
         self._recal_cpu = self._recal_images(data.train, recal_batches * batch_size, seed)
         self._device: torch.device | None = None
+        self._feed: BatchFeeder | None = None
         self._laid_out: int | None = None
         self._supernet: Supernet | None = None
         self.supernet = supernet
@@ -81,6 +86,7 @@ class OneShotEvaluator:
         kw.setdefault("eval_batch_size", config.eval_batch_size)
         kw.setdefault("num_workers", config.num_workers)
         kw.setdefault("channels_last", config.channels_last)
+        kw.setdefault("precision", config.precision)
         return cls(
             supernet,
             data,
@@ -128,13 +134,13 @@ class OneShotEvaluator:
             self.reset()
         device = next(self._supernet.parameters()).device
         if device != self._device:
-            self._device = device
+            self._device, self._feed = device, None
             self._recal = [self._images(b) for b in self._recal_cpu]
             split = getattr(self.data, self.split_name)
             self._val = self._materialise(split) if split.in_memory else None
 
     def _images(self, x: torch.Tensor) -> torch.Tensor:
-        return x.to(self._device, memory_format=self.memory_format)
+        return x.to(self._device, non_blocking=True, memory_format=self.memory_format)
 
     # ---- public -------------------------------------------------------------------------------
     def accuracy(self, archs: Iterable[Arch | str]) -> np.ndarray:
@@ -163,8 +169,10 @@ class OneShotEvaluator:
             (bn.momentum, bn.running_mean, bn.running_var, bn.num_batches_tracked) for bn in bns
         ]
         net.eval()
+        autocast = precision_of(self.precision, self._device).autocast()
         try:
-            with torch.inference_mode():  # fresh BN buffers are inference tensors, put back after
+            # fresh BN buffers are inference tensors, put back afterwards
+            with torch.inference_mode(), autocast:
                 if recalibrate:
                     for bn in bns:
                         # Fresh buffers rather than in-place resets: the saved ones are put back.
@@ -190,11 +198,12 @@ class OneShotEvaluator:
             batches = self._val
         else:
             split = getattr(self.data, self.split_name)
-            batches = iterate_batches(
-                split, _chunks(len(split), self.eval_batch_size), self.num_workers
-            )
+            if self._feed is None:  # workers that live across architectures (padnas.loader)
+                pin = self._device.type == "cuda"
+                self._feed = BatchFeeder(split, self.num_workers, pin_memory=pin)
+            batches = self._feed(_chunks(len(split), self.eval_batch_size))
         for x, y in batches:
-            x, y = self._images(x), y.to(self._device)
+            x, y = self._images(x), y.to(self._device, non_blocking=True)
             correct += int((net(x, arch).argmax(1) == y).sum())
             total += len(y)
         return correct / max(total, 1)
@@ -226,15 +235,17 @@ def evaluate_model(
     num_workers: int = 0,
     device: torch.device | str | None = None,
     channels_last: bool = True,
+    precision: str = "fp32",
 ) -> float:
-    """Top-1 accuracy of a stand-alone network on a split (eval mode, BN statistics as trained)."""
+    """Top-1 accuracy of a stand-alone network on a split (eval mode, BN statistics as trained),
+    under the autocast of ``precision`` (the one it was trained with)."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     was_training = model.training
     model.eval()
     correct = total = 0
     try:
-        with torch.no_grad():
+        with torch.no_grad(), precision_of(precision, device).autocast():
             for x, y in iterate_batches(split, _chunks(len(split), batch_size), num_workers):
                 x, y = x.to(device, memory_format=fmt), y.to(device)
                 correct += int((model(x).argmax(1) == y).sum())

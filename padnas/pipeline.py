@@ -236,6 +236,7 @@ class Pipeline:
     def _search(self, k: int, space: SearchSpace, supernet) -> SearchResult:
 
         from .evaluate import OneShotEvaluator
+        from .sharding import sharded
 
         s, echo = self.s, self.hooks.echo
         stored = self.run.read_json(f"stage-{k}/search.json")
@@ -262,7 +263,7 @@ class Pipeline:
         result = run_ces(
             space,
             model.predict,
-            evaluator.accuracy,
+            sharded(evaluator.accuracy),  # shared out among DDP ranks under torchrun
             s.window,
             s.ces,
             seed=s.seed + k,

@@ -49,6 +49,7 @@ class TrainConfig:
     entangled_init: bool = False
     zero_init_residual: bool = False
     train_per_class: int | None = None  # proxy data size (in-memory sets); None = all
+    precision: str = "fp32"  # fp32, bf16 or fp16, resolved from --precision (padnas.precision)
 
     def proxy(self) -> Proxy:
         return Proxy(self.resolution, self.width_mult)

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from .clitools import accelerator_option, handle_errors, path_option, quiet_tensorflow, space_option
+from .clitools import (
+    accelerator_option,
+    handle_errors,
+    path_option,
+    precision_option,
+    quiet_tensorflow,
+    space_option,
+)
 from .errors import UsageError
-from .rundir import RunDir
 from .space import DEPLOY_RESOLUTION, get_space
 
 
@@ -90,6 +97,7 @@ random architectures of the space, printed at start."""
     "too small to gain from more, and on a busy 2-core machine 2 threads ran 4x slower.",
 )
 @accelerator_option
+@precision_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--verbose", "-v", is_flag=True, help="Tracebacks and TensorFlow logs.")
 @handle_errors
@@ -107,13 +115,17 @@ def search(
     resolution,
     threads,
     device,
+    precision,
     quiet,
     verbose,
 ):
     """Run PAD-NAS (Algorithm 1) and write the found architectures to a run directory."""
     quiet_tensorflow(verbose)
+    from .distributed import init_distributed, resolve_device
     from .pipeline import Pipeline
     from .plan import plan_search
+    from .precision import resolve_precision
+    from .sharding import open_run
 
     if threads < 0:
         raise UsageError(f"--threads must be >= 0, got {threads}")
@@ -129,14 +141,18 @@ def search(
         seed=seed,
         resolution=resolution,
     )
-    for line in plan.messages:
-        _echo(line)
-    for line in plan.warnings:
-        _echo(line)
-    run = RunDir.open(out, plan.settings.to_config(), resume=resume)
+    ctx = init_distributed()
+    echo = _echo if ctx.is_main else (lambda msg: None)
+    for line in plan.messages + plan.warnings:
+        echo(line)
+    device = resolve_device(device, ctx)
+    prec = resolve_precision(precision, device).name
+    settings = replace(plan.settings, preset=plan.settings.preset.replace(precision=prec))
+    run = open_run(out, settings.to_config(), resume=resume, ctx=ctx)
     if run.is_done("final"):
-        _echo(f"{out} is finished; its summary:")
-        click.echo((run.path / "summary.txt").read_text(encoding="utf-8"), nl=False)
+        if ctx.is_main:
+            _echo(f"{out} is finished; its summary:")
+            click.echo((run.path / "summary.txt").read_text(encoding="utf-8"), nl=False)
         return
     import torch
 
@@ -146,23 +162,25 @@ def search(
         torch.set_num_threads(threads)
     preset = plan.settings.preset
     bundle = load_data(data, preset.resolution, seed, preset.train_per_class)
-    _echo(f"data: {bundle.describe()}")
+    echo(f"data: {bundle.describe()}, {prec}, {ctx.world_size} process(es)")
     from .pipeline import Hooks
 
     pipeline = Pipeline(
-        plan.settings,
+        settings,
         plan.lut,
         bundle,
         run,
-        hooks=Hooks(echo=_echo),
-        progress=not quiet,
+        hooks=Hooks(echo=echo),
+        progress=not quiet and ctx.is_main,
         device=device,
     )
     try:
         pipeline.execute()
     except KeyboardInterrupt:
-        _echo(f"stopped: {out} keeps everything so far; add --resume to the same command")
+        echo(f"stopped: {out} keeps everything so far; add --resume to the same command")
         raise
+    if not ctx.is_main:
+        return
     click.echo((run.path / "summary.txt").read_text(encoding="utf-8"), nl=False)
     _echo(f"run directory: {out} ({time.perf_counter() - t0:.0f} s)")
 

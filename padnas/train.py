@@ -35,7 +35,7 @@ from .checkpoint import (
     load_supernet,
     save_checkpoint,
 )
-from .data import DataBundle, iterate_batches
+from .data import DataBundle
 from .distributed import (
     all_reduce_sum,
     broadcast_buffers,
@@ -46,6 +46,8 @@ from .distributed import (
 from .errors import UsageError
 from .fileio import append_jsonl
 from .initialize import init_weights
+from .loader import BatchFeeder
+from .precision import precision_of
 from .presets import PRESETS, Stage, TrainConfig, get_preset
 from .progress import progress_bar
 from .space import Arch, SearchSpace
@@ -229,8 +231,9 @@ def _check_resumable(path: Path, saved: dict, wanted: dict) -> None:
         diffs.append("space")
     if saved["proxy"] != wanted["proxy"]:
         diffs.append("proxy")
-    for k in ("batch_size", "momentum", "weight_decay", "label_smoothing"):
-        if saved["config"].get(k) != wanted["config"].get(k):
+    old = {"precision": "fp32"}  # checkpoints from before --precision trained in fp32
+    for k in ("batch_size", "momentum", "weight_decay", "label_smoothing", "precision"):
+        if saved["config"].get(k, old.get(k)) != wanted["config"].get(k):
             diffs.append(k)
     if diffs:
         detail = ", ".join(f"{k}: {saved.get(k, '?')} vs {wanted.get(k, '?')}" for k in diffs[:3])
@@ -261,6 +264,8 @@ def _fit(
     device = resolve_device(device, ctx)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     model.to(device, memory_format=fmt)
+    precision = precision_of(config.precision, device)
+    scaler = precision.grad_scaler()  # active for fp16 only
     n, batch = len(data.train), config.batch_size
     if batch % ctx.world_size:
         raise UsageError(f"batch size {batch} is not divisible by {ctx.world_size} processes")
@@ -275,6 +280,8 @@ def _fit(
         _check_resumable(ckpt_path, ckpt["meta"], meta)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
+        if "scaler" in ckpt:
+            scaler.load_state_dict(ckpt["scaler"])
         start = int(ckpt["global_step"])
     if start == 0 and ctx.is_main:
         (ckpt_dir / TRAIN_LOG).unlink(missing_ok=True)  # a fresh start: no stale epochs
@@ -291,6 +298,7 @@ def _fit(
                     "optimizer": _cpu(opt.state_dict()),
                     "global_step": step,
                     "done": step >= total_steps,
+                    **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {}),
                 },
             )
 
@@ -308,16 +316,19 @@ def _fit(
         )
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     model.train()
-    bar = progress_bar(
-        total=total_steps,
-        initial=start,
-        desc=f"train {kind}",
-        unit="step",
-        disable=not (progress and ctx.is_main),
-        dynamic_ncols=True,
-    )
     step = start
-    try:
+    with (
+        progress_bar(
+            total=total_steps,
+            initial=start,
+            desc=f"train {kind}",
+            unit="step",
+            disable=not (progress and ctx.is_main),
+            dynamic_ncols=True,
+        ) as bar,
+        # persistent decoding workers for image folders, pinned batches for a GPU
+        BatchFeeder(data.train, config.num_workers, pin_memory=device.type == "cuda") as feed,
+    ):
         while step < total_steps:
             epoch, in_epoch = divmod(step, steps_per_epoch)
             perm = np.random.default_rng([seed, epoch]).permutation(n)
@@ -325,18 +336,19 @@ def _fit(
                 np.array_split(perm[s * batch : (s + 1) * batch], ctx.world_size)[ctx.rank]
                 for s in range(in_epoch, steps_per_epoch)
             ]
-            data.train.set_epoch(epoch)
             t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-            for x, y in iterate_batches(data.train, batches, config.num_workers):
+            for x, y in feed(batches, epoch):
                 for group in opt.param_groups:
                     group["lr"] = lr * (1.0 - step / total_steps)
                 x = x.to(device, non_blocking=True, memory_format=fmt)
                 y = y.to(device, non_blocking=True)
-                out = net(x, path_fn(epoch, in_epoch)) if path_fn else net(x)
-                loss = criterion(out, y)
+                with precision.autocast():
+                    out = net(x, path_fn(epoch, in_epoch)) if path_fn else net(x)
+                    loss = criterion(out, y)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
                 step, in_epoch = step + 1, in_epoch + 1
                 seen += len(y)
                 loss_value = float(loss.detach())
@@ -361,8 +373,6 @@ def _fit(
                     checkpoint(step)
                 if on_step is not None:
                     on_step(step, loss_value)
-    finally:
-        bar.close()
     model.eval()
 
 
