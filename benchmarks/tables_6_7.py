@@ -14,7 +14,7 @@ the searches' own randomness.
 What it reproduces: the comparisons' direction on Fashion-MNIST at 32x32 and minutes of training,
 not the paper's ImageNet numbers (printed beside ours).
 
-Usage: python benchmarks/tables_6_7.py [--space large] [--seeds 0 1 2] [--k 5]
+Usage: python benchmarks/tables_6_7.py [--space basic] [--window 40:100] [--seeds 0 1 2] [--k 5]
        [--runs runs/bench-ranking] [--workers 2]
 """
 
@@ -33,10 +33,13 @@ from padnas.space import SearchSpace
 from padnas.standalone import Job, run_jobs
 from padnas.window import LatencyWindow
 
-PAPER_T6 = {  # stand-alone top-1 (%) and gap one-shot vs stand-alone (points), large space
-    "I-Supernet": "gap 21.99 pts; PAD-NAS-L's stand-alone top-1 is 1.02 pts higher",
-    "PAD-NAS": "gap 2.94 pts",
+PAPER_T6 = {  # Section 4.3's text (the table's cells did not survive): ImageNet, 69 ms
+    ("large", "I-Supernet"): "gap 21.99 pts",
+    ("large", "PAD-NAS"): "gap 2.94 pts; stand-alone 1.02 pts above I-Supernet-L",
+    ("basic", "I-Supernet"): "(gap not given)",
+    ("basic", "PAD-NAS"): "stand-alone 0.42 pts above I-Supernet-S",
 }
+SHORT = {"basic": "S", "large": "L"}  # the paper's names for the two spaces
 PAPER_T7 = {"Random-L": (72.71, 0.46), "Random-L-AD": (74.91, 0.11),
             "Random-S": (73.88, 0.19), "Random-S-AD": (74.72, 0.10)}  # fmt: skip
 
@@ -58,7 +61,10 @@ def random_window_archs(space: SearchSpace, model, window, k: int, seed: int) ->
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--space", default="large", choices=["basic", "large"])
+    # basic space, 40-100 ms: the large space's supernet does not learn at the quick preset's
+    # budget, and in the paper's 60-70 ms window stand-alone accuracy barely varies at this
+    # scale (docs/reproduction.md)
+    ap.add_argument("--space", default="basic", choices=["basic", "large"])
     ap.add_argument("--lut", default="device_profiles/pixel3.json")
     ap.add_argument("--data", default="fashion")
     ap.add_argument("--preset", default="quick")
@@ -66,7 +72,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--runs", type=Path, default=Path("runs/bench-ranking"))
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--window", help="latency window LO:HI ms for the searches [LUT default]")
+    ap.add_argument("--window", default="40:100", help="latency window LO:HI ms of the searches")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -93,8 +99,8 @@ def main() -> None:
                                    ["latency_window_ms"])  # fmt: skip
             base = SearchSpace.from_family(args.space)
             ad = run.final_space()
-            for name, space in ((f"Random-{args.space[0].upper()}", base),
-                                (f"Random-{args.space[0].upper()}-AD", ad)):  # fmt: skip
+            tag = SHORT[args.space]
+            for name, space in ((f"Random-{tag}", base), (f"Random-{tag}-AD", ad)):
                 model = LatencyModel.from_lut(lut, space)
                 archs = random_window_archs(space, model, window, args.k, run.seed)
                 out["table7"].append({"name": name, "seed": run.seed, "archs": archs,
@@ -108,8 +114,9 @@ def main() -> None:
         rows = [r for r in out["table6"] if r["method"] == method]
         best = 100 * np.array([r["best"] for r in rows])
         gap = 100 * np.array([r["gap"] for r in rows])
+        paper = PAPER_T6[(args.space, method)]
         print(f"{method:<12} {best.mean():6.2f} ± {best.std():4.2f}     "
-              f"{gap.mean():+6.2f} ± {gap.std():4.2f} pts{'':13}{PAPER_T6[method]}")  # fmt: skip
+              f"{gap.mean():+6.2f} ± {gap.std():4.2f} pts{'':13}{paper}")  # fmt: skip
     print(f"\nTable 7: {args.k} random window architectures per seed, stand-alone (test, %)")
     print(f"{'algorithm':<14} {'ours':<16} paper")
     for name in dict.fromkeys(r["name"] for r in out["table7"]):
