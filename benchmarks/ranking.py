@@ -14,7 +14,8 @@ width 0.25, minutes of training; not the paper's ImageNet numbers.
 Searches live in resumable run directories and stand-alone results in a per-(arch, data,
 schedule, seed) cache, so a re-run or a run after Ctrl-C repeats nothing.
 
-Usage: python benchmarks/ranking.py [--space basic] [--window 40:100] [--stages 2 3 4] [--seeds 0 1 2] [--n 12]
+Usage: python benchmarks/ranking.py [--space basic] [--window 40:100] [--stages 2 3 4]
+       [--seeds 0 1 2] [--n 12]
        [--runs runs/bench-ranking] [--workers 2] [--plot docs/figures/ranking.png]
 """
 
