@@ -92,6 +92,20 @@ def run_searches(
     return runs
 
 
+def add_search_args(ap) -> None:
+    """The options every evidence benchmark shares: which searches, where, how many workers."""
+    # basic space, 40-100 ms: the large space's supernet does not learn at the quick preset's
+    # budget, and in the paper's 60-70 ms window stand-alone accuracy barely varies at this
+    # scale (docs/reproduction.md)
+    ap.add_argument("--space", default="basic", choices=["basic", "large"])
+    ap.add_argument("--lut", default="device_profiles/pixel3.json")
+    ap.add_argument("--data", default="fashion")
+    ap.add_argument("--preset", default="quick")
+    ap.add_argument("--window", default="40:100", help="latency window LO:HI ms of the searches")
+    ap.add_argument("--runs", type=Path, default=Path("runs/bench-ranking"))
+    ap.add_argument("--workers", type=int, default=2)
+
+
 def spread(records: list[dict], n: int) -> list[dict]:
     """``n`` distinct records at evenly spaced positions of the latency order."""
     order = sorted(records, key=lambda r: (r["latency_ms"], r["arch"]))

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from evidence_runs import METHODS, run_searches, spread, standalone_config
+from evidence_runs import METHODS, add_search_args, run_searches, spread, standalone_config
 
 from padnas.standalone import Job, rank_consistency, run_jobs
 
@@ -89,19 +89,10 @@ def plot(rows: list[dict], stages: list[int], path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    # basic space, 40-100 ms: the large space's supernet does not learn at the quick preset's
-    # budget, and in the paper's 60-70 ms window stand-alone accuracy barely varies at this
-    # scale (docs/reproduction.md)
-    ap.add_argument("--space", default="basic", choices=["basic", "large"])
-    ap.add_argument("--lut", default="device_profiles/pixel3.json")
-    ap.add_argument("--data", default="fashion")
-    ap.add_argument("--preset", default="quick")
+    add_search_args(ap)
     ap.add_argument("--stages", type=int, nargs="+", default=[2, 3, 4])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--n", type=int, default=12, help="architectures per search (>= 12)")
-    ap.add_argument("--runs", type=Path, default=Path("runs/bench-ranking"))
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--window", default="40:100", help="latency window LO:HI ms of the searches")
     ap.add_argument("--plot", type=Path, default=Path("docs/figures/ranking.png"))
     args = ap.parse_args()
 

@@ -23,10 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
-from evidence_runs import run_searches, standalone_config
+from evidence_runs import add_search_args, run_searches, standalone_config
 
 from latency.lut import LatencyModel, load_lut
 from padnas.space import SearchSpace
@@ -61,18 +60,9 @@ def random_window_archs(space: SearchSpace, model, window, k: int, seed: int) ->
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    # basic space, 40-100 ms: the large space's supernet does not learn at the quick preset's
-    # budget, and in the paper's 60-70 ms window stand-alone accuracy barely varies at this
-    # scale (docs/reproduction.md)
-    ap.add_argument("--space", default="basic", choices=["basic", "large"])
-    ap.add_argument("--lut", default="device_profiles/pixel3.json")
-    ap.add_argument("--data", default="fashion")
-    ap.add_argument("--preset", default="quick")
+    add_search_args(ap)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--k", type=int, default=5)
-    ap.add_argument("--runs", type=Path, default=Path("runs/bench-ranking"))
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--window", default="40:100", help="latency window LO:HI ms of the searches")
     args = ap.parse_args()
 
     t0 = time.perf_counter()

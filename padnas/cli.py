@@ -97,6 +97,19 @@ THREADS_OPTION = click.option(
 )
 
 
+def _training_setup(threads, config_args, precision, device, family, data, seed):
+    """What ``supernet train`` and ``train`` both start with: threads, process group, the
+    preset with the command's overrides and precision, the space and the data."""
+    from .data import load_data
+    from .distributed import init_distributed
+
+    _set_threads(threads)
+    ctx = init_distributed()
+    cfg = _with_precision(_config(*config_args), precision, device, ctx)
+    bundle = load_data(data, cfg.resolution, seed, cfg.train_per_class)
+    return ctx, cfg, get_space(family), bundle
+
+
 def _with_precision(cfg, precision: str, device: str, ctx=None):
     """``cfg`` with ``--precision`` resolved for the device (recorded in the checkpoint)."""
     from .distributed import resolve_device
@@ -222,16 +235,12 @@ def supernet_train(
     workers, precision, threads, verbose, out, stage,
 ) -> None:  # fmt: skip
     """Train a supernet with SPOS uniform single-path sampling (checkpoint every epoch)."""
-    from .data import load_data
-    from .distributed import init_distributed
     from .train import build_supernet, train_supernet
 
-    _set_threads(threads)
-    ctx = init_distributed()
-    cfg = _config(preset, epochs, lr, batch_size, resolution, width, workers)
-    cfg = _with_precision(cfg, precision, device, ctx)
-    sp = get_space(family)
-    bundle = load_data(data, cfg.resolution, seed, cfg.train_per_class)
+    ctx, cfg, sp, bundle = _training_setup(
+        threads, (preset, epochs, lr, batch_size, resolution, width, workers), precision, device,
+        family, data, seed,
+    )  # fmt: skip
     sched = cfg.supernet_stage(stage)
     epochs = sched.epochs if epochs is None else epochs
     lr = sched.lr if lr is None else lr
@@ -346,19 +355,15 @@ def train(
 ) -> None:  # fmt: skip
     """Train one architecture from scratch (stand-alone) and report its accuracy."""
     from .complexity import macs_params
-    from .data import load_data
-    from .distributed import init_distributed
     from .evaluate import evaluate_model
     from .train import train_arch
 
-    _set_threads(threads)
-    ctx = init_distributed()
-    cfg = _config(preset, epochs, lr, batch_size, resolution, width, workers)
-    cfg = _with_precision(cfg, precision, device, ctx)
-    sp = get_space(family)
-    a = sp.validate(arch)
+    a = get_space(family).validate(arch)  # before the data is loaded
+    ctx, cfg, sp, bundle = _training_setup(
+        threads, (preset, epochs, lr, batch_size, resolution, width, workers), precision, device,
+        family, data, seed,
+    )  # fmt: skip
     out = out or Path("runs/standalone") / str(a)
-    bundle = load_data(data, cfg.resolution, seed, cfg.train_per_class)
     if ctx.is_main:
         _echo(f"stand-alone {a} on {bundle.describe()}; {cfg.name} preset -> {out}")
     net = train_arch(sp, a, bundle, cfg, out, seed=seed, resume=resume, epochs=epochs, lr=lr,
