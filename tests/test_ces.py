@@ -230,3 +230,20 @@ def test_rank_cut_keeps_ranks_below_ten_only(basic):
     # the paper's cut: ranks 1..9 count, 10 and 11 do not
     assert [str(a) for a in kept] == [r.arch for r in records[:9]]
     assert len(res.archs()) == 11
+
+
+def test_search_result_json_round_trip_and_foreign_space(basic, pruned):
+    from padnas.ces import SearchResult
+
+    toy = Toy(basic)
+    window = toy.window()
+    res = run_ces(basic, toy.latency, toy.accuracy, window, CESConfig(pop_size=6, generations=2),
+                  seed=0)  # fmt: skip
+    res.notes.append("a note to keep")
+    data = res.to_json(stage=2)
+    assert data["stage"] == 2 and data["window_ms"] == window.to_list()
+    back = SearchResult.from_json(data, basic, window)
+    assert back == res
+    assert [r.genome for r in back.records] == [r.genome for r in res.records]
+    with pytest.raises(RuntimeError, match="belongs to another space"):
+        SearchResult.from_json(data, pruned, window)
