@@ -36,10 +36,8 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("PADNAS_CACHE", str(tmp_path / "cache"))
-    key = ensure_key(tmp_path / "keys" / "adbkey")
-    return {"key": key, "pub": Path(str(key) + ".pub").read_text(), "tmp": tmp_path}
+def env(tmp_path, padnas_cache, adb_key):
+    return {"key": adb_key[0], "pub": adb_key[1], "tmp": tmp_path}
 
 
 def fast_profile(margin_s: float = 10, **bench) -> dict:
@@ -270,13 +268,8 @@ def test_a_phone_that_comes_back_is_picked_up_again(env, tiny_model):
     assert any("retrying" in w for w in b.warnings)
 
 
-def test_an_unreachable_phone_fails_before_anything_runs(env):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    b = make_backend(fast_profile(), serial=f"127.0.0.1:{port}", benchmark_model=STANDIN,
+def test_an_unreachable_phone_fails_before_anything_runs(env, free_port):
+    b = make_backend(fast_profile(), serial=f"127.0.0.1:{free_port}", benchmark_model=STANDIN,
                      adb_key=env["key"], warn=lambda m: None)  # fmt: skip
     with pytest.raises(BackendError, match="connection refused") as info:
         b.describe()

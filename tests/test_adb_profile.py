@@ -10,7 +10,6 @@ import pytest
 from adb_peer import AdbPeer, Faults
 
 from latency.backends.adb.backend import DeviceLost
-from latency.backends.adb.transport import ensure_key
 from latency.devices import load_profile, make_backend
 from latency.profiling.fleet import profile_fleet
 from latency.profiling.store import MeasurementStore
@@ -28,10 +27,9 @@ def cache(tmp_path_factory):
 
 
 @pytest.fixture
-def env(tmp_path, cache, monkeypatch):
+def env(tmp_path, cache, monkeypatch, adb_key):
     monkeypatch.setenv("PADNAS_CACHE", str(cache))
-    key = ensure_key(tmp_path / "keys" / "adbkey")
-    return {"key": key, "pub": Path(str(key) + ".pub").read_text(), "tmp": tmp_path}
+    return {"key": adb_key[0], "pub": adb_key[1], "tmp": tmp_path}
 
 
 def phone_profile(retries: int = 2) -> dict:

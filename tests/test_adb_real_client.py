@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import time
 
@@ -19,11 +18,9 @@ pytestmark = pytest.mark.skipif(shutil.which("adb") is None, reason="no adb bina
 
 
 @pytest.fixture
-def adb(tmp_path):
+def adb(tmp_path, free_port):
     """An isolated adb server (own HOME, own port) that is killed afterwards."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port
     env = {**os.environ, "HOME": str(tmp_path), "ANDROID_ADB_SERVER_PORT": str(port)}
     for var in ("ANDROID_USER_HOME", "ANDROID_SDK_HOME", "ADB_VENDOR_KEYS", "ANDROID_SERIAL"):
         env.pop(var, None)

@@ -3,7 +3,6 @@ meets (no device, offline, unauthorized), against the loopback peer."""
 
 from __future__ import annotations
 
-import socket
 import stat
 from pathlib import Path
 
@@ -75,15 +74,9 @@ def test_missing_explicit_key(tmp_path):
         key_paths(tmp_path / "nope")
 
 
-@pytest.fixture
-def key(tmp_path):
-    k = ensure_key(tmp_path / "keys" / "adbkey")
-    return k, Path(str(k) + ".pub").read_text()
-
-
-def test_shell_exit_status_and_merged_output(tmp_path, key):
-    with AdbPeer(tmp_path / "phone", allowed_keys=[key[1]]) as peer:
-        link = AdbLink(peer.serial, adb_key=key[0], connect_timeout_s=3)
+def test_shell_exit_status_and_merged_output(tmp_path, adb_key):
+    with AdbPeer(tmp_path / "phone", allowed_keys=[adb_key[1]]) as peer:
+        link = AdbLink(peer.serial, adb_key=adb_key[0], connect_timeout_s=3)
         assert link.shell("echo hi", 5) == ("hi\n", 0)
         out, rc = link.shell("cat /nope", 5)
         assert rc == 1 and "No such file" in out  # stderr arrives merged, as in shell v1
@@ -92,32 +85,29 @@ def test_shell_exit_status_and_merged_output(tmp_path, key):
         link.close()
 
 
-def test_no_device(tmp_path, key):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again: nothing listens there
-    link = AdbLink(f"127.0.0.1:{port}", adb_key=key[0], connect_timeout_s=2)
+def test_no_device(tmp_path, adb_key, free_port):
+    link = AdbLink(f"127.0.0.1:{free_port}", adb_key=adb_key[0], connect_timeout_s=2)
     with pytest.raises(AdbNoDevice, match=r"connection refused.*adb tcpip 5555"):
         link.connect()
 
 
-def test_offline_device(tmp_path, key):
+def test_offline_device(tmp_path, adb_key):
     with AdbPeer(tmp_path / "phone", faults=Faults(silent=True)) as peer:
-        link = AdbLink(peer.serial, adb_key=key[0], connect_timeout_s=1)
+        link = AdbLink(peer.serial, adb_key=adb_key[0], connect_timeout_s=1)
         with pytest.raises(AdbOffline, match="offline"):
             link.connect()
 
 
-def test_unauthorized_then_accepted(tmp_path, key):
+def test_unauthorized_then_accepted(tmp_path, adb_key):
     prompts = []
     with AdbPeer(tmp_path / "phone", allowed_keys=[]) as peer:
-        link = AdbLink(peer.serial, adb_key=key[0], connect_timeout_s=2, auth_timeout_s=1,
+        link = AdbLink(peer.serial, adb_key=adb_key[0], connect_timeout_s=2, auth_timeout_s=1,
                        on_prompt=prompts.append)  # fmt: skip
         with pytest.raises(AdbUnauthorized, match="Allow USB debugging") as info:
             link.connect()
         assert exit_code(info.value) == 1
         assert prompts and "unlock it" in prompts[0]
-        assert peer.offered_keys[0].split()[0] == key[1].split()[0]
+        assert peer.offered_keys[0].split()[0] == adb_key[1].split()[0]
         # the user taps "Allow": the phone now trusts the key it was offered
         peer.accept_new_keys = True
         link.connect()
@@ -130,22 +120,22 @@ def test_unauthorized_then_accepted(tmp_path, key):
         link.close()
 
 
-def test_peer_checks_signatures_not_just_keys(tmp_path, key):
+def test_peer_checks_signatures_not_just_keys(tmp_path, adb_key):
     """A client that offers a known public key but signs with another private key fails."""
     other = ensure_key(tmp_path / "other" / "adbkey")
     bogus = tmp_path / "bogus" / "adbkey"
     bogus.parent.mkdir()
     bogus.write_bytes(other.read_bytes())  # other's private key ...
-    Path(str(bogus) + ".pub").write_text(key[1])  # ... next to the trusted public key
-    with AdbPeer(tmp_path / "phone", allowed_keys=[key[1]]) as peer:
+    Path(str(bogus) + ".pub").write_text(adb_key[1])  # ... next to the trusted public key
+    with AdbPeer(tmp_path / "phone", allowed_keys=[adb_key[1]]) as peer:
         link = AdbLink(peer.serial, adb_key=bogus, connect_timeout_s=2, auth_timeout_s=1)
         with pytest.raises(AdbUnauthorized):
             link.connect()
 
 
-def test_dropped_connection_is_noticed_at_once(tmp_path, key):
-    with AdbPeer(tmp_path / "phone", allowed_keys=[key[1]]) as peer:
-        link = AdbLink(peer.serial, adb_key=key[0], connect_timeout_s=2)
+def test_dropped_connection_is_noticed_at_once(tmp_path, adb_key):
+    with AdbPeer(tmp_path / "phone", allowed_keys=[adb_key[1]]) as peer:
+        link = AdbLink(peer.serial, adb_key=adb_key[0], connect_timeout_s=2)
         link.connect()
         peer.connections[-1].drop()
         with pytest.raises(AdbConnectionLost, match=r"connection lost|closed"):
@@ -153,16 +143,16 @@ def test_dropped_connection_is_noticed_at_once(tmp_path, key):
         assert not link.connected
 
 
-def test_usb_without_libusb_extra(tmp_path, key, monkeypatch):
+def test_usb_without_libusb_extra(tmp_path, adb_key, monkeypatch):
     import adb_shell.adb_device as dev
 
     monkeypatch.setattr(dev, "UsbTransport", None)
-    link = AdbLink("usb", adb_key=key[0])
+    link = AdbLink("usb", adb_key=adb_key[0])
     with pytest.raises(Exception, match=r"padnas\[usb\]"):
         link.connect()
 
 
-def test_usb_held_by_an_adb_server(tmp_path, key, monkeypatch):
+def test_usb_held_by_an_adb_server(tmp_path, adb_key, monkeypatch):
     """libusb's LIBUSB_ERROR_BUSY when claiming the interface means an adb server has it."""
     import adb_shell.adb_device as dev
 
@@ -181,6 +171,6 @@ def test_usb_held_by_an_adb_server(tmp_path, key, monkeypatch):
             pass
 
     monkeypatch.setattr(dev, "AdbDeviceUsb", FakeUsbDevice)
-    link = AdbLink("usb:8ABX0B1AA", adb_key=key[0])
+    link = AdbLink("usb:8ABX0B1AA", adb_key=adb_key[0])
     with pytest.raises(AdbUsbBusy, match="adb kill-server"):
         link.connect()

@@ -168,7 +168,11 @@ def test_tiny_space_stops_when_exhausted(basic):
         str(tiny.decode([0, a, b] + [0] * (tiny.num_layers - 3))) for a in (0, 1) for b in (0, 1)
     }
     assert sorted(r.arch for r in res.records) == sorted(expect)
-    assert res.notes
+    assert res.notes == [
+        "generation 1: only 4 admissible candidates",
+        "stopped after generation 1: no admissible offspring left (space nearly exhausted inside "
+        "the window)",
+    ]
 
 
 @pytest.mark.parametrize("method", ["spos", "random"])
@@ -200,4 +204,46 @@ def test_spos_selects_on_accuracy(basic):
     mean_last = np.mean([r.accuracy for r in res.records if r.generation == gens[-1]])
     mean_first = np.mean([r.accuracy for r in res.records if r.generation == 1])
     assert mean_last > mean_first
-    assert max(r.accuracy for r in res.records) >= best_first
+    # selection keeps improving the best: the last generation beats the first generation's best
+    best_last = max(r.accuracy for r in res.records if r.generation == gens[-1])
+    assert best_last > best_first
+
+
+def test_window_admits_both_bounds_exactly():
+    w = LatencyWindow(2.0, 3.0)
+    ms = np.array([np.nextafter(2.0, 0), 2.0, 2.5, 3.0, np.nextafter(3.0, 4)])
+    assert w.contains(ms).tolist() == [False, True, True, True, False]
+
+
+def test_rank_cut_keeps_ranks_below_ten_only(basic):
+    from padnas.ces import Evaluated, SearchResult
+    from padnas.prune import MAX_RANK
+
+    rng = np.random.default_rng(0)
+    genomes = basic.sample_genomes(rng, 11)
+    records = [
+        Evaluated(str(basic.decode(g)), tuple(int(x) for x in g), 0.5, 1.0, 1, rank)
+        for rank, g in enumerate(genomes, start=1)
+    ]
+    res = SearchResult("ces", basic, LatencyWindow(0, 10), records)
+    kept = res.archs(max_rank=MAX_RANK)
+    # the paper's cut: ranks 1..9 count, 10 and 11 do not
+    assert [str(a) for a in kept] == [r.arch for r in records[:9]]
+    assert len(res.archs()) == 11
+
+
+def test_search_result_json_round_trip_and_foreign_space(basic, pruned):
+    from padnas.ces import SearchResult
+
+    toy = Toy(basic)
+    window = toy.window()
+    res = run_ces(basic, toy.latency, toy.accuracy, window, CESConfig(pop_size=6, generations=2),
+                  seed=0)  # fmt: skip
+    res.notes.append("a note to keep")
+    data = res.to_json(stage=2)
+    assert data["stage"] == 2 and data["window_ms"] == window.to_list()
+    back = SearchResult.from_json(data, basic, window)
+    assert back == res
+    assert [r.genome for r in back.records] == [r.genome for r in res.records]
+    with pytest.raises(RuntimeError, match="belongs to another space"):
+        SearchResult.from_json(data, pruned, window)

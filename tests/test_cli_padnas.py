@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 from padnas.cli import main
 
@@ -15,93 +14,86 @@ torch.set_num_threads(1)
 ARCH = "K3E1-" + "-".join(["K3E3", "K5E6", "ID", "K7E3"] * 5) + "-K3E6"
 
 
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def _one_line_error(result, code, *fragments):
-    """The failure is one ``error:`` line, last on stderr (after any progress lines)."""
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    errors = [line for line in lines if line.startswith("error: ")]
-    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
-    for f in fragments:
-        assert f in errors[0], errors[0]
-    assert "Traceback" not in result.output
-
-
-def test_space_json_and_text():
-    r = run("space", "--space", "large", "--json")
+def test_space_json_and_text(cli):
+    r = cli(main, "space", "--space", "large", "--json")
     assert r.exit_code == 0
     d = json.loads(r.stdout)
     assert int(d["size"]) == 3 * 18**6 * 19**15 and d["num_layers"] == 22
     assert d["layers"][0]["ops"] == ["K3E1", "K5E1", "K7E1"]
-    r = run("space")
+    r = cli(main, "space")
     assert r.exit_code == 0 and str(3 * 6**6 * 7**15) in r.stdout and "K7E6" in r.stdout
 
 
-def test_unknown_space_preset_data():
-    _one_line_error(run("space", "--space", "huge"), 2, "huge", "basic, large")
-    _one_line_error(run("supernet", "train", "--preset", "fast"), 2, "quick", "paper")
-    _one_line_error(
-        run("supernet", "train", "--data", "cifar10"), 2, "fashion, fashion:DIR, mnist5k, digits"
+def test_unknown_space_preset_data(cli, expect_error):
+    expect_error(cli(main, "space", "--space", "huge"), 2, "huge", "basic, large")
+    expect_error(cli(main, "supernet", "train", "--preset", "fast"), 2, "quick", "paper")
+    expect_error(
+        cli(main, "supernet", "train", "--data", "cifar10"),
+        2,
+        "fashion, fashion:DIR, mnist5k, digits",
     )
-    _one_line_error(
-        run("train", "--arch", ARCH, "--data", "imagefolder:/no/such/dir"),
+    expect_error(
+        cli(main, "train", "--arch", ARCH, "--data", "imagefolder:/no/such/dir"),
         2,
         "/no/such/dir",
         "PATH/train/<class>",
     )
-    _one_line_error(run("supernet", "train", "--resolution", "48"), 2, "multiple of 32")
+    expect_error(cli(main, "supernet", "train", "--resolution", "48"), 2, "multiple of 32")
 
 
 @pytest.fixture(scope="module")
-def supernet_dir(tmp_path_factory):
+def supernet_dir(tmp_path_factory, cli):
     out = tmp_path_factory.mktemp("sn")
-    r = run("supernet", "train", "--data", "digits", "--epochs", "1", "--batch-size", "256",
+    r = cli(main, "supernet", "train", "--data", "digits", "--epochs", "1", "--batch-size", "256",
             "--out", out)  # fmt: skip
     assert r.exit_code == 0, r.output
     assert (out / "checkpoint.pt").is_file() and (out / "train_log.jsonl").is_file()
     return out
 
 
-def test_evaluate_random_and_given_archs(supernet_dir):
-    r = run("evaluate", "--supernet", supernet_dir, "--arch", ARCH, "--random", "2", "--json")
+def test_evaluate_random_and_given_archs(supernet_dir, cli):
+    r = cli(main, "evaluate", "--supernet", supernet_dir, "--arch", ARCH, "--random", "2", "--json")
     assert r.exit_code == 0, r.output
     recs = [json.loads(line) for line in r.stdout.splitlines()]
     assert len(recs) == 3 and recs[0]["arch"] == ARCH
     assert all(0 <= x["accuracy"] <= 1 and x["macs"] > 1e8 and x["params"] > 1e6 for x in recs)
 
 
-def test_evaluate_bad_archs(supernet_dir):
+def test_evaluate_bad_archs(supernet_dir, cli, expect_error):
     short = ARCH.rsplit("-", 1)[0]
-    _one_line_error(
-        run("evaluate", "--supernet", supernet_dir, "--arch", short), 2, "21 layers", "22"
+    expect_error(
+        cli(main, "evaluate", "--supernet", supernet_dir, "--arch", short), 2, "21 layers", "22"
     )
     bad_first = "K3E6" + ARCH[4:]
-    _one_line_error(
-        run("evaluate", "--supernet", supernet_dir, "--arch", bad_first),
+    expect_error(
+        cli(main, "evaluate", "--supernet", supernet_dir, "--arch", bad_first),
         2,
         "layer 0 does not allow K3E6",
         "K3E1, K5E1, K7E1",
     )
     bad_op = ARCH.replace("K5E6", "K4E6", 1)
-    _one_line_error(
-        run("evaluate", "--supernet", supernet_dir, "--arch", bad_op), 2, "K4E6", "kernel in 3,5,7"
+    expect_error(
+        cli(main, "evaluate", "--supernet", supernet_dir, "--arch", bad_op),
+        2,
+        "K4E6",
+        "kernel in 3,5,7",
     )
-    _one_line_error(
-        run("evaluate", "--supernet", supernet_dir / "nope", "--random", "1"), 2, "no checkpoint"
+    expect_error(
+        cli(main, "evaluate", "--supernet", supernet_dir / "nope", "--random", "1"),
+        2,
+        "no checkpoint",
     )
 
 
-def test_resume_refuses_another_training(supernet_dir):
-    r = run("supernet", "train", "--data", "digits", "--epochs", "1", "--batch-size", "256",
+def test_resume_refuses_another_training(supernet_dir, cli, expect_error):
+    r = cli(main, "supernet", "train", "--data", "digits", "--epochs", "1", "--batch-size", "256",
             "--lr", "0.3", "--out", supernet_dir)  # fmt: skip
-    _one_line_error(r, 2, "belongs to another training", "--no-resume")
+    expect_error(r, 2, "belongs to another training", "--no-resume")
 
 
-def test_train_standalone(tmp_path):
-    r = run("train", "--arch", ARCH, "--data", "digits", "--epochs", "1", "--batch-size", "256",
+def test_train_standalone(tmp_path, cli):
+    r = cli(main, "train", "--arch", ARCH, "--data", "digits", "--epochs", "1",
+            "--batch-size", "256",
             "--out", tmp_path)  # fmt: skip
     assert r.exit_code == 0, r.output
     rec = json.loads(r.stdout.strip().splitlines()[-1])

@@ -62,14 +62,11 @@ def test_export_lut_fills_holes_by_regression(latency_cli, tmp_path):
         (["export-lut", "--device", "mock", "-o", "x.json"], "no measurements"),
     ],
 )
-def test_bad_input_one_line_exit_2(latency_cli, args, expect):
-    r = latency_cli(*args)
-    assert r.exit_code == 2
-    assert expect in r.output
-    assert "Traceback" not in r.output
+def test_bad_input_one_line_exit_2(latency_cli, expect_error, args, expect):
+    expect_error(latency_cli(*args), 2, expect)
 
 
-def test_bad_lut_files_exit_2(latency_cli, tmp_path):
+def test_bad_lut_files_exit_2(latency_cli, tmp_path, expect_error):
     assert latency_cli("profile", "--device", "mock", "--space", "basic", "-q").exit_code == 0
     good = tmp_path / "good.json"
     r = latency_cli("export-lut", "--device", "mock", "--space", "basic", "-o", good)
@@ -85,9 +82,35 @@ def test_bad_lut_files_exit_2(latency_cli, tmp_path):
         path = tmp_path / name
         path.write_text(content)
         r = latency_cli("validate", "--lut", path, "--device", "mock", "--n", 4, "-q")
-        assert r.exit_code == 2 and expect in r.output, (name, r.output)
-        assert len(r.output.strip().splitlines()) == 1
+        expect_error(r, 2, expect, str(path))
     r = latency_cli("validate", "--lut", good, "--device", "mock", "--space", "large", "-q")
-    assert r.exit_code == 2 and "not for large" in r.output
+    expect_error(r, 2, "not for large")
     r = latency_cli("validate", "--lut", good, "--device", "host", "-q")
-    assert r.exit_code == 2 and "built on device 'mock'" in r.output
+    expect_error(r, 2, "built on device 'mock'")
+
+
+def test_export_lut_no_fill_and_validate_to_another_file_with_report(latency_cli, tmp_path,
+                                                                      expect_error):  # fmt: skip
+    assert latency_cli("profile", "--device", "mock", "--space", "basic", "-q").exit_code == 0
+    lut = tmp_path / "mock.json"
+    r = latency_cli("export-lut", "--device", "mock", "--space", "basic", "--no-fill", "-o", lut)
+    assert r.exit_code == 0, r.output
+    assert r.output == f"wrote {lut}: basic@224 on mock, 71 entries (71 mock)\n"
+    before = lut.read_text()
+
+    calibrated, report = tmp_path / "calibrated.json", tmp_path / "report.json"
+    r = latency_cli("validate", "--lut", lut, "--device", "mock", "--n", 8, "-q",
+                    "-o", calibrated, "--report", report)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert lut.read_text() == before  # -o leaves --lut as it was
+    cal = load_lut(calibrated).calibration
+    rep = json.loads(report.read_text())
+    assert rep["n"] == 8 and rep["n_fit"] + rep["n_test"] == 8 and len(rep["archs"]) == 8
+    assert rep["calibration"] == cal and f"saved to {calibrated}" in r.output
+
+    store = tmp_path / "cache" / "measurements" / "mock.jsonl"
+    store.write_text("\n".join(store.read_text().splitlines()[:50]) + "\n")
+    r = latency_cli("export-lut", "--device", "mock", "--space", "basic", "--no-fill",
+                    "-o", tmp_path / "holes.json")  # fmt: skip
+    expect_error(r, 2, "21 of 71 variants are not measured", "regression fallback")
+    assert not (tmp_path / "holes.json").exists()

@@ -20,8 +20,7 @@ STEM = Variant.from_key("stem-k3-s2-i32x32x3-o16x16x16")
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PADNAS_CACHE", str(tmp_path / "cache"))
+def cache(padnas_cache):
     return export.export_dir()
 
 

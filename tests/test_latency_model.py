@@ -5,23 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import search_support
 
-from latency.backends.mock import MockBackend
-from latency.devices import load_profile
 from latency.lut.model import LatencyModel
 from latency.lut.table import Lut, LutError
-from latency.variants import arch_keys, space_variants
+from latency.variants import arch_keys
 from padnas.space import SpaceError, get_space
 
 
 @pytest.fixture(scope="module")
 def mock_lut() -> Lut:
-    space = get_space("large")
-    backend = MockBackend(load_profile("mock"))
-    entries = {v.key: {**backend.measure_variant(v).to_dict()} for v in space_variants(space)}
-    for e in entries.values():
-        e.pop("extra")
-    return Lut({"name": "mock"}, "large", space.family_signature, 224, entries)
+    return search_support.mock_lut("large")
 
 
 def test_vectorised_equals_per_arch_sum(mock_lut):

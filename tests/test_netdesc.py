@@ -9,15 +9,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from search_support import mock_lut
 
-from latency.backends.mock import MockBackend
 from latency.lut.model import LatencyModel
 from latency.networks.checks import load_networks, network_from_dict, select_networks
 from latency.networks.description import NetDescError
 from latency.networks.latency import predict_network
 from latency.networks.units import arch_layers, as_arch, network_units
-from latency.profiling.profile import build_lut, profile_space
-from latency.profiling.store import MeasurementStore
 from latency.transfer.estimate import DEFAULT_PUBLISHED
 from latency.variants import arch_keys
 from padnas.space import get_space
@@ -37,17 +35,9 @@ def published():
 
 
 @pytest.fixture(scope="module")
-def mock_luts(tmp_path_factory):
+def mock_luts():
     """Basic and large LUTs of the mock device (no files, well under a second)."""
-    root = tmp_path_factory.mktemp("store")
-    backend = MockBackend({"name": "mock", "transport": "mock"})
-    store = MeasurementStore("mock", root)
-    out = {}
-    for fam in ("basic", "large"):
-        space = get_space(fam)
-        profile_space(space, backend, store, progress=False)
-        out[fam] = build_lut(space, store, {"name": "mock"})
-    return out
+    return {fam: mock_lut(fam) for fam in ("basic", "large")}
 
 
 def test_published_macs_and_params_match_the_authors(published):

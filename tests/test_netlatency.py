@@ -22,9 +22,8 @@ ALL_KINDS = Path(__file__).parent / "data" / "netdesc_allkinds.json"
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PADNAS_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+def cache(padnas_cache):
+    return padnas_cache
 
 
 @pytest.mark.slow

@@ -43,13 +43,6 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def lut_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("lut") / "mock-basic.json"
-    mock_lut("basic").save(path)
-    return path
-
-
 def tiny_data() -> DataBundle:
     """A tiny synthetic 4-class problem (class = brightest quadrant) at 32x32."""
     g = torch.Generator().manual_seed(0)

@@ -145,27 +145,21 @@ def test_standalone_training_under_bf16(tmp_path):
     assert net.head.classifier.weight.dtype == torch.float32
 
 
-def test_search_records_precision_in_config_and_refuses_fp16_on_cpu(tmp_path):
-    from search_support import mock_lut
-
+def test_search_records_precision_in_config_and_refuses_fp16_on_cpu(
+    tmp_path, lut_file, cli, expect_error
+):
     from padnas.search_cli import search
 
-    lut = tmp_path / "lut.json"
-    mock_lut("basic").save(lut)
     out = tmp_path / "run"
-    base = ["--lut", lut, "--out", out, "--accelerator", "cpu"]
-    r = CliRunner().invoke(search, [str(a) for a in [*base, "--precision", "fp16"]])
-    assert r.exit_code == 2 and r.stderr.strip().splitlines()[-1].startswith(
-        "error: --precision fp16 runs on CUDA GPUs only"
-    ), r.output
+    base = ["--lut", lut_file, "--out", out, "--accelerator", "cpu"]
+    r = cli(search, *base, "--precision", "fp16")
+    expect_error(r, 2, "--precision fp16 runs on CUDA GPUs only", alone=False)
     assert not out.exists()
     # the run directory is opened (config.json written) before the data loads; a missing image
     # folder then stops the run, which leaves the recorded config to inspect
     missing = ["--data", f"imagefolder:{tmp_path / 'none'}"]
-    r = CliRunner().invoke(search, [str(a) for a in [*base, *missing, "--precision", "bf16"]])
+    r = cli(search, *base, *missing, "--precision", "bf16")
     assert r.exit_code == 2, r.output
     assert json.loads((out / "config.json").read_text())["preset"]["precision"] == "bf16"
-    r = CliRunner().invoke(
-        search, [str(a) for a in [*base, *missing, "--precision", "fp32", "--resume"]]
-    )
+    r = cli(search, *base, *missing, "--precision", "fp32", "--resume")
     assert r.exit_code == 2 and "precision" in r.output and "another configuration" in r.output

@@ -2,6 +2,8 @@
 thousands of lines of CI output."""
 
 import io
+import os
+import subprocess
 import sys
 
 from padnas.progress import LOGGED_MININTERVAL_S, progress_bar
@@ -44,7 +46,13 @@ def test_terminal_bar_keeps_tqdm_default(monkeypatch):
     assert _drive(monkeypatch, _Tty()) > 100
 
 
-def test_user_setting_wins(monkeypatch):
-    monkeypatch.setenv("TQDM_MININTERVAL", "5")
-    monkeypatch.setattr(sys, "stderr", io.StringIO())
-    assert progress_bar(total=1, file=io.StringIO()).mininterval != LOGGED_MININTERVAL_S
+def test_user_setting_wins():
+    """tqdm reads TQDM_MININTERVAL once, at import: a fresh interpreter sees the user's value."""
+    code = (
+        "import io; from padnas.progress import progress_bar; "
+        "print(progress_bar(total=1, file=io.StringIO()).mininterval)"
+    )
+    env = {**os.environ, "TQDM_MININTERVAL": "5"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, stdin=subprocess.DEVNULL).stdout  # fmt: skip
+    assert out.strip() == "5.0"

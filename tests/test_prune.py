@@ -41,7 +41,8 @@ def test_prune_respects_threshold_and_keeps_layers(space):
     genomes[10, :] = 2
     genomes[11:] = np.where(rng.random((189, space.num_layers)) < 0.1, 1, 0)
     dist = OpDistribution.estimate(space, _archs(space, genomes))
-    res = prune(dist, p_th=0.01)
+    res = prune(dist)  # the paper's default P_th = 0.01
+    assert res == prune(dist, p_th=0.01)
     for j, ops in enumerate(space.layer_ops):
         layer = dist.layer(j)
         kept = set(res.space.layer_ops[j])
@@ -112,3 +113,11 @@ def test_bad_threshold(space):
         prune(dist, 1.5)
     with pytest.raises(ValueError):
         OpDistribution.estimate(space, [])
+
+
+def test_distribution_needs_archs_and_records_its_space(space):
+    with pytest.raises(ValueError, match=r"^cannot estimate an op distribution from zero arch"):
+        OpDistribution.estimate(space, [])
+    genomes = space.sample_genomes(np.random.default_rng(0), 5)
+    data = OpDistribution.estimate(space, _archs(space, genomes)).to_json()
+    assert data["space_signature"] == space.signature and data["count"] == 5

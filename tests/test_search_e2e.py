@@ -1,0 +1,168 @@
+"""``padnas search`` through the CLI to the end on tiny settings, then ``show``, ``show --json``,
+the finished path and ``export RUN:A``; the untested exit-2 paths, one exit 1 and one exit 130.
+
+The CLI offers only the quick and paper presets; the tiny run swaps the quick preset's epochs and
+CES budget in place (``monkeypatch``), so the command line, the planning, the run directory and
+the output are the real ones."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import onnx
+import pytest
+import torch
+
+from padnas.ces import CESConfig
+from padnas.pipeline import CES_PRESETS, Pipeline
+from padnas.presets import PRESETS, Stage
+from padnas.search_cli import export, search, show
+
+TINY_PRESET = replace(
+    PRESETS["quick"],
+    width_mult=0.1,
+    batch_size=64,
+    supernet_stages=(Stage(1, 0.05),),
+    standalone=Stage(1, 0.05),
+    recal_images=32,
+    recal_batch_size=32,
+    eval_batch_size=128,
+    train_per_class=20,
+)
+TINY_CES = CESConfig(pop_size=6, generations=2)
+
+
+@pytest.fixture
+def tiny_quick(monkeypatch, padnas_cache):
+    """The quick preset shrunk to seconds: one supernet epoch, 6 x 2 CES, one stand-alone epoch."""
+    monkeypatch.setitem(PRESETS, "quick", TINY_PRESET)
+    monkeypatch.setitem(CES_PRESETS, "quick", TINY_CES)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _search_args(lut_file, out):
+    return ["--lut", lut_file, "--data", "digits", "--stages", "2", "--out", out, "-q"]
+
+
+def test_search_show_export_end_to_end(tiny_quick, cli, lut_file, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    r = cli(search, *_search_args(lut_file, out))
+    assert r.exit_code == 0, r.output
+    final = json.loads((out / "final.json").read_text())
+    labels = [m["label"] for m in final["models"]]
+    # up to three models (the basic space's), labelled in order; a 12-evaluation search may
+    # leave fewer distinct front members to choose from
+    assert (
+        labels == ["A", "B", "C"][: len(labels)] and labels and final["space"]["family"] == "basic"
+    )
+    summary = (out / "summary.txt").read_text()
+    assert r.stdout == summary and "I-Supernet" in summary
+    assert f"run directory: {out}" in r.stderr
+
+    r = cli(show, out)
+    assert r.exit_code == 0 and r.stdout == summary
+    r = cli(show, out, "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.stdout) == json.loads((out / "summary.json").read_text())
+
+    # the same command again with --resume: nothing is trained, the summary is printed
+    r = cli(search, *_search_args(lut_file, out), "--resume")
+    assert r.exit_code == 0, r.output
+    assert f"{out} is finished; its summary:" in r.stderr and r.stdout == summary
+
+    # export model A by label and, by default, from the plain arch string into the current dir
+    r = cli(export, f"{out}:A", "--format", "onnx", "--resolution", "64", "-o", tmp_path / "a.onnx")
+    assert r.exit_code == 0, r.output
+    dims = onnx.load(str(tmp_path / "a.onnx")).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims] == [1, 3, 64, 64]
+    monkeypatch.chdir(tmp_path)
+    arch = final["models"][0]["arch"]
+    r = cli(export, arch, "--format", "onnx", "--resolution", "64")
+    expected = tmp_path / f"basic-{arch.lower()}.onnx"
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == expected.name and expected.stat().st_size > 0
+
+
+def test_interrupted_search_exits_130_and_says_resume(tiny_quick, cli, lut_file, tmp_path,
+                                                      monkeypatch):  # fmt: skip
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Pipeline, "execute", interrupted)
+    out = tmp_path / "run"
+    r = cli(search, *_search_args(lut_file, out))
+    assert r.exit_code == 130
+    assert f"stopped: {out} keeps everything so far; add --resume to the same command" in r.stderr
+    assert "Traceback" not in r.output and (out / "config.json").is_file()
+
+
+def test_corrupt_store_is_a_runtime_failure_exit_1(latency_cli, padnas_cache, expect_error):
+    assert latency_cli("profile", "--device", "mock", "--space", "basic", "-q").exit_code == 0
+    store = padnas_cache / "measurements" / "mock.jsonl"
+    lines = store.read_text().splitlines()
+    store.write_text("\n".join([lines[0], "{not json", *lines[1:]]) + "\n")
+    r = latency_cli("export-lut", "--device", "mock", "--space", "basic", "-o", "x.json")
+    expect_error(r, 1, "mock.jsonl:2")
+
+
+@pytest.fixture
+def finished_run(tmp_path):
+    """A run directory with a final.json (what export reads), made by hand."""
+    run = tmp_path / "done"
+    run.mkdir()
+    arch = "-".join(["K3E1"] + ["K3E3"] * 21)
+    models = [{"label": "A", "arch": arch}]
+    (run / "final.json").write_text(json.dumps({"space": {"family": "basic"}, "models": models}))
+    return run
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--threads", "-1"], ["--threads must be >= 0, got -1"]),
+        (["--p-th", "1"], ["--p-th must be in [0, 1), got 1.0"]),
+        (["--stages", "1"], ["--stages must be >= 2", "got 1"]),
+        (["--latency-window", "60"], ["MIN:MAX"]),
+        (["--p-th", "-0.5"], ["--p-th must be in [0, 1), got -0.5"]),
+    ],
+)
+def test_search_refusals_are_one_line(cli, lut_file, tmp_path, expect_error, args, fragments):
+    out = tmp_path / "run"
+    expect_error(cli(search, "--lut", lut_file, "--out", out, *args), 2, *fragments)
+    assert not out.exists()
+
+
+def test_show_and_export_refusals_are_one_line(cli, finished_run, tmp_path, expect_error):
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    expect_error(cli(show, unfinished, "--json"), 2, "has no summary.json yet")
+    expect_error(cli(show, tmp_path / "nothing"), 2, "no run directory at")
+    expect_error(cli(show, unfinished), 2, "not a padnas run directory (no config.json)")
+    expect_error(cli(export, unfinished, "--format", "onnx"), 2, "has no final.json")
+    expect_error(
+        cli(export, f"{finished_run}:A", "--space", "large", "--format", "onnx"),
+        2,
+        "searched the basic space, not large",
+    )
+    expect_error(
+        cli(export, f"{finished_run}:A", "--format", "onnx", "-o", tmp_path / "a.tflite"),
+        2,
+        "must end in .onnx for --format onnx",
+    )
+    expect_error(cli(export, f"{finished_run}:Z", "--format", "onnx"), 2, "has models A, not 'Z'")
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["measure", "missing.tflite", "--device", "mock"], ["missing.tflite"]),
+        (["export-lut", "--device", "nokia3310", "-o", "x.json"], ["unknown device 'nokia3310'"]),
+        (["validate", "--lut", "missing.json", "--device", "mock"], ["missing.json"]),
+    ],
+)
+def test_latency_refusals_are_one_line(latency_cli, expect_error, args, fragments):
+    expect_error(latency_cli(*args), 2, *fragments)
