@@ -27,10 +27,10 @@ from .space import DEPLOY_RESOLUTION, get_space
 from .window import Gate, LatencyWindow, WindowError, sample_admissible
 
 #: Section 4.1: the paper's windows on Pixel 3 (TFLite), per space
-PIXEL3_WINDOWS = {"basic": (60.0, 70.0), "large": (50.0, 100.0)}
+PIXEL3_WINDOWS = {"basic": (60.0, 70.0), "large": (50.0, 100.0), "v3": (40.0, 56.0)}
 #: other devices: these percentiles of the latencies of 10,000 uniform random architectures of the
 #: full space (seed 0); the large space gets a wider window, as the paper's does on Pixel 3
-RANDOM_ARCH_PERCENTILES = {"basic": (25.0, 75.0), "large": (10.0, 90.0)}
+RANDOM_ARCH_PERCENTILES = {"basic": (25.0, 75.0), "large": (10.0, 90.0), "v3": (25.0, 75.0)}
 RANDOM_ARCH_SAMPLES = 10_000
 _PIXEL3 = re.compile(r"^(google[\s_-]*)?pixel[\s_-]*3([\s_-]*xl)?\b(?![\s_-]*a)", re.IGNORECASE)
 

@@ -229,6 +229,12 @@ def measure_network_file(target: str, names: tuple[str, ...], backend, lut_path=
     "-o",
     help="Write the LUT (one space) or a {'luts': [...]} bundle here.",
 )
+@click.option(
+    "--reuse-fit",
+    is_flag=True,
+    help="Apply the transfer model the device profile's LUTs already carry, unchanged (no "
+    "refit): estimates a new space with the very model of the shipped ones.",
+)
 @store_option
 @click.option("--force", is_flag=True, help="Re-measure what the host store already has.")
 @quiet_option
@@ -243,6 +249,7 @@ def estimate(
     terms,
     update,
     output,
+    reuse_fit,
     store_dir,
     force,
     quiet,
@@ -260,6 +267,8 @@ def estimate(
     \b
     The shipped Pixel 3 estimate is reproduced by:
       padnas-latency estimate --device pixel3 --space basic --space large \\
+          --resolution 224 --update device_profiles/pixel3.json
+      padnas-latency estimate --device pixel3 --space v3 --reuse-fit \\
           --resolution 224 --update device_profiles/pixel3.json
     """
     from latency.transfer.fit import parse_terms  # torch: only for this command
@@ -279,6 +288,13 @@ def estimate(
     command = _estimate_command(
         device, spaces, resolution, published, host_device, terms, update, output, store_dir
     )
+    reuse = None
+    if reuse_fit:
+        from latency.devices import load_profile
+        from latency.transfer.estimate import shipped_transfer
+
+        reuse = shipped_transfer(load_profile(device))
+        command += " --reuse-fit"
     res = run_estimate(
         device,
         published=published or DEFAULT_PUBLISHED,
@@ -290,10 +306,13 @@ def estimate(
         force=force,
         progress=not quiet,
         command=command,
+        reuse=reuse,
     )
     fit = res.fit
     click.echo(f"host: {res.host.get('cpu_model', '?')} ({res.host.get('kernels', '?')} kernels)")
-    click.echo(f"transfer: {fit.model.formula()} (fitted on {len(res.samples)} networks)")
+    fitted_on = len(fit.model.fitted_on or res.samples)
+    reused = ", reused unchanged" if reuse else ""
+    click.echo(f"transfer: {fit.model.formula()} (fitted on {fitted_on} networks{reused})")
     for s, f, loo in zip(
         res.samples, fit.fitted, fit.loo or [None] * len(res.samples), strict=True
     ):
@@ -304,7 +323,8 @@ def estimate(
             f"  {s.name:<22} host {s.host_ms:7.3f} ms  published {s.target_ms:7.2f} ms  "
             f"fit {f.predicted_ms:7.2f} ms ({f.rel_err * 100:+.1f}%){extra}"
         )
-    click.echo(f"leave-one-out MAPE: {fit.loo_mape:.2f}%")
+    if fit.loo:
+        click.echo(f"leave-one-out MAPE: {fit.loo_mape:.2f}%")
     for lut in res.luts:
         lo, hi = LatencyModel.from_lut(lut, get_space(lut.family)).reachable_range()
         click.echo(
