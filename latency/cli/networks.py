@@ -7,6 +7,7 @@ estimate rather than on one space's LUT.
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
@@ -101,9 +102,15 @@ def _choose_lut(path: Path, family: str | None, net):
 )
 @click.option("--net", "names", multiple=True, help="Network(s) of NET.json [default: all].")
 @click.option("--breakdown", is_flag=True, help="Print every unit's latency and source.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON document on stdout (fields: see docs/json-output.md).",
+)
 @verbose_option
 @handle_errors
-def predict(target, lut_path, space, names, breakdown, verbose):
+def predict(target, lut_path, space, names, breakdown, as_json, verbose):
     """Predicted latency of a network (NET.json) or an architecture (ARCH) from a LUT.
 
     Sums the LUT entry of each layer; layers the LUT lacks are priced by the regression
@@ -126,16 +133,32 @@ def predict(target, lut_path, space, names, breakdown, verbose):
         lut = load_lut(lut_path, sp.family)
         model = LatencyModel.from_lut(lut, sp, fill_missing=True)
         ms = float(model.predict([arch])[0])
-        line = source_line((model.entries[k]["source"], ms) for k, ms in model.breakdown(arch))
+        parts = [(k, model.entries[k]["source"], part) for k, part in model.breakdown(arch)]
+        if as_json:
+            rows = [(k.split("-", 1)[0], k, p, src) for k, src, p in parts]
+            doc = _prediction_doc(str(arch), ms, lut, rows)
+            click.echo(json.dumps({"luts": [_lut_doc(lut)], "predictions": [doc]}, indent=1))
+            return
+        line = source_line((src, part) for _, src, part in parts)
         click.echo(f"{arch}: {ms:.2f} ms on {lut.device_name} ({lut.label} LUT{_cal(lut)})")
         click.echo(f"  sources: {line}")
         if breakdown:
             for key, part in model.breakdown(arch):
                 click.echo(f"    {part:9.4f} ms  {model.entries[key]['source']:<10} {key}")
         return
+    docs, luts = [], {}
     for net in _networks(target, names):
         lut = _choose_lut(lut_path, space, net)
         pred = _predict(net, lut)
+        if as_json:
+            luts[lut.label] = _lut_doc(lut)
+            doc = _prediction_doc(net.name, pred.ms, lut, pred.rows)
+            doc["raw_ms"] = round(pred.raw_ms, 5)
+            published = net.meta.get(_target_field(lut.device_name))
+            if published is not None:
+                doc["published_ms"] = published
+            docs.append(doc)
+            continue
         click.echo(
             f"{net.name}: {pred.ms:.2f} ms on {lut.device_name} ({lut.label} LUT"
             f"{_cal(lut)})" + _published(net, lut.device_name, pred.ms)
@@ -144,6 +167,42 @@ def predict(target, lut_path, space, names, breakdown, verbose):
         if breakdown:
             for kind, key, ms, src in pred.rows:
                 click.echo(f"    {ms:9.4f} ms  {src:<10} {kind:<7} {key}")
+
+    if as_json:
+        click.echo(json.dumps({"luts": list(luts.values()), "predictions": docs}, indent=1))
+
+
+def _lut_doc(lut) -> dict:
+    """The LUT a prediction used, as ``predict --json`` reports it."""
+    return {
+        "device": lut.device_name,
+        "lut": lut.label,
+        "calibration": lut.calibration,
+    }
+
+
+def _prediction_doc(name: str, ms: float, lut, rows) -> dict:
+    """One prediction: total ms (calibrated), ms per source, and each unit with its source."""
+    by_source: dict[str, float] = {}
+    for _, _, part, src in rows:
+        by_source[src] = by_source.get(src, 0.0) + part
+    return {
+        "name": name,
+        "ms": round(ms, 5),
+        "unit": "ms",
+        "lut": lut.label,
+        "source_ms": {k: round(v, 5) for k, v in by_source.items()},
+        "units": [
+            {"kind": kind, "key": key, "ms": round(part, 5), "source": src}
+            for kind, key, part, src in rows
+        ],
+    }
+
+
+def _target_field(device: str) -> str:
+    from latency.transfer.estimate import target_field
+
+    return target_field(device)
 
 
 def _predict(net, lut):
