@@ -43,3 +43,12 @@ def test_predict_arch_json():
     assert pred["name"] == arch and doc["luts"][0]["lut"] == "basic@224"
     assert [u["kind"] for u in pred["units"]] == ["stem", *(["ibconv"] * 22), "head"]
     assert set(pred["source_ms"]) == {"estimate"}
+
+
+def test_devices_json_lists_profiles_with_their_luts():
+    doc = _json(["devices", "--json"])
+    by_name = {p["name"]: p for p in doc["profiles"]}
+    assert {"host", "host-builtin", "mock", "pixel3"} <= set(by_name)
+    assert by_name["pixel3"]["transport"] == "adb" and by_name["pixel3"]["cpu_mask"] == "80"
+    assert {"basic@224", "large@224"} <= set(by_name["pixel3"]["luts"])
+    assert doc["phones"] == [] and all(p["valid"] for p in doc["profiles"])
