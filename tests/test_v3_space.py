@@ -194,3 +194,22 @@ def test_v3_block_converts_to_tflite(tmp_path, monkeypatch):
     path = export.export_variant(block)
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["variant"] == block.key and 0 <= meta["check_max_abs_err"] < 1e-3
+
+
+def test_reused_transfer_model_is_the_shipped_one():
+    from latency.transfer.estimate import shipped_transfer
+    from latency.transfer.fit import TransferError, TransferModel
+
+    profile = json.loads((ROOT / "device_profiles" / "pixel3.json").read_text())
+    transfer = shipped_transfer(profile)
+    model = TransferModel.from_dict(transfer)
+    assert model.formula() == transfer["formula"] and model.fitted_on == tuple(
+        transfer["fitted_on"]
+    )
+    assert model.network_ms([1.0, 2.0]) == pytest.approx(3 * transfer["scale"] + model.offset_ms)
+    with pytest.raises(TransferError, match="ships no estimated LUT"):
+        shipped_transfer({"name": "phone", "luts": []})
+    other = json.loads(json.dumps(profile))
+    other["luts"][0]["provenance"]["transfer"]["scale"] = 1.0
+    with pytest.raises(TransferError, match="different transfer models"):
+        shipped_transfer(other)

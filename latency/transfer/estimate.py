@@ -11,11 +11,11 @@ the host's append-only store, exports to the cache):
 4. map each host entry through the model: entries ``source: estimate``, the model's per-network
    offset as the LUT's calibration offset, and the whole story in ``provenance``.
 
-With ``reuse`` (``--reuse-fit``) step 2 is skipped: the transfer model already shipped in the
-device profile is applied unchanged, so a new space (v3) is estimated by exactly the model the
-other spaces' tables were made with and those tables stay comparable. The published networks are
-still measured, and the reused model's predictions from today's host measurements are recorded
-(``provenance.transfer.check``) to show the host has not drifted since the fit.
+With ``reuse`` (``--reuse-fit``) steps 1 and 2 are skipped: the transfer model already shipped
+in the device profile is applied unchanged, so a new space (v3) is estimated by exactly the model
+the other spaces' tables were made with and those tables stay comparable. Nothing checks that the
+host has not drifted since that fit (the provenance gives both measurement dates); run without
+``reuse`` to refit all spaces together when in doubt.
 
 The host runs TFLite's built-in kernels (profile ``host-builtin``), not XNNPACK: the published
 Pixel 3 figures line up with the built-in kernels' relative costs far better (see
@@ -218,7 +218,7 @@ def run_estimate(
     store = MeasurementStore(host_profile["name"], store_dir)
     with make_backend(host_profile) as backend:
         host = backend.describe()
-        units = [u for name in targets for u in network_units(nets[name])]
+        units = [] if reuse else [u for name in targets for u in network_units(nets[name])]
         failed = measure_units(units, backend, store, force=force, progress=progress)
         if failed:
             raise LatencyRuntimeError(
@@ -242,16 +242,14 @@ def run_estimate(
             host_luts.append(build_lut(get_space(name), store, host, resolution=resolution))
     # fit after profiling: a space shares block keys with the published networks (ProxylessNAS'
     # blocks are basic-space ops), so the fit and the LUT entries read the same store state
-    samples = samples_from_store(nets, targets, store)
-    fit = _reused_fit(reuse, samples) if reuse else evaluate_transfer(samples, terms)
     if reuse:
-        check = {
-            p.name: {"target_ms": p.target_ms, "predicted_ms": round(p.predicted_ms, 3)}
-            for p in fit.fitted
-        }
-        transfer = {**reuse, "reused": True, "check": check}
+        samples = []
+        fit = _reused_fit(reuse, samples)
+        transfer = {**reuse, "reused": True}
         how = "reused unchanged from the device profile's shipped LUTs, not refitted; "
     else:
+        samples = samples_from_store(nets, targets, store)
+        fit = evaluate_transfer(samples, terms)
         transfer, how = fit.to_dict(), ""
     used_keys = {u.key for u in units}.union(*(lut.entries for lut in host_luts))
     provenance = {
