@@ -213,3 +213,15 @@ def test_reused_transfer_model_is_the_shipped_one():
     other["luts"][0]["provenance"]["transfer"]["scale"] = 1.0
     with pytest.raises(TransferError, match="different transfer models"):
         shipped_transfer(other)
+
+
+def test_default_window_on_the_pixel3_estimate():
+    """Random v3 architectures never reach Table 4's 40-56 ms on the estimate, so the default is
+    the percentile rule, and 40:56 is refused before any training."""
+    from padnas.window import WindowError
+
+    plan = plan_search(str(ROOT / "device_profiles" / "pixel3.json"), family="v3")
+    win = plan.settings.window
+    assert 40 < win.lo < win.hi and "percentile" in plan.settings.window_rule
+    with pytest.raises(WindowError, match="40:56 ms"):
+        plan_search(str(ROOT / "device_profiles" / "pixel3.json"), family="v3", window="40:56")
