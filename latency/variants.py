@@ -11,6 +11,11 @@ Key forms (H x W x C, NHWC order as the device sees them)::
     ibconv-k5-e6-s1-i28x28x40-o28x28x40
     head-i7x7x320-f1280-c1000
 
+Blocks of the v3 space add what else changes their computation: ``-se`` for squeeze-excite and
+the activation when it is not ReLU6 (``stem-k3-s2-i224x224x3-o112x112x16-hswish``,
+``ibconv-k5-e6-s1-i14x14x80-o14x14x80-se-hswish``, ``head-i7x7x160-f1280-c1000-hswish``), so the
+ReLU6-only spaces keep their keys and a key still rebuilds its block.
+
 Identity costs zero and has no variant (in this space it never changes shape). This module does
 not import torch: the search side and a warm ``profile`` re-run only need keys and shapes.
 """
@@ -23,6 +28,7 @@ from functools import cached_property
 
 from latency.errors import LatencyUsageError
 from padnas.space import (
+    DEFAULT_ACT,
     DEPLOY_CLASSES,
     DEPLOY_RESOLUTION,
     HEAD_CHANNELS,
@@ -31,14 +37,17 @@ from padnas.space import (
     Proxy,
     SearchSpace,
     parse_op,
+    se_channels,
 )
 
 KINDS = ("stem", "ibconv", "head")
 _SHAPE = r"(\d+)x(\d+)x(\d+)"
+ACTS = ("relu6", "relu", "hswish")
+_ACT = r"(?:-(relu|hswish))?"
 _KEY_RES = {
-    "stem": re.compile(rf"^stem-k(\d+)-s(\d+)-i{_SHAPE}-o{_SHAPE}$"),
-    "ibconv": re.compile(rf"^ibconv-k(\d+)-e(\d+)-s(\d+)-i{_SHAPE}-o{_SHAPE}$"),
-    "head": re.compile(rf"^head-i{_SHAPE}-f(\d+)-c(\d+)$"),
+    "stem": re.compile(rf"^stem-k(\d+)-s(\d+)-i{_SHAPE}-o{_SHAPE}{_ACT}$"),
+    "ibconv": re.compile(rf"^ibconv-k(\d+)-e(\d+)-s(\d+)-i{_SHAPE}-o{_SHAPE}(-se)?{_ACT}$"),
+    "head": re.compile(rf"^head-i{_SHAPE}-f(\d+)-c(\d+){_ACT}$"),
 }
 
 
@@ -62,10 +71,19 @@ class Variant:
     stride: int = 1
     feat_chs: int = 0  # head: width of the 1x1 conv before pooling
     num_classes: int = 0  # head: classifier outputs
+    se: bool = False  # ibconv: MobileNetV3 squeeze-excite after the depthwise conv
+    act: str = DEFAULT_ACT
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise VariantError(f"unknown variant kind {self.kind!r}; expected one of {KINDS}")
+        if self.act not in ACTS:
+            raise VariantError(f"unknown activation {self.act!r}; expected one of {ACTS}")
+
+    @property
+    def _tail(self) -> str:
+        se = "-se" if self.se else ""
+        return se + ("" if self.act == DEFAULT_ACT else f"-{self.act}")
 
     # ---- identity ---------------------------------------------------------------------------
     @cached_property
@@ -73,10 +91,10 @@ class Variant:
         i = f"i{self.in_h}x{self.in_w}x{self.in_chs}"
         o = f"o{self.out_h}x{self.out_w}x{self.out_chs}"
         if self.kind == "stem":
-            return f"stem-k{self.kernel}-s{self.stride}-{i}-{o}"
+            return f"stem-k{self.kernel}-s{self.stride}-{i}-{o}{self._tail}"
         if self.kind == "ibconv":
-            return f"ibconv-k{self.kernel}-e{self.exp_ratio}-s{self.stride}-{i}-{o}"
-        return f"head-{i}-f{self.feat_chs}-c{self.num_classes}"
+            return f"ibconv-k{self.kernel}-e{self.exp_ratio}-s{self.stride}-{i}-{o}{self._tail}"
+        return f"head-{i}-f{self.feat_chs}-c{self.num_classes}{self._tail}"
 
     def __str__(self) -> str:
         return self.key
@@ -90,17 +108,23 @@ class Variant:
         if not m:
             raise VariantError(
                 f"not a variant key: {key!r}; expected e.g. stem-k3-s2-i224x224x3-o112x112x16, "
-                "ibconv-k5-e6-s1-i28x28x40-o28x28x40 or head-i7x7x320-f1280-c1000"
+                "ibconv-k5-e6-s1-i28x28x40-o28x28x40 or head-i7x7x320-f1280-c1000, optionally "
+                "followed by -se (ibconv) and -relu or -hswish"
             )
-        g = [int(x) for x in m.groups()]
+        *numbers, act = m.groups()
+        act = act or DEFAULT_ACT
+        se = kind == "ibconv" and numbers.pop() is not None
+        g = [int(x) for x in numbers]
         if kind == "stem":
             k, s, ih, iw, ic, oh, ow, oc = g
-            return cls("stem", ih, iw, ic, oh, ow, oc, kernel=k, stride=s)
+            return cls("stem", ih, iw, ic, oh, ow, oc, kernel=k, stride=s, act=act)
         if kind == "ibconv":
             k, e, s, ih, iw, ic, oh, ow, oc = g
-            return cls("ibconv", ih, iw, ic, oh, ow, oc, kernel=k, exp_ratio=e, stride=s)
+            return cls(
+                "ibconv", ih, iw, ic, oh, ow, oc, kernel=k, exp_ratio=e, stride=s, se=se, act=act
+            )
         ih, iw, ic, f, c = g
-        return cls("head", ih, iw, ic, 1, 1, c, feat_chs=f, num_classes=c)
+        return cls("head", ih, iw, ic, 1, 1, c, feat_chs=f, num_classes=c, act=act)
 
     # ---- the block --------------------------------------------------------------------------
     @property
@@ -117,11 +141,12 @@ class Variant:
         from padnas import ops
 
         if self.kind == "stem":
-            module = ops.Stem(self.out_chs, in_chs=self.in_chs, stride=self.stride)
+            module = ops.Stem(self.out_chs, in_chs=self.in_chs, stride=self.stride, act=self.act)
         elif self.kind == "ibconv":
-            module = ops.IBConv(self.in_chs, self.out_chs, self.kernel, self.exp_ratio, self.stride)
+            op = f"K{self.kernel}E{self.exp_ratio}" + ("SE" if self.se else "")
+            module = ops.build_op(op, self.in_chs, self.out_chs, self.stride, self.act)
         else:
-            module = ops.Head(self.in_chs, self.feat_chs, self.num_classes)
+            module = ops.Head(self.in_chs, self.feat_chs, self.num_classes, act=self.act)
         return module.eval()
 
     # ---- regression features ----------------------------------------------------------------
@@ -156,16 +181,19 @@ class Variant:
             hid = self.hidden_chs
             expand = self.exp_ratio != 1
             pw = hw_out * hid * self.out_chs + (hw_in * self.in_chs * hid if expand else 0)
+            se_chs = se_channels(hid) if self.se else 0
             f.update(
                 is_ibconv=1,
                 hidden_chs=hid,
                 macs_pw=pw,
                 macs_dw=hw_out * hid * self.kernel**2,
+                macs_fc=2 * hid * se_chs,  # the SE's two FCs, as network units count them
                 act_hidden=(hw_in * hid if expand else 0) + hw_out * hid,
                 params=(self.in_chs * hid if expand else 0)
                 + hid * self.kernel**2
                 + hid * self.out_chs
-                + 2 * (hid * (2 if expand else 1) + self.out_chs),
+                + 2 * (hid * (2 if expand else 1) + self.out_chs)
+                + (2 * hid * se_chs + hid + se_chs if self.se else 0),
                 residual=int(self.stride == 1 and self.in_chs == self.out_chs),
             )
         else:
@@ -240,7 +268,9 @@ def layer_variants(
     proxy = Proxy(resolution, width_mult)
     size = resolution // STEM_STRIDE
     stem_chs = proxy.channels(space.stem_chs)
-    stem = Variant("stem", resolution, resolution, 3, size, size, stem_chs, kernel=3, stride=2)
+    stem = Variant(
+        "stem", resolution, resolution, 3, size, size, stem_chs, 3, stride=2, act=space.stem_act
+    )
     layers = []
     last = stem_chs
     for spec, ops in zip(space.layers, space.layer_ops, strict=True):
@@ -252,15 +282,34 @@ def layer_variants(
             if parsed is None:
                 row[op] = None
                 continue
-            k, e = parsed
             row[op] = Variant(
-                "ibconv", size, size, in_chs, out_size, out_size, out_chs, k, e, spec.stride
+                "ibconv",
+                size,
+                size,
+                in_chs,
+                out_size,
+                out_size,
+                out_chs,
+                parsed.kernel,
+                parsed.exp_ratio,
+                spec.stride,
+                se=parsed.se,
+                act=spec.act,
             )
         layers.append(row)
         size, last = out_size, out_chs
     head_chs = HEAD_CHANNELS if width_mult <= 1 else proxy.channels(HEAD_CHANNELS)
     head = Variant(
-        "head", size, size, last, 1, 1, num_classes, feat_chs=head_chs, num_classes=num_classes
+        "head",
+        size,
+        size,
+        last,
+        1,
+        1,
+        num_classes,
+        feat_chs=head_chs,
+        num_classes=num_classes,
+        act=space.head_act,
     )
     return LayerVariants(stem, tuple(layers), head)
 

@@ -48,7 +48,8 @@ def main() -> None:
     epilog="""\b
 Examples:
   padnas space --space basic
-  padnas space --space large --json > large.json"""
+  padnas space --space large --json > large.json
+  padnas space --space v3     # MobileNetV3-based (SE, h-swish; see padnas/space.py)"""
 )
 @space_option("family", default="basic", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the space as JSON.")
@@ -61,6 +62,7 @@ def space(family: str, as_json: bool) -> None:
         data = sp.to_dict()
         data["num_layers"] = sp.num_layers
         data["stem_chs"] = sp.stem_chs
+        data["stem_act"], data["head_act"] = sp.stem_act, sp.head_act
         data["layers"] = [
             {
                 "index": s.index,
@@ -68,6 +70,7 @@ def space(family: str, as_json: bool) -> None:
                 "in_chs": s.in_chs,
                 "out_chs": s.out_chs,
                 "stride": s.stride,
+                "act": s.act,
                 "ops": list(ops),
             }
             for s, ops in zip(sp.layers, sp.layer_ops, strict=True)

@@ -79,7 +79,7 @@ class CommandGroup(click.Group):
 
 
 SPACE_CHOICE = SpaceChoice()
-SPACE_HELP = "Search space: basic or large (Table 2)."
+SPACE_HELP = "Search space: basic or large (Table 2), or v3 (MobileNetV3-based, Table 4)."
 
 
 def space_option(*decls: str, **kw):

@@ -40,13 +40,16 @@ def count_params(module: nn.Module) -> int:
 
 
 @functools.lru_cache(maxsize=4096)
-def _block_cost(op: str, in_chs: int, out_chs: int, stride: int, size: int) -> tuple[int, int]:
-    block = build_op(op, in_chs, out_chs, stride)
+def _block_cost(
+    op: str, in_chs: int, out_chs: int, stride: int, size: int, act: str
+) -> tuple[int, int]:
+    block = build_op(op, in_chs, out_chs, stride, act)
     return count_macs(block, (1, in_chs, size, size)), count_params(block)
 
 
 @functools.lru_cache(maxsize=64)
 def _ends_cost(stem_chs: int, head_in: int, head_chs: int, classes: int, res: int, final: int):
+    # MACs and parameters do not depend on the activation, so the ends are built with the default
     stem = Stem(stem_chs, stride=STEM_STRIDE)
     head = Head(head_in, head_chs, classes)
     return (
@@ -68,8 +71,8 @@ def macs_params(
     stem_chs, layers, head_chs = layer_shapes(space, proxy)
     size = resolution // STEM_STRIDE
     macs = params = 0
-    for op, (in_chs, out_chs, stride) in zip(arch.ops, layers, strict=True):
-        m, p = _block_cost(op, in_chs, out_chs, stride, size)
+    for op, (in_chs, out_chs, stride), spec in zip(arch.ops, layers, space.layers, strict=True):
+        m, p = _block_cost(op, in_chs, out_chs, stride, size, spec.act)
         macs, params = macs + m, params + p
         size = -(-size // stride)
     m, p = _ends_cost(stem_chs, layers[-1][1], head_chs, num_classes, resolution, size)

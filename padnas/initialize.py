@@ -30,7 +30,7 @@ import math
 import torch
 from torch import nn
 
-from .ops import IBConv
+from .ops import ConvBNAct, IBConv
 
 
 def init_weights(
@@ -63,8 +63,9 @@ def init_weights(
 
 
 def _convs(op: IBConv) -> tuple[nn.Conv2d | None, nn.Conv2d, nn.Conv2d]:
-    """(expand conv or None, depthwise conv, projection conv) of a plain IBConv."""
-    convs = [m for m in op.body.modules() if isinstance(m, nn.Conv2d)]
+    """(expand conv or None, depthwise conv, projection conv) of an IBConv; a squeeze-excite's
+    convs are not among them (SE weights are each op's own)."""
+    convs = [m[0] for m in op.body if isinstance(m, ConvBNAct)]
     if len(convs) == 3:
         return convs[0], convs[1], convs[2]
     return None, convs[0], convs[1]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .space import IDENTITY, parse_op
+from .space import DEFAULT_ACT, IDENTITY, parse_op, se_channels
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -146,18 +146,22 @@ class Identity(nn.Identity):
 
 
 class Stem(ConvBNAct):
-    """3x3 stride-2 conv from the RGB image."""
+    """3x3 stride-2 conv from the RGB image (ReLU6; h-swish in the v3 space)."""
 
-    def __init__(self, out_chs: int, in_chs: int = 3, stride: int = 2) -> None:
-        super().__init__(in_chs, out_chs, 3, stride, act="relu6")
+    def __init__(
+        self, out_chs: int, in_chs: int = 3, stride: int = 2, act: str = DEFAULT_ACT
+    ) -> None:
+        super().__init__(in_chs, out_chs, 3, stride, act=act)
 
 
 class Head(nn.Module):
     """1x1 conv to ``feat_chs`` (1280), global average pool, linear classifier."""
 
-    def __init__(self, in_chs: int, feat_chs: int, num_classes: int) -> None:
+    def __init__(
+        self, in_chs: int, feat_chs: int, num_classes: int, act: str = DEFAULT_ACT
+    ) -> None:
         super().__init__()
-        self.conv = ConvBNAct(in_chs, feat_chs, 1, act="relu6")
+        self.conv = ConvBNAct(in_chs, feat_chs, 1, act=act)
         self.classifier = nn.Linear(feat_chs, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,8 +169,11 @@ class Head(nn.Module):
         return self.classifier(x)
 
 
-def build_op(name: str, in_chs: int, out_chs: int, stride: int) -> nn.Module:
-    """The block for an op name of the catalogue (``K5E3``, ``ID``)."""
+def build_op(
+    name: str, in_chs: int, out_chs: int, stride: int, act: str = DEFAULT_ACT
+) -> nn.Module:
+    """The block for an op name of the catalogue (``K5E3``, ``K5E6SE``, ``ID``) with the layer's
+    activation; an ``SE`` op gets MobileNetV3's squeeze-excite (quarter width, ReLU, h-sigmoid)."""
     parsed = parse_op(name)
     if parsed is None:
         if name == IDENTITY and (stride != 1 or in_chs != out_chs):
@@ -174,5 +181,15 @@ def build_op(name: str, in_chs: int, out_chs: int, stride: int) -> nn.Module:
                 f"{IDENTITY} cannot change shape ({in_chs}->{out_chs}, stride {stride})"
             )
         return Identity()
-    kernel_size, exp_ratio = parsed
-    return IBConv(in_chs, out_chs, kernel_size, exp_ratio, stride)
+    hidden = in_chs * parsed.exp_ratio
+    return IBConv(
+        in_chs,
+        out_chs,
+        parsed.kernel,
+        parsed.exp_ratio,
+        stride,
+        act=act,
+        se_chs=se_channels(hidden) if parsed.se else None,
+        se_act="relu",
+        se_gate="hsigmoid",
+    )

@@ -35,8 +35,8 @@ CES_PRESETS = {
     "paper": CESConfig(pop_size=64, generations=40),
     "quick": CESConfig(pop_size=24, generations=10),
 }
-#: models returned per family, as the paper does (PAD-NAS-S-A..C, PAD-NAS-L-A..E)
-FINAL_MODELS = {"basic": 3, "large": 5}
+#: models returned per family, as the paper does (PAD-NAS-S-A..C, PAD-NAS-L-A..E, PAD-NAS-V3-A..C)
+FINAL_MODELS = {"basic": 3, "large": 5, "v3": 3}
 METHOD_NAMES = {2: "I-Supernet", 3: "P-Supernet", 4: "PAD-NAS"}
 
 

@@ -36,9 +36,9 @@ Examples:
 
 \b
 --stages: 2 = I-Supernet (train + search), 3 = P-Supernet (prune once), 4 = PAD-NAS.
-Default window: the paper's for a Pixel 3 table (60-70 ms basic, 50-100 ms large); for other
-devices the 25th-75th (basic) or 10th-90th (large) percentile of the latencies of 10,000
-random architectures of the space, printed at start."""
+Default window: the paper's for a Pixel 3 table (60-70 ms basic, 50-100 ms large); for v3
+and for other devices the 25th-75th (basic, v3) or 10th-90th (large) percentile of the
+latencies of 10,000 random architectures of the space, printed at start."""
 )
 @click.option(
     "--lut",

@@ -21,21 +21,50 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
 from .errors import UsageError
 
 IDENTITY = "ID"
-_OP_RE = re.compile(r"^K(?P<k>[357])E(?P<e>[1-6])$")
+SE_SUFFIX = "SE"
+_OP_RE = re.compile(r"^K(?P<k>[357])E(?P<e>[1-6])(?P<se>SE)?$")
 
 # Table 1: (output channels, repeats, stride of the first block) for the seven SBS stages.
 # The first three stages differ between the basic (32-16-32) and large (16-16-24) spaces.
 _STAGES_TAIL = ((40, 4, 2), (80, 4, 2), (96, 4, 1), (192, 4, 2), (320, 1, 1))
+# Activations: the paper's spaces use ReLU6 throughout (MobileNetV2); ``acts`` gives one per stage
+# where a space differs, ``stem_act``/``head_act`` the activation of the fixed ends.
 MACROS = {
     "basic": {"stem": 32, "stages": ((16, 1, 1), (32, 4, 2), *_STAGES_TAIL)},
     "large": {"stem": 16, "stages": ((16, 1, 1), (24, 4, 2), *_STAGES_TAIL)},
+    # PAD-NAS-V3 (paper Table 4). The paper gives no layer table for it; this is our definition,
+    # built on MobileNetV3-Large's macro structure:
+    # * stem: 3x3 stride-2 conv to 16 channels with h-swish, as MobileNetV3-Large;
+    # * stages: MobileNetV3-Large's output widths 16-24-40-80-112-160 with its strides 1-2-2-2-1-2
+    #   (the 7x7 output of the last stage is the same as in the other spaces);
+    # * repeats: 1 for the first stage (MobileNetV3-Large's single 16-channel block, the same
+    #   kernel-only choice as the paper's first layer), 4 for every later stage as in Table 1, so
+    #   the depth (21 searchable layers) is near the basic space's 22 and a searched network can be
+    #   as deep as MobileNetV3-Large (15 blocks) or deeper;
+    # * activations: ReLU in the first three stages (112..28 px) and h-swish from the 80-channel
+    #   stage on, exactly where MobileNetV3-Large switches (h-swish costs most at high resolution);
+    # * head: the other spaces' head (1x1 conv to 1280, global pool, classifier) with h-swish,
+    #   so the three spaces differ only in what is searched, not in the fixed ends.
+    # Per searchable layer: kernel 3/5/7 x expansion 3/6 x squeeze-excite on/off (12 ops), plus
+    # identity where the basic space allows it (not in the first layer of a stage); the first
+    # layer takes kernel 3/5/7 at expansion 1 with SE on/off (6 ops). SE is MobileNetV3's: squeeze
+    # to a quarter of the hidden width (rounded to 8), ReLU, hard-sigmoid gate.
+    "v3": {
+        "stem": 16,
+        "stages": ((16, 1, 1), (24, 4, 2), (40, 4, 2), (80, 4, 2), (112, 4, 1), (160, 4, 2)),
+        "acts": ("relu", "relu", "relu", "hswish", "hswish", "hswish"),
+        "stem_act": "hswish",
+        "head_act": "hswish",
+    },
 }
+DEFAULT_ACT = "relu6"
 STEM_STRIDE = 2
 HEAD_CHANNELS = 1280
 DEPLOY_RESOLUTION = 224
@@ -45,25 +74,47 @@ DEPLOY_CLASSES = 1000
 CATALOGUES = {
     "basic": (*(f"K{k}E{e}" for k in (3, 5, 7) for e in (3, 6)), IDENTITY),
     "large": (*(f"K{k}E{e}" for k in (3, 5, 7) for e in range(1, 7)), IDENTITY),
+    "v3": (
+        *(f"K{k}E{e}{se}" for k in (3, 5, 7) for e in (3, 6) for se in ("", SE_SUFFIX)),
+        IDENTITY,
+    ),
 }
-FIRST_LAYER_OPS = ("K3E1", "K5E1", "K7E1")
+FIRST_LAYER_OPS = {
+    "basic": ("K3E1", "K5E1", "K7E1"),
+    "large": ("K3E1", "K5E1", "K7E1"),
+    "v3": tuple(f"K{k}E1{se}" for k in (3, 5, 7) for se in ("", SE_SUFFIX)),
+}
 
 
 class SpaceError(UsageError):
     """A space, op or architecture that does not fit; the message names the valid choices."""
 
 
-def parse_op(name: str) -> tuple[int, int] | None:
-    """``'K5E3'`` -> ``(5, 3)``; ``'ID'`` -> ``None``; anything else raises SpaceError."""
+class OpSpec(NamedTuple):
+    """The hyper-parameters an op name encodes: depthwise kernel, expansion, squeeze-excite."""
+
+    kernel: int
+    exp_ratio: int
+    se: bool = False
+
+
+def parse_op(name: str) -> OpSpec | None:
+    """``'K5E3'`` -> ``OpSpec(5, 3, False)``, ``'K5E3SE'`` -> ``OpSpec(5, 3, True)``; ``'ID'`` ->
+    ``None``; anything else raises SpaceError."""
     if name == IDENTITY:
         return None
     m = _OP_RE.match(name)
     if not m:
         raise SpaceError(
-            f"unknown op {name!r}: expected {IDENTITY} or K<kernel>E<expansion> "
-            "with kernel in 3,5,7 and expansion in 1..6 (e.g. K5E3)"
+            f"unknown op {name!r}: expected {IDENTITY} or K<kernel>E<expansion>[SE] "
+            "with kernel in 3,5,7, expansion in 1..6 and SE for squeeze-excite (e.g. K5E3, K5E6SE)"
         )
-    return int(m["k"]), int(m["e"])
+    return OpSpec(int(m["k"]), int(m["e"]), bool(m["se"]))
+
+
+def se_channels(hidden_chs: int) -> int:
+    """Squeeze width of MobileNetV3's SE: a quarter of the hidden channels, rounded to 8."""
+    return make_divisible(hidden_chs / 4)
 
 
 @dataclass(frozen=True)
@@ -76,6 +127,7 @@ class LayerSpec:
     out_chs: int
     stride: int
     first_in_stage: bool
+    act: str = DEFAULT_ACT
 
 
 @dataclass(frozen=True)
@@ -145,7 +197,7 @@ class SearchSpace:
     # ---- construction -------------------------------------------------------------------------
     @classmethod
     def from_family(cls, family: str) -> SearchSpace:
-        """The full (unpruned) basic or large space of the paper."""
+        """The full (unpruned) basic, large or v3 space."""
         if family not in MACROS:
             raise SpaceError(f"unknown space {family!r}: choose one of {', '.join(MACROS)}")
         layers = _layer_specs(family)
@@ -153,7 +205,7 @@ class SearchSpace:
         layer_ops = []
         for spec in layers:
             if spec.index == 0:
-                layer_ops.append(FIRST_LAYER_OPS)
+                layer_ops.append(FIRST_LAYER_OPS[family])
             elif spec.first_in_stage:
                 layer_ops.append(tuple(op for op in catalogue if op != IDENTITY))
             else:
@@ -186,6 +238,14 @@ class SearchSpace:
 
     # ---- facts --------------------------------------------------------------------------------
     @property
+    def stem_act(self) -> str:
+        return MACROS[self.family].get("stem_act", DEFAULT_ACT)
+
+    @property
+    def head_act(self) -> str:
+        return MACROS[self.family].get("head_act", DEFAULT_ACT)
+
+    @property
     def num_layers(self) -> int:
         return len(self.layer_ops)
 
@@ -200,13 +260,16 @@ class SearchSpace:
     @cached_property
     def signature(self) -> str:
         """A stable 16-hex-digit hash of the family's macro structure and the layer-wise op sets."""
+        facts = {
+            "family": self.family,
+            "stem": self.stem_chs,
+            "layers": [[s.in_chs, s.out_chs, s.stride] for s in self.layers],
+            "ops": [list(ops) for ops in self.layer_ops],
+        }
+        if "acts" in MACROS[self.family]:  # ReLU6-only spaces keep their historical signature
+            facts["acts"] = [self.stem_act, *(s.act for s in self.layers), self.head_act]
         payload = json.dumps(
-            {
-                "family": self.family,
-                "stem": self.stem_chs,
-                "layers": [[s.in_chs, s.out_chs, s.stride] for s in self.layers],
-                "ops": [list(ops) for ops in self.layer_ops],
-            },
+            facts,
             sort_keys=True,
             separators=(",", ":"),
         )
@@ -292,15 +355,18 @@ def _layer_specs(family: str) -> tuple[LayerSpec, ...]:
     macro = MACROS[family]
     in_chs = macro["stem"]
     specs = []
+    acts = macro.get("acts", (DEFAULT_ACT,) * len(macro["stages"]))
     for stage, (out_chs, repeats, stride) in enumerate(macro["stages"]):
         for r in range(repeats):
             specs.append(
-                LayerSpec(len(specs), stage, in_chs, out_chs, stride if r == 0 else 1, r == 0)
+                LayerSpec(
+                    len(specs), stage, in_chs, out_chs, stride if r == 0 else 1, r == 0, acts[stage]
+                )
             )
             in_chs = out_chs
     return tuple(specs)
 
 
 def get_space(name: str) -> SearchSpace:
-    """The full space named ``basic`` or ``large`` (the CLI's ``--space``)."""
+    """The full space named ``basic``, ``large`` or ``v3`` (the CLI's ``--space``)."""
     return SearchSpace.from_family(name)

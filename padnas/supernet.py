@@ -17,7 +17,7 @@ from .space import DEPLOY_CLASSES, HEAD_CHANNELS, STEM_STRIDE, Arch, Proxy, Sear
 
 
 def layer_shapes(space: SearchSpace, proxy: Proxy) -> tuple[int, list[tuple[int, int, int]], int]:
-    """(stem channels, per-layer (in, out, stride), head input channels) at the proxy width."""
+    """(stem channels, per-layer (in, out, stride), head width) at the proxy width."""
     layers = [(proxy.channels(s.in_chs), proxy.channels(s.out_chs), s.stride) for s in space.layers]
     # MobileNetV2 keeps the 1280-wide head for width multipliers below 1 and scales it above.
     head_chs = HEAD_CHANNELS if proxy.width_mult <= 1 else proxy.channels(HEAD_CHANNELS)
@@ -31,8 +31,8 @@ class _Net(nn.Module):
         super().__init__()
         self.space, self.proxy, self.num_classes = space, proxy, num_classes
         stem_chs, self._layer_shapes, head_chs = layer_shapes(space, proxy)
-        self.stem = Stem(stem_chs, stride=STEM_STRIDE)
-        self.head = Head(self._layer_shapes[-1][1], head_chs, num_classes)
+        self.stem = Stem(stem_chs, stride=STEM_STRIDE, act=space.stem_act)
+        self.head = Head(self._layer_shapes[-1][1], head_chs, num_classes, act=space.head_act)
 
 
 class Supernet(_Net):
@@ -46,8 +46,10 @@ class Supernet(_Net):
     ) -> None:
         super().__init__(space, proxy or Proxy(), num_classes)
         self.blocks = nn.ModuleList(
-            nn.ModuleDict({op: build_op(op, i, o, s) for op in ops})
-            for ops, (i, o, s) in zip(space.layer_ops, self._layer_shapes, strict=True)
+            nn.ModuleDict({op: build_op(op, i, o, s, spec.act) for op in ops})
+            for ops, (i, o, s), spec in zip(
+                space.layer_ops, self._layer_shapes, space.layers, strict=True
+            )
         )
 
     def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
@@ -106,8 +108,10 @@ class ChildNet(_Net):
         super().__init__(space, proxy or Proxy(), num_classes)
         self.arch = space.validate(arch)
         self.blocks = nn.ModuleList(
-            build_op(op, i, o, s)
-            for op, (i, o, s) in zip(self.arch.ops, self._layer_shapes, strict=True)
+            build_op(op, i, o, s, spec.act)
+            for op, (i, o, s), spec in zip(
+                self.arch.ops, self._layer_shapes, space.layers, strict=True
+            )
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,7 @@ def _formula(sp, arch, res=224, classes=1000):
         out = size // s
         parsed = parse_op(op)
         if parsed is not None:
-            k, e = parsed
+            k, e, _se = parsed  # basic and large ops have no SE
             hidden = cin * e
             if e != 1:
                 macs += size * size * cin * hidden

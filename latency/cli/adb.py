@@ -7,6 +7,7 @@ decorates its measuring commands with :func:`adb_options` and registers :data:`d
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -86,9 +87,15 @@ def describe_all(backends) -> dict:
               help="adb private key to offer [default: ~/.android/adbkey].")  # fmt: skip
 @click.option("--timeout", type=float, default=3.0, show_default=True,
               help="Seconds to wait for each phone.")  # fmt: skip
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON document on stdout (fields: see docs/json-output.md).",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks.")
 @handle_errors
-def devices(serials, adb_key, timeout, verbose):
+def devices(serials, adb_key, timeout, as_json, verbose):
     """List device profiles and the phones that can be reached.
 
     Without an adb server, phones on the network cannot be discovered: the serials given
@@ -101,32 +108,55 @@ def devices(serials, adb_key, timeout, verbose):
     """
     from latency.backends.adb.discovery import probe, usb_devices
 
-    click.echo(f"Device profiles ({profiles_dir()}):")
-    names = known_devices()
-    width = max((len(n) for n in names), default=0)
-    for name in names:
+    profiles = []
+    for name in known_devices():
         try:
             p = load_profile(name)
         except Exception as exc:  # a broken profile is listed, not fatal
-            click.echo(f"  {name:<{width}}  INVALID: {exc}")
+            profiles.append({"name": name, "valid": False, "error": str(exc)})
             continue
-        pin = f", cpu_mask {p['cpu_mask']}" if p["transport"] == "adb" else ""
-        click.echo(f"  {name:<{width}}  {p['transport']:<5} {p.get('description', '')}{pin}")
-
+        entry = {
+            "name": name,
+            "valid": True,
+            "transport": p["transport"],
+            "description": p.get("description", ""),
+            "luts": [_lut_label(lut) for lut in p.get("luts") or []],
+        }
+        if p["transport"] == "adb":
+            entry["cpu_mask"] = p["cpu_mask"]
+        profiles.append(entry)
     serials = list(serials) or ([os.environ["ANDROID_SERIAL"]] if "ANDROID_SERIAL" in os.environ
                                 else [])  # fmt: skip
+    phones = [{"serial": serial, **probe(serial, adb_key=adb_key, timeout_s=timeout)}
+              for serial in serials]  # fmt: skip
+    usb = usb_devices()
+    if as_json:
+        doc = {
+            "profiles_dir": str(profiles_dir()),
+            "profiles": profiles,
+            "phones": phones,
+            "usb": usb,  # null: libusb support missing
+        }
+        click.echo(json.dumps(doc, indent=1, default=str))
+        return
+    click.echo(f"Device profiles ({profiles_dir()}):")
+    width = max((len(p["name"]) for p in profiles), default=0)
+    for p in profiles:
+        if not p["valid"]:
+            click.echo(f"  {p['name']:<{width}}  INVALID: {p['error']}")
+            continue
+        pin = f", cpu_mask {p['cpu_mask']}" if p["transport"] == "adb" else ""
+        click.echo(f"  {p['name']:<{width}}  {p['transport']:<5} {p['description']}{pin}")
     click.echo("Phones:")
-    for serial in serials:
-        info = probe(serial, adb_key=adb_key, timeout_s=timeout)
+    for info in phones:
         facts = ", ".join(
             f"{k} {info[k]}" for k in ("model", "board", "android", "abi", "cpus") if k in info
         )
         detail = info.get("detail", "")
-        click.echo(f"  {serial:<22} {info['state']:<12} {facts or detail}")
+        click.echo(f"  {info['serial']:<22} {info['state']:<12} {facts or detail}")
     if not serials:
         click.echo("  TCP: none probed (give --serial HOST:PORT after `adb tcpip 5555`; "
                    "network phones cannot be discovered without an adb server)")  # fmt: skip
-    usb = usb_devices()
     if usb is None:
         click.echo("  USB: not checked: libusb support missing (pip install 'padnas[usb]')")
     elif not usb:
@@ -134,3 +164,12 @@ def devices(serials, adb_key, timeout, verbose):
     for entry in usb or []:
         state = entry.get("error", "connect with --serial usb:" + str(entry.get("serial")))
         click.echo(f"  usb:{entry.get('serial')!s:<18} {state}")
+
+
+def _lut_label(lut) -> str:
+    """``basic@224`` for a shipped LUT object (read loosely: listing must not fail on it)."""
+    if not isinstance(lut, dict):
+        return "?"
+    space = lut.get("space") or {}
+    family = space.get("family", "?") if isinstance(space, dict) else "?"
+    return f"{family}@{lut.get('resolution', '?')}"

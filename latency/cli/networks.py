@@ -7,6 +7,7 @@ estimate rather than on one space's LUT.
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
@@ -101,9 +102,15 @@ def _choose_lut(path: Path, family: str | None, net):
 )
 @click.option("--net", "names", multiple=True, help="Network(s) of NET.json [default: all].")
 @click.option("--breakdown", is_flag=True, help="Print every unit's latency and source.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON document on stdout (fields: see docs/json-output.md).",
+)
 @verbose_option
 @handle_errors
-def predict(target, lut_path, space, names, breakdown, verbose):
+def predict(target, lut_path, space, names, breakdown, as_json, verbose):
     """Predicted latency of a network (NET.json) or an architecture (ARCH) from a LUT.
 
     Sums the LUT entry of each layer; layers the LUT lacks are priced by the regression
@@ -126,16 +133,32 @@ def predict(target, lut_path, space, names, breakdown, verbose):
         lut = load_lut(lut_path, sp.family)
         model = LatencyModel.from_lut(lut, sp, fill_missing=True)
         ms = float(model.predict([arch])[0])
-        line = source_line((model.entries[k]["source"], ms) for k, ms in model.breakdown(arch))
+        parts = [(k, model.entries[k]["source"], part) for k, part in model.breakdown(arch)]
+        if as_json:
+            rows = [(k.split("-", 1)[0], k, p, src) for k, src, p in parts]
+            doc = _prediction_doc(str(arch), ms, lut, rows)
+            click.echo(json.dumps({"luts": [_lut_doc(lut)], "predictions": [doc]}, indent=1))
+            return
+        line = source_line((src, part) for _, src, part in parts)
         click.echo(f"{arch}: {ms:.2f} ms on {lut.device_name} ({lut.label} LUT{_cal(lut)})")
         click.echo(f"  sources: {line}")
         if breakdown:
             for key, part in model.breakdown(arch):
                 click.echo(f"    {part:9.4f} ms  {model.entries[key]['source']:<10} {key}")
         return
+    docs, luts = [], {}
     for net in _networks(target, names):
         lut = _choose_lut(lut_path, space, net)
         pred = _predict(net, lut)
+        if as_json:
+            luts[lut.label] = _lut_doc(lut)
+            doc = _prediction_doc(net.name, pred.ms, lut, pred.rows)
+            doc["raw_ms"] = round(pred.raw_ms, 5)
+            published = net.meta.get(_target_field(lut.device_name))
+            if published is not None:
+                doc["published_ms"] = published
+            docs.append(doc)
+            continue
         click.echo(
             f"{net.name}: {pred.ms:.2f} ms on {lut.device_name} ({lut.label} LUT"
             f"{_cal(lut)})" + _published(net, lut.device_name, pred.ms)
@@ -144,6 +167,42 @@ def predict(target, lut_path, space, names, breakdown, verbose):
         if breakdown:
             for kind, key, ms, src in pred.rows:
                 click.echo(f"    {ms:9.4f} ms  {src:<10} {kind:<7} {key}")
+
+    if as_json:
+        click.echo(json.dumps({"luts": list(luts.values()), "predictions": docs}, indent=1))
+
+
+def _lut_doc(lut) -> dict:
+    """The LUT a prediction used, as ``predict --json`` reports it."""
+    return {
+        "device": lut.device_name,
+        "lut": lut.label,
+        "calibration": lut.calibration,
+    }
+
+
+def _prediction_doc(name: str, ms: float, lut, rows) -> dict:
+    """One prediction: total ms (calibrated), ms per source, and each unit with its source."""
+    by_source: dict[str, float] = {}
+    for _, _, part, src in rows:
+        by_source[src] = by_source.get(src, 0.0) + part
+    return {
+        "name": name,
+        "ms": round(ms, 5),
+        "unit": "ms",
+        "lut": lut.label,
+        "source_ms": {k: round(v, 5) for k, v in by_source.items()},
+        "units": [
+            {"kind": kind, "key": key, "ms": round(part, 5), "source": src}
+            for kind, key, part, src in rows
+        ],
+    }
+
+
+def _target_field(device: str) -> str:
+    from latency.transfer.estimate import target_field
+
+    return target_field(device)
 
 
 def _predict(net, lut):
@@ -229,6 +288,12 @@ def measure_network_file(target: str, names: tuple[str, ...], backend, lut_path=
     "-o",
     help="Write the LUT (one space) or a {'luts': [...]} bundle here.",
 )
+@click.option(
+    "--reuse-fit",
+    is_flag=True,
+    help="Apply the transfer model the device profile's LUTs already carry, unchanged (no "
+    "refit): estimates a new space with the very model of the shipped ones.",
+)
 @store_option
 @click.option("--force", is_flag=True, help="Re-measure what the host store already has.")
 @quiet_option
@@ -243,6 +308,7 @@ def estimate(
     terms,
     update,
     output,
+    reuse_fit,
     store_dir,
     force,
     quiet,
@@ -260,6 +326,8 @@ def estimate(
     \b
     The shipped Pixel 3 estimate is reproduced by:
       padnas-latency estimate --device pixel3 --space basic --space large \\
+          --resolution 224 --update device_profiles/pixel3.json
+      padnas-latency estimate --device pixel3 --space v3 --reuse-fit \\
           --resolution 224 --update device_profiles/pixel3.json
     """
     from latency.transfer.fit import parse_terms  # torch: only for this command
@@ -279,6 +347,13 @@ def estimate(
     command = _estimate_command(
         device, spaces, resolution, published, host_device, terms, update, output, store_dir
     )
+    reuse = None
+    if reuse_fit:
+        from latency.devices import load_profile
+        from latency.transfer.estimate import shipped_transfer
+
+        reuse = shipped_transfer(load_profile(device))
+        command += " --reuse-fit"
     res = run_estimate(
         device,
         published=published or DEFAULT_PUBLISHED,
@@ -290,10 +365,13 @@ def estimate(
         force=force,
         progress=not quiet,
         command=command,
+        reuse=reuse,
     )
     fit = res.fit
     click.echo(f"host: {res.host.get('cpu_model', '?')} ({res.host.get('kernels', '?')} kernels)")
-    click.echo(f"transfer: {fit.model.formula()} (fitted on {len(res.samples)} networks)")
+    fitted_on = len(fit.model.fitted_on or res.samples)
+    reused = ", reused unchanged" if reuse else ""
+    click.echo(f"transfer: {fit.model.formula()} (fitted on {fitted_on} networks{reused})")
     for s, f, loo in zip(
         res.samples, fit.fitted, fit.loo or [None] * len(res.samples), strict=True
     ):
@@ -304,7 +382,8 @@ def estimate(
             f"  {s.name:<22} host {s.host_ms:7.3f} ms  published {s.target_ms:7.2f} ms  "
             f"fit {f.predicted_ms:7.2f} ms ({f.rel_err * 100:+.1f}%){extra}"
         )
-    click.echo(f"leave-one-out MAPE: {fit.loo_mape:.2f}%")
+    if fit.loo:
+        click.echo(f"leave-one-out MAPE: {fit.loo_mape:.2f}%")
     for lut in res.luts:
         lo, hi = LatencyModel.from_lut(lut, get_space(lut.family)).reachable_range()
         click.echo(

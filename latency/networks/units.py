@@ -24,8 +24,16 @@ from torch import nn
 
 from latency.networks.checks import network_from_dict
 from latency.networks.description import Layer, Network
-from latency.variants import FEATURE_NAMES, Variant
-from padnas.space import HEAD_CHANNELS, STEM_STRIDE, Arch, SearchSpace, SpaceError, parse_op
+from latency.variants import ACTS, FEATURE_NAMES, Variant
+from padnas.space import (
+    HEAD_CHANNELS,
+    STEM_STRIDE,
+    Arch,
+    SearchSpace,
+    SpaceError,
+    parse_op,
+    se_channels,
+)
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,18 @@ def network_units(net: Network) -> list[Unit]:
         if i == head_at:
             conv, _pool, fc = layers[i:]
             (h, w), c = conv.in_hw, conv.cin
-            v = Variant("head", h, w, c, 1, 1, fc.cout, feat_chs=conv.cout, num_classes=fc.cout)
+            v = Variant(
+                "head",
+                h,
+                w,
+                c,
+                1,
+                1,
+                fc.cout,
+                feat_chs=conv.cout,
+                num_classes=fc.cout,
+                act=conv.act,
+            )
             units.append(Unit("head", layers[i:], v))
             break
         layer = layers[i]
@@ -126,7 +145,7 @@ def _is_stem(layer: Layer) -> bool:
         and layer.kernel == 3
         and layer.stride == 2
         and layer.groups == 1
-        and layer.act == "relu6"
+        and layer.act in ACTS
         and not layer.bias
     )
 
@@ -140,7 +159,7 @@ def _is_head(tail: tuple[Layer, ...]) -> bool:
         and conv.kernel == 1
         and conv.stride == 1
         and conv.groups == 1
-        and conv.act == "relu6"
+        and conv.act in ACTS
         and not conv.bias
         and pool.type == "pool"
         and fc.type == "fc"
@@ -153,23 +172,39 @@ def _space_variant(layer: Layer) -> Variant | None:
     """The space variant computing exactly this layer, or None."""
     (hi, wi), (ho, wo) = layer.in_hw, layer.out_hw
     if _is_stem(layer):
-        return Variant("stem", hi, wi, 3, ho, wo, layer.cout, kernel=3, stride=2)
+        return Variant("stem", hi, wi, 3, ho, wo, layer.cout, kernel=3, stride=2, act=layer.act)
     if layer.type != "ibconv":
         return None
     e = layer.expansion
+    space_se = (  # MobileNetV3's SE as the v3 space has it
+        layer.se_hidden == se_channels(layer.hidden)
+        and layer.se_act == "relu"
+        and layer.se_gate in ("hsigmoid", "h_sigmoid")
+    )
     standard = (
         float(e).is_integer()
         and layer.hidden == layer.cin * int(e)
         and layer.expand_conv == (e != 1)
         and layer.groups == 1
-        and not layer.se_hidden
-        and layer.act == "relu6"
+        and (not layer.se_hidden or space_se)
+        and layer.act in ACTS
         and layer.residual == (layer.stride == 1 and layer.cin == layer.cout)
     )
     if not standard:
         return None
     return Variant(
-        "ibconv", hi, wi, layer.cin, ho, wo, layer.cout, layer.kernel, int(e), layer.stride
+        "ibconv",
+        hi,
+        wi,
+        layer.cin,
+        ho,
+        wo,
+        layer.cout,
+        layer.kernel,
+        int(e),
+        layer.stride,
+        se=bool(layer.se_hidden),
+        act=layer.act,
     )
 
 
@@ -229,7 +264,7 @@ def arch_layers(space: SearchSpace, arch, resolution: int = 224, num_classes: in
             kernel=3,
             stride=STEM_STRIDE,
             groups=1,
-            act="relu6",
+            act=space.stem_act,
         )
     ]
     for spec, op in zip(space.layers, arch.ops, strict=True):
@@ -237,25 +272,34 @@ def arch_layers(space: SearchSpace, arch, resolution: int = 224, num_classes: in
         if parsed is None:
             layers.append(dict(type="identity", cin=spec.in_chs, cout=spec.out_chs, stride=1))
             continue
-        k, e = parsed
-        layers.append(
-            dict(
-                type="ibconv",
-                cin=spec.in_chs,
-                cout=spec.out_chs,
-                kernel=k,
-                stride=spec.stride,
-                expansion=e,
-                expand_conv=e != 1,
-                groups=1,
-                se=False,
-                act="relu6",
-                residual=spec.stride == 1 and spec.in_chs == spec.out_chs,
-            )
+        k, e, se = parsed
+        layer = dict(
+            type="ibconv",
+            cin=spec.in_chs,
+            cout=spec.out_chs,
+            kernel=k,
+            stride=spec.stride,
+            expansion=e,
+            expand_conv=e != 1,
+            groups=1,
+            se=se,
+            act=spec.act,
+            residual=spec.stride == 1 and spec.in_chs == spec.out_chs,
         )
+        if se:
+            layer.update(se_hidden=se_channels(spec.in_chs * e), se_act="relu", se_gate="hsigmoid")
+        layers.append(layer)
     last = space.layers[-1].out_chs
     layers += [
-        dict(type="conv", cin=last, cout=HEAD_CHANNELS, kernel=1, stride=1, groups=1, act="relu6"),
+        dict(
+            type="conv",
+            cin=last,
+            cout=HEAD_CHANNELS,
+            kernel=1,
+            stride=1,
+            groups=1,
+            act=space.head_act,
+        ),
         dict(type="pool", cin=HEAD_CHANNELS, cout=HEAD_CHANNELS),
         dict(type="fc", cin=HEAD_CHANNELS, cout=num_classes, act=None, bias=True),
     ]
@@ -279,7 +323,8 @@ def as_arch(net: Network, space: SearchSpace):
         if layer.type == "identity":
             ops.append("ID")
         elif layer.type == "ibconv" and _space_variant(layer) is not None:
-            ops.append(f"K{layer.kernel}E{int(layer.expansion)}")
+            se = "SE" if layer.se_hidden else ""
+            ops.append(f"K{layer.kernel}E{int(layer.expansion)}{se}")
         else:
             return None
     try:

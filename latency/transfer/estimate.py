@@ -11,6 +11,12 @@ the host's append-only store, exports to the cache):
 4. map each host entry through the model: entries ``source: estimate``, the model's per-network
    offset as the LUT's calibration offset, and the whole story in ``provenance``.
 
+With ``reuse`` (``--reuse-fit``) steps 1 and 2 are skipped: the transfer model already shipped
+in the device profile is applied unchanged, so a new space (v3) is estimated by exactly the model
+the other spaces' tables were made with and those tables stay comparable. Nothing checks that the
+host has not drifted since that fit (the provenance gives both measurement dates); run without
+``reuse`` to refit all spaces together when in doubt.
+
 The host runs TFLite's built-in kernels (profile ``host-builtin``), not XNNPACK: the published
 Pixel 3 figures line up with the built-in kernels' relative costs far better (see
 ``docs/pixel3-estimate.md`` for the numbers), in particular for 7x7 depthwise convolutions.
@@ -37,8 +43,10 @@ from latency.profiling.store import MeasurementStore
 from latency.transfer.fit import (
     DEFAULT_TERMS,
     NetworkSample,
+    Prediction,
     TransferError,
     TransferFit,
+    TransferModel,
     evaluate_transfer,
 )
 from padnas.fileio import atomic_write_text
@@ -88,6 +96,35 @@ def samples_from_store(
             )
         samples.append(NetworkSample(name, target, tuple(float(records[k]["ms"]) for k in keys)))
     return samples
+
+
+def shipped_transfer(profile: dict) -> dict:
+    """The transfer model a device profile's shipped LUTs were made with (their
+    ``provenance.transfer``); refuses a profile without one or whose LUTs disagree."""
+    models = []
+    for lut in profile.get("luts") or []:
+        transfer = (lut.get("provenance") or {}).get("transfer") if isinstance(lut, dict) else None
+        if transfer:
+            models.append(transfer)
+    if not models:
+        raise TransferError(
+            f"{profile.get('name', 'the profile')} ships no estimated LUT with a transfer model to "
+            "reuse; run padnas-latency estimate without --reuse-fit to fit one"
+        )
+    coefs = {(m.get("scale"), m.get("per_unit_ms"), m.get("offset_ms")) for m in models}
+    if len(coefs) > 1:
+        raise TransferError(
+            f"{profile.get('name', 'the profile')}: its LUTs carry {len(coefs)} different transfer "
+            "models; refit them all (estimate without --reuse-fit)"
+        )
+    return models[0]
+
+
+def _reused_fit(transfer: dict, samples: list[NetworkSample]) -> TransferFit:
+    """A :class:`TransferFit` for a reused model: no refit, today's predictions as residuals."""
+    model = TransferModel.from_dict(transfer)
+    fitted = [Prediction(s.name, s.target_ms, model.predict(s)) for s in samples]
+    return TransferFit(model, fitted, [])
 
 
 def transfer_lut(host_lut: Lut, fit: TransferFit, device: dict, provenance: dict) -> Lut:
@@ -168,8 +205,10 @@ def run_estimate(
     force: bool = False,
     progress: bool = True,
     command: str = "",
+    reuse: dict | None = None,
 ) -> EstimateResult:
-    """Measure, fit and build the estimated LUTs (see the module docstring)."""
+    """Measure, fit (or ``reuse`` a shipped transfer model) and build the estimated LUTs (see
+    the module docstring)."""
 
     target_profile = load_profile(device)
     host_profile = load_profile(host_device)
@@ -179,7 +218,7 @@ def run_estimate(
     store = MeasurementStore(host_profile["name"], store_dir)
     with make_backend(host_profile) as backend:
         host = backend.describe()
-        units = [u for name in targets for u in network_units(nets[name])]
+        units = [] if reuse else [u for name in targets for u in network_units(nets[name])]
         failed = measure_units(units, backend, store, force=force, progress=progress)
         if failed:
             raise LatencyRuntimeError(
@@ -203,15 +242,22 @@ def run_estimate(
             host_luts.append(build_lut(get_space(name), store, host, resolution=resolution))
     # fit after profiling: a space shares block keys with the published networks (ProxylessNAS'
     # blocks are basic-space ops), so the fit and the LUT entries read the same store state
-    samples = samples_from_store(nets, targets, store)
-    fit = evaluate_transfer(samples, terms)
+    if reuse:
+        samples = []
+        fit = _reused_fit(reuse, samples)
+        transfer = {**reuse, "reused": True}
+        how = "reused unchanged from the device profile's shipped LUTs, not refitted; "
+    else:
+        samples = samples_from_store(nets, targets, store)
+        fit = evaluate_transfer(samples, terms)
+        transfer, how = fit.to_dict(), ""
     used_keys = {u.key for u in units}.union(*(lut.entries for lut in host_luts))
     provenance = {
         "method": (
             f"estimate: op variants measured on the host ({host_profile['name']}) and mapped to "
             f"{target_profile['name']} by a transfer model fitted on the published whole-network "
-            f"{target_profile['name']} latencies of {len(samples)} networks; no {device} "
-            "measurement is involved"
+            f"{target_profile['name']} latencies of {len(fit.model.fitted_on or samples)} "
+            f"networks ({how}see transfer); no {device} measurement is involved"
         ),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": command,
@@ -224,7 +270,7 @@ def run_estimate(
             "field": target_field(target_profile["name"]),
             "targets_ms": targets,
         },
-        "transfer": fit.to_dict(),
+        "transfer": transfer,
     }
     dev = _device_facts(target_profile)
     luts = [transfer_lut(h, fit, dev, provenance) for h in host_luts]

@@ -115,6 +115,22 @@ class TransferModel:
             parts.append(f"{self.offset_ms:.4g} ms")
         return "device_ms = " + " + ".join(parts)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> TransferModel:
+        """The model written by :meth:`to_dict` (e.g. a shipped LUT's ``provenance.transfer``)."""
+        try:
+            terms = parse_terms(data["terms"])
+            coef = {
+                "scale": float(data["scale"]),
+                "per_unit": float(data["per_unit_ms"]),
+                "offset": float(data["offset_ms"]),
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TransferError(
+                f"not a transfer model (needs terms, scale, per_unit_ms, offset_ms): {exc}"
+            ) from None
+        return cls(terms, coef, tuple(data.get("fitted_on", ())))
+
     def to_dict(self) -> dict:
         return {
             "terms": list(self.terms),
