@@ -59,20 +59,11 @@ def space(family: str, as_json: bool) -> None:
 
     sp = get_space(family)
     if as_json:
-        data = sp.to_dict()
-        data["num_layers"] = sp.num_layers
-        data["stem_chs"] = sp.stem_chs
-        data["stem_act"], data["head_act"] = sp.stem_act, sp.head_act
+        data = {**sp.to_dict(), "num_layers": sp.num_layers, "stem_chs": sp.stem_chs,
+                "stem_act": sp.stem_act, "head_act": sp.head_act}  # fmt: skip
+        keys = ("index", "stage", "in_chs", "out_chs", "stride", "act")
         data["layers"] = [
-            {
-                "index": s.index,
-                "stage": s.stage,
-                "in_chs": s.in_chs,
-                "out_chs": s.out_chs,
-                "stride": s.stride,
-                "act": s.act,
-                "ops": list(ops),
-            }
+            {**{k: getattr(s, k) for k in keys}, "ops": list(ops)}
             for s, ops in zip(sp.layers, sp.layer_ops, strict=True)
         ]
         click.echo(json.dumps(data, indent=1))
