@@ -7,12 +7,13 @@ to a profile JSON; an unknown name raises :class:`ProfileError` listing the know
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from latency.backends.base import Backend
 from latency.errors import LatencyUsageError
+from padnas.errors import FileFormatError
+from padnas.fileio import read_json
 
 TRANSPORTS = ("host", "mock", "adb")
 PROFILE_SCHEMA = 1
@@ -50,11 +51,9 @@ def load_profile(name_or_path: str | Path | dict) -> dict:
     if not path.is_file():
         raise ProfileError(f"device profile not found: {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ProfileError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+        data = read_json(path, fix="fix the device profile or start from one in device_profiles/")
+    except FileFormatError as exc:
+        raise ProfileError(str(exc)) from None
     profile = _validate(data, str(path))
     profile.setdefault("_path", str(path))
     return profile

@@ -49,3 +49,9 @@ def set_verbose(verbose: bool) -> None:
     """Turn the switch on for this process and every worker it spawns."""
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
+
+
+class FileFormatError(UsageError):
+    """A file the project reads is unreadable as what it should be (bad JSON, wrong encoding,
+    too large or deep, duplicate keys, a schema from a newer padnas): exit code 2. The message
+    names the file, the place and a fix."""

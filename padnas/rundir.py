@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .fileio import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from .fileio import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
 
 CONFIG = "config.json"
 STATE = "state.json"
 RUN_FORMAT = 1
+#: the fix named when a run-directory file is damaged
+DAMAGED = "the run directory is damaged: start a new run with another --out"
 
 
 class RunDirError(UsageError):
@@ -97,10 +99,7 @@ class RunDir:
         p = self.path / CONFIG
         if not p.is_file():
             return None
-        try:
-            return json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise RunDirError(f"{p} is corrupt ({exc.msg}); start a new run") from None
+        return read_json(p, expect=dict, fix=DAMAGED)
 
     # ---- paths --------------------------------------------------------------------------------
     def stage_dir(self, k: int) -> Path:
@@ -119,7 +118,10 @@ class RunDir:
         p = self.path / STATE
         if not p.is_file():
             return {"done": {}}
-        return json.loads(p.read_text(encoding="utf-8"))
+        state = read_json(p, expect=dict, fix=DAMAGED)
+        if not isinstance(state.get("done"), dict):
+            raise RunDirError(f"{p}: has no 'done' object; {DAMAGED}")
+        return state
 
     def mark_done(self, step: str, **info: Any) -> None:
         state = self.state()
@@ -139,7 +141,7 @@ class RunDir:
         p = self.path / rel
         if not p.is_file():
             return None
-        return json.loads(p.read_text(encoding="utf-8"))
+        return read_json(p, fix=DAMAGED)
 
     def write_text(self, rel: str | Path, text: str) -> Path:
         p = self.path / rel

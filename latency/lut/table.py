@@ -12,7 +12,6 @@ ships its tables); :func:`load_lut` picks the one for the requested space and re
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,8 @@ from typing import Any
 
 from latency.errors import LatencyUsageError
 from latency.variants import Variant, VariantError
-from padnas.fileio import atomic_write_json
+from padnas.errors import FileFormatError
+from padnas.fileio import atomic_write_json, read_json
 from padnas.space import MACROS, SearchSpace
 
 SCHEMA = 1
@@ -223,15 +223,7 @@ def validate_lut_dict(data: Any, origin: str = "LUT") -> None:
             fail(f"calibration.scale must be positive, got {cal['scale']!r}")
 
 
-def _parse_json(text: str, origin: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        hint = "truncated" if exc.pos >= len(text.rstrip()) else "corrupt"
-        raise LutError(
-            f"{origin}: not valid JSON ({hint} at line {exc.lineno}, column {exc.colno}: "
-            f"{exc.msg}); re-export it with padnas-latency export-lut"
-        ) from None
+_REEXPORT = "re-export it with padnas-latency export-lut"
 
 
 def load_lut(
@@ -248,7 +240,10 @@ def load_lut(
     path = Path(path)
     if not path.is_file():
         raise LutError(f"LUT file not found: {path}")
-    data = _parse_json(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    try:
+        data = read_json(path, fix=_REEXPORT)
+    except FileFormatError as exc:
+        raise LutError(str(exc)) from None
     if isinstance(data, dict) and "luts" in data and "entries" not in data:
         luts = data["luts"]
         if not isinstance(luts, list) or not luts:

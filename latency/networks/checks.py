@@ -7,12 +7,13 @@ hand-written layer list otherwise surfaces as a shape error deep inside an expor
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from latency.networks.description import LAYER_TYPES, Layer, NetDescError, Network
+from padnas.errors import FileFormatError
+from padnas.fileio import read_json
 from padnas.ops import ACTIVATIONS
 
 # Fields each layer type may carry ("type", "cin", "cout" are common to all).
@@ -249,9 +250,9 @@ def load_networks(source: str | Path | Mapping) -> dict[str, Network]:
         if not path.is_file():
             raise NetDescError(f"network file not found: {path}")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise NetDescError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+            data = read_json(path, fix="see docs/network-format.md")
+        except FileFormatError as exc:
+            raise NetDescError(str(exc)) from None
         default_name = path.stem
     if not isinstance(data, Mapping):
         raise NetDescError("a network file must hold a JSON object")
