@@ -126,7 +126,7 @@ class Variant:
         if self.stride not in (1, 2):
             raise VariantError(f"{key}: stride must be 1 or 2, got {self.stride}")
         sides = (self.in_h, self.in_w, self.out_h, self.out_w)
-        chans = (self.in_chs, self.out_chs, self.feat_chs or 1)
+        chans = (self.in_chs, self.feat_chs if self.kind == "head" else self.out_chs)
         if not all(1 <= x <= MAX_SIDE for x in sides):
             raise VariantError(f"{key}: spatial sizes must be 1..{MAX_SIDE}")
         if not all(1 <= x <= MAX_CHANNELS for x in chans):

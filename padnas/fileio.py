@@ -217,3 +217,22 @@ def read_json(path: str | Path, *, fix: str = "", expect: type | None = None) ->
         tail = f"; {fix}" if fix else ""
         raise FileFormatError(f"{path}: must hold {kind}, not {type(value).__name__}{tail}")
     return value
+
+
+def check_schema(found: Any, current: int, origin: str, *, field: str = "schema", fix: str) -> None:
+    """Refuse a file whose format version this padnas cannot read: missing or not an integer,
+    newer ("written by a newer padnas": upgrade) or older than ``current`` (``fix`` says how to
+    remake it). Every file the project writes carries such a version."""
+    if isinstance(found, bool) or not isinstance(found, int):
+        raise FileFormatError(
+            f"{origin}: '{field}' must be an integer version, got {found!r}; {fix}"
+        )
+    if found > current:
+        raise FileFormatError(
+            f"{origin}: written by a newer padnas ({field} {found}; this one reads {current}): "
+            "upgrade padnas to read it"
+        )
+    if found < current:
+        raise FileFormatError(
+            f"{origin}: {field} {found} is too old (this padnas reads {current}); {fix}"
+        )

@@ -20,7 +20,7 @@ from typing import Any
 from latency.errors import LatencyUsageError
 from latency.variants import Variant, VariantError
 from padnas.errors import FileFormatError
-from padnas.fileio import atomic_write_json, read_json
+from padnas.fileio import atomic_write_json, check_schema, read_json
 from padnas.space import MACROS, SearchSpace
 
 SCHEMA = 1
@@ -158,11 +158,10 @@ def validate_lut_dict(data: Any, origin: str = "LUT") -> None:
         fail(f"expected a JSON object, got {type(data).__name__}")
     if "schema" not in data:
         fail("no 'schema' field: not a padnas LUT (make one with padnas-latency export-lut)")
-    if data["schema"] != SCHEMA:
-        fail(
-            f"schema version {data['schema']!r} is not supported (this padnas reads schema "
-            f"{SCHEMA}); re-export the LUT with this version's padnas-latency export-lut"
-        )
+    try:
+        check_schema(data["schema"], SCHEMA, "schema version", fix=_REEXPORT)
+    except FileFormatError as exc:
+        fail(str(exc).removeprefix("schema version: "))
     for name in ("device", "space", "resolution", "entries"):
         if name not in data:
             fail(f"missing field {name!r}")
@@ -224,6 +223,9 @@ def validate_lut_dict(data: Any, origin: str = "LUT") -> None:
 
 
 _REEXPORT = "re-export it with padnas-latency export-lut"
+#: version of a device profile (a profile may bundle LUTs); latency.devices reads the same one
+PROFILE_SCHEMA = 1
+_PROFILE_FIX = "start from a profile in device_profiles/"
 
 
 def load_lut(
@@ -245,6 +247,12 @@ def load_lut(
     except FileFormatError as exc:
         raise LutError(str(exc)) from None
     if isinstance(data, dict) and "luts" in data and "entries" not in data:
+        try:
+            check_schema(
+                data.get("schema", PROFILE_SCHEMA), PROFILE_SCHEMA, str(path), fix=_PROFILE_FIX
+            )
+        except FileFormatError as exc:
+            raise LutError(str(exc)) from None
         luts = data["luts"]
         if not isinstance(luts, list) or not luts:
             raise LutError(f"{path}: 'luts' must be a non-empty list of LUT objects")
