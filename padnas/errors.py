@@ -55,3 +55,12 @@ class FileFormatError(UsageError):
     """A file the project reads is unreadable as what it should be (bad JSON, wrong encoding,
     too large or deep, duplicate keys, a schema from a newer padnas): exit code 2. The message
     names the file, the place and a fix."""
+
+
+class PathError(UsageError):
+    """A path given by the user that cannot be created or written (read-only, not a directory,
+    no space): exit code 2, the message says which path and why."""
+
+
+class AcceleratorError(UsageError):
+    """An ``--accelerator`` that is not a torch device or not on this machine: exit code 2."""

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from .clitools import (
     space_option,
 )
 from .errors import UsageError
+from .rundir import LoadedRun, RunDir, RunDirError
 from .space import DEPLOY_RESOLUTION, get_space
 
 
@@ -55,7 +55,7 @@ random architectures of the space, printed at start."""
     help="fashion (Fashion-MNIST), fashion:DIR, mnist5k, digits or imagefolder:PATH.",
 )
 @click.option(
-    "--stages", type=int, default=4, show_default=True, help="Progressive stages M (>= 2)."
+    "--stages", type=int, default=4, show_default=True, help="Progressive stages M (2..10)."
 )
 @click.option(
     "--latency-window",
@@ -148,12 +148,20 @@ def search(
     device = resolve_device(device, ctx)
     prec = resolve_precision(precision, device).name
     settings = replace(plan.settings, preset=plan.settings.preset.replace(precision=prec))
-    run = open_run(out, settings.to_config(), resume=resume, ctx=ctx)
-    if run.is_done("final"):
-        if ctx.is_main:
-            _echo(f"{out} is finished; its summary:")
-            click.echo((run.path / "summary.txt").read_text(encoding="utf-8"), nl=False)
-        return
+    # everything is checked before the first write: a refused command leaves --out as it was
+    RunDir.check(out, settings.to_config(), resume=resume)
+    rebuild = False
+    if resume and LoadedRun(out).finished:
+        try:
+            text = LoadedRun(out).summary_text()
+        except RunDirError as exc:
+            echo(f"note: {str(exc).split(';')[0]}: rebuilding the result from the stage files")
+            rebuild = True
+        else:
+            if ctx.is_main:
+                _echo(f"{out} is finished; its summary:")
+                click.echo(text, nl=False)
+            return
     import torch
 
     from .data import load_data
@@ -162,6 +170,9 @@ def search(
         torch.set_num_threads(threads)
     preset = plan.settings.preset
     bundle = load_data(data, preset.resolution, seed, preset.train_per_class)
+    run = open_run(out, settings.to_config(), resume=resume, ctx=ctx)
+    if rebuild:
+        run.unmark("final")
     echo(f"data: {bundle.describe()}, {prec}, {ctx.world_size} process(es)")
     from .pipeline import Hooks
 
@@ -208,10 +219,7 @@ def _resolve_arch(text: str, family: str | None) -> tuple[str, str]:
     run_dir, _, label = text.partition(":")
     path = Path(run_dir)
     if path.is_dir():
-        final = path / "final.json"
-        if not final.is_file():
-            raise UsageError(f"{path} has no final.json: the search has not finished")
-        data = json.loads(final.read_text(encoding="utf-8"))
+        data = LoadedRun(path).final()
         models = {m["label"]: m["arch"] for m in data["models"]}
         label = label or "A"
         if label not in models:
