@@ -15,7 +15,6 @@ append-only JSON lines, flushed and fsync'ed per record, whose reader ignores a 
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
@@ -240,31 +239,13 @@ def check_schema(found: Any, current: int, origin: str, *, field: str = "schema"
 
 
 # ---- paths that cannot be created -----------------------------------------------------------
-_WHY = {
-    errno.EROFS: "the file system is read-only",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "permission denied",
-    errno.ENOTDIR: "a part of the path is a file, not a directory",
-    errno.EEXIST: "a file of that name is in the way",
-    errno.ENOSPC: "no space left on the device",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.ENAMETOOLONG: "the name is too long",
-}
-
-
-def cannot_create(path: str | Path, exc: OSError, what: str) -> str:
-    """One line: which path (``what`` names the option or variable) could not be created, why."""
-    why = _WHY.get(exc.errno or 0, exc.strerror or str(exc))
-    return f"cannot create {what} {path}: {why}; choose another path"
-
-
 def make_dir(path: str | Path, what: str) -> Path:
     """``mkdir -p`` that fails with a :class:`PathError` naming ``what`` and the reason."""
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise PathError(cannot_create(path, exc, what)) from None
+        raise PathError.cannot_create(path, exc, what) from None
     if not path.is_dir():
         raise PathError(f"cannot create {what} {path}: a file of that name is in the way")
     return path

@@ -19,6 +19,7 @@ from .clitools import (
     space_option,
 )
 from .errors import UsageError
+from .fileio import make_dir
 from .rundir import LoadedRun, RunDir, RunDirError
 from .space import DEPLOY_RESOLUTION, get_space
 
@@ -216,9 +217,15 @@ def show(run_dir, as_json, verbose):
 
 def _resolve_arch(text: str, family: str | None) -> tuple[str, str]:
     """(family, arch string) from an arch string or RUN_DIR[:LABEL] (default label A)."""
+    if not text.strip():
+        raise UsageError("ARCH is empty: give an arch string (K3E1-K5E3-...) or RUN_DIR[:LABEL]")
     run_dir, _, label = text.partition(":")
     path = Path(run_dir)
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError:  # an arch string longer than a file name may be: not a run directory
+        is_dir = False
+    if is_dir:
         data = LoadedRun(path).final()
         models = {m["label"]: m["arch"] for m in data["models"]}
         label = label or "A"
@@ -228,6 +235,8 @@ def _resolve_arch(text: str, family: str | None) -> tuple[str, str]:
         if family and family != run_family:
             raise UsageError(f"{path} searched the {run_family} space, not {family}")
         return run_family, models[label]
+    if "/" in run_dir:
+        raise UsageError(f"no run directory at {run_dir} (ARCH is an arch string or RUN_DIR[:LABEL])")
     return family or "basic", text
 
 
@@ -265,5 +274,6 @@ def export(arch, fmt, family, resolution, output, verbose):
         output = Path(f"{family}-{str(parsed).lower()}.{fmt}")
     if output.suffix.lower() != f".{fmt}":
         raise UsageError(f"output {output} must end in .{fmt} for --format {fmt}")
+    make_dir(output.parent, "the folder of -o")
     path = export_arch(space, parsed, resolution, output, fmt)
     click.echo(str(path))

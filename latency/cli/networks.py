@@ -51,7 +51,20 @@ def _estimate_command(
 
 
 def _is_network_file(target: str) -> bool:
-    return target.endswith(".json")
+    """True for a NET.json; an existing directory or non-JSON file, or a path that does not
+    exist, is refused here rather than parsed as an architecture string."""
+    if target.endswith(".json"):
+        return True
+    try:
+        exists = Path(target).exists()
+    except OSError:  # e.g. an arch string too long for a file name: not a path
+        exists = False
+    if exists:
+        kind = "a directory" if Path(target).is_dir() else "a file that is not .json"
+        raise UsageError(f"{target} is {kind}: predict takes a NET.json or an ARCH string")
+    if "/" in target or "\\" in target:
+        raise UsageError(f"file not found: {target} (predict takes a NET.json or an ARCH string)")
+    return False
 
 
 def _networks(path: str, names: tuple[str, ...]):
