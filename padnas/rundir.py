@@ -271,6 +271,15 @@ class LoadedRun:
         except UnicodeDecodeError:
             raise RunDirError(f"{self.run.path / SUMMARY_TEXT} is damaged; {REBUILD}") from None
 
+    def damage(self) -> str | None:
+        """What is missing or damaged among a finished run's result files (None: nothing);
+        ``--resume`` rebuilds them from the stage files."""
+        try:
+            self.summary_text()
+        except RunDirError as exc:
+            return str(exc).split("; ")[0]
+        return None
+
     def _read(self, name: str) -> dict:
         try:
             return read_json(self.run.path / name, expect=dict, fix=REBUILD)

@@ -20,7 +20,7 @@ from .clitools import (
 )
 from .errors import UsageError
 from .fileio import make_dir
-from .rundir import LoadedRun, RunDir, RunDirError
+from .rundir import LoadedRun, RunDir
 from .space import DEPLOY_RESOLUTION, get_space
 
 
@@ -153,16 +153,14 @@ def search(
     RunDir.check(out, settings.to_config(), resume=resume)
     rebuild = False
     if resume and LoadedRun(out).finished:
-        try:
-            text = LoadedRun(out).summary_text()
-        except RunDirError as exc:
-            echo(f"note: {str(exc).split(';')[0]}: rebuilding the result from the stage files")
-            rebuild = True
-        else:
+        damage = LoadedRun(out).damage()
+        if damage is None:
             if ctx.is_main:
                 _echo(f"{out} is finished; its summary:")
-                click.echo(text, nl=False)
+                click.echo(LoadedRun(out).summary_text(), nl=False)
             return
+        echo(f"note: {damage}: rebuilding the result from the stage files")
+        rebuild = True
     import torch
 
     from .data import load_data
@@ -236,7 +234,9 @@ def _resolve_arch(text: str, family: str | None) -> tuple[str, str]:
             raise UsageError(f"{path} searched the {run_family} space, not {family}")
         return run_family, models[label]
     if "/" in run_dir:
-        raise UsageError(f"no run directory at {run_dir} (ARCH is an arch string or RUN_DIR[:LABEL])")
+        raise UsageError(
+            f"no run directory at {run_dir} (ARCH is an arch string or RUN_DIR[:LABEL])"
+        )
     return family or "basic", text
 
 
