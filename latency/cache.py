@@ -9,11 +9,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from padnas.errors import PathError
+
 
 def cache_root() -> Path:
     """``$PADNAS_CACHE`` or ``~/.cache/padnas``: exported models, measurement stores."""
     env = os.environ.get("PADNAS_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "padnas"
+    root = Path(env).expanduser() if env else Path.home() / ".cache" / "padnas"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PathError.cannot_create(root, exc, "$PADNAS_CACHE" if env else "the cache") from None
+    return root
 
 
 def is_checked(path: Path) -> bool:

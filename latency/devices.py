@@ -7,15 +7,17 @@ to a profile JSON; an unknown name raises :class:`ProfileError` listing the know
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from latency.backends.base import Backend
 from latency.errors import LatencyUsageError
+from latency.lut.table import PROFILE_SCHEMA
+from padnas.errors import FileFormatError
+from padnas.fileio import check_schema, read_json
 
 TRANSPORTS = ("host", "mock", "adb")
-PROFILE_SCHEMA = 1
+PROFILE_FIX = "start from a profile in device_profiles/"
 
 
 class ProfileError(LatencyUsageError):
@@ -50,11 +52,9 @@ def load_profile(name_or_path: str | Path | dict) -> dict:
     if not path.is_file():
         raise ProfileError(f"device profile not found: {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ProfileError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+        data = read_json(path, fix="fix the device profile or start from one in device_profiles/")
+    except FileFormatError as exc:
+        raise ProfileError(str(exc)) from None
     profile = _validate(data, str(path))
     profile.setdefault("_path", str(path))
     return profile
@@ -63,11 +63,10 @@ def load_profile(name_or_path: str | Path | dict) -> dict:
 def _validate(data, origin: str) -> dict:
     if not isinstance(data, dict):
         raise ProfileError(f"{origin}: a device profile must be a JSON object")
-    if data.get("schema", PROFILE_SCHEMA) != PROFILE_SCHEMA:
-        raise ProfileError(
-            f"{origin}: profile schema {data.get('schema')!r} is not supported "
-            f"(expected {PROFILE_SCHEMA})"
-        )
+    try:
+        check_schema(data.get("schema", PROFILE_SCHEMA), PROFILE_SCHEMA, origin, fix=PROFILE_FIX)
+    except FileFormatError as exc:
+        raise ProfileError(str(exc)) from None
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise ProfileError(f"{origin}: the profile needs a non-empty 'name'")

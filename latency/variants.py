@@ -36,6 +36,7 @@ from padnas.space import (
     Arch,
     Proxy,
     SearchSpace,
+    SpaceError,
     parse_op,
     se_channels,
 )
@@ -49,6 +50,10 @@ _KEY_RES = {
     "ibconv": re.compile(rf"^ibconv-k(\d+)-e(\d+)-s(\d+)-i{_SHAPE}-o{_SHAPE}(-se)?{_ACT}$"),
     "head": re.compile(rf"^head-i{_SHAPE}-f(\d+)-c(\d+){_ACT}$"),
 }
+
+
+#: the largest spatial size and channel count a key may hold (far above any mobile network)
+MAX_SIDE, MAX_CHANNELS, MAX_CLASSES = 4096, 8192, 100_000
 
 
 class VariantError(LatencyUsageError):
@@ -117,14 +122,49 @@ class Variant:
         g = [int(x) for x in numbers]
         if kind == "stem":
             k, s, ih, iw, ic, oh, ow, oc = g
-            return cls("stem", ih, iw, ic, oh, ow, oc, kernel=k, stride=s, act=act)
-        if kind == "ibconv":
+            v = cls("stem", ih, iw, ic, oh, ow, oc, kernel=k, stride=s, act=act)
+        elif kind == "ibconv":
             k, e, s, ih, iw, ic, oh, ow, oc = g
-            return cls(
+            v = cls(
                 "ibconv", ih, iw, ic, oh, ow, oc, kernel=k, exp_ratio=e, stride=s, se=se, act=act
             )
-        ih, iw, ic, f, c = g
-        return cls("head", ih, iw, ic, 1, 1, c, feat_chs=f, num_classes=c, act=act)
+        else:
+            ih, iw, ic, f, c = g
+            v = cls("head", ih, iw, ic, 1, 1, c, feat_chs=f, num_classes=c, act=act)
+        v.check_grammar()
+        return v
+
+    def check_grammar(self) -> None:
+        """Raise VariantError unless a space could produce this block: a Table 2 op (kernel
+        3/5/7, expansion 1..6), the stem's kernel and stride, stride 1 or 2 with the output size
+        it implies, and sizes within physical bounds. A LUT read from a file is checked key by
+        key, so an entry no space can ever use (``ibconv-k9-e9-...``) is refused, not priced."""
+        key = self.key
+        if self.kind == "ibconv":
+            try:
+                parse_op(f"K{self.kernel}E{self.exp_ratio}")
+            except SpaceError as exc:
+                raise VariantError(f"{key}: no space has this op ({exc})") from None
+        if self.kind == "stem" and (self.kernel != 3 or self.stride != STEM_STRIDE):
+            raise VariantError(f"{key}: the stem is a 3x3 conv of stride {STEM_STRIDE}")
+        if self.stride not in (1, 2):
+            raise VariantError(f"{key}: stride must be 1 or 2, got {self.stride}")
+        sides = (self.in_h, self.in_w, self.out_h, self.out_w)
+        chans = (self.in_chs, self.feat_chs if self.kind == "head" else self.out_chs)
+        if not all(1 <= x <= MAX_SIDE for x in sides):
+            raise VariantError(f"{key}: spatial sizes must be 1..{MAX_SIDE}")
+        if not all(1 <= x <= MAX_CHANNELS for x in chans):
+            raise VariantError(f"{key}: channel counts must be 1..{MAX_CHANNELS}")
+        if self.kind == "head":
+            if not 1 <= self.num_classes <= MAX_CLASSES:
+                raise VariantError(f"{key}: classes must be 1..{MAX_CLASSES}")
+            return
+        want = (-(-self.in_h // self.stride), -(-self.in_w // self.stride))
+        if (self.out_h, self.out_w) != want:
+            raise VariantError(
+                f"{key}: stride {self.stride} makes {self.in_h}x{self.in_w} into "
+                f"{want[0]}x{want[1]}, not {self.out_h}x{self.out_w}"
+            )
 
     # ---- the block --------------------------------------------------------------------------
     @property

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from .errors import AcceleratorError
+
 
 @dataclass(frozen=True)
 class DistContext:
@@ -48,7 +50,23 @@ def resolve_device(
         if torch.cuda.is_available():
             return torch.device("cuda", (ctx or dist_context()).local_rank)
         return torch.device("cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise AcceleratorError(
+            f"--accelerator {device!r} is not a torch device: use auto, cpu, cuda or cuda:N"
+        ) from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise AcceleratorError(f"--accelerator {device}: this machine has no CUDA GPU; use cpu")
+        if dev.index is not None and dev.index >= count:
+            raise AcceleratorError(
+                f"--accelerator {device}: this machine has {count} GPU(s), cuda:0..cuda:{count - 1}"
+            )
+    elif dev.type not in ("cpu", "mps"):
+        raise AcceleratorError(f"--accelerator {device}: use auto, cpu, cuda or cuda:N")
+    return dev
 
 
 def broadcast_buffers(module: torch.nn.Module, ctx: DistContext) -> None:

@@ -11,7 +11,9 @@ LiteRT logs. It is an environment variable so that export worker processes inher
 
 from __future__ import annotations
 
+import errno
 import os
+from typing import ClassVar
 
 #: the one verbosity switch (``--verbose`` sets it; spawned workers inherit it)
 VERBOSE_ENV = "PADNAS_VERBOSE"
@@ -49,3 +51,35 @@ def set_verbose(verbose: bool) -> None:
     """Turn the switch on for this process and every worker it spawns."""
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
+
+
+class FileFormatError(UsageError):
+    """A file the project reads is unreadable as what it should be (bad JSON, wrong encoding,
+    too large or deep, duplicate keys, a schema from a newer padnas): exit code 2. The message
+    names the file, the place and a fix."""
+
+
+class PathError(UsageError):
+    """A path given by the user that cannot be created or written (read-only, not a directory,
+    no space): exit code 2, the message says which path and why."""
+
+    _WHY: ClassVar[dict[int, str]] = {
+        errno.EROFS: "the file system is read-only",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.ENOTDIR: "a part of the path is a file, not a directory",
+        errno.EEXIST: "a file of that name is in the way",
+        errno.ENOSPC: "no space left on the device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.ENAMETOOLONG: "the name is too long",
+    }
+
+    @classmethod
+    def cannot_create(cls, path: object, exc: OSError, what: str) -> PathError:
+        """The error for ``path`` (``what`` names the option or variable) and an OSError."""
+        why = cls._WHY.get(exc.errno or 0, exc.strerror or str(exc))
+        return cls(f"cannot create {what} {path}: {why}; choose another path")
+
+
+class AcceleratorError(UsageError):
+    """An ``--accelerator`` that is not a torch device or not on this machine: exit code 2."""

@@ -107,6 +107,12 @@ class SearchPlan:
     warnings: list[str]
 
 
+#: --stages bounds: M = 2 is I-Supernet; the paper finds M > 4 saturates, so 10 is generous
+MIN_STAGES, MAX_STAGES = 2, 10
+#: the largest seed numpy's and torch's generators both take
+MAX_SEED = 2**32 - 1
+
+
 def plan_search(
     lut_path: str,
     *,
@@ -121,10 +127,13 @@ def plan_search(
 ) -> SearchPlan:
     """Validate every input of ``padnas search`` and resolve the defaults, without training."""
 
-    if stages < 2:
+    if not MIN_STAGES <= stages <= MAX_STAGES:
         raise UsageError(
-            f"--stages must be >= 2 (2 = I-Supernet, 3 = P-Supernet, 4 = PAD-NAS), got {stages}"
+            f"--stages must be {MIN_STAGES}..{MAX_STAGES} (2 = I-Supernet, 3 = P-Supernet, "
+            f"4 = PAD-NAS; the paper finds more than 4 saturates), got {stages}"
         )
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed must be 0..{MAX_SEED} (numpy and torch seeds), got {seed}")
     if not 0 <= p_th < 1:
         raise UsageError(f"--p-th must be in [0, 1), got {p_th}")
     space = get_space(family)

@@ -18,7 +18,7 @@ import numpy as np
 from .ces import SearchResult
 from .fileio import atomic_write_bytes
 from .prune import MAX_RANK, OpDistribution
-from .rundir import RunDir, RunDirError
+from .rundir import LoadedRun, RunDir
 from .space import SearchSpace
 
 
@@ -69,16 +69,10 @@ def render_summary(summary: dict) -> str:
 
 def show(path: str | Path) -> str:
     """The summary of a finished run, or the progress of an unfinished one."""
-    run = RunDir(path)
-    if not run.path.is_dir():
-        raise RunDirError(f"no run directory at {run.path}")
-    text = run.path / "summary.txt"
-    if text.is_file():
-        return text.read_text(encoding="utf-8")
-    cfg = run.config()
-    if cfg is None:
-        raise RunDirError(f"{run.path} is not a padnas run directory (no config.json)")
-    done = run.state()["done"]
+    loaded = LoadedRun(path)
+    if loaded.finished:
+        return loaded.summary_text()
+    run, cfg, done = loaded.run, loaded.config, loaded.done
     lines = [
         f"{cfg['method']} on the {cfg['space']} space, {cfg['stages']} stages (unfinished; "
         "continue it with padnas search ... --resume)",

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +19,8 @@ from .clitools import (
     space_option,
 )
 from .errors import UsageError
+from .fileio import make_dir
+from .rundir import LoadedRun, RunDir
 from .space import DEPLOY_RESOLUTION, get_space
 
 
@@ -55,7 +56,7 @@ latencies of 10,000 random architectures of the space, printed at start."""
     help="fashion (Fashion-MNIST), fashion:DIR, mnist5k, digits or imagefolder:PATH.",
 )
 @click.option(
-    "--stages", type=int, default=4, show_default=True, help="Progressive stages M (>= 2)."
+    "--stages", type=int, default=4, show_default=True, help="Progressive stages M (2..10)."
 )
 @click.option(
     "--latency-window",
@@ -148,12 +149,18 @@ def search(
     device = resolve_device(device, ctx)
     prec = resolve_precision(precision, device).name
     settings = replace(plan.settings, preset=plan.settings.preset.replace(precision=prec))
-    run = open_run(out, settings.to_config(), resume=resume, ctx=ctx)
-    if run.is_done("final"):
-        if ctx.is_main:
-            _echo(f"{out} is finished; its summary:")
-            click.echo((run.path / "summary.txt").read_text(encoding="utf-8"), nl=False)
-        return
+    # everything is checked before the first write: a refused command leaves --out as it was
+    RunDir.check(out, settings.to_config(), resume=resume)
+    rebuild = False
+    if resume and LoadedRun(out).finished:
+        damage = LoadedRun(out).damage()
+        if damage is None:
+            if ctx.is_main:
+                _echo(f"{out} is finished; its summary:")
+                click.echo(LoadedRun(out).summary_text(), nl=False)
+            return
+        echo(f"note: {damage}: rebuilding the result from the stage files")
+        rebuild = True
     import torch
 
     from .data import load_data
@@ -162,6 +169,9 @@ def search(
         torch.set_num_threads(threads)
     preset = plan.settings.preset
     bundle = load_data(data, preset.resolution, seed, preset.train_per_class)
+    run = open_run(out, settings.to_config(), resume=resume, ctx=ctx)
+    if rebuild:
+        run.unmark("final")
     echo(f"data: {bundle.describe()}, {prec}, {ctx.world_size} process(es)")
     from .pipeline import Hooks
 
@@ -205,13 +215,16 @@ def show(run_dir, as_json, verbose):
 
 def _resolve_arch(text: str, family: str | None) -> tuple[str, str]:
     """(family, arch string) from an arch string or RUN_DIR[:LABEL] (default label A)."""
+    if not text.strip():
+        raise UsageError("ARCH is empty: give an arch string (K3E1-K5E3-...) or RUN_DIR[:LABEL]")
     run_dir, _, label = text.partition(":")
     path = Path(run_dir)
-    if path.is_dir():
-        final = path / "final.json"
-        if not final.is_file():
-            raise UsageError(f"{path} has no final.json: the search has not finished")
-        data = json.loads(final.read_text(encoding="utf-8"))
+    try:
+        is_dir = path.is_dir()
+    except OSError:  # an arch string longer than a file name may be: not a run directory
+        is_dir = False
+    if is_dir:
+        data = LoadedRun(path).final()
         models = {m["label"]: m["arch"] for m in data["models"]}
         label = label or "A"
         if label not in models:
@@ -220,6 +233,10 @@ def _resolve_arch(text: str, family: str | None) -> tuple[str, str]:
         if family and family != run_family:
             raise UsageError(f"{path} searched the {run_family} space, not {family}")
         return run_family, models[label]
+    if "/" in run_dir:
+        raise UsageError(
+            f"no run directory at {run_dir} (ARCH is an arch string or RUN_DIR[:LABEL])"
+        )
     return family or "basic", text
 
 
@@ -257,5 +274,6 @@ def export(arch, fmt, family, resolution, output, verbose):
         output = Path(f"{family}-{str(parsed).lower()}.{fmt}")
     if output.suffix.lower() != f".{fmt}":
         raise UsageError(f"output {output} must end in .{fmt} for --format {fmt}")
+    make_dir(output.parent, "the folder of -o")
     path = export_arch(space, parsed, resolution, output, fmt)
     click.echo(str(path))

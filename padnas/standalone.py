@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fileio import atomic_write_json
+from .fileio import atomic_write_json, read_json
 from .presets import TrainConfig
 
 CACHE_FORMAT = 1
@@ -69,7 +69,7 @@ class StandaloneCache:
 
     def get(self, job: Job) -> dict | None:
         try:
-            record = json.loads(self.path(job).read_text())
+            record = read_json(self.path(job), expect=dict)
         except (OSError, ValueError):
             return None
         return record if record.get("job") == job.identity() else None

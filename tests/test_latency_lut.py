@@ -40,7 +40,9 @@ def test_round_trip(tmp_path):
 @pytest.mark.parametrize(
     "mutate, expect",
     [
-        (lambda d: d.update(schema=SCHEMA + 1), "schema version"),
+        (lambda d: d.update(schema=SCHEMA + 1), f"written by a newer padnas (schema {SCHEMA + 1}"),
+        (lambda d: d.update(schema=SCHEMA - 1), f"schema {SCHEMA - 1} is too old"),
+        (lambda d: d.update(schema="1"), "'schema' must be an integer version"),
         (lambda d: d.pop("schema"), "no 'schema' field"),
         (lambda d: d.pop("entries"), "missing field 'entries'"),
         (lambda d: d["device"].pop("name"), "'device'"),

@@ -52,6 +52,10 @@ def test_export_from_run_dir_label(tmp_path, cli, expect_error):
     run = tmp_path / "run"
     run.mkdir()
     arch = "-".join(["K3E1"] + ["K3E3"] * 21)
+    # the files export checks: a finished run's config, state and final result
+    config = {"format": 1, "method": "I-Supernet", "space": "basic", "stages": 2}
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "state.json").write_text(json.dumps({"done": {"final": {}}}))
     (run / "final.json").write_text(
         json.dumps({"space": {"family": "basic"}, "models": [{"label": "A", "arch": arch}]})
     )

@@ -14,12 +14,12 @@ still time an exported file through the sidecar JSON the exporter writes next to
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from latency.backends.base import Backend, BackendError, LatencyStats
 from latency.variants import Variant, arch_variants
+from padnas.fileio import read_json
 from padnas.space import SearchSpace
 
 DEFAULTS = {
@@ -103,7 +103,7 @@ class MockBackend(Backend):
                 f"the mock device times only models exported by padnas (no {sidecar.name} "
                 f"beside {path.name}); export with padnas-latency or use a real device"
             )
-        meta = json.loads(sidecar.read_text())
+        meta = read_json(sidecar, expect=dict)
         if "variant" in meta:
             return self.measure_variant(Variant.from_key(meta["variant"]))
         if "arch" in meta:

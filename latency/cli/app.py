@@ -7,13 +7,13 @@ measured so far (the store is append-only) and the same command resumes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from latency.cli.adb import adb_options, backends_for, close_all, describe_all, devices
-from latency.cli.networks import estimate, measure_network_file, predict
+from latency.cli.estimate import estimate
+from latency.cli.networks import measure_network_file, predict
 from latency.cli.options import (
     SPACE,
     device_option,
@@ -33,7 +33,7 @@ from latency.profiling.store import MeasurementStore
 from latency.profiling.validation import measure_arch, validate_lut
 from padnas.clitools import CommandGroup, handle_errors, path_option
 from padnas.errors import UsageError
-from padnas.fileio import atomic_write_json
+from padnas.fileio import atomic_write_json, read_json
 from padnas.space import Proxy, get_space
 
 
@@ -167,7 +167,7 @@ def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir
     _check_resolution(resolution, width_mult)
     store = MeasurementStore(prof["name"], store_dir)
     info = _device_info_path(store)
-    dev = json.loads(info.read_text()) if info.is_file() else {"name": prof["name"]}
+    dev = read_json(info, expect=dict) if info.is_file() else {"name": prof["name"]}
     dev.setdefault("transport", prof["transport"])
     lut = build_lut(
         get_space(space), store, dev, resolution=resolution, width_mult=width_mult,
@@ -307,7 +307,7 @@ def validate(
 
 def _is_bundle(path: Path) -> bool:
     try:
-        return "luts" in json.loads(path.read_text())
+        return "luts" in read_json(path, expect=dict)
     except (OSError, ValueError):
         return False
 

@@ -1,4 +1,4 @@
-"""``padnas-latency predict`` and ``estimate``, and ``measure`` of described networks.
+"""``padnas-latency predict`` and ``measure`` of described networks.
 
 Registered on the ``padnas-latency`` group by :mod:`latency.cli.app`; kept apart because they
 work on layer-list networks (:mod:`latency.networks.description`) and on the device-transfer
@@ -8,51 +8,37 @@ estimate rather than on one space's LUT.
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 
 import click
 
 from latency.cli.options import (
     SPACE,
-    quiet_option,
-    resolution_option,
     setup,
-    store_option,
     verbose_option,
 )
 from latency.lut.model import LatencyModel
 from latency.lut.table import LutError, load_lut, source_line
 from padnas.clitools import handle_errors, path_option
 from padnas.errors import UsageError
-from padnas.fileio import atomic_write_json
 from padnas.space import MACROS, get_space
 
 
-def _estimate_command(
-    device, spaces, resolution, published, host_device, terms, update, output, store_dir
-) -> str:
-    """The command that reproduces an estimate, rebuilt from its options (for provenance)."""
-    args = ["padnas-latency", "estimate", "--device", device]
-    for sp in dict.fromkeys(spaces):
-        args += ["--space", sp]
-    args += ["--resolution", str(resolution)]
-    for flag, value in (
-        ("--published", published),
-        ("--host-device", host_device),
-        ("--store", store_dir),
-        ("--update", update),
-        ("--output", output),
-    ):
-        if value is not None:
-            args += [flag, str(value)]
-    if terms != "scale,offset":
-        args += ["--terms", terms]
-    return shlex.join(args)
-
-
 def _is_network_file(target: str) -> bool:
-    return target.endswith(".json")
+    """True for a NET.json; an existing directory or non-JSON file, or a path that does not
+    exist, is refused here rather than parsed as an architecture string."""
+    if target.endswith(".json"):
+        return True
+    try:
+        exists = Path(target).exists()
+    except OSError:  # e.g. an arch string too long for a file name: not a path
+        exists = False
+    if exists:
+        kind = "a directory" if Path(target).is_dir() else "a file that is not .json"
+        raise UsageError(f"{target} is {kind}: predict takes a NET.json or an ARCH string")
+    if "/" in target or "\\" in target:
+        raise UsageError(f"file not found: {target} (predict takes a NET.json or an ARCH string)")
+    return False
 
 
 def _networks(path: str, names: tuple[str, ...]):
@@ -245,157 +231,3 @@ def measure_network_file(target: str, names: tuple[str, ...], backend, lut_path=
                 f"  LUT {lut_path}: {pred.ms:.3f} ms ({err:+.1f}% vs measured; "
                 f"{pred.source_line()})"
             )
-
-
-@click.command()
-@click.option(
-    "--device",
-    "-d",
-    required=True,
-    help="The device to estimate (its published latencies must be in --published).",
-)
-@click.option(
-    "--space",
-    "-s",
-    "spaces",
-    type=SPACE,
-    multiple=True,
-    help="Space(s) whose LUT to estimate (repeatable).",
-)
-@resolution_option
-@path_option(
-    "--published",
-    help="Networks with published device latencies [default: latency/data/pixel3_published.json].",
-)
-@click.option(
-    "--host-device",
-    default=None,
-    help="Host profile the layers are measured with [default: host-builtin].",
-)
-@click.option(
-    "--terms",
-    default="scale,offset",
-    show_default=True,
-    help="Transfer model terms: any of scale, per_unit, offset.",
-)
-@path_option(
-    "--update",
-    "update",
-    help="Write the LUTs into this device profile's 'luts' (other fields untouched).",
-)
-@path_option(
-    "--output",
-    "-o",
-    help="Write the LUT (one space) or a {'luts': [...]} bundle here.",
-)
-@click.option(
-    "--reuse-fit",
-    is_flag=True,
-    help="Apply the transfer model the device profile's LUTs already carry, unchanged (no "
-    "refit): estimates a new space with the very model of the shipped ones.",
-)
-@store_option
-@click.option("--force", is_flag=True, help="Re-measure what the host store already has.")
-@quiet_option
-@verbose_option
-@handle_errors
-def estimate(
-    device,
-    spaces,
-    resolution,
-    published,
-    host_device,
-    terms,
-    update,
-    output,
-    reuse_fit,
-    store_dir,
-    force,
-    quiet,
-    verbose,
-):
-    """Estimate a device's LUTs without the device, from host measurements.
-
-    Measures every layer of the networks whose device latency is published on the host,
-    fits a transfer model (a scale and a per-network offset by default) to the published
-    whole-network latencies, reports its leave-one-out error, then (with --space and
-    --update/-o) profiles the spaces on the host and maps every entry through the model
-    (source: estimate). Everything measured is stored; a re-run resumes. Without --space only
-    the fit is computed and reported.
-
-    \b
-    The shipped Pixel 3 estimate is reproduced by:
-      padnas-latency estimate --device pixel3 --space basic --space large \\
-          --resolution 224 --update device_profiles/pixel3.json
-      padnas-latency estimate --device pixel3 --space v3 --reuse-fit \\
-          --resolution 224 --update device_profiles/pixel3.json
-    """
-    from latency.transfer.fit import parse_terms  # torch: only for this command
-
-    setup(verbose)
-    from latency.transfer.estimate import (
-        DEFAULT_HOST,
-        DEFAULT_PUBLISHED,
-        run_estimate,
-        update_profile,
-    )
-
-    if spaces and not (update or output):
-        raise UsageError("--space builds LUTs: say where they go with --update or -o")
-    if (update or output) and not spaces:
-        raise UsageError("--update/-o need the space(s) to estimate: add --space basic ...")
-    command = _estimate_command(
-        device, spaces, resolution, published, host_device, terms, update, output, store_dir
-    )
-    reuse = None
-    if reuse_fit:
-        from latency.devices import load_profile
-        from latency.transfer.estimate import shipped_transfer
-
-        reuse = shipped_transfer(load_profile(device))
-        command += " --reuse-fit"
-    res = run_estimate(
-        device,
-        published=published or DEFAULT_PUBLISHED,
-        host_device=host_device or DEFAULT_HOST,
-        spaces=tuple(dict.fromkeys(spaces)),
-        resolution=resolution,
-        terms=parse_terms(terms),
-        store_dir=store_dir,
-        force=force,
-        progress=not quiet,
-        command=command,
-        reuse=reuse,
-    )
-    fit = res.fit
-    click.echo(f"host: {res.host.get('cpu_model', '?')} ({res.host.get('kernels', '?')} kernels)")
-    fitted_on = len(fit.model.fitted_on or res.samples)
-    reused = ", reused unchanged" if reuse else ""
-    click.echo(f"transfer: {fit.model.formula()} (fitted on {fitted_on} networks{reused})")
-    for s, f, loo in zip(
-        res.samples, fit.fitted, fit.loo or [None] * len(res.samples), strict=True
-    ):
-        extra = (
-            f", leave-one-out {loo.predicted_ms:7.2f} ms ({loo.rel_err * 100:+.1f}%)" if loo else ""
-        )
-        click.echo(
-            f"  {s.name:<22} host {s.host_ms:7.3f} ms  published {s.target_ms:7.2f} ms  "
-            f"fit {f.predicted_ms:7.2f} ms ({f.rel_err * 100:+.1f}%){extra}"
-        )
-    if fit.loo:
-        click.echo(f"leave-one-out MAPE: {fit.loo_mape:.2f}%")
-    for lut in res.luts:
-        lo, hi = LatencyModel.from_lut(lut, get_space(lut.family)).reachable_range()
-        click.echo(
-            f"{lut.label}: {len(lut.entries)} entries (source estimate), reachable "
-            f"{lo:.1f}..{hi:.1f} ms"
-        )
-    if output:
-        if len(res.luts) == 1:
-            res.luts[0].save(output)
-        else:
-            atomic_write_json(output, {"luts": [lut.to_dict() for lut in res.luts]})
-        click.echo(f"wrote {output}")
-    if update:
-        update_profile(update, res.luts)
-        click.echo(f"updated {update} (luts: {', '.join(t.label for t in res.luts)})")

@@ -12,7 +12,6 @@ ships its tables); :func:`load_lut` picks the one for the requested space and re
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,8 @@ from typing import Any
 
 from latency.errors import LatencyUsageError
 from latency.variants import Variant, VariantError
-from padnas.fileio import atomic_write_json
+from padnas.errors import FileFormatError
+from padnas.fileio import atomic_write_json, check_schema, read_json
 from padnas.space import MACROS, SearchSpace
 
 SCHEMA = 1
@@ -158,11 +158,10 @@ def validate_lut_dict(data: Any, origin: str = "LUT") -> None:
         fail(f"expected a JSON object, got {type(data).__name__}")
     if "schema" not in data:
         fail("no 'schema' field: not a padnas LUT (make one with padnas-latency export-lut)")
-    if data["schema"] != SCHEMA:
-        fail(
-            f"schema version {data['schema']!r} is not supported (this padnas reads schema "
-            f"{SCHEMA}); re-export the LUT with this version's padnas-latency export-lut"
-        )
+    try:
+        check_schema(data["schema"], SCHEMA, "schema version", fix=_REEXPORT)
+    except FileFormatError as exc:
+        fail(str(exc).removeprefix("schema version: "))
     for name in ("device", "space", "resolution", "entries"):
         if name not in data:
             fail(f"missing field {name!r}")
@@ -223,15 +222,10 @@ def validate_lut_dict(data: Any, origin: str = "LUT") -> None:
             fail(f"calibration.scale must be positive, got {cal['scale']!r}")
 
 
-def _parse_json(text: str, origin: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        hint = "truncated" if exc.pos >= len(text.rstrip()) else "corrupt"
-        raise LutError(
-            f"{origin}: not valid JSON ({hint} at line {exc.lineno}, column {exc.colno}: "
-            f"{exc.msg}); re-export it with padnas-latency export-lut"
-        ) from None
+_REEXPORT = "re-export it with padnas-latency export-lut"
+#: version of a device profile (a profile may bundle LUTs); latency.devices reads the same one
+PROFILE_SCHEMA = 1
+_PROFILE_FIX = "start from a profile in device_profiles/"
 
 
 def load_lut(
@@ -248,8 +242,17 @@ def load_lut(
     path = Path(path)
     if not path.is_file():
         raise LutError(f"LUT file not found: {path}")
-    data = _parse_json(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    try:
+        data = read_json(path, fix=_REEXPORT)
+    except FileFormatError as exc:
+        raise LutError(str(exc)) from None
     if isinstance(data, dict) and "luts" in data and "entries" not in data:
+        try:
+            check_schema(
+                data.get("schema", PROFILE_SCHEMA), PROFILE_SCHEMA, str(path), fix=_PROFILE_FIX
+            )
+        except FileFormatError as exc:
+            raise LutError(str(exc)) from None
         luts = data["luts"]
         if not isinstance(luts, list) or not luts:
             raise LutError(f"{path}: 'luts' must be a non-empty list of LUT objects")

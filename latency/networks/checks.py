@@ -7,12 +7,14 @@ hand-written layer list otherwise surfaces as a shape error deep inside an expor
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from latency.networks.description import LAYER_TYPES, Layer, NetDescError, Network
+from padnas.errors import FileFormatError
+from padnas.fileio import read_json
 from padnas.ops import ACTIVATIONS
 
 # Fields each layer type may carry ("type", "cin", "cout" are common to all).
@@ -79,6 +81,20 @@ def resolve_network(
     return Network(name, hw, in_chs, tuple(out), meta)
 
 
+#: physical bounds of a described network: far above any mobile network, far below what would
+#: price a 10^9-channel layer for hours (an absurd size is a typo, not a network)
+MAX_CHANNELS, MAX_KERNEL, MAX_STRIDE, MAX_INPUT, MAX_EXPANSION = 65_536, 15, 8, 4096, 64
+_MAXIMA = {
+    "cin": MAX_CHANNELS,
+    "cout": MAX_CHANNELS,
+    "hidden": MAX_CHANNELS,
+    "groups": MAX_CHANNELS,
+    "se_hidden": MAX_CHANNELS,
+    "kernel": MAX_KERNEL,
+    "stride": MAX_STRIDE,
+}
+
+
 def _int(net, where, raw, key, default=None, minimum=1):
     value = raw.get(key, default)
     if value is None or isinstance(value, bool) or not isinstance(value, int):
@@ -86,6 +102,9 @@ def _int(net, where, raw, key, default=None, minimum=1):
         raise NetDescError(f"{net} {where}: '{key}' must be an integer, got {shown}")
     if value < minimum:
         raise NetDescError(f"{net} {where}: '{key}' must be >= {minimum}, got {value}")
+    maximum = _MAXIMA.get(key)
+    if maximum is not None and value > maximum:
+        raise NetDescError(f"{net} {where}: '{key}' must be <= {maximum}, got {value}")
     return value
 
 
@@ -174,8 +193,16 @@ def _check_groups(net, where, groups, cin, cout):
 def _ibconv(net: str, where: str, raw: Mapping, base: Layer) -> Layer:
     cin, cout, stride = base.cin, base.cout, base.stride
     exp = raw.get("expansion", 1 if "hidden" in raw else None)
-    if isinstance(exp, bool) or not isinstance(exp, int | float) or exp <= 0:
-        raise NetDescError(f"{net} {where}: 'expansion' must be a positive number, got {exp!r}")
+    if (
+        isinstance(exp, bool)
+        or not isinstance(exp, int | float)
+        or not math.isfinite(exp)
+        or not 0 < exp <= MAX_EXPANSION
+    ):
+        raise NetDescError(
+            f"{net} {where}: 'expansion' must be a finite number in (0, {MAX_EXPANSION}], "
+            f"got {exp!r}"
+        )
     expand = _bool(net, where, raw, "expand_conv", exp != 1)
     hidden = _int(net, where, raw, "hidden", round(cin * exp))
     if not expand and hidden != cin:
@@ -249,9 +276,9 @@ def load_networks(source: str | Path | Mapping) -> dict[str, Network]:
         if not path.is_file():
             raise NetDescError(f"network file not found: {path}")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise NetDescError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+            data = read_json(path, fix="see docs/network-format.md")
+        except FileFormatError as exc:
+            raise NetDescError(str(exc)) from None
         default_name = path.stem
     if not isinstance(data, Mapping):
         raise NetDescError("a network file must hold a JSON object")
@@ -297,11 +324,11 @@ def network_from_dict(name: str, data: Mapping) -> Network:
         hw = (size[0], size[1])
     else:
         raise NetDescError(f"{name}: 'input' must be an integer or [height, width], got {size!r}")
-    if min(hw) < 1:
-        raise NetDescError(f"{name}: 'input' must be positive, got {size!r}")
+    if min(hw) < 1 or max(hw) > MAX_INPUT:
+        raise NetDescError(f"{name}: 'input' must be 1..{MAX_INPUT}, got {size!r}")
     in_chs = data.get("in_chs", 3)
-    if isinstance(in_chs, bool) or not isinstance(in_chs, int) or in_chs < 1:
-        raise NetDescError(f"{name}: 'in_chs' must be a positive integer, got {in_chs!r}")
+    if isinstance(in_chs, bool) or not isinstance(in_chs, int) or not 1 <= in_chs <= MAX_CHANNELS:
+        raise NetDescError(f"{name}: 'in_chs' must be an integer 1..{MAX_CHANNELS}, got {in_chs!r}")
     net = resolve_network(name, layers, hw, in_chs, dict(data))
     classes = data.get("num_classes")
     if classes is not None and classes != net.num_classes:

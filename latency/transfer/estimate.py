@@ -49,7 +49,7 @@ from latency.transfer.fit import (
     TransferModel,
     evaluate_transfer,
 )
-from padnas.fileio import atomic_write_text
+from padnas.fileio import atomic_write_text, parse_json, read_json
 from padnas.space import DEPLOY_RESOLUTION, get_space
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"  # latency/data
@@ -323,8 +323,8 @@ def update_profile(path: str | Path, luts: list[Lut]) -> None:
     resolution and width and keeping the others, and leave every other field (and its
     formatting) exactly as it is: the device part belongs to whoever maintains the device."""
     path = Path(path)
+    data = read_json(path, fix="fix the device profile")
     text = path.read_text(encoding="utf-8")
-    data = json.loads(text)
     if not isinstance(data, dict):
         raise TransferError(f"{path}: not a device profile (a JSON object)")
     new_slots = {_lut_slot(lut) for lut in luts}
@@ -348,7 +348,7 @@ def update_profile(path: str | Path, luts: list[Lut]) -> None:
             raise TransferError(f"{path}: does not end with a JSON object")
         head = head[:-1].rstrip()
     new = f"{head},{marker}{dump_luts(luts)}\n}}\n"
-    parsed = json.loads(new)
+    parsed = parse_json(new, str(path))
     kept = {k: v for k, v in parsed.items() if k != "luts"}
     if kept != {k: v for k, v in data.items() if k != "luts"}:
         raise TransferError(f"{path}: refusing to write, the profile's other fields would change")

@@ -9,13 +9,12 @@ anything is pushed, because on the phone it would only fail with "not executable
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
 from latency.cache import cache_root
 from latency.errors import LatencyUsageError
-from padnas.fileio import atomic_write_bytes, atomic_write_json
+from padnas.fileio import atomic_write_bytes, atomic_write_json, read_json
 
 DOWNLOAD_HINT = (
     "download the Android arm64 benchmark_model (TFLite/LiteRT nightly prebuilt, e.g. "
@@ -85,8 +84,8 @@ def remembered() -> dict | None:
     if not meta.is_file():
         return None
     try:
-        record = json.loads(meta.read_text())
-    except (OSError, json.JSONDecodeError):
+        record = read_json(meta, expect=dict)
+    except (OSError, ValueError):
         return None
     path = Path(record.get("path", ""))
     if not path.is_file() or md5_of(path) != record.get("md5"):

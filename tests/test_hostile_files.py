@@ -1,0 +1,199 @@
+"""Hostile and damaged input files (issue 11): every file is read by one strict JSON reader and
+checked against its schema and physical bounds; a bad file is one line naming it, exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from latency.networks.checks import load_networks, network_from_dict
+from latency.networks.description import NetDescError
+from padnas.errors import FileFormatError
+from padnas.fileio import parse_json, read_json, read_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+PIXEL3 = ROOT / "device_profiles" / "pixel3.json"
+ARCH = (
+    "K5E1-K3E6-K3E3-K3E3-K7E6-K7E6-K7E3-K7E6-K5E6-K7E6-K7E6"
+    "-K3E3-ID-K3E3-K7E6-K3E6-ID-K5E6-K5E3-K5E3-K3E3-K3E3"
+)
+NET = {
+    "name": "tiny",
+    "input": 32,
+    "layers": [
+        {"type": "conv", "cin": 3, "cout": 8, "kernel": 3, "stride": 2},
+        {"type": "ibconv", "cin": 8, "cout": 8, "kernel": 3, "expansion": 3},
+        {"type": "pool", "cin": 8, "cout": 8},
+        {"type": "fc", "cin": 8, "cout": 10},
+    ],
+}
+
+
+def _refused(result, *words):
+    """A one-line error, exit 2, no traceback, naming every word."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+def _basic_lut(tmp_path) -> tuple[dict, Path]:
+    """The Pixel 3 basic LUT as a stand-alone LUT file (text, so a test can damage it)."""
+    data = json.loads(PIXEL3.read_text())
+    lut = next(lut for lut in data["luts"] if lut["space"]["family"] == "basic")
+    path = tmp_path / "lut.json"
+    path.write_text(json.dumps(lut, indent=1))
+    return lut, path
+
+
+# ---- 1. the one reader ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text, expect",
+    [
+        ('{"a": 1, "a": 2}', "key 'a' appears twice"),
+        ('{"a": NaN}', "NaN is not a JSON number"),
+        ('{"a": -Infinity}', "-Infinity is not a JSON number"),
+        ('{"a": 1e999}', "out of range"),
+        ('{"a": ' + "9" * 40 + "}", "more than 30 digits"),
+        ("[" * 100_000 + "]" * 100_000, "nested deeper than"),
+        ("[" * 70 + "]" * 70, "nested deeper than"),
+        ('{"a": [1, 2', "truncated"),
+        ('{"a" 1}', "not valid JSON"),
+    ],
+)
+def test_parser_refuses_with_the_origin(text, expect):
+    with pytest.raises(FileFormatError) as err:
+        parse_json(text, "some.json")
+    assert str(err.value).startswith("some.json: ")
+    assert expect in str(err.value)
+
+
+def test_reader_refuses_bytes_directories_and_wrong_top_level(tmp_path):
+    bad = tmp_path / "latin1.json"
+    bad.write_bytes(b'{"name": "caf\xe9"}')
+    with pytest.raises(FileFormatError, match=r"latin1.json: not UTF-8 text \(byte 13, line 1\)"):
+        read_json(bad)
+    with pytest.raises(FileFormatError, match="is a directory"):
+        read_json(tmp_path)
+    (tmp_path / "list.json").write_text("[1]")
+    with pytest.raises(FileFormatError, match="must hold an object, not list"):
+        read_json(tmp_path / "list.json", expect=dict)
+    (tmp_path / "bom.json").write_bytes(b'\xef\xbb\xbf{"a": 1}')
+    assert read_json(tmp_path / "bom.json") == {"a": 1}
+
+
+def test_store_lines_go_through_the_same_reader(tmp_path):
+    log = tmp_path / "m.jsonl"
+    log.write_text('{"k": 1}\n{"k": 2, "k": 3}\n{"k": 4}\n')
+    with pytest.raises(FileFormatError, match=r"m.jsonl:2: corrupt record"):
+        list(read_jsonl(log))
+    log.write_text('{"k": 1}\n{"k": 4')  # a torn last line is a killed writer: skipped
+    assert list(read_jsonl(log)) == [{"k": 1}]
+
+
+def test_deep_network_file_is_refused_naming_it(tmp_path, latency_cli):
+    net = tmp_path / "deep.json"
+    net.write_text("[" * 50_000 + "]" * 50_000)
+    r = latency_cli("predict", net, "--lut", PIXEL3)
+    _refused(r, str(net), "nested deeper than")
+
+
+def test_non_utf8_lut_is_refused_naming_it(tmp_path, latency_cli):
+    lut = tmp_path / "lut.json"
+    lut.write_bytes(b'{"schema": 1, "name": "\xff\xfe"}')
+    r = latency_cli("predict", ARCH, "--space", "basic", "--lut", lut)
+    _refused(r, str(lut), "not UTF-8")
+
+
+def test_duplicate_lut_entry_is_refused_not_last_wins(tmp_path, latency_cli):
+    lut, path = _basic_lut(tmp_path)
+    key = next(iter(lut["entries"]))
+    text = path.read_text()
+    entry = json.dumps(lut["entries"][key])
+    dup = f'"entries": {{\n  "{key}": {{"ms": 999.0, "source": "measured"}},'
+    path.write_text(text.replace('"entries": {', dup, 1))
+    assert entry  # the original entry is still in the file, after the duplicate
+    r = latency_cli("predict", ARCH, "--space", "basic", "--lut", path)
+    _refused(r, str(path), f"key '{key}' appears twice")
+
+
+# ---- 2. schema versions and variant keys ------------------------------------------------------
+def test_profile_of_a_newer_schema_is_refused_by_predict(tmp_path, latency_cli):
+    prof = json.loads(PIXEL3.read_text())
+    prof["schema"] = 999
+    path = tmp_path / "future.json"
+    path.write_text(json.dumps(prof))
+    r = latency_cli("predict", ARCH, "--space", "basic", "--lut", path)
+    _refused(r, str(path), "written by a newer padnas")
+    r = latency_cli("profile", "--device", path, "--space", "basic")
+    _refused(r, "written by a newer padnas")
+
+
+def test_lut_of_a_newer_schema_is_refused(tmp_path, latency_cli):
+    lut, path = _basic_lut(tmp_path)
+    path.write_text(json.dumps({**lut, "schema": 7}))
+    r = latency_cli("predict", ARCH, "--space", "basic", "--lut", path)
+    _refused(r, str(path), "written by a newer padnas")
+
+
+@pytest.mark.parametrize(
+    "key, expect",
+    [
+        ("ibconv-k9-e9-s1-i28x28x40-o28x28x40", "no space has this op"),
+        ("ibconv-k3-e3-s3-i28x28x40-o10x10x40", "stride must be 1 or 2"),
+        ("ibconv-k3-e3-s2-i28x28x40-o28x28x40", "makes 28x28 into 14x14"),
+        ("ibconv-k3-e3-s1-i9999x9999x40-o9999x9999x40", "spatial sizes"),
+        ("stem-k5-s2-i224x224x3-o112x112x32", "the stem is a 3x3 conv"),
+        ("head-i7x7x320-f1280-c0", "classes must be"),
+    ],
+)
+def test_lut_keys_outside_the_grammar_are_refused(tmp_path, latency_cli, key, expect):
+    lut, path = _basic_lut(tmp_path)
+    lut["entries"][key] = {"ms": 1.0, "source": "measured"}
+    path.write_text(json.dumps(lut))
+    r = latency_cli("predict", ARCH, "--space", "basic", "--lut", path)
+    _refused(r, str(path), key, expect)
+
+
+# ---- 3. physical bounds of network descriptions -----------------------------------------------
+@pytest.mark.parametrize(
+    "layer, field, value, expect",
+    [
+        (1, "expansion", "NaN", "NaN is not a JSON number"),
+        (1, "expansion", "Infinity", "Infinity is not a JSON number"),
+        (1, "expansion", "1e999", "out of range"),
+        (0, "cout", "1000000000", "'cout' must be <= 65536"),
+        (0, "kernel", "99", "'kernel' must be <= 15"),
+    ],
+)
+def test_network_numbers_out_of_bounds_are_refused(
+    tmp_path, latency_cli, layer, field, value, expect
+):
+    net = json.loads(json.dumps(NET))
+    net["layers"][layer][field] = "@@"
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(net).replace('"@@"', value))
+    r = latency_cli("predict", path, "--lut", PIXEL3)
+    _refused(r, expect)
+
+
+def test_network_values_are_bounded_naming_layer_and_field():
+    bad_exp = json.loads(json.dumps(NET))
+    bad_exp["layers"][1]["expansion"] = float("nan")
+    with pytest.raises(NetDescError, match=r"layer 1 \(ibconv\): 'expansion' must be a finite"):
+        network_from_dict("n", bad_exp)
+    big = {**NET, "input": 1_000_000}
+    with pytest.raises(NetDescError, match=r"'input' must be 1..4096"):
+        network_from_dict("n", big)
+
+
+def test_network_file_top_level_must_be_an_object(tmp_path):
+    path = tmp_path / "n.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(NetDescError, match="must hold a JSON object"):
+        load_networks(path)

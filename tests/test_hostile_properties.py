@@ -1,0 +1,187 @@
+"""Property-based hostile input (issue 11, step 7): arbitrary mutations of a valid arch string,
+network description or LUT file give either the valid result or a one-line error with exit 2 --
+never a traceback, a hang or a changed file. Examples are few and derandomized, so CI is quick
+and reproducible; the run-directory property lives in test_hostile_runs.py beside its finished
+run."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_hostile_files import ARCH, NET, PIXEL3
+
+from latency.cli.app import main
+
+# few examples, no per-example deadline (the machine is shared), the same examples on every run
+BOUNDED = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+# characters a hostile user (or a damaged file) brings: the grammar's own, JSON punctuation,
+# digits and signs, whitespace, path separators, non-ASCII and control characters
+HOSTILE = st.sampled_from(list("KE0123456789ID-:,{}[]\"'. eE+-/\\\n\t\x00\xff\u00e9\u2028NaInfity"))
+
+
+@st.composite
+def text_mutations(draw, text: str, max_edits: int = 3) -> str:
+    """``text`` with a few characters deleted, replaced or inserted at drawn places."""
+    for _ in range(draw(st.integers(1, max_edits))):
+        i = draw(st.integers(0, len(text)))
+        op = draw(st.sampled_from(["delete", "replace", "insert", "truncate"]))
+        if op == "truncate":
+            text = text[:i]
+        elif op == "delete":
+            text = text[:i] + text[i + 1 :]
+        else:
+            cut = i + 1 if op == "replace" else i
+            text = text[:i] + draw(st.text(HOSTILE, min_size=1, max_size=4)) + text[cut:]
+    return text
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(HOSTILE, max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _set_somewhere(draw, data):
+    """Replace one drawn value inside ``data`` (nested dicts and lists) by an arbitrary one."""
+    node = data
+    while True:
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        if not keys:
+            return
+        key = draw(st.sampled_from(keys))
+        child = node[key]
+        if isinstance(child, (dict, list)) and child and draw(st.booleans()):
+            node = child
+            continue
+        node[key] = draw(JSON_VALUES)
+        return
+
+
+def _predict(args, cache: Path):
+    return CliRunner().invoke(main, ["predict", *map(str, args)], env={"PADNAS_CACHE": str(cache)})
+
+
+def _valid_or_refused(result, baseline: str, same_input: bool) -> None:
+    """Exit 0 with the baseline answer when the input still means the same thing, else exit 0 or
+    a one-line ``error:`` with exit 2; a traceback or another exit code is a defect."""
+    assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    if result.exit_code == 0:
+        if same_input:
+            assert result.output == baseline
+        return
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+
+
+def _same_json(text: str, original) -> bool:
+    try:
+        return json.loads(text) == original
+    except ValueError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def baselines(cache, tmp_path_factory) -> dict:
+    """What predict answers for the unmutated arch string, network file and LUT file."""
+    root = tmp_path_factory.mktemp("valid")
+    net = root / "net.json"
+    net.write_text(json.dumps(NET))
+    lut = _basic_lut_text()
+    (root / "lut.json").write_text(lut)
+    out = {
+        "arch": _predict([ARCH, "--space", "basic", "--lut", PIXEL3], cache),
+        "net": _predict([net, "--lut", PIXEL3], cache),
+        "lut": _predict([ARCH, "--space", "basic", "--lut", root / "lut.json"], cache),
+    }
+    for res in out.values():
+        assert res.exit_code == 0, res.output
+    return {k: res.output.replace(str(root), "ROOT") for k, res in out.items()}
+
+
+def _basic_lut_text() -> str:
+    data = json.loads(PIXEL3.read_text())
+    return json.dumps(next(x for x in data["luts"] if x["space"]["family"] == "basic"), indent=1)
+
+
+@BOUNDED
+@given(arch=text_mutations(ARCH))
+def test_mutated_arch_strings(arch, cache, baselines):
+    with tempfile.TemporaryDirectory() as cwd:
+        res = CliRunner().invoke(
+            main,
+            ["predict", arch, "--space", "basic", "--lut", str(PIXEL3)],
+            env={"PADNAS_CACHE": str(cache)},
+        )
+        assert not any(Path(cwd).iterdir())
+    _valid_or_refused(res, baselines["arch"], arch == ARCH)
+
+
+def _check_file(text: str, original, args_for, baseline: str, cache: Path) -> None:
+    """Write ``text``, predict with it, and check the answer and that the file is unchanged."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "input.json"
+        path.write_bytes(text.encode("utf-8", "surrogatepass"))
+        before = path.read_bytes()
+        res = _predict(args_for(path), cache)
+        assert path.read_bytes() == before
+    _valid_or_refused(res, baseline.replace("ROOT/lut.json", str(path)), _same_json(text, original))
+
+
+NET_TEXT = json.dumps(NET, indent=1)
+
+
+@pytest.mark.slow  # each network predict fits the regression: seconds of CPU per example
+@BOUNDED
+@given(data=st.data())
+def test_mutated_network_descriptions(data, cache, baselines):
+    if data.draw(st.booleans(), label="structural"):
+        net = json.loads(NET_TEXT)
+        _set_somewhere(data.draw, net)
+        text = json.dumps(net)  # NaN and Infinity come out as their (non-JSON) literals
+    else:
+        text = data.draw(text_mutations(NET_TEXT))
+    baseline = baselines["net"]
+    _check_file(text, NET, lambda p: [p, "--lut", PIXEL3], baseline, cache)
+
+
+@pytest.mark.slow  # not yet timed green on the shared machine (issue 11, step 7 in progress)
+@BOUNDED
+@given(data=st.data())
+def test_mutated_lut_files(data, cache, baselines):
+    lut_text = _basic_lut_text()
+    original = json.loads(lut_text)
+    if data.draw(st.booleans(), label="structural"):
+        lut = json.loads(lut_text)
+        _set_somewhere(data.draw, lut)
+        text = json.dumps(lut)
+    else:
+        text = data.draw(text_mutations(lut_text))
+    args = lambda p: [ARCH, "--space", "basic", "--lut", p]  # noqa: E731
+    _check_file(text, original, args, baselines["lut"], cache)
