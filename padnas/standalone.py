@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing as mp
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from latency.cache import cache_root
 
 from .fileio import atomic_write_json, read_json
 from .presets import TrainConfig
@@ -54,8 +55,7 @@ class Job:
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("PADNAS_CACHE") or Path.home() / ".cache" / "padnas"
-    return Path(root) / "standalone"
+    return cache_root() / "standalone"
 
 
 class StandaloneCache:
