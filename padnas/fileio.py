@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -145,6 +146,23 @@ def _depth(obj: Any) -> int:
     return deepest
 
 
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _text_depth(text: str) -> int:
+    """Deepest bracket nesting of JSON text, counted before parsing: the C decoder recurses per
+    level, and a hostile file nested 100,000 deep can crash it instead of raising."""
+    depth = deepest = 0
+    for m in _BRACKET.finditer(_STRING.sub("", text)):
+        depth += 1 if m.group() in "[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_JSON_DEPTH:
+                break
+    return deepest
+
+
 def parse_json(text: str, origin: str, *, fix: str = "") -> Any:
     """Parse JSON text strictly; ``origin`` names it (a file, ``file:line``) in every error.
 
@@ -153,6 +171,10 @@ def parse_json(text: str, origin: str, *, fix: str = "") -> Any:
     nesting deeper than :data:`MAX_JSON_DEPTH`. ``fix`` ends the message (how to get a good file).
     """
     tail = f"; {fix}" if fix else ""
+    if _text_depth(text) > MAX_JSON_DEPTH:
+        raise FileFormatError(
+            f"{origin}: nested deeper than {MAX_JSON_DEPTH} levels: not a padnas file{tail}"
+        )
     try:
         value = json.loads(
             text,
