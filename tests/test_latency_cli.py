@@ -75,7 +75,7 @@ def test_bad_lut_files_exit_2(latency_cli, tmp_path, expect_error):
     data = json.loads(text)
     cases = {
         "trunc.json": (text[:300], "truncated"),
-        "schema.json": (json.dumps({**data, "schema": 9}), "schema version 9"),
+        "schema.json": (json.dumps({**data, "schema": 9}), "written by a newer padnas (schema 9"),
         "nan.json": (text.replace('"ms": ', '"ms": NaN, "x": ', 1), "NaN"),
     }
     for name, (content, expect) in cases.items():

@@ -199,7 +199,7 @@ def test_kill_anywhere_and_resume_is_identical(reference, lut_file, data, tmp_pa
                 raise Kill
 
         with pytest.raises(Kill):
-            _run(plan, data, out, resume=True, hooks=Hooks(on_step, on_gen))
+            _run(plan, data, out, resume=out.exists(), hooks=Hooks(on_step, on_gen))
         assert not (out / "final.json").exists()
     _run(plan, data, out, resume=True)
     _same(_result(out), _result(ref_out))

@@ -116,6 +116,10 @@ def finished_run(tmp_path):
     run.mkdir()
     arch = "-".join(["K3E1"] + ["K3E3"] * 21)
     models = [{"label": "A", "arch": arch}]
+    # the files export checks: a finished run's config, state and final result
+    config = {"format": 1, "method": "I-Supernet", "space": "basic", "stages": 2}
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "state.json").write_text(json.dumps({"done": {"final": {}}}))
     (run / "final.json").write_text(json.dumps({"space": {"family": "basic"}, "models": models}))
     return run
 
@@ -125,7 +129,7 @@ def finished_run(tmp_path):
     [
         (["--threads", "-1"], ["--threads must be >= 0, got -1"]),
         (["--p-th", "1"], ["--p-th must be in [0, 1), got 1.0"]),
-        (["--stages", "1"], ["--stages must be >= 2", "got 1"]),
+        (["--stages", "1"], ["--stages must be 2..10", "got 1"]),
         (["--latency-window", "60"], ["MIN:MAX"]),
         (["--p-th", "-0.5"], ["--p-th must be in [0, 1), got -0.5"]),
     ],
@@ -142,7 +146,11 @@ def test_show_and_export_refusals_are_one_line(cli, finished_run, tmp_path, expe
     expect_error(cli(show, unfinished, "--json"), 2, "has no summary.json yet")
     expect_error(cli(show, tmp_path / "nothing"), 2, "no run directory at")
     expect_error(cli(show, unfinished), 2, "not a padnas run directory (no config.json)")
-    expect_error(cli(export, unfinished, "--format", "onnx"), 2, "has no final.json")
+    expect_error(
+        cli(export, unfinished, "--format", "onnx"),
+        2,
+        "not a padnas run directory (no config.json)",
+    )
     expect_error(
         cli(export, f"{finished_run}:A", "--space", "large", "--format", "onnx"),
         2,

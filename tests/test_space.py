@@ -39,7 +39,7 @@ def test_macro_structure_table1(family):
 @pytest.mark.parametrize("family", ["basic", "large"])
 def test_constraints(family):
     sp = get_space(family)
-    assert sp.layer_ops[0] == FIRST_LAYER_OPS
+    assert sp.layer_ops[0] == FIRST_LAYER_OPS[family]
     for spec, ops in zip(sp.layers, sp.layer_ops, strict=True):
         assert (IDENTITY in ops) != spec.first_in_stage
     if family == "basic":
