@@ -50,6 +50,7 @@ def test_round_trip(tmp_path):
         (lambda d: d["device"].pop("name"), "'device'"),
         (lambda d: d["space"].update(family="huge"), "unknown space family"),
         (lambda d: d.update(resolution=100), "resolution 100"),
+        (lambda d: d.update(num_classes=None), "num_classes None must be a positive integer"),
         (lambda d: next(iter(d["entries"].values())).update(ms=-1.0), "not a finite"),
         (lambda d: next(iter(d["entries"].values())).update(ms=math.nan), "NaN"),
         (lambda d: next(iter(d["entries"].values())).update(ms=math.inf), INF),

@@ -183,6 +183,9 @@ def validate_lut_dict(data: Any, origin: str = "LUT") -> None:
     width = data.get("width_mult", 1.0)
     if not _finite_nonneg(width) or width <= 0:
         fail(f"width_mult {width!r} must be a positive number")
+    classes = data.get("num_classes", 1000)
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+        fail(f"num_classes {classes!r} must be a positive integer")
     entries = data["entries"]
     if not isinstance(entries, dict) or not entries:
         fail("'entries' must be a non-empty object {variant key: {ms, p10, p90, n, source}}")
