@@ -224,7 +224,7 @@ def test_cli_devices_lists_profiles_and_probes_phones(env, cli):
 
 
 @pytest.mark.slow
-def test_ctrl_c_while_two_phones_measure_keeps_everything(env, cli):
+def test_ctrl_c_while_two_phones_measure_keeps_everything(env, cli, tmp_path, monkeypatch):
     """SIGINT to a real `profile` process while two phones (loopback peers in this process) are
     measuring: exit 130 with the one-line message, every stored line whole, and the same command
     afterwards measures only what is missing."""
@@ -234,6 +234,9 @@ def test_ctrl_c_while_two_phones_measure_keeps_everything(env, cli):
     import sys
     import time
 
+    # a cold cache of its own: with the module's warm one every block is already converted and
+    # the run can finish before SIGINT arrives
+    monkeypatch.setenv("PADNAS_CACHE", str(tmp_path / "cold-cache"))
     store_path = env["tmp"] / "stores" / "pixel3.jsonl"
     with (
         AdbPeer(env["tmp"] / "p1", allowed_keys=[env["pub"]]) as a,
