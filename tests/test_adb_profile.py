@@ -119,9 +119,9 @@ def cli(env, monkeypatch):
     from click.testing import CliRunner
 
     from latency.cli.app import main
-    from latency.devices import profiles_dir
+    from latency.profile_paths import shipped_dir
 
-    src, dst = profiles_dir(), env["tmp"] / "profiles"
+    src, dst = shipped_dir(), env["tmp"] / "profiles"
     dst.mkdir()
     shutil.copy(src / "mock.json", dst)
     host = json.loads((src / "host.json").read_text())

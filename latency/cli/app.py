@@ -277,6 +277,11 @@ def validate(
 
     prof = load_profile(device)
     table = load_lut(lut_path, space)
+    if output is None and not lut_path.is_file():  # a profile name, resolved to shipped data
+        raise UsageError(
+            f"--lut {lut_path} names a device profile, which is not updated in place: "
+            "write the calibrated LUT with -o FILE.json"
+        )
     if table.device_name != prof["name"]:
         raise LutError(
             f"{lut_path} was built on device {table.device_name!r}, not {prof['name']!r}: "

@@ -76,7 +76,7 @@ def _choose_lut(path: Path, family: str | None, net):
     "--lut",
     "lut_path",
     required=True,
-    help="LUT JSON, or a device profile holding LUTs (e.g. device_profiles/pixel3.json).",
+    help="LUT JSON, a device profile holding LUTs, or a profile name (e.g. pixel3).",
 )
 @click.option(
     "--space",
@@ -106,7 +106,7 @@ def predict(target, lut_path, space, names, breakdown, as_json, verbose):
 
     \b
     Examples:
-      padnas-latency predict latency/data/pixel3_published.json --lut device_profiles/pixel3.json
+      padnas-latency predict latency/data/pixel3_published.json --lut pixel3
       padnas-latency predict K3E1-K5E3-ID-... --space basic --lut device_profiles/pixel3.json
     """
     setup(verbose)

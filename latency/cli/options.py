@@ -33,7 +33,7 @@ def device_option(f):
         "--device",
         "-d",
         required=True,
-        help="Device: host, mock, a profile name from device_profiles/ or a profile JSON path.",
+        help="Device: host, mock, a profile name (see `padnas-latency devices`) or a JSON path.",
     )(f)
 
 
