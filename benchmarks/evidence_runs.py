@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from padnas.presets import PRESETS, TrainConfig  # noqa: E402
-from padnas.space import SearchSpace  # noqa: E402
+from padnas.space import SPACE_NAMES, SearchSpace  # noqa: E402
 
 METHODS = {2: "I-Supernet", 3: "P-Supernet", 4: "PAD-NAS"}
 
@@ -97,7 +97,7 @@ def add_search_args(ap) -> None:
     # basic space, 40-100 ms: the large space's supernet does not learn at the quick preset's
     # budget, and in the paper's 60-70 ms window stand-alone accuracy barely varies at this
     # scale (docs/reproduction.md)
-    ap.add_argument("--space", default="basic", choices=["basic", "large"])
+    ap.add_argument("--space", default="basic", choices=SPACE_NAMES)
     ap.add_argument("--lut", default="device_profiles/pixel3.json")
     ap.add_argument("--data", default="fashion")
     ap.add_argument("--preset", default="quick")

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from padnas.space import SPACE_NAMES
+
 CLI = [sys.executable, "-m", "latency.cli"]
 
 
@@ -37,7 +39,7 @@ def run(args: list[str], env: dict) -> tuple[float, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--space", default="large")
+    ap.add_argument("--space", default="large", choices=SPACE_NAMES)
     ap.add_argument("--resolution", type=int, default=224)
     ap.add_argument("--device", default="host")
     ap.add_argument("--keep", type=Path, default=None, help="use/keep this cache folder")

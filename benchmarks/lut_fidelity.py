@@ -20,10 +20,12 @@ import time
 
 import numpy as np
 
+from padnas.space import SPACE_NAMES, get_space
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--space", default="large")
+    ap.add_argument("--space", default="large", choices=SPACE_NAMES)
     ap.add_argument("--resolution", type=int, default=224)
     ap.add_argument("--n", type=int, default=60)
     ap.add_argument("--fit-frac", type=float, default=0.5)
@@ -39,7 +41,6 @@ def main() -> None:
     from latency.profiling.profile import build_lut, profile_space
     from latency.profiling.store import MeasurementStore
     from latency.profiling.validation import validate_lut
-    from padnas.space import get_space
 
     space = get_space(a.space)
     prof = load_profile("host")

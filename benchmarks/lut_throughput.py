@@ -13,11 +13,13 @@ import time
 
 import numpy as np
 
+from padnas.space import SPACE_NAMES, get_space
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lut", default=None, help="LUT JSON [default: the mock device's, in memory]")
-    ap.add_argument("--space", default="large")
+    ap.add_argument("--space", default="large", choices=SPACE_NAMES)
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=5)
     a = ap.parse_args()
@@ -27,7 +29,6 @@ def main() -> None:
     from latency.lut.model import LatencyModel
     from latency.lut.table import Lut, load_lut
     from latency.variants import arch_keys, space_variants
-    from padnas.space import get_space
 
     space = get_space(a.space)
     if a.lut:

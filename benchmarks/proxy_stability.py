@@ -37,7 +37,7 @@ from scipy.stats import kendalltau
 from latency.lut import LatencyModel, load_lut
 from padnas.plan import default_window
 from padnas.presets import PRESETS, Stage
-from padnas.space import IDENTITY, get_space, parse_op
+from padnas.space import IDENTITY, SPACE_NAMES, get_space, parse_op
 from padnas.standalone import jobs_for, run_jobs
 from padnas.window import LatencyWindow
 
@@ -126,7 +126,7 @@ def summarise(rows: list[dict]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--space", default="large", choices=["basic", "large"])
+    ap.add_argument("--space", default="large", choices=SPACE_NAMES)
     ap.add_argument("--lut", default="device_profiles/pixel3.json")
     ap.add_argument("--data", default="fashion")
     ap.add_argument("--preset", default="quick")

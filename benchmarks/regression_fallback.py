@@ -21,10 +21,12 @@ import os
 
 import numpy as np
 
+from padnas.space import SPACE_NAMES, get_space
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--space", default="large")
+    ap.add_argument("--space", default="large", choices=SPACE_NAMES)
     ap.add_argument("--resolution", type=int, default=224)
     ap.add_argument("--other-resolution", type=int, default=160)
     ap.add_argument("--other-n", type=int, default=24, help="0 skips the extrapolation check")
@@ -39,7 +41,6 @@ def main() -> None:
     from latency.profiling.profile import profile_space
     from latency.profiling.store import MeasurementStore
     from latency.variants import space_variants
-    from padnas.space import get_space
 
     space = get_space(a.space)
     prof = load_profile("host")

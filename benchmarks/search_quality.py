@@ -47,7 +47,7 @@ from padnas.data import load_data
 from padnas.evaluate import OneShotEvaluator
 from padnas.plan import default_window
 from padnas.prune import MAX_RANK, OpDistribution
-from padnas.space import get_space
+from padnas.space import SPACE_NAMES, get_space
 from padnas.train import PRESETS, Stage, build_supernet, train_supernet
 
 
@@ -99,7 +99,7 @@ def distribution(result: SearchResult) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lut", help="LUT file (default: the mock device's table)")
-    ap.add_argument("--space", default="basic", choices=["basic", "large"])
+    ap.add_argument("--space", default="basic", choices=SPACE_NAMES)
     ap.add_argument("--data", default="fashion")
     ap.add_argument("--seeds", type=int, default=3, help="shared seeds for the HV comparison")
     ap.add_argument("--dist-seeds", type=int, default=5, help="seeds for the distribution variance")

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from padnas.data import load_data
 from padnas.presets import get_preset
-from padnas.space import get_space
+from padnas.space import SPACE_NAMES, get_space
 from padnas.train import build_supernet, train_supernet
 
 
@@ -49,7 +49,7 @@ def epoch_losses(space, data, cfg, lr: float, epochs: int, seed: int) -> list[fl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--space", default="basic", choices=["basic", "large", "v3"])
+    ap.add_argument("--space", default="basic", choices=SPACE_NAMES)
     ap.add_argument("--data", default="fashion")
     ap.add_argument("--preset", default="quick")
     ap.add_argument("--lrs", type=float, nargs="+", default=[0.005, 0.02, 0.05])

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from padnas.precision import resolve_precision
-from padnas.space import get_space
+from padnas.space import SPACE_NAMES, get_space, parse_op
 from padnas.train import PRESETS, build_supernet
 
 
@@ -42,7 +42,7 @@ def saved_bytes(net, arch, x, y, prec) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--space", default="basic", choices=["basic", "large"])
+    ap.add_argument("--space", default="basic", choices=SPACE_NAMES)
     ap.add_argument("--batches", default="128,256,1024")
     ap.add_argument("--paths", type=int, default=3, help="sampled paths besides the heaviest")
     args = ap.parse_args()
@@ -52,8 +52,9 @@ def main() -> None:
     net = build_supernet(sp, cfg, 1000, seed=0).train()
     params = sum(p.numel() for p in net.parameters())
     state_gib = params * 4 * 3 / 2**30
+    # the heaviest op of each layer: largest kernel, then expansion, then squeeze-excite
     heavy = sp.validate(
-        "-".join(next((o for o in ("K7E6", "K7E1") if o in ops), ops[-1]) for ops in sp.layer_ops)
+        "-".join(max(ops, key=lambda o: parse_op(o) or (0, 0)) for ops in sp.layer_ops)
     )
     paths = [("heaviest", heavy)] + [
         (f"sampled {i}", sp.sample(np.random.default_rng([7, i]))) for i in range(args.paths)

@@ -23,7 +23,7 @@ layer is run (forward and backward, in each precision) before anything is timed,
 regions are bracketed by ``torch.cuda.synchronize()``. Autocast and the fp16 loss scaler come from
 :mod:`padnas.precision`, exactly as training uses them.
 
-    python benchmarks/supernet_throughput.py [--space basic|large] [--threads 1] [--rounds 6]
+    python benchmarks/supernet_throughput.py [--space basic|large|v3] [--threads 1] [--rounds 6]
     python benchmarks/supernet_throughput.py --accelerator cuda --preset paper --precision fp32,bf16
 """
 
@@ -43,7 +43,7 @@ from padnas.data import DataBundle, TensorSplit, load_data
 from padnas.evaluate import OneShotEvaluator
 from padnas.pipeline import CES_PRESETS
 from padnas.precision import resolve_precision
-from padnas.space import get_space
+from padnas.space import SPACE_NAMES, get_space
 from padnas.train import PRESETS, build_supernet, make_optimizer, train_supernet
 
 IMAGENET_TRAIN = 1_281_167 - 1000 * 50  # Section 4.1 holds 50 images per class out of training
@@ -232,7 +232,7 @@ def main() -> None:
     ap.add_argument(
         "--precision", default=None, help="comma-separated [cuda: fp32,bf16; cpu: fp32]"
     )
-    ap.add_argument("--space", default="basic", choices=["basic", "large"])
+    ap.add_argument("--space", default="basic", choices=SPACE_NAMES)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--paths", type=int, default=8, help="sampled paths per round")
     ap.add_argument("--rounds", type=int, default=6)

@@ -38,7 +38,7 @@ PAPER_T6 = {  # Section 4.3's text (the table's cells did not survive): ImageNet
     ("basic", "I-Supernet"): "(gap not given)",
     ("basic", "PAD-NAS"): "stand-alone 0.42 pts above I-Supernet-S",
 }
-SHORT = {"basic": "S", "large": "L"}  # the paper's names for the two spaces
+SHORT = {"basic": "S", "large": "L", "v3": "V3"}  # the paper's names for the spaces
 PAPER_T7 = {"Random-L": (72.71, 0.46), "Random-L-AD": (74.91, 0.11),
             "Random-S": (73.88, 0.19), "Random-S-AD": (74.72, 0.10)}  # fmt: skip
 
@@ -104,7 +104,7 @@ def main() -> None:
         rows = [r for r in out["table6"] if r["method"] == method]
         best = 100 * np.array([r["best"] for r in rows])
         gap = 100 * np.array([r["gap"] for r in rows])
-        paper = PAPER_T6[(args.space, method)]
+        paper = PAPER_T6.get((args.space, method), "(the paper has no such row)")
         print(f"{method:<12} {best.mean():6.2f} ± {best.std():4.2f}     "
               f"{gap.mean():+6.2f} ± {gap.std():4.2f} pts{'':13}{paper}")  # fmt: skip
     print(f"\nTable 7: {args.k} random window architectures per seed, stand-alone (test, %)")

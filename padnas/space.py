@@ -64,6 +64,8 @@ MACROS = {
         "head_act": "hswish",
     },
 }
+# The one list of space names: every ``--space`` option (CLI and benchmarks) offers exactly these.
+SPACE_NAMES: tuple[str, ...] = tuple(MACROS)
 DEFAULT_ACT = "relu6"
 STEM_STRIDE = 2
 HEAD_CHANNELS = 1280
@@ -199,7 +201,7 @@ class SearchSpace:
     def from_family(cls, family: str) -> SearchSpace:
         """The full (unpruned) basic, large or v3 space."""
         if family not in MACROS:
-            raise SpaceError(f"unknown space {family!r}: choose one of {', '.join(MACROS)}")
+            raise SpaceError(f"unknown space {family!r}: choose one of {', '.join(SPACE_NAMES)}")
         layers = _layer_specs(family)
         catalogue = CATALOGUES[family]
         layer_ops = []
