@@ -16,7 +16,7 @@ from latency.errors import LatencyUsageError
 from latency.lut.table import PROFILE_SCHEMA
 from latency.profile_paths import find_profile, known_profiles, unknown_profile_message
 from padnas.errors import FileFormatError
-from padnas.fileio import check_schema, read_json
+from padnas.fileio import check_schema, read_input_json
 
 TRANSPORTS = ("host", "mock", "adb")
 PROFILE_FIX = "start from a profile in device_profiles/"
@@ -38,12 +38,8 @@ def load_profile(name_or_path: str | Path | dict) -> dict:
     path = find_profile(name_or_path)
     if path is None:
         raise ProfileError(unknown_profile_message(str(name_or_path), "--device"))
-    if not path.is_file():
-        raise ProfileError(f"device profile not found: {path}")
-    try:
-        data = read_json(path, fix="fix the device profile or start from one in device_profiles/")
-    except FileFormatError as exc:
-        raise ProfileError(str(exc)) from None
+    fix = "fix the device profile or start from one in device_profiles/"
+    data = read_input_json(path, "device profile", ProfileError, fix=fix)
     profile = _validate(data, str(path))
     profile.setdefault("_path", str(path))
     return profile

@@ -241,6 +241,19 @@ def read_json(path: str | Path, *, fix: str = "", expect: type | None = None) ->
     return value
 
 
+def read_input_json(path: str | Path, what: str, error: type[Exception], *, fix: str) -> Any:
+    """A JSON file the user named (a LUT, a device profile, a network), read as :func:`read_json`
+    does, with every failure raised as the reader's own ``error`` (so its callers catch one type):
+    a missing file as ``"{what} not found: PATH"``, a damaged one with :func:`read_json`'s words."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} not found: {path}")
+    try:
+        return read_json(path, fix=fix)
+    except FileFormatError as exc:
+        raise error(str(exc)) from None
+
+
 def check_schema(found: Any, current: int, origin: str, *, field: str = "schema", fix: str) -> None:
     """Refuse a file whose format version this padnas cannot read: missing or not an integer,
     newer ("written by a newer padnas": upgrade) or older than ``current`` (``fix`` says how to

@@ -21,7 +21,7 @@ from latency.errors import LatencyUsageError
 from latency.profile_paths import find_profile, unknown_profile_message
 from latency.variants import Variant, VariantError
 from padnas.errors import FileFormatError
-from padnas.fileio import atomic_write_json, check_schema, read_json
+from padnas.fileio import atomic_write_json, check_schema, read_input_json
 from padnas.space import MACROS, SearchSpace
 
 SCHEMA = 1
@@ -249,12 +249,7 @@ def load_lut(
     if found is None:
         raise LutError(unknown_profile_message(str(path), "--lut"))
     path = found
-    if not path.is_file():
-        raise LutError(f"LUT file not found: {path}")
-    try:
-        data = read_json(path, fix=_REEXPORT)
-    except FileFormatError as exc:
-        raise LutError(str(exc)) from None
+    data = read_input_json(path, "LUT file", LutError, fix=_REEXPORT)
     if isinstance(data, dict) and "luts" in data and "entries" not in data:
         try:
             check_schema(

@@ -13,8 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from latency.networks.description import LAYER_TYPES, Layer, NetDescError, Network
-from padnas.errors import FileFormatError
-from padnas.fileio import read_json
+from padnas.fileio import read_input_json
 from padnas.ops import ACTIVATIONS
 
 # Fields each layer type may carry ("type", "cin", "cout" are common to all).
@@ -273,12 +272,7 @@ def load_networks(source: str | Path | Mapping) -> dict[str, Network]:
         data, default_name = source, "network"
     else:
         path = Path(source)
-        if not path.is_file():
-            raise NetDescError(f"network file not found: {path}")
-        try:
-            data = read_json(path, fix="see docs/network-format.md")
-        except FileFormatError as exc:
-            raise NetDescError(str(exc)) from None
+        data = read_input_json(path, "network file", NetDescError, fix="see docs/network-format.md")
         default_name = path.stem
     if not isinstance(data, Mapping):
         raise NetDescError("a network file must hold a JSON object")
