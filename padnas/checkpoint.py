@@ -8,9 +8,11 @@ Its metadata (space, proxy, classes, data, seed, schedule) is enough to rebuild 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch.nn import Module
 
 from .errors import UsageError
 from .fileio import atomic_write_bytes
@@ -50,25 +52,33 @@ def load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
-def load_supernet(path: str | Path) -> tuple[Supernet, dict]:
-    """The supernet stored in a checkpoint, and the checkpoint's metadata."""
+#: what a checkpoint of each ``meta["kind"]`` holds, in the words its errors use
+_HOLDS = {"supernet": "a supernet", "child": "a stand-alone network"}
+
+
+def _load_net(path: str | Path, kind: str, build: Callable[[SearchSpace, Proxy, dict], Module]):
+    """The network of ``kind`` stored at ``path`` (made by ``build(space, proxy, meta)``, then
+    given the stored weights) and the checkpoint's metadata; the wrong kind is refused."""
     ckpt = load_checkpoint(path)
     meta = ckpt["meta"]
-    if meta["kind"] != "supernet":
-        raise CheckpointError(f"{path} holds a stand-alone network, not a supernet")
-    space = SearchSpace.from_dict(meta["space"])
-    net = Supernet(space, Proxy(**meta["proxy"]), meta["num_classes"])
+    if meta["kind"] != kind:
+        raise CheckpointError(f"{path} holds {_HOLDS[meta['kind']]}, not {_HOLDS[kind]}")
+    net = build(SearchSpace.from_dict(meta["space"]), Proxy(**meta["proxy"]), meta)
     net.load_state_dict(ckpt["model"])
     return net, meta
+
+
+def load_supernet(path: str | Path) -> tuple[Supernet, dict]:
+    """The supernet stored in a checkpoint, and the checkpoint's metadata."""
+    return _load_net(
+        path, "supernet", lambda space, proxy, meta: Supernet(space, proxy, meta["num_classes"])
+    )
 
 
 def load_child(path: str | Path) -> tuple[ChildNet, dict]:
     """The stand-alone network stored in a ``train_arch`` checkpoint, and its metadata."""
-    ckpt = load_checkpoint(path)
-    meta = ckpt["meta"]
-    if meta["kind"] != "child":
-        raise CheckpointError(f"{path} holds a supernet, not a stand-alone network")
-    space = SearchSpace.from_dict(meta["space"])
-    net = ChildNet(space, meta["arch"], Proxy(**meta["proxy"]), meta["num_classes"])
-    net.load_state_dict(ckpt["model"])
-    return net, meta
+    return _load_net(
+        path,
+        "child",
+        lambda space, proxy, meta: ChildNet(space, meta["arch"], proxy, meta["num_classes"]),
+    )

@@ -1,16 +1,32 @@
 """Shared by the search tests: a LUT made the way a user makes one for a mock device
-(``profile`` into a measurement store, then ``export-lut``), in-process and in under a second."""
+(``profile`` into a measurement store, then ``export-lut``), in-process and in under a second;
+and a search shrunk to seconds (tiny preset, tiny CES, tiny data) that still runs the real
+planner and pipeline, so every test that needs a finished run builds it the same way."""
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
 
 from latency.backends.mock import MockBackend
 from latency.devices import load_profile
 from latency.lut.table import Lut
 from latency.profiling.profile import build_lut, profile_space
 from latency.profiling.store import MeasurementStore
+from padnas.ces import CESConfig
+from padnas.data import DataBundle, TensorSplit
+from padnas.pipeline import Pipeline
+from padnas.plan import SearchPlan, plan_search
+from padnas.presets import PRESETS, Stage
+from padnas.rundir import RunDir
 from padnas.space import get_space
+
+#: six architectures for two generations: enough for ranks, pruning and a final front
+TINY_CES = CESConfig(pop_size=6, generations=2)
 
 
 def mock_lut(family: str, device: str = "mock") -> Lut:
@@ -20,3 +36,50 @@ def mock_lut(family: str, device: str = "mock") -> Lut:
         store = MeasurementStore("mock", root)
         profile_space(space, MockBackend(load_profile("mock")), store, progress=False)
         return build_lut(space, store, {"name": device})
+
+
+def tiny_plan(
+    lut_file: str | Path,
+    stages: int,
+    *,
+    epochs: tuple[int, ...] = (1, 1),
+    ces: CESConfig = TINY_CES,
+    eval_batch_size: int = 48,
+    **plan_kw,
+) -> SearchPlan:
+    """The plan ``padnas search --preset quick`` makes, then shrunk to seconds: width 0.1, batches
+    of 32, supernet stages of ``epochs`` epochs (lr 0.1 for the first, 0.05 after)."""
+    plan = plan_search(str(lut_file), stages=stages, preset="quick", **plan_kw)
+    schedule = tuple(Stage(n, 0.1 if i == 0 else 0.05) for i, n in enumerate(epochs))
+    preset = replace(
+        PRESETS["quick"],
+        width_mult=0.1,
+        batch_size=32,
+        supernet_stages=schedule,
+        recal_images=32,
+        recal_batch_size=32,
+        eval_batch_size=eval_batch_size,
+    )
+    plan.settings = replace(plan.settings, preset=preset, ces=ces)
+    return plan
+
+
+def tiny_data() -> DataBundle:
+    """A tiny synthetic 4-class problem (class = brightest quadrant) at 32x32."""
+    g = torch.Generator().manual_seed(0)
+
+    def split(n: int, seed: int) -> TensorSplit:
+        labels = np.random.default_rng(seed).integers(0, 4, n)
+        x = torch.randint(0, 128, (n, 1, 32, 32), generator=g, dtype=torch.uint8)
+        for i, c in enumerate(labels):
+            r, q = divmod(int(c), 2)
+            x[i, 0, r * 16 : (r + 1) * 16, q * 16 : (q + 1) * 16] += 127
+        return TensorSplit(x, labels, 0.37, 0.25)
+
+    return DataBundle("tiny", split(96, 1), split(48, 2), split(48, 3), 4, 32, tuple("abcd"))
+
+
+def run_pipeline(plan: SearchPlan, data: DataBundle, out: Path, *, resume=False, hooks=None):
+    """Run ``plan`` into the run directory ``out`` as ``padnas search`` does; its summary."""
+    run = RunDir.open(out, plan.settings.to_config(), resume=resume)
+    return Pipeline(plan.settings, plan.lut, data, run, hooks=hooks, progress=False).execute()

@@ -5,23 +5,19 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from search_support import mock_lut
+from search_support import mock_lut, run_pipeline, tiny_data, tiny_plan
 
 from latency.lut.table import LutError
-from padnas.ces import CESConfig
 from padnas.checkpoint import load_checkpoint
-from padnas.data import DataBundle, TensorSplit
+from padnas.data import DataBundle
 from padnas.errors import exit_code
 from padnas.pipeline import (
     CES_PRESETS,
     Hooks,
-    Pipeline,
     select_final,
     stage_schedule,
 )
@@ -30,8 +26,6 @@ from padnas.rundir import RunDir, RunDirError
 from padnas.space import get_space
 from padnas.train import PRESETS, Stage
 from padnas.window import WindowError
-
-TINY_CES = CESConfig(pop_size=6, generations=2)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -43,44 +37,14 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def tiny_data() -> DataBundle:
-    """A tiny synthetic 4-class problem (class = brightest quadrant) at 32x32."""
-    g = torch.Generator().manual_seed(0)
-
-    def split(n: int, seed: int) -> TensorSplit:
-        labels = np.random.default_rng(seed).integers(0, 4, n)
-        x = torch.randint(0, 128, (n, 1, 32, 32), generator=g, dtype=torch.uint8)
-        for i, c in enumerate(labels):
-            r, q = divmod(int(c), 2)
-            x[i, 0, r * 16 : (r + 1) * 16, q * 16 : (q + 1) * 16] += 127
-        return TensorSplit(x, labels, 0.37, 0.25)
-
-    return DataBundle("tiny", split(96, 1), split(48, 2), split(48, 3), 4, 32, tuple("abcd"))
-
-
 @pytest.fixture(scope="module")
 def data() -> DataBundle:
     return tiny_data()
 
 
 def _plan(lut_file, stages=4, **kw):
-    plan = plan_search(str(lut_file), stages=stages, preset="quick", **kw)
-    preset = replace(
-        PRESETS["quick"],
-        width_mult=0.1,
-        batch_size=32,
-        supernet_stages=(Stage(2, 0.1), Stage(1, 0.05), Stage(1, 0.05)),
-        recal_images=32,
-        recal_batch_size=32,
-        eval_batch_size=48,
-    )
-    plan.settings = replace(plan.settings, preset=preset, ces=TINY_CES)
-    return plan
-
-
-def _run(plan, data, out: Path, *, resume=False, hooks=None):
-    run = RunDir.open(out, plan.settings.to_config(), resume=resume)
-    return Pipeline(plan.settings, plan.lut, data, run, hooks=hooks, progress=False).execute()
+    """A tiny plan whose first supernet stage runs two epochs (the later ones one)."""
+    return tiny_plan(lut_file, stages, epochs=(2, 1, 1), **kw)
 
 
 def _result(out: Path) -> dict:
@@ -102,7 +66,7 @@ def _same(a: dict, b: dict) -> None:
 @pytest.fixture(scope="module")
 def reference(lut_file, data, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("runs") / "ref"
-    summary = _run(_plan(lut_file), data, out)
+    summary = run_pipeline(_plan(lut_file), data, out)
     return out, summary
 
 
@@ -164,7 +128,7 @@ def test_pad_nas_run_directory(reference, lut_file):
 @pytest.mark.parametrize("stages, name, prunes", [(2, "I-Supernet", 0), (3, "P-Supernet", 1)])
 def test_stage_variants(lut_file, data, tmp_path, stages, name, prunes):
     plan = _plan(lut_file, stages=stages)
-    summary = _run(plan, data, tmp_path / "run")
+    summary = run_pipeline(plan, data, tmp_path / "run")
     assert summary["method"] == name
     assert len(list((tmp_path / "run").glob("stage-*/distribution.json"))) == prunes
     assert len(list((tmp_path / "run").glob("stage-*/search.json"))) == stages - 1
@@ -199,9 +163,9 @@ def test_kill_anywhere_and_resume_is_identical(reference, lut_file, data, tmp_pa
                 raise Kill
 
         with pytest.raises(Kill):
-            _run(plan, data, out, resume=out.exists(), hooks=Hooks(on_step, on_gen))
+            run_pipeline(plan, data, out, resume=out.exists(), hooks=Hooks(on_step, on_gen))
         assert not (out / "final.json").exists()
-    _run(plan, data, out, resume=True)
+    run_pipeline(plan, data, out, resume=True)
     _same(_result(out), _result(ref_out))
 
 

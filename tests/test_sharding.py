@@ -105,14 +105,11 @@ def test_shard_deals_round_robin():
 
 def _search_worker(rank: int, world: int, tmp: str) -> None:
     import torch.distributed as dist
-    from search_support import mock_lut
+    from search_support import mock_lut, tiny_plan
 
-    from padnas.ces import CESConfig
     from padnas.distributed import dist_context
     from padnas.pipeline import Pipeline
-    from padnas.plan import plan_search
     from padnas.sharding import open_run
-    from padnas.train import Stage
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{tmp}/store2", rank=rank, world_size=world)
@@ -121,18 +118,8 @@ def _search_worker(rank: int, world: int, tmp: str) -> None:
         if rank == 0:
             mock_lut("basic").save(lut)
         dist.barrier()
-        plan = plan_search(str(lut), stages=3, preset="quick")
-        preset = PRESETS["quick"].replace(
-            width_mult=0.1,
-            batch_size=32,
-            supernet_stages=(Stage(1, 0.1), Stage(1, 0.05)),
-            recal_images=32,
-            recal_batch_size=32,
-            eval_batch_size=64,
-        )
-        settings = dataclasses.replace(
-            plan.settings, preset=preset, ces=CESConfig(pop_size=6, generations=2)
-        )
+        plan = tiny_plan(lut, 3, eval_batch_size=64)
+        settings = plan.settings
         ctx = dist_context()
         run = open_run(f"{tmp}/search", settings.to_config(), resume=False, ctx=ctx)
         summary = Pipeline(settings, plan.lut, tiny_data(), run, progress=False).execute()

@@ -101,6 +101,8 @@ def test_interrupted_and_resumed_training_is_bit_identical(tmp_path):
     loaded, meta = load_supernet(tmp_path / "a")
     _assert_same(_state(whole), _state(loaded))
     assert meta["kind"] == "supernet" and meta["space"]["signature"] == sp.signature
+    with pytest.raises(CheckpointError, match="holds a supernet, not a stand-alone network"):
+        load_child(tmp_path / "a")
     # a checkpoint of another training is refused, naming the difference
     with pytest.raises(CheckpointError, match="lr"):
         train_supernet(again, data, CFG, tmp_path / "a", seed=0, epochs=2, lr=0.1, progress=False)
@@ -160,5 +162,5 @@ def test_standalone_training_and_reload(tmp_path):
     loaded.to(memory_format=torch.channels_last)  # the layout training used (same values)
     with torch.no_grad():
         assert torch.equal(net.eval()(x), loaded.eval()(x))
-    with pytest.raises(CheckpointError, match="stand-alone"):
+    with pytest.raises(CheckpointError, match="holds a stand-alone network, not a supernet"):
         load_supernet(tmp_path)

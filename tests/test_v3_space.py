@@ -4,14 +4,13 @@ TFLite conversion of an SE/h-swish block, the shipped Pixel 3 estimate, and a se
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from search_support import mock_lut
+from search_support import mock_lut, run_pipeline, tiny_data, tiny_plan
 from torch import nn
 
 from latency.lut.table import load_lut
@@ -143,27 +142,13 @@ def test_shipped_pixel3_estimate_for_v3(v3):
 def test_quick_search_end_to_end(tmp_path):
     """``padnas search --space v3`` (the planner and pipeline the command runs) with tiny settings
     on a mock v3 LUT: trains, searches and writes its final architectures."""
-    from test_pipeline import TINY_CES, _run, tiny_data
-
-    from padnas.train import PRESETS, Stage
-
     lut_file = tmp_path / "mock-v3.json"
     mock_lut("v3").save(lut_file)
-    plan = plan_search(str(lut_file), family="v3", stages=2, preset="quick")
-    preset = replace(
-        PRESETS["quick"],
-        width_mult=0.1,
-        batch_size=32,
-        supernet_stages=(Stage(1, 0.1), Stage(1, 0.05)),
-        recal_images=32,
-        recal_batch_size=32,
-        eval_batch_size=48,
-    )
-    plan.settings = replace(plan.settings, preset=preset, ces=TINY_CES)
+    plan = tiny_plan(lut_file, 2, family="v3")
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        _run(plan, tiny_data(), tmp_path / "run")
+        run_pipeline(plan, tiny_data(), tmp_path / "run")
     finally:
         torch.set_num_threads(before)
     final = json.loads((tmp_path / "run" / "final.json").read_text())
