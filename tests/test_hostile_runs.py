@@ -6,24 +6,18 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from search_support import mock_lut
+from search_support import mock_lut, run_pipeline, tiny_data, tiny_plan
 
 from latency.backends.adb.serials import AdbSerialError, parse_serial
 from padnas.ces import CESConfig
-from padnas.data import DataBundle, TensorSplit
 from padnas.errors import exit_code
-from padnas.pipeline import Pipeline
-from padnas.plan import plan_search
 from padnas.rundir import LoadedRun, RunDir
 from padnas.search_cli import export, search, show
-from padnas.train import PRESETS, Stage
 
 
 def _invoke(cmd, args, env=None):
@@ -57,35 +51,12 @@ def lut_file(tmp_path_factory) -> Path:
 
 
 def _tiny_plan(lut_file):
-    plan = plan_search(str(lut_file), stages=2, preset="quick")
-    preset = replace(
-        PRESETS["quick"],
-        width_mult=0.1,
-        batch_size=32,
-        supernet_stages=(Stage(1, 0.1),),
-        recal_images=32,
-        recal_batch_size=32,
-        eval_batch_size=48,
-    )
-    ces = CESConfig(pop_size=6, generations=1)
-    plan.settings = replace(plan.settings, preset=preset, ces=ces)
-    return plan
-
-
-def _tiny_data() -> DataBundle:
-    g = torch.Generator().manual_seed(0)
-
-    def split(n: int, seed: int) -> TensorSplit:
-        labels = np.random.default_rng(seed).integers(0, 4, n)
-        x = torch.randint(0, 255, (n, 1, 32, 32), generator=g, dtype=torch.uint8)
-        return TensorSplit(x, labels, 0.37, 0.25)
-
-    return DataBundle("tiny", split(64, 1), split(48, 2), split(48, 3), 4, 32, tuple("abcd"))
+    """Two stages, one supernet epoch, one CES generation: the least that finishes a run."""
+    return tiny_plan(lut_file, 2, epochs=(1,), ces=CESConfig(pop_size=6, generations=1))
 
 
 def _execute(plan, out: Path, *, resume: bool) -> None:
-    run = RunDir.open(out, plan.settings.to_config(), resume=resume)
-    Pipeline(plan.settings, plan.lut, _tiny_data(), run, progress=False).execute()
+    run_pipeline(plan, tiny_data(), out, resume=resume)
 
 
 @pytest.fixture(scope="module")
