@@ -244,3 +244,27 @@ def test_not_an_onnx_file_is_a_usage_error(tmp_path, latency_cli, expect_error):
     bad.write_bytes(b"\x00not a model")
     expect_error(latency_cli("describe", bad), 2, "bad.onnx")
     expect_error(latency_cli("describe", tmp_path / "missing.onnx"), 2, "missing.onnx")
+
+
+def test_a_custom_op_is_refused_naming_the_node(tmp_path):
+    """An op of another domain has no shape inference: the reader still names the node."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.zeros((8, 3, 3, 3), np.float32), "w")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], "stem", pads=[1, 1, 1, 1]),
+            helper.make_node("FancyNorm", ["c"], ["y"], "fancy_1", domain="com.example"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w],
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)]
+    path = tmp_path / "custom.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=opsets), str(path))
+    with pytest.raises(UnsupportedGraph, match=r"node 'fancy_1' \(FancyNorm\) cannot be mapped"):
+        read_onnx(path)

@@ -74,7 +74,7 @@ class OnnxGraph:
             )
         _fix_batch(inputs[0])
         try:
-            model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+            model = onnx.shape_inference.infer_shapes(model, data_prop=True)
         except Exception as exc:  # onnx raises InferenceError or a generic RuntimeError
             raise UnsupportedGraph(f"{path.name}: ONNX shape inference failed: {exc}") from None
         graph = model.graph
@@ -119,7 +119,14 @@ class OnnxGraph:
         users = self.users(tensor)
         return users[0] if len(users) == 1 and tensor != self.output else None
 
-    def shape(self, tensor: str, node: Node) -> tuple[int, ...]:
+    def shape(self, tensor: str, node: Node, rank: int | None = None) -> tuple[int, ...]:
+        """The static shape of ``tensor`` (read at ``node``); with ``rank``, it must have as
+        many dimensions."""
+        if tensor in self.shapes and rank is not None and len(self.shapes[tensor]) != rank:
+            raise UnsupportedGraph(
+                f"{node.where()}: tensor {tensor!r} has shape {list(self.shapes[tensor])}; "
+                f"a {rank}-D tensor is expected here"
+            )
         if tensor not in self.shapes:
             raise UnsupportedGraph(
                 f"{node.where()}: the size of tensor {tensor!r} is unknown after shape inference "

@@ -120,6 +120,8 @@ class _Walker:
         """A Conv (+ BatchNormalization) as a piece without activation; returns it and its
         output tensor."""
         g = self.g
+        if node.inputs[0] != cur:
+            raise UnsupportedGraph(f"{node.where()}: the data path must be its first input")
         weight = g.const(node.inputs[1], node, "weight")
         cout, _, kh, kw = weight.shape
         strides = tuple(node.attrs.get("strides", (1, 1)))
@@ -130,7 +132,7 @@ class _Walker:
             )
         if any(d != 1 for d in node.attrs.get("dilations", (1, 1))):
             raise UnsupportedGraph(f"{node.where()}: dilated convolutions are not supported")
-        (_, cin, h, w), out_shape = g.shape(cur, node), g.shape(node.out, node)
+        (_, cin, h, w), out_shape = g.shape(cur, node, 4), g.shape(node.out, node, 4)
         s = strides[0]
         if tuple(out_shape[2:]) != (math.ceil(h / s), math.ceil(w / s)):
             raise UnsupportedGraph(
@@ -205,9 +207,9 @@ class _Walker:
 
     def _fc(self, cur: str, node: Node) -> str:
         g = self.g
-        (_, cin), (_, cout) = g.shape(cur, node), g.shape(node.out, node)
         if node.inputs[0] != cur:
             raise UnsupportedGraph(f"{node.where()}: the features must be its first input")
+        (_, cin), (_, cout) = g.shape(cur, node, 2), g.shape(node.out, node, 2)
         g.const(node.inputs[1], node, "weight")
         out, bias = node.out, node.op == "Gemm" and len(node.inputs) > 2 and bool(node.inputs[2])
         add = g.only_user(out)
