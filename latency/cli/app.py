@@ -13,7 +13,7 @@ import click
 
 from latency.cli.adb import adb_options, backends_for, close_all, describe_all, devices
 from latency.cli.estimate import estimate
-from latency.cli.networks import measure_network_file, predict
+from latency.cli.networks import describe, measure_network_file, measure_onnx_file, predict
 from latency.cli.options import (
     SPACE,
     device_option,
@@ -204,13 +204,16 @@ def measure(
     target, device, space, resolution, width_mult, lut, names, serials, benchmark_model, adb_key,
     verbose,
 ):  # fmt: skip
-    """Whole-network latency of an architecture (ARCH string), a MODEL.tflite file, or the
-    networks of a NET.json layer list (docs/network-format.md; exported whole and checked).
+    """Whole-network latency of an architecture (ARCH string), a MODEL.tflite or MODEL.onnx
+    file, or the networks of a NET.json layer list (docs/network-format.md; exported whole and
+    checked). A MODEL.onnx goes through the LUT's own conversion (onnx2tf, checked against ONNX
+    Runtime, cached); the timing set-up is the device profile's, as for every LUT entry.
 
     \b
     Examples:
       padnas-latency measure K3E1-K3E3-ID-... --device host --space large
       padnas-latency measure model.tflite --device host
+      padnas-latency measure model.onnx --device pixel3 --lut device_profiles/pixel3.json
       padnas-latency measure latency/data/pixel3_published.json --device host
     """
     setup(verbose)
@@ -220,6 +223,8 @@ def measure(
     with backends_for(prof, serials, benchmark_model, adb_key)[0] as backend:
         if target.endswith(".json"):
             return measure_network_file(target, names, backend, lut)
+        if target.endswith(".onnx"):
+            return measure_onnx_file(target, backend, lut)
         if target.endswith(".tflite"):
             if not Path(target).is_file():
                 raise UsageError(f"model file not found: {target}")
@@ -318,6 +323,7 @@ def _is_bundle(path: Path) -> bool:
 
 
 main.add_command(predict)
+main.add_command(describe)  # MODEL.onnx -> layer list (latency/cli/networks.py)
 main.add_command(estimate)
 main.add_command(devices)  # device profiles and reachable phones (latency/cli/adb.py)
 
