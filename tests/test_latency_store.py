@@ -72,7 +72,7 @@ def test_latest_wins_and_torn_line(tmp_path):
     lines = store.path.read_text().splitlines()
     lines.insert(1, "garbage")
     store.path.write_text("\n".join(lines) + "\n" + json.dumps({"key": "k4", "ms": 1}) + "\n")
-    with pytest.raises(StoreError, match=r"dev.jsonl:2: corrupt record: not valid JSON .*delete the line"):
+    with pytest.raises(StoreError, match=r"dev.jsonl:2: corrupt record: not valid JSON .*delete"):
         MeasurementStore("dev", tmp_path).records()
     with pytest.raises(StoreError):
         MeasurementStore("../evil", tmp_path)
