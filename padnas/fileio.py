@@ -32,9 +32,14 @@ os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically; a path that cannot be written (not a directory,
+    read-only, no space) raises a :class:`PathError` saying which and why."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise PathError.cannot_create(path, exc, "the file") from exc
     try:
         # mkstemp makes the file 0600; a result file should get the usual umask-based mode
         os.fchmod(fd, 0o666 & ~_UMASK)
@@ -43,6 +48,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise PathError.cannot_create(path, exc, "the file") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -325,3 +333,42 @@ def make_dir(path: str | Path, what: str) -> Path:
     if not path.is_dir():
         raise PathError(f"cannot create {what} {path}: a file of that name is in the way")
     return path
+
+
+def check_output(path: str | Path, what: str, *, folder: bool = False) -> Path:
+    """Refuse, before any work is done, an output ``path`` (a file, or with ``folder`` a folder)
+    that could not be written at the end: a directory where a file goes (or the reverse), a file
+    where a folder of the path must be, a read-only file system, no permission, no space left.
+    Nothing is created; the :class:`PathError` names ``what`` (the option), the path and why."""
+    path = Path(path)
+    if path.is_dir() and not folder:
+        raise PathError(f"cannot write {what} {path}: it is a directory; name a file in it")
+    if path.exists() and not path.is_dir() and folder:
+        raise PathError(f"cannot create {what} {path}: a file of that name is in the way")
+    nearest = path if folder else path.parent
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        raise PathError(
+            f"cannot create {what} {path}: {nearest} is a file, not a directory; "
+            "choose another path"
+        )
+    why = _unwritable(nearest)
+    if why:
+        raise PathError(f"cannot create {what} {path}: {why}; choose another path")
+    return path
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why nothing can be written into the existing ``folder``, or None."""
+    try:
+        fs = os.statvfs(folder)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if fs.f_flag & os.ST_RDONLY:
+        return "the file system is read-only"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"permission denied (no write access to {folder})"
+    if fs.f_bavail == 0:
+        return "no space left on the device"
+    return None
