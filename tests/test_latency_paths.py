@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +101,16 @@ def test_a_write_that_fails_late_names_the_file_and_keeps_the_old_one(tmp_path, 
         atomic_write_json(target, {"new": 2})
     assert target.read_text() == '{"old": 1}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["lut.json"]  # no temporary file left
+
+
+def test_validate_in_place_into_a_bundle_is_refused_before_measuring(
+    latency_cli, expect_error, frozen, tmp_path
+):
+    """A device profile holding several LUTs cannot take the calibrated one in place: said
+    before the networks are measured (it was said after), with the profile untouched."""
+    bundle = tmp_path / "pixel3.json"
+    shutil.copy(Path(__file__).resolve().parents[1] / "device_profiles" / "pixel3.json", bundle)
+    before = frozen(bundle)
+    r = latency_cli("validate", "--lut", bundle, "--device", "mock", "--n", 4, "-q")
+    expect_error(r, 2, f"{bundle} holds several LUTs; write the calibrated one with -o",
+                 unchanged=before)  # fmt: skip

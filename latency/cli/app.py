@@ -278,6 +278,8 @@ def validate(
     """
     setup(verbose)
     check_outputs(("-o" if output else "--lut", output or lut_path), ("--report", report))
+    if output is None and _is_bundle(lut_path):  # known before measuring, so said before it
+        raise UsageError(f"{lut_path} holds several LUTs; write the calibrated one with -o")
 
     prof = load_profile(device)
     table = load_lut(lut_path, space)
@@ -292,8 +294,6 @@ def validate(
                            progress=not quiet, rounds=rounds)  # fmt: skip
     table.calibration = res.calibration
     dest = output or lut_path
-    if dest == lut_path and _is_bundle(lut_path):
-        raise UsageError(f"{lut_path} holds several LUTs; write the calibrated one with -o")
     table.save(dest)
     if report:
         atomic_write_json(report, {**res.summary(), "calibration": res.calibration,
