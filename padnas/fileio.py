@@ -97,6 +97,12 @@ def _seal(path: Path) -> None:
     that can be read, and the record it was is written again by the resumed job."""
     try:
         with open(path, "rb") as fh:
+            if fh.seek(0, os.SEEK_END) == 0:
+                return
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) == b"\n":  # the usual case: one byte read per append
+                return
+            fh.seek(0)
             data = fh.read()
     except FileNotFoundError:
         return

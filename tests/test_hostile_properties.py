@@ -59,7 +59,7 @@ JSON_VALUES = st.recursive(
 )
 
 
-def _set_somewhere(draw, data):
+def set_somewhere(draw, data):
     """Replace one drawn value inside ``data`` (nested dicts and lists) by an arbitrary one."""
     node = data
     while True:
@@ -165,7 +165,7 @@ NET_TEXT = json.dumps(NET, indent=1)
 def test_mutated_network_descriptions(data, cache, baselines, expect_error, frozen):
     if data.draw(st.booleans(), label="structural"):
         net = json.loads(NET_TEXT)
-        _set_somewhere(data.draw, net)
+        set_somewhere(data.draw, net)
         text = json.dumps(net)  # NaN and Infinity come out as their (non-JSON) literals
     else:
         text = data.draw(text_mutations(NET_TEXT))
@@ -182,7 +182,7 @@ def test_mutated_lut_files(data, cache, baselines, expect_error, frozen):
     original = json.loads(lut_text)
     if data.draw(st.booleans(), label="structural"):
         lut = json.loads(lut_text)
-        _set_somewhere(data.draw, lut)
+        set_somewhere(data.draw, lut)
         text = json.dumps(lut)
     else:
         text = data.draw(text_mutations(lut_text))

@@ -22,7 +22,7 @@ import torch
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
-from test_hostile_properties import JSON_VALUES, _set_somewhere
+from test_hostile_properties import JSON_VALUES, set_somewhere
 
 from padnas.ces import CESConfig
 from padnas.pipeline import CES_PRESETS
@@ -167,7 +167,7 @@ def _mutate(draw, run: Path) -> list[str]:
             value = _json_of(path)
             if not (isinstance(value, (dict, list)) and value):
                 continue
-            _set_somewhere(draw, value)
+            set_somewhere(draw, value)
             records = path.suffix == ".jsonl" and all(isinstance(r, dict) for r in value)
             text = "".join(json.dumps(r) + "\n" for r in value) if records else json.dumps(value)
             path.write_text(text)
