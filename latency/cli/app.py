@@ -16,6 +16,7 @@ from latency.cli.estimate import estimate
 from latency.cli.networks import describe, measure_network_file, measure_onnx_file, predict
 from latency.cli.options import (
     SPACE,
+    check_outputs,
     device_option,
     quiet_option,
     resolution_option,
@@ -98,6 +99,7 @@ def profile(
           --benchmark-model android_aarch64_benchmark_model
     """
     setup(verbose)
+    check_outputs(("--report", report), store=store_dir)
 
     prof = load_profile(device)
     sp = get_space(space)
@@ -162,6 +164,7 @@ def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir
       padnas-latency export-lut --device host --space large -o host-large.json
     """
     setup(verbose)
+    check_outputs(("-o", output))
 
     prof = load_profile(device)
     _check_resolution(resolution, width_mult)
@@ -279,6 +282,9 @@ def validate(
       padnas-latency validate --lut host-large.json --device host --n 30
     """
     setup(verbose)
+    check_outputs(("-o" if output else "--lut", output or lut_path), ("--report", report))
+    if output is None and _is_bundle(lut_path):  # known before measuring, so said before it
+        raise UsageError(f"{lut_path} holds several LUTs; write the calibrated one with -o")
 
     prof = load_profile(device)
     table = load_lut(lut_path, space)
@@ -298,8 +304,6 @@ def validate(
                            progress=not quiet, rounds=rounds)  # fmt: skip
     table.calibration = res.calibration
     dest = output or lut_path
-    if dest == lut_path and _is_bundle(lut_path):
-        raise UsageError(f"{lut_path} holds several LUTs; write the calibrated one with -o")
     table.save(dest)
     if report:
         atomic_write_json(report, {**res.summary(), "calibration": res.calibration,
