@@ -13,9 +13,10 @@ import click
 
 from latency.cli.adb import adb_options, backends_for, close_all, describe_all, devices
 from latency.cli.estimate import estimate
-from latency.cli.networks import measure_network_file, predict
+from latency.cli.networks import describe, measure_network_file, measure_onnx_file, predict
 from latency.cli.options import (
     SPACE,
+    check_outputs,
     device_option,
     quiet_option,
     resolution_option,
@@ -98,6 +99,7 @@ def profile(
           --benchmark-model android_aarch64_benchmark_model
     """
     setup(verbose)
+    check_outputs(("--report", report), store=store_dir)
 
     prof = load_profile(device)
     sp = get_space(space)
@@ -162,6 +164,7 @@ def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir
       padnas-latency export-lut --device host --space large -o host-large.json
     """
     setup(verbose)
+    check_outputs(("-o", output))
 
     prof = load_profile(device)
     _check_resolution(resolution, width_mult)
@@ -204,13 +207,16 @@ def measure(
     target, device, space, resolution, width_mult, lut, names, serials, benchmark_model, adb_key,
     verbose,
 ):  # fmt: skip
-    """Whole-network latency of an architecture (ARCH string), a MODEL.tflite file, or the
-    networks of a NET.json layer list (docs/network-format.md; exported whole and checked).
+    """Whole-network latency of an architecture (ARCH string), a MODEL.tflite or MODEL.onnx
+    file, or the networks of a NET.json layer list (docs/network-format.md; exported whole and
+    checked). A MODEL.onnx goes through the LUT's own conversion (onnx2tf, checked against ONNX
+    Runtime, cached); the timing set-up is the device profile's, as for every LUT entry.
 
     \b
     Examples:
       padnas-latency measure K3E1-K3E3-ID-... --device host --space large
       padnas-latency measure model.tflite --device host
+      padnas-latency measure model.onnx --device pixel3 --lut device_profiles/pixel3.json
       padnas-latency measure latency/data/pixel3_published.json --device host
     """
     setup(verbose)
@@ -220,6 +226,8 @@ def measure(
     with backends_for(prof, serials, benchmark_model, adb_key)[0] as backend:
         if target.endswith(".json"):
             return measure_network_file(target, names, backend, lut)
+        if target.endswith(".onnx"):
+            return measure_onnx_file(target, backend, lut)
         if target.endswith(".tflite"):
             if not Path(target).is_file():
                 raise UsageError(f"model file not found: {target}")
@@ -274,6 +282,9 @@ def validate(
       padnas-latency validate --lut host-large.json --device host --n 30
     """
     setup(verbose)
+    check_outputs(("-o" if output else "--lut", output or lut_path), ("--report", report))
+    if output is None and _is_bundle(lut_path):  # known before measuring, so said before it
+        raise UsageError(f"{lut_path} holds several LUTs; write the calibrated one with -o")
 
     prof = load_profile(device)
     table = load_lut(lut_path, space)
@@ -293,8 +304,6 @@ def validate(
                            progress=not quiet, rounds=rounds)  # fmt: skip
     table.calibration = res.calibration
     dest = output or lut_path
-    if dest == lut_path and _is_bundle(lut_path):
-        raise UsageError(f"{lut_path} holds several LUTs; write the calibrated one with -o")
     table.save(dest)
     if report:
         atomic_write_json(report, {**res.summary(), "calibration": res.calibration,
@@ -318,6 +327,7 @@ def _is_bundle(path: Path) -> bool:
 
 
 main.add_command(predict)
+main.add_command(describe)  # MODEL.onnx -> layer list (latency/cli/networks.py)
 main.add_command(estimate)
 main.add_command(devices)  # device profiles and reachable phones (latency/cli/adb.py)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from padnas.clitools import SPACE_CHOICE, quiet_tensorflow
+from padnas.fileio import check_output
 from padnas.space import DEPLOY_RESOLUTION
 
 SPACE = SPACE_CHOICE
@@ -22,6 +23,17 @@ def setup(verbose: bool) -> None:
     quiet_tensorflow(verbose)  # also sets the one verbosity switch for export workers
     # `kill` (SIGTERM) ends a long job like Ctrl-C does: through the same clean-up path
     signal.signal(signal.SIGTERM, terminate)
+
+
+def check_outputs(*files: tuple[str, Path | None], store: Path | None = None) -> None:
+    """Refuse every given output path (``(option, path)`` pairs; ``store`` is the ``--store``
+    folder) that could not be written, before the command measures anything: a profile that
+    ran for an hour must not fail at its last write."""
+    for what, path in files:
+        if path is not None:
+            check_output(path, what)
+    if store is not None:
+        check_output(store, "--store", folder=True)
 
 
 def terminate(signum, frame):
