@@ -27,6 +27,19 @@ from padnas.space import get_space
 
 #: six architectures for two generations: enough for ranks, pruning and a final front
 TINY_CES = CESConfig(pop_size=6, generations=2)
+#: the quick preset shrunk to seconds (one supernet and one stand-alone epoch, 20 images a
+#: class), for tests that run the real CLI with it swapped in for ``quick``
+TINY_PRESET = replace(
+    PRESETS["quick"],
+    width_mult=0.1,
+    batch_size=64,
+    supernet_stages=(Stage(1, 0.05),),
+    standalone=Stage(1, 0.05),
+    recal_images=32,
+    recal_batch_size=32,
+    eval_batch_size=128,
+    train_per_class=20,
+)
 
 
 def mock_lut(family: str, device: str = "mock") -> Lut:

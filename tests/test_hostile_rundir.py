@@ -4,7 +4,7 @@ type -- make ``padnas show``, ``padnas export RUN:A`` and ``padnas search --resu
 valid result or a one-line error with exit 2: never a traceback, a hang, or a changed file.
 
 The run is made once per module through the real CLI (``--data digits``, the mock device's LUT,
-``--stages 2``, the quick preset shrunk as in test_search_e2e.py); each example mutates a fresh
+``--stages 2``, the quick preset shrunk as in search_support.py); each example mutates a fresh
 copy. Examples are few and derandomized, so the test is reproducible; it is marked slow (each
 example exports a network and a few rebuild a stage: minutes on a shared 2-core machine)."""
 
@@ -14,7 +14,6 @@ import json
 import shutil
 import signal
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,24 +21,13 @@ import torch
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
+from search_support import TINY_CES, TINY_PRESET
 from test_hostile_properties import JSON_VALUES, set_somewhere
 
-from padnas.ces import CESConfig
 from padnas.pipeline import CES_PRESETS
-from padnas.presets import PRESETS, Stage
+from padnas.presets import PRESETS
 from padnas.search_cli import export, search, show
 
-TINY_PRESET = replace(
-    PRESETS["quick"],
-    width_mult=0.1,
-    batch_size=64,
-    supernet_stages=(Stage(1, 0.05),),
-    standalone=Stage(1, 0.05),
-    recal_images=32,
-    recal_batch_size=32,
-    eval_batch_size=128,
-    train_per_class=20,
-)
 #: the longest a command may take before it counts as a hang (a resume may retrain a stage)
 HANG_S = 300
 
@@ -49,7 +37,7 @@ def tiny(tmp_path_factory):
     """The shrunk quick preset, a private cache and one torch thread, for the whole module."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(PRESETS, "quick", TINY_PRESET)
-        mp.setitem(CES_PRESETS, "quick", CESConfig(pop_size=6, generations=2))
+        mp.setitem(CES_PRESETS, "quick", TINY_CES)
         mp.setenv("PADNAS_CACHE", str(tmp_path_factory.mktemp("cache")))
         threads = torch.get_num_threads()
         torch.set_num_threads(1)

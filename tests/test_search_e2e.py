@@ -8,29 +8,15 @@ the output are the real ones."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import onnx
 import pytest
 import torch
+from search_support import TINY_CES, TINY_PRESET
 
-from padnas.ces import CESConfig
 from padnas.pipeline import CES_PRESETS, Pipeline
-from padnas.presets import PRESETS, Stage
+from padnas.presets import PRESETS
 from padnas.search_cli import export, search, show
-
-TINY_PRESET = replace(
-    PRESETS["quick"],
-    width_mult=0.1,
-    batch_size=64,
-    supernet_stages=(Stage(1, 0.05),),
-    standalone=Stage(1, 0.05),
-    recal_images=32,
-    recal_batch_size=32,
-    eval_batch_size=128,
-    train_per_class=20,
-)
-TINY_CES = CESConfig(pop_size=6, generations=2)
 
 
 @pytest.fixture
