@@ -5,10 +5,23 @@ as they were); the run's summary counts the cases it checked."""
 from __future__ import annotations
 
 import hashlib
+import signal
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+
+
+def pytest_configure(config) -> None:
+    """Let the Ctrl-C tests' children see SIGINT even when the suite runs in the background.
+
+    A shell starts background jobs (``cmd &``, ``nohup``) with SIGINT ignored, children inherit
+    an ignored signal across exec, and Python then installs no KeyboardInterrupt handler: every
+    test that interrupts a command would see it run to the end. A handler in this process is
+    reset to the default at exec, so the commands the tests start get Python's usual one.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
