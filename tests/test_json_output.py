@@ -54,7 +54,7 @@ def test_devices_json_lists_profiles_with_their_luts():
     assert doc["phones"] == [] and all(p["valid"] for p in doc["profiles"])
 
 
-def test_measure_arch_json_with_the_lut_check(latency_cli, lut_file):
+def test_measure_arch_json_with_the_lut_check(latency_cli, lut_file, expect_error):
     arch = "-".join(["K3E1", *(["K5E3"] * 21)])
     r = latency_cli("measure", arch, "--device", "mock", "--space", "basic", "--lut", lut_file,
                     "--json")  # fmt: skip
@@ -74,6 +74,9 @@ def test_measure_arch_json_with_the_lut_check(latency_cli, lut_file):
     # the text form reports the same measurement
     r = latency_cli("measure", arch, "--device", "mock", "--space", "basic")
     assert r.stdout.startswith(f"{arch}: {m['ms']:.3f} ms (p10 {m['p10']:.3f}, ")
+    # a LUT of another space is refused before anything is measured: the error is all it prints
+    r = latency_cli("measure", arch, "--device", "mock", "--space", "large", "--lut", lut_file)
+    expect_error(r, 2, "large")
 
 
 def test_measure_networks_json(latency_cli):

@@ -222,6 +222,10 @@ def measure(
     if is_model and lut is not None:
         raise UsageError(f"--lut prices an ARCH or a NET.json, not a model file: drop it for "
                          f"{target}")  # fmt: skip
+    table = model = None
+    if lut is not None and not target.endswith(".json"):  # a bad LUT fails before measuring
+        table = load_lut(lut, space, resolution)
+        model = LatencyModel.from_lut(table, get_space(space))
     with backends_for(prof, serials, benchmark_model, adb_key)[0] as backend:
         if target.endswith(".json"):
             docs = measure_network_file(target, names, backend, lut, as_json=as_json)
@@ -239,9 +243,7 @@ def measure(
             stats = measure_arch(backend, sp, arch, resolution, width_mult)
             label = str(arch)
     doc = measurement_doc(label, stats)
-    if lut is not None:
-        table = load_lut(lut, space, resolution)
-        model = LatencyModel.from_lut(table, sp)
+    if model is not None:
         pred = float(model.predict([arch])[0])
         rows = [(k.split("-", 1)[0], k, part, model.entries[k]["source"])
                 for k, part in model.breakdown(arch)]  # fmt: skip
@@ -253,7 +255,7 @@ def measure(
         f"{label}: {stats.ms:.3f} ms (p10 {stats.p10:.3f}, p90 {stats.p90:.3f}, n={stats.n}, "
         f"source {stats.source}, device {backend.name})"
     )
-    if lut is not None:
+    if model is not None:
         err = (pred - stats.ms) / stats.ms * 100
         click.echo(f"LUT {lut}: {pred:.3f} ms ({err:+.1f}% vs measured)")
 
