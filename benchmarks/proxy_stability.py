@@ -16,7 +16,8 @@ expansions), which reach the window's fast end too. Results are cached per (arch
 seed) (padnas.standalone), so a re-run or a run after Ctrl-C trains only what is missing.
 
 Usage: python benchmarks/proxy_stability.py [--space large] [--archs 6] [--seeds 0 1 2]
-       [--epochs E] [--lr LR] [--train-per-class N] [--label-smoothing S] [--workers 2]
+       [--epochs E] [--lr LR] [--train-per-class N] [--label-smoothing S] [--resolution R]
+       [--workers 2]
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ def schedule_from_args(args) -> object:
         changes["label_smoothing"] = args.label_smoothing
     if args.width_mult is not None:
         changes["width_mult"] = args.width_mult
+    if args.resolution is not None:
+        changes["resolution"] = args.resolution
     if args.no_zero_init:
         changes["zero_init_residual"] = False
     return cfg.replace(**changes)
@@ -137,6 +140,7 @@ def main() -> None:
     ap.add_argument("--train-per-class", type=int)
     ap.add_argument("--label-smoothing", type=float)
     ap.add_argument("--width-mult", type=float)
+    ap.add_argument("--resolution", type=int, help="proxy input size (a multiple of 32)")
     ap.add_argument("--no-zero-init", action="store_true")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", type=Path, help="also write the figures here")

@@ -2,17 +2,19 @@
 
 A profile says how to reach and pin a device (transport ``host``, ``mock`` or ``adb``, CPU mask,
 threads, benchmark flags, cool-down) and may ship LUTs. ``--device`` takes a profile name or a path
-to a profile JSON; an unknown name raises :class:`ProfileError` listing the known devices.
+to a profile JSON, resolved by :mod:`latency.profile_paths` (an existing file first, then
+``$PADNAS_DEVICE_PROFILES``, then the profiles shipped in the package); an unknown name raises
+:class:`ProfileError` listing the known devices.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from latency.backends.base import Backend
 from latency.errors import LatencyUsageError
 from latency.lut.table import PROFILE_SCHEMA
+from latency.profile_paths import find_profile, known_profiles, unknown_profile_message
 from padnas.errors import FileFormatError
 from padnas.fileio import check_schema, read_json
 
@@ -24,31 +26,18 @@ class ProfileError(LatencyUsageError):
     """An unknown device or an invalid profile file (exit 2)."""
 
 
-def profiles_dir() -> Path:
-    """``$PADNAS_DEVICE_PROFILES`` or the repository's ``device_profiles/``."""
-    env = os.environ.get("PADNAS_DEVICE_PROFILES")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "device_profiles"
-
-
 def known_devices() -> list[str]:
-    d = profiles_dir()
-    return sorted(p.stem for p in d.glob("*.json")) if d.is_dir() else []
+    """Names ``--device`` accepts without a path (see :mod:`latency.profile_paths`)."""
+    return list(known_profiles())
 
 
 def load_profile(name_or_path: str | Path | dict) -> dict:
     """The profile dict of a device name (``host``, ``mock``, ``pixel3``...) or a JSON path."""
     if isinstance(name_or_path, dict):
         return _validate(dict(name_or_path), "profile")
-    text = str(name_or_path)
-    path = Path(text)
-    if not (path.suffix == ".json" or os.sep in text):
-        path = profiles_dir() / f"{text}.json"
-        if not path.is_file():
-            known = ", ".join(known_devices()) or "(none found)"
-            raise ProfileError(
-                f"unknown device {text!r}: known devices are {known} "
-                f"(profiles in {profiles_dir()}); or pass a profile JSON path"
-            )
+    path = find_profile(name_or_path)
+    if path is None:
+        raise ProfileError(unknown_profile_message(str(name_or_path), "--device"))
     if not path.is_file():
         raise ProfileError(f"device profile not found: {path}")
     try:

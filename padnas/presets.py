@@ -102,7 +102,9 @@ PRESETS: dict[str, TrainConfig] = {
     # 0.25 (channels rounded to multiples of 8, head kept at 1280). Supernet: roughly the paper's
     # 3:2:1 schedule shape, initialisation per padnas.initialize; lr 0.005 was chosen on mnist5k
     # (0.002-0.005 learns, 0.02 and above not at all) and learns on Fashion-MNIST too (basic
-    # space: loss 2.33 -> 2.10 in two epochs, one-shot accuracy ~0.75 after 40 epochs). The large
+    # space: loss 2.33 -> 2.10 in two epochs, one-shot accuracy ~0.75 after 40 epochs); at 0.02
+    # and 0.05 the sampled supernet's loss rises above chance while one fixed path of the same space
+    # learns at every rate (benchmarks/supernet_lr.py, docs/reproduction.md). The large
     # space's supernet did not start learning in two epochs at 0.005 or 0.02 (loss stays ~2.3).
     # Stand-alone: 8 epochs at lr 0.05 with zero-initialised residual BN and label smoothing 0.1;
     # over 3 seeds an architecture's test accuracy varies by ~0.5 points (docs/reproduction.md,

@@ -33,7 +33,7 @@ def _echo(msg: str) -> None:
 @click.command(
     epilog="""\b
 Examples:
-  padnas search --lut device_profiles/pixel3.json --preset quick --out runs/quick
+  padnas search --lut pixel3 --preset quick --out runs/quick
   padnas search --lut my_phone.json --space large --latency-window 40:80 --stages 3
   padnas search --lut my_phone.json --out runs/quick --resume   # continue a killed run
 
@@ -48,7 +48,7 @@ latencies of 10,000 random architectures of the space, printed at start."""
     "lut_path",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Latency table (a LUT JSON or a device profile with 'luts').",
+    help="Latency table: a LUT JSON, a device profile with 'luts', or a profile name (pixel3).",
 )
 @space_option("family", default="basic", show_default=True)
 @click.option(

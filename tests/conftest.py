@@ -1,8 +1,10 @@
 """Fixtures shared by several test modules: a private cache, the mock device's LUT, an in-process
-CLI runner, and the one strict check every bad-input test uses."""
+CLI runner, and the one strict check every bad-input test uses (with the input files it must leave
+as they were); the run's summary counts the cases it checked."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -50,12 +52,49 @@ def lut_file(tmp_path_factory) -> Path:
     return path
 
 
-def one_line_error(result: Result, code: int, *fragments: str, alone: bool = True) -> str:
+class Frozen:
+    """The bytes of some paths (a file, or every file under a folder; a missing path counts as
+    missing) taken before a command, to show that a refused command changed none of them."""
+
+    def __init__(self, *paths: Path) -> None:
+        self.paths = [Path(p) for p in paths]
+        self.before = self._hashes()
+
+    def _hashes(self) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for root in self.paths:
+            for f in [root, *(sorted(root.rglob("*")) if root.is_dir() else [])]:
+                if f.is_file():
+                    out[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
+                else:  # a folder, made or removed, is a change too
+                    out[str(f)] = "folder" if f.is_dir() else None
+        return out
+
+    def changed(self) -> list[str]:
+        after = self._hashes()
+        return sorted(
+            k for k in self.before.keys() | after.keys() if self.before.get(k) != after.get(k)
+        )
+
+
+#: bad-input cases checked by :func:`one_line_error` in this session (the terminal summary)
+CHECKED = {"cases": 0, "with_files": 0}
+
+
+def one_line_error(
+    result: Result, code: int, *fragments: str, alone: bool = True, unchanged: Frozen | None = None
+) -> str:
     """The strict form of a refused command: exit ``code`` exactly, no traceback, exactly one
     ``error: `` line, last on stderr, holding every fragment. With ``alone`` (the default) it is
-    the only line the command printed at all; without, earlier progress lines are allowed."""
+    the only line the command printed at all; without, earlier progress lines are allowed. With
+    ``unchanged`` (a :class:`Frozen` taken before the command, see the ``frozen`` fixture), the
+    command's input files and run directories must hold the same bytes as before."""
+    CHECKED["cases"] += 1
     assert result.exit_code == code, (result.exit_code, result.output)
     assert "Traceback" not in result.output, result.output
+    if unchanged is not None:
+        CHECKED["with_files"] += 1
+        assert unchanged.changed() == [], ("a refused command changed", unchanged.changed())
     lines = result.output.strip().splitlines()
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1, result.output
@@ -71,6 +110,22 @@ def one_line_error(result: Result, code: int, *fragments: str, alone: bool = Tru
 def expect_error():
     """:func:`one_line_error` as a fixture, for test modules (conftest is not importable)."""
     return one_line_error
+
+
+@pytest.fixture(scope="session")
+def frozen():
+    """:class:`Frozen` as a fixture: ``before = frozen(path, ...)``, then
+    ``expect_error(result, 2, ..., unchanged=before)``."""
+    return Frozen
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if CHECKED["cases"]:
+        terminalreporter.write_line(
+            f"bad-input cases checked (one error line, the exit code, no traceback): "
+            f"{CHECKED['cases']}, {CHECKED['with_files']} of them with their input files "
+            "hashed before and after"
+        )
 
 
 @pytest.fixture

@@ -119,9 +119,9 @@ def cli(env, monkeypatch):
     from click.testing import CliRunner
 
     from latency.cli.app import main
-    from latency.devices import profiles_dir
+    from latency.profile_paths import shipped_dir
 
-    src, dst = profiles_dir(), env["tmp"] / "profiles"
+    src, dst = shipped_dir(), env["tmp"] / "profiles"
     dst.mkdir()
     shutil.copy(src / "mock.json", dst)
     host = json.loads((src / "host.json").read_text())
@@ -198,14 +198,14 @@ def test_cli_profile_pixel3_resumes_matches_host_keys_and_exports_a_lut(env, cli
     assert all(lut.entries[k]["ms"] == stored[k]["ms"] for k in phone_keys)
 
 
-def test_cli_phone_options_are_checked(env, cli):
+def test_cli_phone_options_are_checked(env, cli, expect_error):
     r = cli("profile", "--device", "host", "--serial", "127.0.0.1:5555", "-q")
-    assert r.exit_code == 2 and "for phones" in r.output
+    expect_error(r, 2, "for phones")
     r = cli("profile", "--device", "pixel3", "--serial", "127.0.0.1:99999", "-q",
             "--benchmark-model", STANDIN)  # fmt: skip
-    assert r.exit_code == 2 and "bad port" in r.output
+    expect_error(r, 2, "bad port")
     r = cli("measure", "x.tflite", "--device", "pixel3", "--serial", "a:1", "--serial", "b:2")
-    assert r.exit_code == 2 and "single --serial" in r.output
+    expect_error(r, 2, "single --serial")
 
 
 def test_cli_devices_lists_profiles_and_probes_phones(env, cli):

@@ -95,10 +95,8 @@ def test_old_spellings_work_with_one_note(args, out, note):
     assert notes == ([f"note: {note}"] if note else [])
 
 
-def test_unknown_space_is_one_line_in_the_latency_cli():
+def test_unknown_space_is_one_line_in_the_latency_cli(expect_error):
     from latency.cli import main
 
     r = CliRunner().invoke(main, ["profile", "--device", "mock", "--space", "huge"])
-    assert r.exit_code == 2
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "basic, large" in lines[0]
+    expect_error(r, 2, "basic, large")

@@ -31,17 +31,6 @@ NET = {
 }
 
 
-def _refused(result, *words):
-    """A one-line error, exit 2, no traceback, naming every word."""
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
-
-
 def _basic_lut(tmp_path) -> tuple[dict, Path]:
     """The Pixel 3 basic LUT as a stand-alone LUT file (text, so a test can damage it)."""
     data = json.loads(PIXEL3.read_text())
@@ -96,21 +85,23 @@ def test_store_lines_go_through_the_same_reader(tmp_path):
     assert list(read_jsonl(log)) == [{"k": 1}]
 
 
-def test_deep_network_file_is_refused_naming_it(tmp_path, latency_cli):
+def test_deep_network_file_is_refused_naming_it(tmp_path, latency_cli, expect_error, frozen):
     net = tmp_path / "deep.json"
     net.write_text("[" * 50_000 + "]" * 50_000)
+    before = frozen(net, PIXEL3)
     r = latency_cli("predict", net, "--lut", PIXEL3)
-    _refused(r, str(net), "nested deeper than")
+    expect_error(r, 2, str(net), "nested deeper than", unchanged=before)
 
 
-def test_non_utf8_lut_is_refused_naming_it(tmp_path, latency_cli):
+def test_non_utf8_lut_is_refused_naming_it(tmp_path, latency_cli, expect_error, frozen):
     lut = tmp_path / "lut.json"
     lut.write_bytes(b'{"schema": 1, "name": "\xff\xfe"}')
+    before = frozen(lut)
     r = latency_cli("predict", ARCH, "--space", "basic", "--lut", lut)
-    _refused(r, str(lut), "not UTF-8")
+    expect_error(r, 2, str(lut), "not UTF-8", unchanged=before)
 
 
-def test_duplicate_lut_entry_is_refused_not_last_wins(tmp_path, latency_cli):
+def test_duplicate_lut_entry_is_refused_not_last_wins(tmp_path, latency_cli, expect_error, frozen):
     lut, path = _basic_lut(tmp_path)
     key = next(iter(lut["entries"]))
     text = path.read_text()
@@ -118,27 +109,33 @@ def test_duplicate_lut_entry_is_refused_not_last_wins(tmp_path, latency_cli):
     dup = f'"entries": {{\n  "{key}": {{"ms": 999.0, "source": "measured"}},'
     path.write_text(text.replace('"entries": {', dup, 1))
     assert entry  # the original entry is still in the file, after the duplicate
+    before = frozen(path)
     r = latency_cli("predict", ARCH, "--space", "basic", "--lut", path)
-    _refused(r, str(path), f"key '{key}' appears twice")
+    expect_error(r, 2, str(path), f"key '{key}' appears twice", unchanged=before)
 
 
 # ---- 2. schema versions and variant keys ------------------------------------------------------
-def test_profile_of_a_newer_schema_is_refused_by_predict(tmp_path, latency_cli):
+def test_profile_of_a_newer_schema_is_refused_by_predict(
+    tmp_path, latency_cli, expect_error, frozen
+):
     prof = json.loads(PIXEL3.read_text())
     prof["schema"] = 999
     path = tmp_path / "future.json"
     path.write_text(json.dumps(prof))
+    before = frozen(path)
     r = latency_cli("predict", ARCH, "--space", "basic", "--lut", path)
-    _refused(r, str(path), "written by a newer padnas")
+    expect_error(r, 2, str(path), "written by a newer padnas", unchanged=before)
+    before = frozen(path)
     r = latency_cli("profile", "--device", path, "--space", "basic")
-    _refused(r, "written by a newer padnas")
+    expect_error(r, 2, "written by a newer padnas", unchanged=before)
 
 
-def test_lut_of_a_newer_schema_is_refused(tmp_path, latency_cli):
+def test_lut_of_a_newer_schema_is_refused(tmp_path, latency_cli, expect_error, frozen):
     lut, path = _basic_lut(tmp_path)
     path.write_text(json.dumps({**lut, "schema": 7}))
+    before = frozen(path)
     r = latency_cli("predict", ARCH, "--space", "basic", "--lut", path)
-    _refused(r, str(path), "written by a newer padnas")
+    expect_error(r, 2, str(path), "written by a newer padnas", unchanged=before)
 
 
 @pytest.mark.parametrize(
@@ -152,12 +149,15 @@ def test_lut_of_a_newer_schema_is_refused(tmp_path, latency_cli):
         ("head-i7x7x320-f1280-c0", "classes must be"),
     ],
 )
-def test_lut_keys_outside_the_grammar_are_refused(tmp_path, latency_cli, key, expect):
+def test_lut_keys_outside_the_grammar_are_refused(
+    tmp_path, latency_cli, key, expect, expect_error, frozen
+):
     lut, path = _basic_lut(tmp_path)
     lut["entries"][key] = {"ms": 1.0, "source": "measured"}
     path.write_text(json.dumps(lut))
+    before = frozen(path)
     r = latency_cli("predict", ARCH, "--space", "basic", "--lut", path)
-    _refused(r, str(path), key, expect)
+    expect_error(r, 2, str(path), key, expect, unchanged=before)
 
 
 # ---- 3. physical bounds of network descriptions -----------------------------------------------
@@ -172,14 +172,15 @@ def test_lut_keys_outside_the_grammar_are_refused(tmp_path, latency_cli, key, ex
     ],
 )
 def test_network_numbers_out_of_bounds_are_refused(
-    tmp_path, latency_cli, layer, field, value, expect
+    tmp_path, latency_cli, layer, field, value, expect, expect_error, frozen
 ):
     net = json.loads(json.dumps(NET))
     net["layers"][layer][field] = "@@"
     path = tmp_path / "net.json"
     path.write_text(json.dumps(net).replace('"@@"', value))
+    before = frozen(path, PIXEL3)
     r = latency_cli("predict", path, "--lut", PIXEL3)
-    _refused(r, expect)
+    expect_error(r, 2, expect, unchanged=before)
 
 
 def test_network_values_are_bounded_naming_layer_and_field():

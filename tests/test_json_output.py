@@ -106,7 +106,7 @@ def test_measure_model_file_json_on_the_mock(latency_cli, tmp_path, expect_error
                           "--resolution", 64, "--json")  # fmt: skip
     assert m == {**json.loads(by_arch.stdout)["measurements"][0], "name": str(model)}
     r = latency_cli("measure", model, "--device", "mock", "--lut", PIXEL3)
-    expect_error(r, 2, "--lut prices an ARCH or a NET.json, not a model file")
+    expect_error(r, 2, "--lut prices an ARCH, a NET.json or a MODEL.onnx, not a .tflite")
 
 
 def test_validate_json_matches_the_calibrated_lut(latency_cli, lut_file, tmp_path):

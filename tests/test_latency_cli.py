@@ -34,7 +34,7 @@ def test_mock_profile_export_validate_measure(latency_cli, tmp_path):
     assert "source mock" in r.output and "vs measured" in r.output
 
 
-def test_export_lut_fills_holes_by_regression(latency_cli, tmp_path):
+def test_export_lut_fills_holes_by_regression(latency_cli, tmp_path, expect_error, frozen):
     assert latency_cli("profile", "--device", "mock", "--space", "basic", "-q").exit_code == 0
     store = tmp_path / "cache" / "measurements" / "mock.jsonl"
     lines = store.read_text().splitlines()
@@ -48,9 +48,9 @@ def test_export_lut_fills_holes_by_regression(latency_cli, tmp_path):
     assert "k-fold MAPE" in r.output
 
     store.write_text("\n".join(lines[:5]) + "\n")
+    before = frozen(store, out)
     r = latency_cli("export-lut", "--device", "mock", "--space", "basic", "-o", out)
-    assert r.exit_code == 2
-    assert "only 5 measured entries" in r.output and "needs at least 12" in r.output
+    expect_error(r, 2, "only 5 measured entries", "needs at least 12", unchanged=before)
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_bad_input_one_line_exit_2(latency_cli, expect_error, args, expect):
     expect_error(latency_cli(*args), 2, expect)
 
 
-def test_bad_lut_files_exit_2(latency_cli, tmp_path, expect_error):
+def test_bad_lut_files_exit_2(latency_cli, tmp_path, expect_error, frozen):
     assert latency_cli("profile", "--device", "mock", "--space", "basic", "-q").exit_code == 0
     good = tmp_path / "good.json"
     r = latency_cli("export-lut", "--device", "mock", "--space", "basic", "-o", good)
@@ -81,8 +81,9 @@ def test_bad_lut_files_exit_2(latency_cli, tmp_path, expect_error):
     for name, (content, expect) in cases.items():
         path = tmp_path / name
         path.write_text(content)
+        before = frozen(path)
         r = latency_cli("validate", "--lut", path, "--device", "mock", "--n", 4, "-q")
-        expect_error(r, 2, expect, str(path))
+        expect_error(r, 2, expect, str(path), unchanged=before)
     r = latency_cli("validate", "--lut", good, "--device", "mock", "--space", "large", "-q")
     expect_error(r, 2, "not for large")
     r = latency_cli("validate", "--lut", good, "--device", "host", "-q")

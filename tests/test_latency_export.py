@@ -31,7 +31,7 @@ def test_block_converts_checks_and_caches(cache, monkeypatch):
     assert meta["variant"] == BLOCK.key and meta["tools"] == export.tool_versions()
     assert 0 <= meta["check_max_abs_err"] < 1e-3
     # cached: a second call does not convert again
-    monkeypatch.setattr(export, "_onnx_to_tflite", lambda *a: pytest.fail("re-converted"))
+    monkeypatch.setattr(export, "onnx_to_tflite", lambda *a: pytest.fail("re-converted"))
     assert export.export_variant(BLOCK) == path
 
     stats = HostBackend({"name": "host", "transport": "host"}, min_s=0.05, max_s=0.5).measure(path)
@@ -42,7 +42,7 @@ def test_block_converts_checks_and_caches(cache, monkeypatch):
 
 def test_wrong_conversion_is_refused(cache, monkeypatch):
     """A converter that silently produces another computation must be caught, not cached."""
-    real = export._onnx_to_tflite
+    real = export.onnx_to_tflite
 
     def sabotaged(onnx_path, out_dir):
         # convert the same block with other (seeded) weights instead: plausible, and wrong
@@ -51,7 +51,7 @@ def test_wrong_conversion_is_refused(cache, monkeypatch):
         export._to_onnx(mod, BLOCK.input_shape, other)
         return real(other, out_dir)
 
-    monkeypatch.setattr(export, "_onnx_to_tflite", sabotaged)
+    monkeypatch.setattr(export, "onnx_to_tflite", sabotaged)
     with pytest.raises(export.ExportError, match="differs from PyTorch"):
         export.export_variant(BLOCK)
     assert not export.cached_path(BLOCK).exists() and not export.is_cached(BLOCK)

@@ -115,10 +115,16 @@ def test_bundle_in_a_device_profile(tmp_path):
         f"{path} holds several LUTs (basic@224, large@224); choose one with the space (--space) "
         "and resolution"
     )
-    with pytest.raises(
-        LutError, match=r"holds no LUT for large@192; it holds: basic@224, large@224"
-    ):
+    with pytest.raises(LutError) as err:
         load_lut(path, "large", 192)
+    assert str(err.value) == f"{path} holds no LUT for large@192; it holds: basic@224, large@224"
+    # a LUT that names its own device keeps it; only one without takes the profile's
+    assert load_lut(path, "basic").device_name == "host"
+    for luts in ([], {"basic": basic}):
+        empty = _write(tmp_path, {**profile, "luts": luts}, "empty.json")
+        with pytest.raises(LutError) as err:
+            load_lut(empty)
+        assert str(err.value) == f"{empty}: 'luts' must be a non-empty list of LUT objects"
     bad = {**profile, "luts": [basic, {**large, "entries": {}}]}
     with pytest.raises(LutError, match=r"luts\[1\]"):
         load_lut(_write(tmp_path, bad, "bad.json"), "basic")

@@ -26,6 +26,7 @@ def test_vectorised_equals_per_arch_sum(mock_lut):
     for i in range(0, 100_000, 9_973):
         keys = arch_keys(space, space.decode(genomes[i]))
         assert fast[i] == pytest.approx(sum(mock_lut.ms(k) for k in keys), rel=1e-12)
+    assert model.predict(genomes[7])[0] == fast[7]  # one genome, 1-D, is one architecture
     archs = [space.decode(g) for g in genomes[:20]]
     np.testing.assert_allclose(model.predict(archs), fast[:20])
     np.testing.assert_allclose(model.predict([str(a) for a in archs]), fast[:20])

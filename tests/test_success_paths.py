@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from latency.devices import known_devices, profiles_dir
 from latency.lut.table import load_lut
+from latency.profile_paths import known_profiles, search_dirs
 
 ROOT = Path(__file__).resolve().parents[1]
 PIXEL3 = ROOT / "device_profiles" / "pixel3.json"
@@ -54,9 +54,9 @@ def test_devices_without_a_serial(latency_cli, monkeypatch):
         r = latency_cli("devices")
         assert r.exit_code == 0, r.output
         lines = r.stdout.splitlines()
-        assert lines[0] == f"Device profiles ({profiles_dir()}):"
+        assert lines[0] == f"Device profiles ({', '.join(str(d) for d in search_dirs())}):"
         phones = lines.index("Phones:")
-        assert [line.split()[0] for line in lines[1:phones]] == known_devices()
+        assert [line.split()[0] for line in lines[1:phones]] == list(known_profiles())
         assert lines[phones + 1 :] == [
             "  TCP: none probed (give --serial HOST:PORT after `adb tcpip 5555`; network phones "
             "cannot be discovered without an adb server)",

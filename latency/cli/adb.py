@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from latency.devices import known_devices, load_profile, make_backend, profiles_dir
+from latency.devices import load_profile, make_backend
+from latency.profile_paths import known_profiles, search_dirs
 from padnas.clitools import echo_json, handle_errors, json_option, path_option
 from padnas.errors import UsageError
 
@@ -103,14 +104,15 @@ def devices(serials, adb_key, timeout, as_json, verbose):
     from latency.backends.adb.discovery import probe, usb_devices
 
     profiles = []
-    for name in known_devices():
+    for name, path in known_profiles().items():
         try:
-            p = load_profile(name)
+            p = load_profile(path)
         except Exception as exc:  # a broken profile is listed, not fatal
-            profiles.append({"name": name, "valid": False, "error": str(exc)})
+            profiles.append({"name": name, "path": str(path), "valid": False, "error": str(exc)})
             continue
         entry = {
             "name": name,
+            "path": str(path),
             "valid": True,
             "transport": p["transport"],
             "description": p.get("description", ""),
@@ -126,14 +128,15 @@ def devices(serials, adb_key, timeout, as_json, verbose):
     usb = usb_devices()
     if as_json:
         doc = {
-            "profiles_dir": str(profiles_dir()),
+            "profiles_dir": str(search_dirs()[0]),
+            "profile_dirs": [str(d) for d in search_dirs()],
             "profiles": profiles,
             "phones": phones,
             "usb": usb,  # null: libusb support missing
         }
         echo_json(doc)
         return
-    click.echo(f"Device profiles ({profiles_dir()}):")
+    click.echo(f"Device profiles ({', '.join(str(d) for d in search_dirs())}):")
     width = max((len(p["name"]) for p in profiles), default=0)
     for p in profiles:
         if not p["valid"]:

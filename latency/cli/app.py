@@ -13,9 +13,17 @@ import click
 
 from latency.cli.adb import adb_options, backends_for, close_all, describe_all, devices
 from latency.cli.estimate import estimate
-from latency.cli.networks import lut_check_doc, measure_network_file, measurement_doc, predict
+from latency.cli.networks import (
+    describe,
+    lut_check_doc,
+    measure_network_file,
+    measure_onnx_file,
+    measurement_doc,
+    predict,
+)
 from latency.cli.options import (
     SPACE,
+    check_outputs,
     device_option,
     quiet_option,
     resolution_option,
@@ -98,6 +106,7 @@ def profile(
           --benchmark-model android_aarch64_benchmark_model
     """
     setup(verbose)
+    check_outputs(("--report", report), store=store_dir)
 
     prof = load_profile(device)
     sp = get_space(space)
@@ -162,6 +171,7 @@ def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir
       padnas-latency export-lut --device host --space large -o host-large.json
     """
     setup(verbose)
+    check_outputs(("-o", output))
 
     prof = load_profile(device)
     _check_resolution(resolution, width_mult)
@@ -205,13 +215,16 @@ def measure(
     target, device, space, resolution, width_mult, lut, names, as_json, serials, benchmark_model,
     adb_key, verbose,
 ):  # fmt: skip
-    """Whole-network latency of an architecture (ARCH string), a MODEL.tflite file, or the
-    networks of a NET.json layer list (docs/network-format.md; exported whole and checked).
+    """Whole-network latency of an architecture (ARCH string), a MODEL.tflite or MODEL.onnx
+    file, or the networks of a NET.json layer list (docs/network-format.md; exported whole and
+    checked). A MODEL.onnx goes through the LUT's own conversion (onnx2tf, checked against ONNX
+    Runtime, cached); the timing set-up is the device profile's, as for every LUT entry.
 
     \b
     Examples:
       padnas-latency measure K3E1-K3E3-ID-... --device host --space large
       padnas-latency measure model.tflite --device host --json
+      padnas-latency measure model.onnx --device pixel3 --lut device_profiles/pixel3.json
       padnas-latency measure latency/data/pixel3_published.json --device host
     """
     setup(verbose)
@@ -220,10 +233,10 @@ def measure(
     _check_resolution(resolution, width_mult)
     is_model = target.endswith(".tflite")
     if is_model and lut is not None:
-        raise UsageError(f"--lut prices an ARCH or a NET.json, not a model file: drop it for "
-                         f"{target}")  # fmt: skip
+        raise UsageError(f"--lut prices an ARCH, a NET.json or a MODEL.onnx, not a .tflite: drop "
+                         f"it for {target}")  # fmt: skip
     table = model = None
-    if lut is not None and not target.endswith(".json"):  # a bad LUT fails before measuring
+    if lut is not None and not target.endswith((".json", ".onnx")):  # fails before measuring
         table = load_lut(lut, space, resolution)
         model = LatencyModel.from_lut(table, get_space(space))
     with backends_for(prof, serials, benchmark_model, adb_key)[0] as backend:
@@ -231,6 +244,11 @@ def measure(
             docs = measure_network_file(target, names, backend, lut, as_json=as_json)
             if as_json:
                 echo_json({"device": backend.name, "target": target, "measurements": docs})
+            return
+        if target.endswith(".onnx"):
+            doc = measure_onnx_file(target, backend, lut, as_json=as_json)
+            if as_json:
+                echo_json({"device": backend.name, "target": target, "measurements": [doc]})
             return
         if is_model:
             if not Path(target).is_file():
@@ -294,9 +312,17 @@ def validate(
       padnas-latency validate --lut host-large.json --device host -o calibrated.json --json
     """
     setup(verbose)
+    check_outputs(("-o" if output else "--lut", output or lut_path), ("--report", report))
+    if output is None and _is_bundle(lut_path):  # known before measuring, so said before it
+        raise UsageError(f"{lut_path} holds several LUTs; write the calibrated one with -o")
 
     prof = load_profile(device)
     table = load_lut(lut_path, space)
+    if output is None and not lut_path.is_file():  # a profile name, resolved to shipped data
+        raise UsageError(
+            f"--lut {lut_path} names a device profile, which is not updated in place: "
+            "write the calibrated LUT with -o FILE.json"
+        )
     if table.device_name != prof["name"]:
         raise LutError(
             f"{lut_path} was built on device {table.device_name!r}, not {prof['name']!r}: "
@@ -308,8 +334,6 @@ def validate(
                            progress=not quiet, rounds=rounds)  # fmt: skip
     table.calibration = res.calibration
     dest = output or lut_path
-    if dest == lut_path and _is_bundle(lut_path):
-        raise UsageError(f"{lut_path} holds several LUTs; write the calibrated one with -o")
     table.save(dest)
     if report:
         atomic_write_json(report, {**res.summary(), "calibration": res.calibration,
@@ -347,6 +371,7 @@ def _is_bundle(path: Path) -> bool:
 
 
 main.add_command(predict)
+main.add_command(describe)  # MODEL.onnx -> layer list (latency/cli/networks.py)
 main.add_command(estimate)
 main.add_command(devices)  # device profiles and reachable phones (latency/cli/adb.py)
 

@@ -12,6 +12,7 @@ import click
 
 from latency.cli.options import (
     SPACE,
+    check_outputs,
     quiet_option,
     resolution_option,
     setup,
@@ -144,6 +145,9 @@ def estimate(
         raise UsageError("--space builds LUTs: say where they go with --update or -o")
     if (update or output) and not spaces:
         raise UsageError("--update/-o need the space(s) to estimate: add --space basic ...")
+    if update is not None and not update.is_file():
+        raise UsageError(f"--update {update}: no such device profile (give an existing one)")
+    check_outputs(("--update", update), ("-o", output), store=store_dir)
     command = _estimate_command(
         device, spaces, resolution, published, host_device, terms, update, output, store_dir
     )

@@ -7,6 +7,7 @@ estimate rather than on one space's LUT.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -20,29 +21,39 @@ from latency.lut.model import LatencyModel
 from latency.lut.table import LutError, load_lut, source_line
 from padnas.clitools import echo_json, handle_errors, json_option, path_option
 from padnas.errors import UsageError
+from padnas.fileio import atomic_write_json
 from padnas.space import MACROS, get_space
 
 
 def _is_network_file(target: str) -> bool:
-    """True for a NET.json; an existing directory or non-JSON file, or a path that does not
-    exist, is refused here rather than parsed as an architecture string."""
-    if target.endswith(".json"):
+    """True for a NET.json or a MODEL.onnx; an existing directory or other file, or a path that
+    does not exist, is refused here rather than parsed as an architecture string."""
+    if target.endswith((".json", ".onnx")):
         return True
     try:
         exists = Path(target).exists()
     except OSError:  # e.g. an arch string too long for a file name: not a path
         exists = False
     if exists:
-        kind = "a directory" if Path(target).is_dir() else "a file that is not .json"
-        raise UsageError(f"{target} is {kind}: predict takes a NET.json or an ARCH string")
+        kind = "a directory" if Path(target).is_dir() else "a file that is not .json or .onnx"
+        raise UsageError(f"{target} is {kind}: predict takes {_TARGETS}")
     if "/" in target or "\\" in target:
-        raise UsageError(f"file not found: {target} (predict takes a NET.json or an ARCH string)")
+        raise UsageError(f"file not found: {target} (predict takes {_TARGETS})")
     return False
 
 
+_TARGETS = "a NET.json, a MODEL.onnx or an ARCH string"
+
+
 def _networks(path: str, names: tuple[str, ...]):
+    """The networks of a NET.json, or the one network a MODEL.onnx computes."""
     from latency.networks.checks import load_networks, select_networks
 
+    if str(path).endswith(".onnx"):
+        from latency.networks.onnx_import import read_onnx
+
+        net = read_onnx(path)
+        return select_networks({net.name: net}, names)
     return select_networks(load_networks(path), names)
 
 
@@ -75,7 +86,7 @@ def _choose_lut(path: Path, family: str | None, net):
     "--lut",
     "lut_path",
     required=True,
-    help="LUT JSON, or a device profile holding LUTs (e.g. device_profiles/pixel3.json).",
+    help="LUT JSON, a device profile holding LUTs, or a profile name (e.g. pixel3).",
 )
 @click.option(
     "--space",
@@ -91,16 +102,20 @@ def _choose_lut(path: Path, family: str | None, net):
 @verbose_option
 @handle_errors
 def predict(target, lut_path, space, names, breakdown, as_json, verbose):
-    """Predicted latency of a network (NET.json) or an architecture (ARCH) from a LUT.
+    """Predicted latency of a network (NET.json or MODEL.onnx) or an architecture (ARCH) from a
+    LUT.
 
     Sums the LUT entry of each layer; layers the LUT lacks are priced by the regression
     fallback fitted on the LUT's own entries. The output says how many ms came from which
     source (measured, estimate, regression, mock); the LUT's calibration applies to the total.
-    A NET.json holds one network or {"networks": {...}} (see docs/network-format.md).
+    A NET.json holds one network or {"networks": {...}} (see docs/network-format.md); a
+    MODEL.onnx is read as one (see `padnas-latency describe`), and refused, naming the node, when
+    a node of it maps to no layer.
 
     \b
     Examples:
-      padnas-latency predict latency/data/pixel3_published.json --lut device_profiles/pixel3.json
+      padnas-latency predict latency/data/pixel3_published.json --lut pixel3
+      padnas-latency predict mobilenet.onnx --lut pixel3 --breakdown
       padnas-latency predict K3E1-K5E3-ID-... --space basic --lut device_profiles/pixel3.json
     """
     setup(verbose)
@@ -271,3 +286,70 @@ def measure_network_file(
                 f"{pred.source_line()})"
             )
     return docs
+
+
+def measure_onnx_file(target: str, backend, lut_path=None, *, as_json: bool = False) -> dict:
+    """``padnas-latency measure MODEL.onnx``: convert it as the LUT's blocks are (checked
+    against ONNX Runtime), time it; with ``lut_path`` also price the layer list it reads as.
+    Prints the result, or (``as_json``) prints nothing and returns its :func:`measurement_doc`."""
+    from latency.networks.latency import measure_onnx_model
+
+    net = _networks(target, ())[0] if lut_path is not None else None  # refuse before timing
+    stats = measure_onnx_model(target, backend)
+    doc = measurement_doc(target, stats)
+    pred = None
+    if net is not None:
+        lut = _choose_lut(lut_path, None, net)
+        pred = _predict(net, lut)
+        doc["lut_check"] = lut_check_doc(lut_path, lut, pred.ms, stats.ms, pred.rows)
+    if as_json:
+        return doc
+    click.echo(
+        f"{target}: {stats.ms:.3f} ms (p10 {stats.p10:.3f}, p90 {stats.p90:.3f}, n={stats.n}, "
+        f"source {stats.source}, device {backend.name})"
+    )
+    if pred is not None:
+        err = (pred.ms - stats.ms) / stats.ms * 100
+        click.echo(
+            f"  LUT {lut_path}: {pred.ms:.3f} ms ({err:+.1f}% vs measured; {pred.source_line()})"
+        )
+    return doc
+
+
+@click.command()
+@click.argument("model")
+@path_option("--output", "-o", default=None, help="Write the layer list here [default: stdout].")
+@verbose_option
+@handle_errors
+def describe(model, output, verbose):
+    """Read a MobileNet-style MODEL.onnx as a layer list (docs/network-format.md).
+
+    Conv, depthwise conv, inverted bottleneck (expand / depthwise / squeeze-excite / linear
+    project, residual add), grouped 1x1 convs with channel shuffle, ReLU / ReLU6 / h-swish /
+    swish / sigmoid / h-sigmoid, global pooling and fully connected layers are mapped; any other
+    node is refused with its name and op type. The written file can be read, edited, and given
+    to `predict` or `measure` like any NET.json.
+
+    \b
+    Examples:
+      padnas-latency describe mobilenet.onnx -o mobilenet.json
+      padnas-latency describe mobilenet.onnx | less
+    """
+    setup(verbose)
+
+    if not model.endswith(".onnx"):
+        raise UsageError(f"describe reads a MODEL.onnx; got {model}")
+    (net,) = _networks(model, ())
+    doc = net.to_dict()
+    if output is None:
+        click.echo(json.dumps(doc, indent=1))
+        return
+    atomic_write_json(output, doc)
+    kinds: dict[str, int] = {}
+    for layer in net.layers:
+        kinds[layer.type] = kinds.get(layer.type, 0) + 1
+    parts = ", ".join(f"{n} {t}" for t, n in kinds.items())
+    click.echo(
+        f"wrote {output}: {net.name}, {len(net.layers)} layers ({parts}), "
+        f"{net.macs / 1e6:.1f} M MACs, input {net.input_hw[0]}x{net.input_hw[1]}"
+    )

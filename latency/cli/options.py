@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from padnas.clitools import SPACE_CHOICE, quiet_tensorflow
+from padnas.fileio import check_output
 from padnas.space import DEPLOY_RESOLUTION
 
 SPACE = SPACE_CHOICE
@@ -24,6 +25,17 @@ def setup(verbose: bool) -> None:
     signal.signal(signal.SIGTERM, terminate)
 
 
+def check_outputs(*files: tuple[str, Path | None], store: Path | None = None) -> None:
+    """Refuse every given output path (``(option, path)`` pairs; ``store`` is the ``--store``
+    folder) that could not be written, before the command measures anything: a profile that
+    ran for an hour must not fail at its last write."""
+    for what, path in files:
+        if path is not None:
+            check_output(path, what)
+    if store is not None:
+        check_output(store, "--store", folder=True)
+
+
 def terminate(signum, frame):
     raise KeyboardInterrupt
 
@@ -33,7 +45,7 @@ def device_option(f):
         "--device",
         "-d",
         required=True,
-        help="Device: host, mock, a profile name from device_profiles/ or a profile JSON path.",
+        help="Device: host, mock, a profile name (see `padnas-latency devices`) or a JSON path.",
     )(f)
 
 

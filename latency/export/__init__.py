@@ -1,7 +1,8 @@
 """How does a block, an architecture or a network become a checked, cached ``.tflite``?
 
 ``convert``: torch -> ONNX -> onnx2tf -> ``.tflite``, checked against PyTorch and cached by tool
-versions; ``pool``: spawned export workers and the one cache check (:func:`run_exports`).
+versions; ``model_file``: a user's ONNX file through the same conversion; ``pool``: spawned export
+workers and the one cache check (:func:`run_exports`).
 """
 
 from latency.export.convert import (
@@ -17,6 +18,7 @@ from latency.export.convert import (
     tool_versions,
     tools_hash,
 )
+from latency.export.model_file import export_onnx_model, load_onnx_model, onnx_model_path
 from latency.export.pool import (
     ExportJob,
     ExportResult,
@@ -35,11 +37,14 @@ __all__ = [
     "export_arch",
     "export_dir",
     "export_module",
+    "export_onnx_model",
     "export_variant",
     "export_variants",
     "is_cached",
     "iter_export",
     "iter_export_archs",
+    "load_onnx_model",
+    "onnx_model_path",
     "randomize",
     "run_exports",
     "tool_versions",

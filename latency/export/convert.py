@@ -182,7 +182,7 @@ def _to_onnx(module, input_shape: tuple[int, ...], path: Path) -> None:
         )
 
 
-def _onnx_to_tflite(onnx_path: Path, out_dir: Path) -> Path:
+def onnx_to_tflite(onnx_path: Path, out_dir: Path) -> Path:
     """onnx2tf in the current process; returns the float32 .tflite it wrote."""
     quiet_tf()
     import onnx2tf
@@ -212,31 +212,42 @@ def check_tflite(module, input_shape: tuple[int, ...], tflite_path: Path, seed: 
     """Max abs difference between LiteRT and PyTorch on a seeded input; raises ExportError
     when it exceeds ``ATOL + RTOL * max|reference|``."""
     import torch
-    from ai_edge_litert.interpreter import Interpreter
 
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand(input_shape, generator=gen) * 2 - 1
     with torch.no_grad():
         ref = module(x).numpy()
+    return compare_outputs(tflite_output(tflite_path, x.numpy()), ref, tflite_path.name, "PyTorch")
+
+
+def tflite_output(tflite_path: Path, x: np.ndarray) -> np.ndarray:
+    """Run a converted file once on the NCHW input ``x``; the output back in NCHW (onnx2tf
+    makes 4-D tensors NHWC)."""
+    from ai_edge_litert.interpreter import Interpreter
+
     interp = Interpreter(model_path=str(tflite_path), num_threads=1)
     interp.allocate_tensors()
     inp = interp.get_input_details()[0]
     out = interp.get_output_details()[0]
-    nhwc = x.permute(0, 2, 3, 1).numpy() if x.ndim == 4 else x.numpy()
+    nhwc = x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
     if tuple(inp["shape"]) != nhwc.shape:
         raise ExportError(f"TFLite input shape {tuple(inp['shape'])}, expected {nhwc.shape}")
     interp.set_tensor(inp["index"], np.ascontiguousarray(nhwc, dtype=np.float32))
     interp.invoke()
     got = interp.get_tensor(out["index"])
-    if got.ndim == 4:
-        got = got.transpose(0, 3, 1, 2)
+    return got.transpose(0, 3, 1, 2) if got.ndim == 4 else got
+
+
+def compare_outputs(got: np.ndarray, ref: np.ndarray, name: str, reference: str) -> float:
+    """Max abs difference of a converted file's output from the reference's; ExportError when
+    the shapes differ or it exceeds ``ATOL + RTOL * max|reference|``."""
     if got.shape != ref.shape:
-        raise ExportError(f"TFLite output shape {got.shape}, PyTorch gives {ref.shape}")
+        raise ExportError(f"TFLite output shape {got.shape}, {reference} gives {ref.shape}")
     err = float(np.abs(got - ref).max())
     tol = ATOL + RTOL * float(np.abs(ref).max())
     if not err <= tol:
         raise ExportError(
-            f"{tflite_path.name}: TFLite output differs from PyTorch by {err:.3g} "
+            f"{name}: TFLite output differs from {reference} by {err:.3g} "
             f"(tolerance {tol:.3g}); the conversion is wrong, the file is not kept"
         )
     return err
@@ -273,7 +284,7 @@ def export_module(
             shutil.copyfile(onnx_path, path)
             return path
         with offline(export_dir(cache_dir)):
-            out = _onnx_to_tflite(onnx_path, tmp / "out")
+            out = onnx_to_tflite(onnx_path, tmp / "out")
         err = check_tflite(module, input_shape, out, seed) if check else None
         atomic_write_bytes(path, out.read_bytes())
     sidecar = {

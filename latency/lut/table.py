@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from latency.errors import LatencyUsageError
+from latency.profile_paths import find_profile, unknown_profile_message
 from latency.variants import Variant, VariantError
 from padnas.errors import FileFormatError
 from padnas.fileio import atomic_write_json, check_schema, read_json
@@ -241,8 +242,13 @@ def load_lut(
 
     ``family`` / ``resolution`` / ``width_mult`` (when given) must match; a mismatch, or a bundle
     holding no (or several) matching LUTs, raises LutError naming what the file holds.
+    ``path`` may also name a device profile (``pixel3``) when no such file exists: see
+    :mod:`latency.profile_paths`.
     """
-    path = Path(path)
+    found = find_profile(path)
+    if found is None:
+        raise LutError(unknown_profile_message(str(path), "--lut"))
+    path = found
     if not path.is_file():
         raise LutError(f"LUT file not found: {path}")
     try:

@@ -1,7 +1,8 @@
 """What does a network described as a layer list cost, predicted or measured?
 
 ``description``: the layer-list format; ``checks``: its validation; ``units``: a network cut into
-LUT-keyed units; ``latency``: prediction from a LUT and measurement on a device.
+LUT-keyed units; ``latency``: prediction from a LUT and measurement on a device;
+``onnx_import`` (over ``onnx_graph``): an ONNX model file read as a layer list.
 """
 
 from latency.networks.checks import load_networks, select_networks
@@ -10,6 +11,7 @@ from latency.networks.latency import (
     NetPrediction,
     export_network,
     measure_network,
+    measure_onnx_model,
     measure_units,
     predict_network,
 )
@@ -24,6 +26,7 @@ __all__ = [
     "export_network",
     "load_networks",
     "measure_network",
+    "measure_onnx_model",
     "measure_units",
     "network_units",
     "predict_network",

@@ -31,6 +31,7 @@ from latency.export.convert import (
     randomize,
     seed_of,
 )
+from latency.export.model_file import export_onnx_model, load_onnx_model, onnx_model_path
 from latency.export.pool import ExportJob, run_exports
 from latency.lut.table import Lut, source_line
 from latency.networks.description import Network
@@ -159,6 +160,24 @@ def measure_network(net: Network, backend: Backend, cache_dir=None) -> LatencySt
     (res,) = run_exports([job], workers=1, cpus=export_cpus(backend), cache_dir=cache)
     if res.error:
         raise ExportError(f"{net.name}: {res.error}")
+    return backend.measure(res.path)
+
+
+def measure_onnx_model(path: str | Path, backend: Backend, cache_dir=None) -> LatencyStats:
+    """Latency of a user's ONNX file: converted like every LUT block (in a worker process,
+    checked against ONNX Runtime, cached) and timed whole. The mock, which times no files,
+    prices the layer list the graph reads as (:mod:`latency.networks.onnx_import`)."""
+    if not backend.needs_files:
+        from latency.networks.onnx_import import read_onnx
+
+        net = read_onnx(path)
+        return backend.measure_variants(network_units(net), network_label(net))
+    load_onnx_model(path)  # a bad file is a usage error here, not a failed conversion
+    cache = export_dir(cache_dir)
+    job = ExportJob(str(path), export_onnx_model, str(path), onnx_model_path(path, cache))
+    (res,) = run_exports([job], workers=1, cpus=export_cpus(backend), cache_dir=cache)
+    if res.error:
+        raise ExportError(f"{Path(path).name}: {res.error}")
     return backend.measure(res.path)
 
 

@@ -3,19 +3,28 @@
 Profiling a space takes minutes on the host and much longer on a phone, so every measurement is
 appended (and fsync'ed) the moment it exists: a crash or Ctrl-C loses at most the block being
 timed, and the next ``profile`` skips every key already stored. Re-measuring (``--force``) appends
-newer records; the latest record of a key wins, and history is never rewritten.
+newer records; the latest record of a key wins, and history is never rewritten -- except a
+torn last line (a record half-written when the job was killed), which is skipped with a note and
+cut off by the next append. Any other damaged line is refused, naming the file and line: a
+silently skipped record would be re-measured under the same key, or worse, read as another value.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from tqdm import tqdm
 
 from latency.backends.base import LatencyStats
 from latency.cache import cache_root
 from latency.errors import LatencyRuntimeError
-from padnas.fileio import append_jsonl, read_jsonl
+from latency.lut.table import SOURCES
+from padnas.fileio import append_jsonl, iter_jsonl
 
 
 class StoreError(LatencyRuntimeError):
@@ -23,26 +32,70 @@ class StoreError(LatencyRuntimeError):
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_.@+-]+$")
+_FIX = "delete the line (its variant is measured again by the next profile)"
+
+
+def _note_stderr(msg: str) -> None:
+    tqdm.write(f"note: {msg}", file=sys.stderr)  # above any progress bar, not through it
+
+
+def _is_ms(value) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def check_record(record: dict, where: str) -> None:
+    """Refuse a store record that ``add`` could not have written: the key, the times (finite,
+    non-negative ms), the run count and the source are checked; ``where`` is ``file:line``."""
+    problem = None
+    key, n = record.get("key"), record.get("n", 0)
+    if not isinstance(key, str) or not key:
+        problem = f"'key' must be a non-empty string, got {key!r}"
+    elif not _is_ms(record.get("ms")):
+        problem = f"ms={record.get('ms')!r} is not a finite non-negative number"
+    elif bad := [f for f in ("p10", "p90") if f in record and not _is_ms(record[f])]:
+        problem = f"{bad[0]}={record[bad[0]]!r} is not a finite non-negative number"
+    elif isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        problem = f"n={n!r} must be a non-negative integer"
+    elif record.get("source") not in SOURCES:
+        problem = f"source {record.get('source')!r} is not one of {', '.join(SOURCES)}"
+    if problem:
+        raise StoreError(f"{where}: damaged record ({problem}); {_FIX}")
 
 
 class MeasurementStore:
     """Measurements of one device: ``{key: record}``, latest record per key wins."""
 
-    def __init__(self, device: str, root: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        device: str,
+        root: str | Path | None = None,
+        note: Callable[[str], None] | None = None,
+    ) -> None:
         if not _NAME.match(device):
             raise StoreError(f"device name {device!r} cannot name a store file")
         self.device = device
         self.root = Path(root) if root is not None else cache_root() / "measurements"
         self.path = self.root / f"{device}.jsonl"
         self._records: dict[str, dict] | None = None
+        #: hears of a torn last line that reading skipped [default: a ``note:`` on stderr]
+        self.note = note or _note_stderr
 
     def records(self) -> dict[str, dict]:
         """Latest record per key (read once, then kept in step with :meth:`add`)."""
         if self._records is None:
+            records = {}
             try:
-                self._records = {r["key"]: r for r in read_jsonl(self.path) if "key" in r}
+                for line, record in iter_jsonl(self.path, on_torn=self.note):
+                    check_record(record, f"{self.path}:{line}")
+                    records[record["key"]] = record
             except ValueError as exc:
                 raise StoreError(str(exc)) from None
+            self._records = records
         return self._records
 
     def __contains__(self, key: str) -> bool:

@@ -1,0 +1,120 @@
+"""A user's ONNX model file as a checked, cached ``.tflite``, converted as the LUT's blocks are.
+
+``padnas-latency measure MODEL.onnx`` must time what a LUT entry would have timed, so the file
+goes through the very conversion of :mod:`latency.export.convert` (onnx2tf, offline, float32) and
+the same numerical check, with ONNX Runtime on the original graph as the reference in place of
+PyTorch: the converted file runs once in LiteRT on a seeded random input and must agree, or it
+is not kept. Files are cached by the model's content hash under the tool-version folder, so a
+changed model or an upgraded converter converts again and nothing stale is timed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from latency.cache import is_checked
+from latency.errors import ExportError, LatencyUsageError
+from latency.export.convert import (
+    compare_outputs,
+    export_dir,
+    offline,
+    onnx_to_tflite,
+    seed_of,
+    tflite_output,
+    tool_versions,
+)
+from padnas.fileio import atomic_write_bytes, atomic_write_json
+
+
+def model_digest(onnx_path: str | Path) -> str:
+    return hashlib.sha256(Path(onnx_path).read_bytes()).hexdigest()[:16]
+
+
+def onnx_model_path(onnx_path: str | Path, cache_dir=None) -> Path:
+    """Where :func:`export_onnx_model` caches the converted file of ``onnx_path``."""
+    src = Path(onnx_path)
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in src.stem)[:60]
+    return export_dir(cache_dir) / "model" / f"{safe}-{model_digest(src)}.tflite"
+
+
+def load_onnx_model(onnx_path: str | Path):
+    """``(model, input name, input shape)`` of a user's ONNX file, a free batch size set to 1;
+    LatencyUsageError (naming the file) for an unreadable file, several inputs or a free size
+    other than the batch. Cheap: callers check a file with it before starting a converter."""
+    import onnx
+
+    src = Path(onnx_path)
+    if not src.is_file():
+        raise LatencyUsageError(f"model file not found: {src}")
+    try:
+        model = onnx.load(str(src))
+    except Exception as exc:  # a protobuf decode error has no stable public type
+        raise LatencyUsageError(f"{src} is not a readable ONNX model ({exc})") from None
+    consts = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in consts]
+    if len(inputs) != 1:
+        raise LatencyUsageError(
+            f"{src.name}: the model has {len(inputs)} inputs; only single-input models are timed"
+        )
+    dims = inputs[0].type.tensor_type.shape.dim
+    if dims and not dims[0].HasField("dim_value"):
+        dims[0].ClearField("dim_param")
+        dims[0].dim_value = 1
+    if not dims or not all(d.HasField("dim_value") for d in dims):
+        raise LatencyUsageError(
+            f"{src.name}: input {inputs[0].name!r} has no fixed size; export it with a fixed "
+            "input shape (only the batch may be free)"
+        )
+    return model, inputs[0].name, tuple(d.dim_value for d in dims)
+
+
+def export_onnx_model(onnx_path: str | Path, cache_dir=None) -> Path:
+    """The checked ``.tflite`` of a user's ONNX file (cached by content and tool versions)."""
+    import onnx
+
+    src = Path(onnx_path)
+    path = onnx_model_path(src, cache_dir)
+    if is_checked(path):
+        return path
+    model, input_name, shape = load_onnx_model(src)
+    t0 = time.perf_counter()
+    digest = model_digest(src)
+    x = np.random.default_rng(seed_of(digest)).uniform(-1, 1, shape).astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="padnas-model-") as tmp:
+        fixed = Path(tmp) / "model.onnx"
+        onnx.save(model, str(fixed))
+        with offline(export_dir(cache_dir)):
+            out = onnx_to_tflite(fixed, Path(tmp) / "out")
+        ref = _reference(fixed, input_name, x, src.name)
+        err = compare_outputs(tflite_output(out, x), ref, src.name, "ONNX Runtime")
+        atomic_write_bytes(path, out.read_bytes())
+    sidecar = {
+        "model": str(src),
+        "sha256_16": digest,
+        "input_shape": list(shape),
+        "check_max_abs_err": err,
+        "check_reference": "onnxruntime",
+        "export_s": round(time.perf_counter() - t0, 3),
+        "tools": tool_versions(),
+    }
+    atomic_write_json(path.with_suffix(".json"), sidecar)
+    return path
+
+
+def _reference(onnx_path: Path, input_name: str, x: np.ndarray, name: str) -> np.ndarray:
+    """The original graph's output on ``x`` (ONNX Runtime, one thread: export runs beside
+    other work)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    try:
+        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        return sess.run(None, {input_name: x})[0]
+    except Exception as exc:  # onnxruntime raises its own untyped Fail/InvalidGraph errors
+        raise ExportError(f"ONNX Runtime cannot run {name}: {exc}") from None
