@@ -33,6 +33,7 @@ MODULE_TESTS = {
     "padnas/ces.py": ["tests/test_ces.py"],
     "padnas/prune.py": ["tests/test_prune.py", "tests/test_ces.py"],
     "padnas/plan.py": [
+        "tests/test_plan.py",
         "tests/test_search_cli.py",
         "tests/test_pipeline.py::test_window_nobody_meets_fails_before_training",
         "tests/test_pipeline.py::test_lut_for_another_space_or_resolution",

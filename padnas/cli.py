@@ -18,7 +18,9 @@ from . import __version__
 from .clitools import (
     CommandGroup,
     accelerator_option,
+    echo_json,
     handle_errors,
+    json_option,
     path_option,
     precision_option,
     renamed_option,
@@ -275,7 +277,7 @@ Examples:
 @click.option("--recal-images", type=int, default=None, help="BN recalibration images [preset's].")
 @click.option("--recalibrate/--no-recalibrate", default=True, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Recalibration/random seed.")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines: arch, accuracy, macs, params.")
+@json_option
 @accelerator_option
 @precision_option
 @THREADS_OPTION
@@ -317,15 +319,18 @@ def evaluate(
         )
     net.to(resolve_device(device))
     ev = OneShotEvaluator.from_config(net, bundle, cfg, seed=seed, split=split, progress=True)
+    results = []
     for arch in chosen:
         acc = ev.evaluate(arch, recalibrate=recalibrate)
         macs, params = macs_params(sp, arch)
-        if as_json:
-            rec = {"arch": str(arch), "accuracy": acc, "split": split, "recalibrated": recalibrate}
-            rec["precision"] = cfg.precision
-            click.echo(json.dumps({**rec, "macs": macs, "params": params}))
-        else:
+        results.append({"arch": str(arch), "accuracy": acc, "macs": macs, "params": params})
+        if not as_json:  # each line as soon as it is known; the document once all are
             click.echo(f"{acc:.4f}  {macs / 1e6:6.1f}M MACs  {params / 1e6:5.2f}M params  {arch}")
+    if as_json:
+        doc = {"supernet": str(ckpt), "space": sp.family, "data": bundle.spec, "split": split,
+               "recalibrated": recalibrate, "recal_images": cfg.recal_images if recalibrate
+               else None, "precision": cfg.precision, "seed": seed}  # fmt: skip
+        echo_json({**doc, "results": results})
 
 
 # ---- train (stand-alone) ---------------------------------------------------------------------

@@ -9,7 +9,10 @@ Domain modules never import this module; they raise the errors of :mod:`padnas.e
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import math
+import numbers
 import os
 import sys
 import traceback
@@ -86,6 +89,38 @@ def space_option(*decls: str, **kw):
     """``--space`` (-s when asked), always the same choice list."""
     kw.setdefault("help", SPACE_HELP)
     return click.option("--space", *decls, type=SPACE_CHOICE, **kw)
+
+
+def json_option(func: Callable) -> Callable:
+    """``--json``, spelt and explained the same on every command that has it."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="One JSON document on stdout (fields: see docs/json-output.md).",
+    )(func)
+
+
+def echo_json(doc) -> None:
+    """Print ``doc`` as the one document of a ``--json`` command. Strict JSON, so any parser
+    reads it: an undefined figure (NaN, infinite) becomes ``null`` rather than the ``NaN``
+    token Python would write, numpy numbers become plain ones, paths become strings."""
+    click.echo(json.dumps(_strict(doc), indent=1, default=str, allow_nan=False))
+
+
+def _strict(value):
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    if isinstance(value, bool | str | None):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
 
 
 def path_option(*decls: str, folder: bool = False, **kw):

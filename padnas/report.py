@@ -72,17 +72,44 @@ def show(path: str | Path) -> str:
     loaded = LoadedRun(path)
     if loaded.finished:
         return loaded.summary_text()
-    run, cfg, done = loaded.run, loaded.config, loaded.done
+    cfg, done = loaded.config, loaded.done
     lines = [
         f"{cfg['method']} on the {cfg['space']} space, {cfg['stages']} stages (unfinished; "
         "continue it with padnas search ... --resume)",
         f"finished steps: {', '.join(done) or 'none'}",
     ]
-    for k in range(2, cfg["stages"] + 1):
-        n = len(run.read_records(f"stage-{k}/ces.jsonl"))
-        if n and f"search-{k}" not in done:
-            lines.append(f"stage {k}: CES in progress, {n} architectures evaluated")
+    for k, n in _ces_in_progress(loaded):
+        lines.append(f"stage {k}: CES in progress, {n} architectures evaluated")
     return "\n".join(lines) + "\n"
+
+
+def show_document(path: str | Path) -> dict:
+    """What ``padnas show --json`` prints: ``summary.json`` of a finished run with
+    ``finished: true``; for an unfinished one, its finished steps and the CES under way (the
+    same facts :func:`show` writes as text)."""
+    loaded = LoadedRun(path)
+    head = {"run_dir": str(path), "finished": loaded.finished}
+    if loaded.finished:
+        return {**head, **loaded.summary()}
+    cfg = loaded.config
+    return {
+        **head,
+        "method": cfg["method"],
+        "space": cfg["space"],
+        "stages": cfg["stages"],
+        "done": list(loaded.done),
+        "ces_in_progress": [{"stage": k, "evaluated": n} for k, n in _ces_in_progress(loaded)],
+    }
+
+
+def _ces_in_progress(loaded: LoadedRun) -> list[tuple[int, int]]:
+    """(stage, architectures evaluated so far) of each CES that has started but not finished."""
+    out = []
+    for k in range(2, loaded.config["stages"] + 1):
+        n = len(loaded.run.read_records(f"stage-{k}/ces.jsonl"))
+        if n and f"search-{k}" not in loaded.done:
+            out.append((k, n))
+    return out
 
 
 # ---- plots --------------------------------------------------------------------------------------

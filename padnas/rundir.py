@@ -271,6 +271,11 @@ class LoadedRun:
         except UnicodeDecodeError:
             raise RunDirError(f"{self.run.path / SUMMARY_TEXT} is damaged; {REBUILD}") from None
 
+    def summary(self) -> dict:
+        """``summary.json`` of a finished run, checked as :meth:`summary_text` checks it."""
+        self.summary_text()
+        return self._read(SUMMARY)
+
     def damage(self) -> str | None:
         """What is missing or damaged among a finished run's result files (None: nothing);
         ``--resume`` rebuilds them from the stage files."""

@@ -12,7 +12,9 @@ import click
 
 from .clitools import (
     accelerator_option,
+    echo_json,
     handle_errors,
+    json_option,
     path_option,
     precision_option,
     quiet_tensorflow,
@@ -197,18 +199,16 @@ def search(
 
 @click.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of text.")
+@json_option
 @click.option("--verbose", "-v", is_flag=True)
 @handle_errors
 def show(run_dir, as_json, verbose):
     """Print the summary of a search run (or the progress of an unfinished one)."""
     from .report import show as show_run
+    from .report import show_document
 
     if as_json:
-        p = run_dir / "summary.json"
-        if not p.is_file():
-            raise UsageError(f"{run_dir} has no summary.json yet (the run is unfinished)")
-        click.echo(p.read_text(encoding="utf-8"), nl=False)
+        echo_json(show_document(run_dir))
         return
     click.echo(show_run(run_dir), nl=False)
 

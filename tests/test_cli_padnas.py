@@ -54,9 +54,19 @@ def supernet_dir(tmp_path_factory, cli):
 def test_evaluate_random_and_given_archs(supernet_dir, cli):
     r = cli(main, "evaluate", "--supernet", supernet_dir, "--arch", ARCH, "--random", "2", "--json")
     assert r.exit_code == 0, r.output
-    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    doc = json.loads(r.stdout)  # one document: the whole of stdout
+    assert doc["supernet"] == str(supernet_dir) and doc["space"] == "basic"
+    assert doc["data"] == "digits" and doc["split"] == "val" and doc["recalibrated"] is True
+    assert doc["recal_images"] >= 1 and doc["seed"] == 0
+    assert doc["precision"] == ("bf16" if torch.cuda.is_available() else "fp32")
+    recs = doc["results"]
     assert len(recs) == 3 and recs[0]["arch"] == ARCH
     assert all(0 <= x["accuracy"] <= 1 and x["macs"] > 1e8 and x["params"] > 1e6 for x in recs)
+    # the text form prints the same figures, one line per architecture
+    r = cli(main, "evaluate", "--supernet", supernet_dir, "--arch", ARCH, "--random", "2")
+    lines = r.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [f"{x['accuracy']:.4f}" for x in recs]
+    assert [line.split()[-1] for line in lines] == [x["arch"] for x in recs]
 
 
 def test_evaluate_bad_archs(supernet_dir, cli, expect_error):

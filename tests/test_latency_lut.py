@@ -61,6 +61,8 @@ def test_round_trip(tmp_path):
         (lambda d: next(iter(d["entries"].values())).update(source="guess"), "source 'guess'"),
         (lambda d: d["entries"].update({"c3": {"ms": 1, "source": "measured"}}), "not a variant"),
         (lambda d: d.update(calibration={"scale": -1, "offset_ms": 0}), "calibration.scale"),
+        (lambda d: d.update(width_mult=0), "width_mult 0 must be a positive number"),
+        (lambda d: d.update(width_mult="1"), "width_mult '1' must be a positive number"),
     ],
 )  # fmt: skip
 def test_invalid_fields_are_named(tmp_path, mutate, expect):
@@ -107,12 +109,22 @@ def test_bundle_in_a_device_profile(tmp_path):
     path = _write(tmp_path, profile, "phone.json")
     assert load_lut(path, "large", 224).device_name == "phone"
     assert load_lut(path, "basic").family == "basic"
-    with pytest.raises(LutError, match="several LUTs"):
+    with pytest.raises(LutError) as err:
         load_lut(path)
-    with pytest.raises(
-        LutError, match=r"holds no LUT for large@192; it holds: basic@224, large@224"
-    ):
+    assert str(err.value) == (
+        f"{path} holds several LUTs (basic@224, large@224); choose one with the space (--space) "
+        "and resolution"
+    )
+    with pytest.raises(LutError) as err:
         load_lut(path, "large", 192)
+    assert str(err.value) == f"{path} holds no LUT for large@192; it holds: basic@224, large@224"
+    # a LUT that names its own device keeps it; only one without takes the profile's
+    assert load_lut(path, "basic").device_name == "host"
+    for luts in ([], {"basic": basic}):
+        empty = _write(tmp_path, {**profile, "luts": luts}, "empty.json")
+        with pytest.raises(LutError) as err:
+            load_lut(empty)
+        assert str(err.value) == f"{empty}: 'luts' must be a non-empty list of LUT objects"
     bad = {**profile, "luts": [basic, {**large, "entries": {}}]}
     with pytest.raises(LutError, match=r"luts\[1\]"):
         load_lut(_write(tmp_path, bad, "bad.json"), "basic")
@@ -124,3 +136,44 @@ def test_variant_keys_round_trip():
             assert Variant.from_key(v.key) == v
     assert len(space_variants(get_space("large"), 224)) == 203
     assert len(space_variants(get_space("basic"), 224)) == 71
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("p10", -1.0, "p10=-1.0 is not a finite non-negative number"),
+        ("p90", math.inf, "p90=inf is not a finite non-negative number"),
+        ("ms", -math.inf, "ms=-inf is not a finite non-negative number"),
+    ],
+)
+def test_lut_objects_refuse_infinite_or_negative_figures_exactly(field, value, message):
+    """A LUT built in Python (not read by the JSON reader, which refuses Infinity itself) is
+    checked too, and the error is the whole message, not a fragment of it."""
+    data = _lut().to_dict()
+    key, entry = next(iter(data["entries"].items()))
+    entry[field] = value
+    with pytest.raises(LutError) as err:
+        Lut.from_dict(data, "lut")
+    text = str(err.value)
+    if field == "ms":
+        assert text.startswith(f"lut: entry {key!r}: {message} (NaN, negative or missing)")
+    else:
+        assert text == f"lut: entry {key!r}: {message}"
+
+
+def test_missing_field_message_is_exact(tmp_path):
+    data = _lut().to_dict()
+    del data["resolution"]
+    path = _write(tmp_path, data)
+    with pytest.raises(LutError) as err:
+        load_lut(path)
+    assert str(err.value) == f"{path}: missing field 'resolution'"
+
+
+def test_source_line_sums_each_source_largest_first():
+    from latency.lut.table import source_line
+
+    parts = [("estimate", 1.5), ("regression", 0.25), ("estimate", 2.0), ("measured", 3.0)]
+    assert source_line(parts) == (
+        "3.50 ms estimate (2 units), 3.00 ms measured (1 unit), 0.25 ms regression (1 unit)"
+    )

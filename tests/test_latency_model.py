@@ -26,6 +26,7 @@ def test_vectorised_equals_per_arch_sum(mock_lut):
     for i in range(0, 100_000, 9_973):
         keys = arch_keys(space, space.decode(genomes[i]))
         assert fast[i] == pytest.approx(sum(mock_lut.ms(k) for k in keys), rel=1e-12)
+    assert model.predict(genomes[7])[0] == fast[7]  # one genome, 1-D, is one architecture
     archs = [space.decode(g) for g in genomes[:20]]
     np.testing.assert_allclose(model.predict(archs), fast[:20])
     np.testing.assert_allclose(model.predict([str(a) for a in archs]), fast[:20])
@@ -52,8 +53,9 @@ def test_errors(mock_lut):
     model = LatencyModel.from_lut(mock_lut, space)
     bad = np.zeros((3, space.num_layers), dtype=np.int64)
     bad[2, 0] = 5
-    with pytest.raises(SpaceError, match="genome 2: gene 5 of layer 0"):
+    with pytest.raises(SpaceError) as err:
         model.predict(bad)
+    assert str(err.value) == "genome 2: gene 5 of layer 0 is out of range 0..2"
     with pytest.raises(LutError, match="not basic"):
         LatencyModel.from_lut(mock_lut, get_space("basic"))
     holes = Lut(**{**mock_lut.__dict__, "entries": dict(list(mock_lut.entries.items())[:150])})
@@ -61,3 +63,17 @@ def test_errors(mock_lut):
         LatencyModel.from_lut(holes, space)
     filled = LatencyModel.from_lut(holes, space, fill_missing=True)
     assert filled.sources == {"mock", "regression"}
+
+
+def test_describe_names_the_lut_its_sources_and_range(mock_lut):
+    space = get_space("large")
+    raw = LatencyModel.from_lut(mock_lut, space)
+    lo, hi = raw.reachable_range()
+    assert raw.describe() == (
+        f"mock large@224 LUT (raw; sources: mock); reachable {lo:.2f}..{hi:.2f} ms"
+    )
+    lut = Lut(**{**mock_lut.__dict__, "calibration": {"scale": 2.0, "offset_ms": 1.0}})
+    assert LatencyModel.from_lut(lut, space).describe() == (
+        f"mock large@224 LUT (calibrated; sources: mock); reachable "
+        f"{2 * lo + 1:.2f}..{2 * hi + 1:.2f} ms"
+    )

@@ -52,6 +52,15 @@ def test_onnx_on_the_mock_measures_as_its_layer_list(tmp_path, latency_cli):
     c = latency_cli("measure", onnx, "--device", "mock", "--lut", PIXEL3)
     assert c.exit_code == 0, c.output
     assert c.stdout.splitlines()[1].startswith(f"  LUT {PIXEL3}: ")
+    # --json: the same figures, the LUT's check of the layer list included
+    doc = json.loads(latency_cli("measure", onnx, "--device", "mock", "--lut", PIXEL3,
+                                 "--json").stdout)  # fmt: skip
+    by_desc = json.loads(latency_cli("measure", desc, "--device", "mock", "--lut", PIXEL3,
+                                     "--json").stdout)  # fmt: skip
+    assert doc["target"] == str(onnx) and doc["device"] == "mock"
+    (m,) = doc["measurements"]
+    assert m == {**by_desc["measurements"][0], "name": str(onnx)}
+    assert c.stdout.splitlines()[1].startswith(f"  LUT {PIXEL3}: {m['lut_check']['ms']:.3f} ms")
 
 
 def test_bad_onnx_files_are_refused_before_converting(tmp_path, latency_cli, expect_error):

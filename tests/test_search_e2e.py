@@ -53,7 +53,8 @@ def test_search_show_export_end_to_end(tiny_quick, cli, lut_file, tmp_path, monk
     assert r.exit_code == 0 and r.stdout == summary
     r = cli(show, out, "--json")
     assert r.exit_code == 0
-    assert json.loads(r.stdout) == json.loads((out / "summary.json").read_text())
+    head = {"run_dir": str(out), "finished": True}
+    assert json.loads(r.stdout) == {**head, **json.loads((out / "summary.json").read_text())}
 
     # the same command again with --resume: nothing is trained, the summary is printed
     r = cli(search, *_search_args(lut_file, out), "--resume")
@@ -129,7 +130,8 @@ def test_search_refusals_are_one_line(cli, lut_file, tmp_path, expect_error, arg
 def test_show_and_export_refusals_are_one_line(cli, finished_run, tmp_path, expect_error):
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
-    expect_error(cli(show, unfinished, "--json"), 2, "has no summary.json yet")
+    expect_error(cli(show, unfinished, "--json"), 2, "not a padnas run directory (no config.json)")
+    expect_error(cli(show, tmp_path / "nothing", "--json"), 2, "no run directory at")
     expect_error(cli(show, tmp_path / "nothing"), 2, "no run directory at")
     expect_error(cli(show, unfinished), 2, "not a padnas run directory (no config.json)")
     expect_error(

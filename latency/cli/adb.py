@@ -7,7 +7,6 @@ decorates its measuring commands with :func:`adb_options` and registers :data:`d
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import click
 
 from latency.devices import load_profile, make_backend
 from latency.profile_paths import known_profiles, search_dirs
-from padnas.clitools import handle_errors, path_option
+from padnas.clitools import echo_json, handle_errors, json_option, path_option
 from padnas.errors import UsageError
 
 
@@ -88,12 +87,7 @@ def describe_all(backends) -> dict:
               help="adb private key to offer [default: ~/.android/adbkey].")  # fmt: skip
 @click.option("--timeout", type=float, default=3.0, show_default=True,
               help="Seconds to wait for each phone.")  # fmt: skip
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="One JSON document on stdout (fields: see docs/json-output.md).",
-)
+@json_option
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks.")
 @handle_errors
 def devices(serials, adb_key, timeout, as_json, verbose):
@@ -140,7 +134,7 @@ def devices(serials, adb_key, timeout, as_json, verbose):
             "phones": phones,
             "usb": usb,  # null: libusb support missing
         }
-        click.echo(json.dumps(doc, indent=1, default=str))
+        echo_json(doc)
         return
     click.echo(f"Device profiles ({', '.join(str(d) for d in search_dirs())}):")
     width = max((len(p["name"]) for p in profiles), default=0)

@@ -13,7 +13,14 @@ import click
 
 from latency.cli.adb import adb_options, backends_for, close_all, describe_all, devices
 from latency.cli.estimate import estimate
-from latency.cli.networks import describe, measure_network_file, measure_onnx_file, predict
+from latency.cli.networks import (
+    describe,
+    lut_check_doc,
+    measure_network_file,
+    measure_onnx_file,
+    measurement_doc,
+    predict,
+)
 from latency.cli.options import (
     SPACE,
     check_outputs,
@@ -32,7 +39,7 @@ from latency.profiling.fleet import profile_fleet
 from latency.profiling.profile import build_lut, profile_space
 from latency.profiling.store import MeasurementStore
 from latency.profiling.validation import measure_arch, validate_lut
-from padnas.clitools import CommandGroup, handle_errors, path_option
+from padnas.clitools import CommandGroup, echo_json, handle_errors, json_option, path_option
 from padnas.errors import UsageError
 from padnas.fileio import atomic_write_json, read_json
 from padnas.space import Proxy, get_space
@@ -200,12 +207,13 @@ def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir
 @path_option("--lut", default=None,
               help="Also print this LUT's prediction for the architecture.")  # fmt: skip
 @click.option("--net", "names", multiple=True, help="Network(s) of a NET.json [default: all].")
+@json_option
 @adb_options
 @verbose_option
 @handle_errors
 def measure(
-    target, device, space, resolution, width_mult, lut, names, serials, benchmark_model, adb_key,
-    verbose,
+    target, device, space, resolution, width_mult, lut, names, as_json, serials, benchmark_model,
+    adb_key, verbose,
 ):  # fmt: skip
     """Whole-network latency of an architecture (ARCH string), a MODEL.tflite or MODEL.onnx
     file, or the networks of a NET.json layer list (docs/network-format.md; exported whole and
@@ -215,7 +223,7 @@ def measure(
     \b
     Examples:
       padnas-latency measure K3E1-K3E3-ID-... --device host --space large
-      padnas-latency measure model.tflite --device host
+      padnas-latency measure model.tflite --device host --json
       padnas-latency measure model.onnx --device pixel3 --lut device_profiles/pixel3.json
       padnas-latency measure latency/data/pixel3_published.json --device host
     """
@@ -223,12 +231,26 @@ def measure(
 
     prof = load_profile(device)
     _check_resolution(resolution, width_mult)
+    is_model = target.endswith(".tflite")
+    if is_model and lut is not None:
+        raise UsageError(f"--lut prices an ARCH, a NET.json or a MODEL.onnx, not a .tflite: drop "
+                         f"it for {target}")  # fmt: skip
+    table = model = None
+    if lut is not None and not target.endswith((".json", ".onnx")):  # fails before measuring
+        table = load_lut(lut, space, resolution)
+        model = LatencyModel.from_lut(table, get_space(space))
     with backends_for(prof, serials, benchmark_model, adb_key)[0] as backend:
         if target.endswith(".json"):
-            return measure_network_file(target, names, backend, lut)
+            docs = measure_network_file(target, names, backend, lut, as_json=as_json)
+            if as_json:
+                echo_json({"device": backend.name, "target": target, "measurements": docs})
+            return
         if target.endswith(".onnx"):
-            return measure_onnx_file(target, backend, lut)
-        if target.endswith(".tflite"):
+            doc = measure_onnx_file(target, backend, lut, as_json=as_json)
+            if as_json:
+                echo_json({"device": backend.name, "target": target, "measurements": [doc]})
+            return
+        if is_model:
             if not Path(target).is_file():
                 raise UsageError(f"model file not found: {target}")
             stats = backend.measure(target)
@@ -238,14 +260,20 @@ def measure(
             arch = sp.validate(target)
             stats = measure_arch(backend, sp, arch, resolution, width_mult)
             label = str(arch)
+    doc = measurement_doc(label, stats)
+    if model is not None:
+        pred = float(model.predict([arch])[0])
+        rows = [(k.split("-", 1)[0], k, part, model.entries[k]["source"])
+                for k, part in model.breakdown(arch)]  # fmt: skip
+        doc["lut_check"] = lut_check_doc(lut, table, pred, stats.ms, rows)
+    if as_json:
+        echo_json({"device": backend.name, "target": target, "measurements": [doc]})
+        return
     click.echo(
         f"{label}: {stats.ms:.3f} ms (p10 {stats.p10:.3f}, p90 {stats.p90:.3f}, n={stats.n}, "
         f"source {stats.source}, device {backend.name})"
     )
-    if lut is not None and not target.endswith(".tflite"):
-        table = load_lut(lut, space, resolution)
-        model = LatencyModel.from_lut(table, sp)
-        pred = float(model.predict([arch])[0])
+    if model is not None:
         err = (pred - stats.ms) / stats.ms * 100
         click.echo(f"LUT {lut}: {pred:.3f} ms ({err:+.1f}% vs measured)")
 
@@ -264,13 +292,14 @@ def measure(
               help="Write the calibrated LUT here [default: update --lut in place].")  # fmt: skip
 @path_option("--report", default=None,
               help="Also write per-architecture results (JSON).")  # fmt: skip
+@json_option
 @adb_options
 @quiet_option
 @verbose_option
 @handle_errors
 def validate(
-    lut_path, device, space, n, fit_frac, seed, rounds, output, report, serials, benchmark_model,
-    adb_key, quiet, verbose,
+    lut_path, device, space, n, fit_frac, seed, rounds, output, report, as_json, serials,
+    benchmark_model, adb_key, quiet, verbose,
 ):  # fmt: skip
     """Measure N random architectures whole, compare with LUT sums, fit and store a calibration.
 
@@ -278,8 +307,9 @@ def validate(
     architectures; errors before and after are reported on the others.
 
     \b
-    Example:
+    Examples:
       padnas-latency validate --lut host-large.json --device host --n 30
+      padnas-latency validate --lut host-large.json --device host -o calibrated.json --json
     """
     setup(verbose)
     check_outputs(("-o" if output else "--lut", output or lut_path), ("--report", report))
@@ -308,6 +338,20 @@ def validate(
     if report:
         atomic_write_json(report, {**res.summary(), "calibration": res.calibration,
                                    "archs": res.records})  # fmt: skip
+    if as_json:
+        echo_json(
+            {
+                "device": backend.name,
+                "lut": table.label,
+                "lut_file": lut_path,
+                "saved_to": dest,
+                "seconds": round(res.seconds, 3),
+                **res.summary(),
+                "calibration": res.calibration,
+                "archs": [{**rec, "unit": "ms"} for rec in res.records],
+            }
+        )
+        return
     c = res.calibration
     click.echo(f"{n} architectures on {backend.name} ({res.seconds:.0f} s)")
     click.echo(f"raw LUT, all {n}:        {res.raw_all.line()}")

@@ -19,7 +19,7 @@ from latency.cli.options import (
 )
 from latency.lut.model import LatencyModel
 from latency.lut.table import LutError, load_lut, source_line
-from padnas.clitools import handle_errors, path_option
+from padnas.clitools import echo_json, handle_errors, json_option, path_option
 from padnas.errors import UsageError
 from padnas.fileio import atomic_write_json
 from padnas.space import MACROS, get_space
@@ -98,12 +98,7 @@ def _choose_lut(path: Path, family: str | None, net):
 )
 @click.option("--net", "names", multiple=True, help="Network(s) of NET.json [default: all].")
 @click.option("--breakdown", is_flag=True, help="Print every unit's latency and source.")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="One JSON document on stdout (fields: see docs/json-output.md).",
-)
+@json_option
 @verbose_option
 @handle_errors
 def predict(target, lut_path, space, names, breakdown, as_json, verbose):
@@ -137,7 +132,7 @@ def predict(target, lut_path, space, names, breakdown, as_json, verbose):
         if as_json:
             rows = [(k.split("-", 1)[0], k, p, src) for k, src, p in parts]
             doc = _prediction_doc(str(arch), ms, lut, rows)
-            click.echo(json.dumps({"luts": [_lut_doc(lut)], "predictions": [doc]}, indent=1))
+            echo_json({"luts": [_lut_doc(lut)], "predictions": [doc]})
             return
         line = source_line((src, part) for _, src, part in parts)
         click.echo(f"{arch}: {ms:.2f} ms on {lut.device_name} ({lut.label} LUT{_cal(lut)})")
@@ -169,7 +164,7 @@ def predict(target, lut_path, space, names, breakdown, as_json, verbose):
                 click.echo(f"    {ms:9.4f} ms  {src:<10} {kind:<7} {key}")
 
     if as_json:
-        click.echo(json.dumps({"luts": list(luts.values()), "predictions": docs}, indent=1))
+        echo_json({"luts": list(luts.values()), "predictions": docs})
 
 
 def _lut_doc(lut) -> dict:
@@ -183,19 +178,52 @@ def _lut_doc(lut) -> dict:
 
 def _prediction_doc(name: str, ms: float, lut, rows) -> dict:
     """One prediction: total ms (calibrated), ms per source, and each unit with its source."""
-    by_source: dict[str, float] = {}
-    for _, _, part, src in rows:
-        by_source[src] = by_source.get(src, 0.0) + part
     return {
         "name": name,
         "ms": round(ms, 5),
         "unit": "ms",
         "lut": lut.label,
-        "source_ms": {k: round(v, 5) for k, v in by_source.items()},
+        "source_ms": _source_ms(rows),
         "units": [
             {"kind": kind, "key": key, "ms": round(part, 5), "source": src}
             for kind, key, part, src in rows
         ],
+    }
+
+
+def _source_ms(rows) -> dict[str, float]:
+    """ms of ``(kind, key, ms, source)`` rows summed per source."""
+    by_source: dict[str, float] = {}
+    for _, _, part, src in rows:
+        by_source[src] = by_source.get(src, 0.0) + part
+    return {k: round(v, 5) for k, v in by_source.items()}
+
+
+def measurement_doc(name: str, stats) -> dict:
+    """One measured latency as ``measure --json`` reports it (docs/json-output.md)."""
+    doc = {
+        "name": name,
+        "ms": round(stats.ms, 5),
+        "unit": "ms",
+        "p10": round(stats.p10, 5),
+        "p90": round(stats.p90, 5),
+        "n": stats.n,
+        "source": stats.source,
+    }
+    if stats.extra:
+        doc["extra"] = stats.extra
+    return doc
+
+
+def lut_check_doc(lut_path, lut, pred_ms: float, measured_ms: float, rows) -> dict:
+    """A LUT's prediction next to a measurement: the LUT, its ms per source and its error."""
+    return {
+        "file": str(lut_path),
+        "lut": lut.label,
+        "ms": round(pred_ms, 5),
+        "unit": "ms",
+        "error_pct": round((pred_ms - measured_ms) / measured_ms * 100, 3),
+        "source_ms": _source_ms(rows),
     }
 
 
@@ -227,43 +255,65 @@ def _published(net, device: str, ms: float) -> str:
     return f"; published {value:g} ms ({(ms - value) / value * 100:+.1f}%)"
 
 
-def measure_network_file(target: str, names: tuple[str, ...], backend, lut_path=None) -> None:
+def measure_network_file(
+    target: str, names: tuple[str, ...], backend, lut_path=None, *, as_json: bool = False
+) -> list[dict]:
     """``padnas-latency measure NET.json``: export each network whole, check it against
-    PyTorch, time it; with ``lut_path`` also print the LUT's prediction next to it."""
+    PyTorch, time it; with ``lut_path`` also price it with the LUT. Prints a line per network,
+    or (``as_json``) prints nothing and returns the networks' :func:`measurement_doc`."""
     from latency.networks.latency import measure_network
 
+    docs = []
     for net in _networks(target, names):
         stats = measure_network(net, backend)
+        doc = measurement_doc(net.name, stats)
+        docs.append(doc)
+        pred = None
+        if lut_path is not None:
+            lut = _choose_lut(lut_path, None, net)
+            pred = _predict(net, lut)
+            doc["lut_check"] = lut_check_doc(lut_path, lut, pred.ms, stats.ms, pred.rows)
+        if as_json:
+            continue
         click.echo(
             f"{net.name}: {stats.ms:.3f} ms (p10 {stats.p10:.3f}, p90 {stats.p90:.3f}, "
             f"n={stats.n}, source {stats.source}, device {backend.name})"
         )
-        if lut_path is not None:
-            pred = _predict(net, _choose_lut(lut_path, None, net))
+        if pred is not None:
             err = (pred.ms - stats.ms) / stats.ms * 100
             click.echo(
                 f"  LUT {lut_path}: {pred.ms:.3f} ms ({err:+.1f}% vs measured; "
                 f"{pred.source_line()})"
             )
+    return docs
 
 
-def measure_onnx_file(target: str, backend, lut_path=None) -> None:
+def measure_onnx_file(target: str, backend, lut_path=None, *, as_json: bool = False) -> dict:
     """``padnas-latency measure MODEL.onnx``: convert it as the LUT's blocks are (checked
-    against ONNX Runtime), time it; with ``lut_path`` also price the layer list it reads as."""
+    against ONNX Runtime), time it; with ``lut_path`` also price the layer list it reads as.
+    Prints the result, or (``as_json``) prints nothing and returns its :func:`measurement_doc`."""
     from latency.networks.latency import measure_onnx_model
 
     net = _networks(target, ())[0] if lut_path is not None else None  # refuse before timing
     stats = measure_onnx_model(target, backend)
+    doc = measurement_doc(target, stats)
+    pred = None
+    if net is not None:
+        lut = _choose_lut(lut_path, None, net)
+        pred = _predict(net, lut)
+        doc["lut_check"] = lut_check_doc(lut_path, lut, pred.ms, stats.ms, pred.rows)
+    if as_json:
+        return doc
     click.echo(
         f"{target}: {stats.ms:.3f} ms (p10 {stats.p10:.3f}, p90 {stats.p90:.3f}, n={stats.n}, "
         f"source {stats.source}, device {backend.name})"
     )
-    if net is not None:
-        pred = _predict(net, _choose_lut(lut_path, None, net))
+    if pred is not None:
         err = (pred.ms - stats.ms) / stats.ms * 100
         click.echo(
             f"  LUT {lut_path}: {pred.ms:.3f} ms ({err:+.1f}% vs measured; {pred.source_line()})"
         )
+    return doc
 
 
 @click.command()
