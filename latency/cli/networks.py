@@ -273,19 +273,22 @@ def measure_network_file(
             lut = _choose_lut(lut_path, None, net)
             pred = _predict(net, lut)
             doc["lut_check"] = lut_check_doc(lut_path, lut, pred.ms, stats.ms, pred.rows)
-        if as_json:
-            continue
-        click.echo(
-            f"{net.name}: {stats.ms:.3f} ms (p10 {stats.p10:.3f}, p90 {stats.p90:.3f}, "
-            f"n={stats.n}, source {stats.source}, device {backend.name})"
-        )
-        if pred is not None:
-            err = (pred.ms - stats.ms) / stats.ms * 100
-            click.echo(
-                f"  LUT {lut_path}: {pred.ms:.3f} ms ({err:+.1f}% vs measured; "
-                f"{pred.source_line()})"
-            )
+        if not as_json:
+            _echo_measurement(net.name, stats, backend, lut_path, pred)
     return docs
+
+
+def _echo_measurement(name: str, stats, backend, lut_path, pred) -> None:
+    """The text lines of one timed network or model file, and its LUT price beside it."""
+    click.echo(
+        f"{name}: {stats.ms:.3f} ms (p10 {stats.p10:.3f}, p90 {stats.p90:.3f}, n={stats.n}, "
+        f"source {stats.source}, device {backend.name})"
+    )
+    if pred is not None:
+        err = (pred.ms - stats.ms) / stats.ms * 100
+        click.echo(
+            f"  LUT {lut_path}: {pred.ms:.3f} ms ({err:+.1f}% vs measured; {pred.source_line()})"
+        )
 
 
 def measure_onnx_file(target: str, backend, lut_path=None, *, as_json: bool = False) -> dict:
@@ -302,17 +305,8 @@ def measure_onnx_file(target: str, backend, lut_path=None, *, as_json: bool = Fa
         lut = _choose_lut(lut_path, None, net)
         pred = _predict(net, lut)
         doc["lut_check"] = lut_check_doc(lut_path, lut, pred.ms, stats.ms, pred.rows)
-    if as_json:
-        return doc
-    click.echo(
-        f"{target}: {stats.ms:.3f} ms (p10 {stats.p10:.3f}, p90 {stats.p90:.3f}, n={stats.n}, "
-        f"source {stats.source}, device {backend.name})"
-    )
-    if pred is not None:
-        err = (pred.ms - stats.ms) / stats.ms * 100
-        click.echo(
-            f"  LUT {lut_path}: {pred.ms:.3f} ms ({err:+.1f}% vs measured; {pred.source_line()})"
-        )
+    if not as_json:
+        _echo_measurement(target, stats, backend, lut_path, pred)
     return doc
 
 
