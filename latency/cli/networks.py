@@ -268,14 +268,18 @@ def measure_network_file(
         stats = measure_network(net, backend)
         doc = measurement_doc(net.name, stats)
         docs.append(doc)
-        pred = None
-        if lut_path is not None:
-            lut = _choose_lut(lut_path, None, net)
-            pred = _predict(net, lut)
-            doc["lut_check"] = lut_check_doc(lut_path, lut, pred.ms, stats.ms, pred.rows)
+        pred = _price_beside(doc, net, lut_path, stats) if lut_path is not None else None
         if not as_json:
             _echo_measurement(net.name, stats, backend, lut_path, pred)
     return docs
+
+
+def _price_beside(doc: dict, net, lut_path, stats):
+    """Price ``net`` with the LUT in ``lut_path``, record the check in ``doc``; the prediction."""
+    lut = _choose_lut(lut_path, None, net)
+    pred = _predict(net, lut)
+    doc["lut_check"] = lut_check_doc(lut_path, lut, pred.ms, stats.ms, pred.rows)
+    return pred
 
 
 def _echo_measurement(name: str, stats, backend, lut_path, pred) -> None:
@@ -300,11 +304,7 @@ def measure_onnx_file(target: str, backend, lut_path=None, *, as_json: bool = Fa
     net = _networks(target, ())[0] if lut_path is not None else None  # refuse before timing
     stats = measure_onnx_model(target, backend)
     doc = measurement_doc(target, stats)
-    pred = None
-    if net is not None:
-        lut = _choose_lut(lut_path, None, net)
-        pred = _predict(net, lut)
-        doc["lut_check"] = lut_check_doc(lut_path, lut, pred.ms, stats.ms, pred.rows)
+    pred = _price_beside(doc, net, lut_path, stats) if net is not None else None
     if not as_json:
         _echo_measurement(target, stats, backend, lut_path, pred)
     return doc
