@@ -30,10 +30,11 @@ from .space import Arch, SearchSpace
 from .window import LatencyWindow
 
 #: CES settings per preset: the paper's population 64 x 40 generations; the quick run is sized so
-#: that the README's 4-stage job (3 searches of 240 evaluations) fits in 10 minutes on 2 CPU cores
+#: that the README's 4-stage job (3 searches of 112 evaluations, ~0.3 s each) and its supernet
+#: epochs fit in 5 minutes on 2 CPU cores (padnas.presets)
 CES_PRESETS = {
     "paper": CESConfig(pop_size=64, generations=40),
-    "quick": CESConfig(pop_size=24, generations=10),
+    "quick": CESConfig(pop_size=16, generations=7),
 }
 #: models returned per family, as the paper does (PAD-NAS-S-A..C, PAD-NAS-L-A..E, PAD-NAS-V3-A..C)
 FINAL_MODELS = {"basic": 3, "large": 5, "v3": 3}
