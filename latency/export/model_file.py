@@ -59,7 +59,7 @@ def load_onnx_model(onnx_path: str | Path):
     inputs = [i for i in model.graph.input if i.name not in consts]
     if len(inputs) != 1:
         raise LatencyUsageError(
-            f"{src.name}: the model has {len(inputs)} inputs; only single-input models are timed"
+            f"{src.name}: the model has {len(inputs)} inputs; padnas reads single-input models only"
         )
     dims = inputs[0].type.tensor_type.shape.dim
     if dims and not dims[0].HasField("dim_value"):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from latency.export.model_file import load_onnx_model
 from latency.networks.description import NetDescError
 
 
@@ -54,31 +55,24 @@ class OnnxGraph:
         import onnx
         from onnx import numpy_helper
 
-        path = Path(path)
-        if not path.is_file():
-            raise NetDescError(f"ONNX file not found: {path}")
-        try:
-            model = onnx.load(str(path))
-        except Exception as exc:  # a protobuf decode error has no stable public type
-            raise NetDescError(f"{path} is not a readable ONNX model ({exc})") from None
-        self.path = path
+        # the same reader as `measure MODEL.onnx`: one input, free batch fixed to 1, sizes fixed
+        model, input_name, _ = load_onnx_model(path)
+        self.path = path = Path(path)
         graph = model.graph
         self.consts: dict[str, np.ndarray] = {
             t.name: numpy_helper.to_array(t) for t in graph.initializer
         }
-        inputs = [i for i in graph.input if i.name not in self.consts]
-        if len(inputs) != 1 or len(graph.output) != 1:
+        if len(graph.output) != 1:
             raise UnsupportedGraph(
-                f"{path.name}: the graph has {len(inputs)} inputs and {len(graph.output)} "
-                "outputs; a network description needs exactly one image input and one output"
+                f"{path.name}: the graph has {len(graph.output)} outputs; a network description "
+                "needs exactly one"
             )
-        _fix_batch(inputs[0])
         try:
             model = onnx.shape_inference.infer_shapes(model, data_prop=True)
         except Exception as exc:  # onnx raises InferenceError or a generic RuntimeError
             raise UnsupportedGraph(f"{path.name}: ONNX shape inference failed: {exc}") from None
         graph = model.graph
-        self.input, self.output = inputs[0].name, graph.output[0].name
+        self.input, self.output = input_name, graph.output[0].name
         self.shapes: dict[str, tuple[int, ...]] = {}
         for vi in [*graph.input, *graph.value_info, *graph.output]:
             dims = vi.type.tensor_type.shape.dim
@@ -186,11 +180,3 @@ class OnnxGraph:
     def _torch_hsigmoid(node: Node) -> bool:
         alpha, beta = node.attrs.get("alpha", 0.2), node.attrs.get("beta", 0.5)
         return abs(alpha - 1 / 6) < 1e-6 and abs(beta - 0.5) < 1e-6
-
-
-def _fix_batch(value_info) -> None:
-    """A free (named) batch dimension becomes 1, so shape inference gives static sizes."""
-    dims = value_info.type.tensor_type.shape.dim
-    if dims and not dims[0].HasField("dim_value"):
-        dims[0].ClearField("dim_param")
-        dims[0].dim_value = 1
