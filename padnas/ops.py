@@ -51,7 +51,7 @@ class SameConv2d(nn.Conv2d):
     shrunk to match): same outputs, and the dropped taps' gradients are exactly zero either way.
     Depthwise convs then take :func:`padnas.dwconv.depthwise_conv2d`, whose backward avoids
     PyTorch's slow CPU path (a kernel cropped to 1x1 becomes a per-channel scale). Measured on
-    the quick preset's basic supernet: a training epoch took 11-12 s before, 4.1 s after. At
+    the quick preset's basic supernet: a training epoch took 11-12 s before, 4.3-6 s after. At
     deployment sizes nothing is cropped, and traced exports (ONNX) always run the plain conv.
     """
 
