@@ -75,14 +75,13 @@ class SameConv2d(nn.Conv2d):
         weight = self.weight
         if (rh, rw) != (ph, pw):
             weight = weight[..., ph - rh : ph + rh + 1, pw - rw : pw + rw + 1]
-        depthwise = self.groups == self.in_channels == self.out_channels
-        if depthwise and self.bias is None and (rh, rw) == (0, 0):
+        depthwise = self.bias is None and self.groups == self.in_channels == self.out_channels
+        if depthwise and (rh, rw) == (0, 0):
             # a 1x1 depthwise kernel is a per-channel scale; as a conv its backward is slow
             sh, sw = self.stride
             return x[..., ::sh, ::sw] * weight.reshape(1, -1, 1, 1)
         if (
             depthwise
-            and self.bias is None
             and torch.is_grad_enabled()
             and x.device.type == "cpu"
             and not torch.is_autocast_enabled("cpu")  # the function's backward is fp32-only
