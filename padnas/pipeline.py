@@ -13,7 +13,6 @@ from the accuracies already measured (ces.py), and pruning is recomputed from th
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,28 +116,51 @@ class Hooks:
 
 
 def select_final(result: SearchResult, n: int) -> list[Evaluated]:
-    """Up to ``n`` architectures spread over the window (the paper's models A, B, C, ...).
+    """Up to ``n`` Pareto-front architectures spread along the front, fastest first (the paper's
+    models A, B, C, ...).
 
-    The window is split into ``n`` equal latency bins; each bin contributes its most accurate
-    Pareto-front architecture (ties go to the faster one). A bin without a front member
-    contributes nothing: anything else there is dominated by a model already returned, i.e.
-    slower and no more accurate, so nobody would deploy it.
+    The paper presents its models "according to their latency" and samples its Table 8 models "at
+    approximately equal distances on the Pareto frontier"; this does the same in latency: the
+    fastest and the most accurate front members, and between them the members nearest to equally
+    spaced latencies. Only front members are returned: anything else is slower and no more
+    accurate than one of them. So accuracy rises strictly from A to the last model, and fewer
+    than ``n`` come back only when the front holds fewer distinct points. (Splitting the window
+    into ``n`` fixed bins instead returned one model whenever the space's front covered only a
+    third of the window, as a 40-100 ms window on the basic space does.)
     """
-    lo, hi = result.window.lo, result.window.hi
-    edges = np.linspace(lo, hi, n + 1)
-    picks: list[Evaluated] = []
-    for b in range(n):
-        last = b == n - 1
-        inside = [
-            r
-            for r in result.records
-            if edges[b] <= r.latency_ms
-            and (r.latency_ms <= edges[b + 1] if last else r.latency_ms < edges[b + 1])
-        ]
-        front = [r for r in inside if r.rank == 1]
-        if front:
-            picks.append(max(front, key=lambda r: (r.accuracy, -r.latency_ms)))
-    return picks
+    distinct: dict[tuple[float, float], Evaluated] = {}
+    for r in sorted(result.front(), key=lambda r: (r.latency_ms, r.arch)):
+        distinct.setdefault((r.latency_ms, r.accuracy), r)
+    front = list(distinct.values())
+    if len(front) <= n:
+        return front
+    lat = np.array([r.latency_ms for r in front])
+    chosen: set[int] = set()
+    for target in np.linspace(lat[0], lat[-1], n):
+        free = [i for i in range(len(front)) if i not in chosen]
+        chosen.add(min(free, key=lambda i: (abs(lat[i] - target), i)))
+    return [front[i] for i in sorted(chosen)]
+
+
+def final_notes(result: SearchResult, picks: list[Evaluated], n: int) -> list[str]:
+    """What a user should know about the returned models: fewer than asked, or a front that
+    covers under half of the window (nothing faster was found; nothing slower was better)."""
+    notes = []
+    if len(picks) < n:
+        notes.append(
+            f"the Pareto front holds {len(picks)} distinct architecture(s), "
+            f"fewer than the {n} models asked for"
+        )
+    if picks:
+        lo, hi = picks[0].latency_ms, picks[-1].latency_ms
+        w = result.window
+        if hi - lo < 0.5 * (w.hi - w.lo):
+            notes.append(
+                f"the Pareto front spans {lo:.2f}-{hi:.2f} ms of the {w.lo:.2f}-{w.hi:.2f} ms "
+                "window: no faster architecture was found, and the slower ones were no more "
+                "accurate"
+            )
+    return notes
 
 
 class Pipeline:
@@ -302,12 +324,6 @@ class Pipeline:
         s = self.s
         model = LatencyModel.from_lut(self.lut, space)
         picks = select_final(result, s.final_models)
-        edges = np.linspace(s.window.lo, s.window.hi, s.final_models + 1)
-        empty = [
-            f"{lo:.2f}-{hi:.2f} ms"
-            for lo, hi in itertools.pairwise(edges)
-            if not any(lo <= p.latency_ms <= hi for p in picks)
-        ]
         models = []
         for label, r in zip("ABCDEFGHIJ", picks, strict=False):
             arch = Arch.parse(r.arch)
@@ -333,7 +349,7 @@ class Pipeline:
             "space": space.to_dict(),
             "lut": s.lut,
             "models": models,
-            "notes": [f"no Pareto-front architecture in the latency bin {e}" for e in empty],
+            "notes": final_notes(result, picks, s.final_models),
         }
         self.run.write_json("final.json", final)
         summary = self.summary(final)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from search_support import mock_lut, run_pipeline, tiny_data, tiny_plan
 
 from latency.lut.table import LutError
@@ -18,6 +20,7 @@ from padnas.errors import exit_code
 from padnas.pipeline import (
     CES_PRESETS,
     Hooks,
+    final_notes,
     select_final,
     stage_schedule,
 )
@@ -206,19 +209,71 @@ def test_default_window_rules(lut_file, tmp_path):
     assert "Pixel 3" in plan.settings.window_rule
 
 
-def test_select_final_spreads_over_window():
-    from padnas.ces import Evaluated, SearchResult
+def _result(points, window=(60, 70)):
+    """A search result whose ranks come from the CES's own non-dominated sorting."""
+    from padnas.ces import Evaluated, SearchResult, ranked
     from padnas.window import LatencyWindow
 
-    space = get_space("basic")
-    recs = [
-        Evaluated("a", (0,), 0.5, 60.5, 1, 1),
-        Evaluated("b", (0,), 0.7, 61.0, 1, 2),  # better but not on the front
-        Evaluated("f", (0,), 0.6, 63.0, 1, 3),  # alone in its bin, dominated: never returned
-        Evaluated("c", (0,), 0.8, 65.0, 1, 1),
-        Evaluated("d", (0,), 0.9, 69.9, 1, 1),
-        Evaluated("e", (0,), 0.85, 70.0, 1, 2),
-    ]
-    res = SearchResult("ces", space, LatencyWindow(60, 70), recs)
+    recs = [Evaluated(a, (0,), acc, ms, 1) for a, acc, ms in points]
+    return SearchResult("ces", get_space("basic"), LatencyWindow(*window), ranked(recs))
+
+
+def test_select_final_takes_front_members_spread_by_latency():
+    res = _result([
+        ("a", 0.5, 60.5),
+        ("b", 0.7, 61.0),  # on the front, but the picks lie nearer the equal latency steps
+        ("f", 0.6, 63.0),  # dominated by b: never returned
+        ("c", 0.8, 65.0),
+        ("d", 0.9, 69.9),
+        ("e", 0.85, 70.0),  # dominated by d
+    ])  # fmt: skip
+    assert [r.arch for r in res.front()] == ["a", "b", "c", "d"]
+    # fastest, the member nearest the middle latency (65.2 ms), most accurate
     assert [r.arch for r in select_final(res, 3)] == ["a", "c", "d"]
-    assert [r.arch for r in select_final(res, 5)] == ["a", "c", "d"]
+    assert [r.arch for r in select_final(res, 2)] == ["a", "d"]
+    assert [r.arch for r in select_final(res, 5)] == ["a", "b", "c", "d"]
+    assert final_notes(res, select_final(res, 5), 5) == [
+        "the Pareto front holds 4 distinct architecture(s), fewer than the 5 models asked for"
+    ]
+    assert final_notes(res, select_final(res, 3), 3) == []
+
+
+def test_select_final_front_in_part_of_the_window():
+    """The seed-0 main job's shape: a 40-100 ms window whose front lies at 60-74 ms. Fixed
+    window thirds returned one model here; spreading along the front returns three."""
+    pts = [(f"x{i}", acc, ms) for i, (acc, ms) in enumerate(
+        [(0.701, 60.1), (0.711, 61.5), (0.725, 61.9), (0.728, 64.0), (0.736, 66.1),
+         (0.737, 68.8), (0.743, 71.6), (0.745, 73.9), (0.70, 90.0)])]  # fmt: skip
+    res = _result(pts, window=(40, 100))
+    picks = select_final(res, 3)
+    assert [(r.latency_ms, r.accuracy) for r in picks] == [
+        (60.1, 0.701), (66.1, 0.736), (73.9, 0.745)
+    ]  # fmt: skip
+    assert final_notes(res, picks, 3) == [
+        "the Pareto front spans 60.10-73.90 ms of the 40.00-100.00 ms window: no faster "
+        "architecture was found, and the slower ones were no more accurate"
+    ]
+
+
+def test_select_final_counts_equal_points_once():
+    res = _result([("b", 0.8, 65.0), ("a", 0.8, 65.0), ("c", 0.9, 69.0)])
+    assert [r.arch for r in select_final(res, 3)] == ["a", "c"]
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(
+    points=st.lists(st.tuples(st.integers(0, 40), st.integers(600, 700)), min_size=1, max_size=30),
+    n=st.integers(1, 6),
+)
+def test_select_final_properties(points, n):
+    """Whatever the evaluated set: only front members, strictly faster-to-more-accurate, the
+    fastest and the most accurate among them, and min(n, distinct front points) of them."""
+    res = _result([(f"x{i}", acc / 1000, 60 + ms / 4) for i, (ms, acc) in enumerate(points)])
+    picks = select_final(res, n)
+    front = {(r.latency_ms, r.accuracy) for r in res.front()}
+    got = [(r.latency_ms, r.accuracy) for r in picks]
+    assert set(got) <= front and len(set(got)) == len(got) == min(n, len(front))
+    assert all(a[0] < b[0] and a[1] < b[1] for a, b in itertools.pairwise(got))
+    assert got[0] == min(front)
+    if n > 1:
+        assert got[-1] == max(front, key=lambda p: (p[1], -p[0]))
