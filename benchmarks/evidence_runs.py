@@ -4,14 +4,22 @@ stand-alone schedule they train architectures with.
 
 A search that is finished is read back, one that was interrupted continues with ``--resume``, so
 re-running a benchmark after Ctrl-C redoes nothing that was kept.
+
+Searches with M >= 3 and the same seed begin identically: the same initial supernet (stage 1 keeps
+the preset's first schedule entry whatever M is, pipeline.stage_schedule) and the same stage-2 CES.
+The runs of ev2 showed it byte for byte (M = 3 and M = 4 at seeds 0-2: equal stage-1 checkpoints
+and stage-2 CES logs), so the longest of them runs first and the others start from a copy of its
+stage 1 and its stage-2 search instead of recomputing them (:func:`share_prefix`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from padnas.pipeline import method_name, stage_schedule  # noqa: E402
 from padnas.presets import PRESETS, TrainConfig  # noqa: E402
 from padnas.space import SPACE_NAMES, SearchSpace  # noqa: E402
 
@@ -55,6 +64,27 @@ class SearchRun:
         return sum(float(v.get("seconds") or 0) for v in state.get("done", {}).values())
 
 
+def share_prefix(donor: SearchRun, run: SearchRun, preset: str) -> None:
+    """Start ``run`` (M >= 3) from ``donor``'s stage 1 and stage-2 search (same seed, M >= 3):
+    its config is the donor's with M's method, stages and schedule, so ``--resume`` checks it
+    like any other; the supernet checkpoint and the CES log are copies, so stage 1 is already
+    trained and the stage-2 search replays from the log. Pruning and finetuning follow from them."""
+    config = json.loads((donor.path / "config.json").read_text())
+    config.update(
+        method=method_name(run.stages),
+        stages=run.stages,
+        schedule=[[st.epochs, st.lr] for st in stage_schedule(PRESETS[preset], run.stages)],
+    )
+    tmp = run.path.with_name(run.path.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(donor.path / "stage-1", tmp / "stage-1")
+    (tmp / "stage-2").mkdir()
+    for name in ("ces.jsonl", "search.json"):
+        shutil.copy2(donor.path / "stage-2" / name, tmp / "stage-2" / name)
+    (tmp / "config.json").write_text(json.dumps(config, indent=1))
+    tmp.rename(run.path)
+
+
 def run_searches(
     root: Path, family: str, lut: str, data: str, stages: list[int], seeds: list[int],
     preset: str, workers: int, window: str | None = None,
@@ -62,13 +92,33 @@ def run_searches(
     """Run (or finish, or just read) one search per (stages, seed); ``workers`` at a time.
 
     ``window`` (``LO:HI`` ms) is passed as ``--latency-window``; None keeps the LUT's default.
+    Runs are returned in (seed, stages) order; they are started longest first (the donors of
+    :func:`share_prefix`, then M = 2, then the runs that reuse a donor's first two stages).
     """
     tag = f"{family}-w{window.replace(':', '-')}" if window else family
     runs = [SearchRun(root / f"{tag}-M{m}-seed{s}", m, s) for s in seeds for m in stages]
+    donors = {s: SearchRun(root / f"{tag}-M{max(stages)}-seed{s}", max(stages), s)
+              for s in seeds if sum(m >= 3 for m in stages) >= 2}  # fmt: skip
+    failed: set[Path] = set()
+
+    def wait_for_prefix(donor: SearchRun, run: SearchRun) -> None:
+        """Until the donor's stage-2 search is done (it runs in another worker)."""
+        while True:
+            if donor.path in failed:
+                raise SystemExit(f"search {donor.label} failed; {run.label} needs its stage 2")
+            state = donor.path / "state.json"
+            if state.exists() and "search-2" in json.loads(state.read_text()).get("done", {}):
+                return
+            time.sleep(2)
 
     def one(run: SearchRun) -> None:
         if (run.path / "final.json").exists():
             return
+        donor = donors.get(run.seed)
+        if donor and run.stages >= 3 and run != donor and not run.path.exists():
+            wait_for_prefix(donor, run)
+            share_prefix(donor, run, preset)
+            print(f"  search: {run.label} starts from {donor.label}'s stages 1-2", flush=True)
         cmd = [
             sys.executable, "-m", "padnas.cli", "search", "--lut", lut, "--space", family,
             "--data", data, "--stages", str(run.stages), "--seed", str(run.seed),
@@ -85,10 +135,15 @@ def run_searches(
             rc = subprocess.call(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
                                  env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
         if rc != 0:
+            failed.add(run.path)
             raise SystemExit(f"search {run.label} failed (exit {rc}); see {log}")
 
+    def order(run: SearchRun) -> tuple[int, int]:
+        donor = donors.get(run.seed)
+        return (0 if run == donor else 1 if run.stages == 2 or not donor else 2, run.seed)
+
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        list(pool.map(one, runs))
+        list(pool.map(one, sorted(runs, key=order)))
     return runs
 
 

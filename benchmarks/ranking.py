@@ -36,22 +36,9 @@ PAPER_TAU = {2: (0.4977, 0.0573), 3: (0.7451, 0.0332), 4: (0.8879, 0.0201)}
 PAPER_SIZE = {2: "1e27", 3: "1e15", 4: "1e9"}
 
 
-def rank_setting(run, n: int, data: str, preset: str, family: str, workers: int) -> dict:
-    """tau between one-shot and stand-alone accuracy of ``n`` archs of ``run``'s final search."""
-    records = [r for r in run.final_stage()["records"]]
-    picks = spread(records, n)
-    cfg = standalone_config(preset)
-    jobs = [Job(family, r["arch"], data, cfg, run.seed) for r in picks]
-    done = []
-    results = run_jobs(
-        jobs,
-        workers=workers,
-        on_done=lambda j, r: (done.append(1), print(
-            f"    [{run.label}] stand-alone {len(done)}/{len(jobs)}: "
-            f"{r['test_accuracy']:.4f} ({r['seconds']:.0f} s)", flush=True)),
-    )  # fmt: skip
+def rank_setting(run, picks: list[dict], alone: list[float]) -> dict:
+    """tau between one-shot and stand-alone accuracy of ``picks`` from ``run``'s final search."""
     one_shot = [r["accuracy"] for r in picks]
-    alone = [r["test_accuracy"] for r in results]
     return {
         "label": run.label,
         "stages": run.stages,
@@ -64,6 +51,33 @@ def rank_setting(run, n: int, data: str, preset: str, family: str, workers: int)
         "standalone": alone,
         "search_seconds": run.seconds(),
     }
+
+
+def train_all(runs, n: int, data: str, preset: str, family: str, workers: int) -> list[dict]:
+    """Every setting's ``n`` picks trained stand-alone in one pool (no idle core between
+    settings), then one row per run."""
+    picks = [spread(run.final_stage()["records"], n) for run in runs]
+    cfg = standalone_config(preset)
+    jobs = [
+        Job(family, r["arch"], data, cfg, run.seed)
+        for run, p in zip(runs, picks, strict=True)
+        for r in p
+    ]
+    done = []
+    print(f"stand-alone: {len(jobs)} trainings (cached ones are read)", flush=True)
+    results = run_jobs(
+        jobs,
+        workers=workers,
+        on_done=lambda j, r: (done.append(1), print(
+            f"    stand-alone {len(done)}: {r['test_accuracy']:.4f} ({r['seconds']:.0f} s)",
+            flush=True)),
+    )  # fmt: skip
+    rows, i = [], 0
+    for run, p in zip(runs, picks, strict=True):
+        alone = [r["test_accuracy"] for r in results[i : i + len(p)]]
+        rows.append(rank_setting(run, p, alone))
+        i += len(p)
+    return rows
 
 
 def plot(rows: list[dict], stages: list[int], path: Path) -> None:
@@ -100,7 +114,7 @@ def main() -> None:
     print(f"searches: M in {args.stages} x seeds {args.seeds} ({args.space}, {args.data})")
     runs = run_searches(args.runs, args.space, args.lut, args.data, args.stages, args.seeds,
                         args.preset, args.workers, args.window)  # fmt: skip
-    rows = [rank_setting(r, args.n, args.data, args.preset, args.space, args.workers) for r in runs]
+    rows = train_all(runs, args.n, args.data, args.preset, args.space, args.workers)
     (args.runs / "ranking.json").write_text(json.dumps(rows, indent=1))
     print(f"\n{'setting':<12} {'M':>2} {'tau per seed':<24} {'tau mean±std':<14} "
           f"{'size':>9} {'paper tau':<14} {'paper size':>10}")  # fmt: skip
