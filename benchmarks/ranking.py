@@ -11,6 +11,7 @@ tau beside it; draws one-shot vs stand-alone accuracy per setting.
 What it reproduces: the *direction* of Table 8 (does tau rise with M?) on Fashion-MNIST at 32x32,
 width 0.25, minutes of training; not the paper's ImageNet numbers.
 
+M = 3 starts from a copy of the M = 4 search's first two stages, which are the same (evidence_runs).
 Searches live in resumable run directories and stand-alone results in a per-(arch, data,
 schedule, seed) cache, so a re-run or a run after Ctrl-C repeats nothing.
 
@@ -130,7 +131,8 @@ def main() -> None:
         )
     plot(rows, args.stages, args.plot)
     print(f"plot: {args.plot}; wall {time.perf_counter() - t0:.0f} s "
-          f"(searches {sum(r['search_seconds'] for r in rows):.0f} s of it, summed)")  # fmt: skip
+          f"(the searches' run directories record {sum(r['search_seconds'] for r in rows):.0f} s "
+          "of work, summed; a re-run reads them)")  # fmt: skip
 
 
 if __name__ == "__main__":
