@@ -212,7 +212,7 @@ def test_default_window_rules(lut_file, tmp_path):
     assert "Pixel 3" in plan.settings.window_rule
 
 
-def _result(points, window=(60, 70)):
+def _front_result(points, window=(60, 70)):
     """A search result whose ranks come from the CES's own non-dominated sorting."""
     from padnas.ces import Evaluated, SearchResult, ranked
     from padnas.window import LatencyWindow
@@ -222,7 +222,7 @@ def _result(points, window=(60, 70)):
 
 
 def test_select_final_takes_front_members_spread_by_latency():
-    res = _result([
+    res = _front_result([
         ("a", 0.5, 60.5),
         ("b", 0.7, 61.0),  # on the front, but the picks lie nearer the equal latency steps
         ("f", 0.6, 63.0),  # dominated by b: never returned
@@ -247,7 +247,7 @@ def test_select_final_front_in_part_of_the_window():
     pts = [(f"x{i}", acc, ms) for i, (acc, ms) in enumerate(
         [(0.701, 60.1), (0.711, 61.5), (0.725, 61.9), (0.728, 64.0), (0.736, 66.1),
          (0.737, 68.8), (0.743, 71.6), (0.745, 73.9), (0.70, 90.0)])]  # fmt: skip
-    res = _result(pts, window=(40, 100))
+    res = _front_result(pts, window=(40, 100))
     picks = select_final(res, 3)
     assert [(r.latency_ms, r.accuracy) for r in picks] == [
         (60.1, 0.701), (66.1, 0.736), (73.9, 0.745)
@@ -259,7 +259,7 @@ def test_select_final_front_in_part_of_the_window():
 
 
 def test_select_final_counts_equal_points_once():
-    res = _result([("b", 0.8, 65.0), ("a", 0.8, 65.0), ("c", 0.9, 69.0)])
+    res = _front_result([("b", 0.8, 65.0), ("a", 0.8, 65.0), ("c", 0.9, 69.0)])
     assert [r.arch for r in select_final(res, 3)] == ["a", "c"]
 
 
@@ -271,7 +271,7 @@ def test_select_final_counts_equal_points_once():
 def test_select_final_properties(points, n):
     """Whatever the evaluated set: only front members, strictly faster-to-more-accurate, the
     fastest and the most accurate among them, and min(n, distinct front points) of them."""
-    res = _result([(f"x{i}", acc / 1000, 60 + ms / 4) for i, (ms, acc) in enumerate(points)])
+    res = _front_result([(f"x{i}", acc / 1000, 60 + ms / 4) for i, (ms, acc) in enumerate(points)])
     picks = select_final(res, n)
     front = {(r.latency_ms, r.accuracy) for r in res.front()}
     got = [(r.latency_ms, r.accuracy) for r in picks]
