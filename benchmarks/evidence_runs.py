@@ -147,6 +147,17 @@ def run_searches(
     return runs
 
 
+def resumable(main) -> None:
+    """Run a benchmark's ``main``; Ctrl-C ends it with one line (exit 130) instead of a
+    traceback: the searches keep their run directories and finished trainings are cached."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("interrupted: finished searches and trainings are kept; run the same command "
+              "again to resume", file=sys.stderr)  # fmt: skip
+        raise SystemExit(130) from None
+
+
 def add_search_args(ap) -> None:
     """The options every evidence benchmark shares: which searches, where, how many workers."""
     # basic space, 40-100 ms: the large space's supernet does not learn at the quick preset's

@@ -28,7 +28,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from evidence_runs import METHODS, add_search_args, run_searches, spread, standalone_config
+from evidence_runs import (
+    METHODS,
+    add_search_args,
+    resumable,
+    run_searches,
+    spread,
+    standalone_config,
+)
 
 from padnas.standalone import Job, rank_consistency, run_jobs
 
@@ -136,4 +143,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    resumable(main)

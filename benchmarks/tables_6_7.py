@@ -25,7 +25,7 @@ import json
 import time
 
 import numpy as np
-from evidence_runs import add_search_args, run_searches, standalone_config
+from evidence_runs import add_search_args, resumable, run_searches, standalone_config
 
 from latency.lut import LatencyModel, load_lut
 from padnas.space import SearchSpace
@@ -118,4 +118,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    resumable(main)
