@@ -80,12 +80,10 @@ def train_all(runs, n: int, data: str, preset: str, family: str, workers: int) -
             f"    stand-alone {len(done)}: {r['test_accuracy']:.4f} ({r['seconds']:.0f} s)",
             flush=True)),
     )  # fmt: skip
-    rows, i = [], 0
-    for run, p in zip(runs, picks, strict=True):
-        alone = [r["test_accuracy"] for r in results[i : i + len(p)]]
-        rows.append(rank_setting(run, p, alone))
-        i += len(p)
-    return rows
+    accs = iter(r["test_accuracy"] for r in results)  # in job order: run by run
+    return [
+        rank_setting(run, p, [next(accs) for _ in p]) for run, p in zip(runs, picks, strict=True)
+    ]
 
 
 def plot(rows: list[dict], stages: list[int], path: Path) -> None:
