@@ -29,9 +29,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from padnas.pipeline import method_name, stage_schedule  # noqa: E402
-from padnas.presets import PRESETS, TrainConfig  # noqa: E402
+from padnas.run.settings import PRESETS, method_name, stage_schedule  # noqa: E402
 from padnas.space import SPACE_NAMES, SearchSpace  # noqa: E402
+from padnas.train.config import TrainConfig  # noqa: E402
 
 METHODS = {2: "I-Supernet", 3: "P-Supernet", 4: "PAD-NAS"}
 
@@ -73,7 +73,7 @@ def share_prefix(donor: SearchRun, run: SearchRun, preset: str) -> None:
     config.update(
         method=method_name(run.stages),
         stages=run.stages,
-        schedule=[[st.epochs, st.lr] for st in stage_schedule(PRESETS[preset], run.stages)],
+        schedule=[[st.epochs, st.lr] for st in stage_schedule(PRESETS[preset].train, run.stages)],
     )
     tmp = run.path.with_name(run.path.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -86,9 +86,16 @@ def share_prefix(donor: SearchRun, run: SearchRun, preset: str) -> None:
 
 
 def run_searches(
-    root: Path, family: str, lut: str, data: str, stages: list[int], seeds: list[int],
-    preset: str, workers: int, window: str | None = None,
-) -> list[SearchRun]:  # fmt: skip
+    root: Path,
+    family: str,
+    lut: str,
+    data: str,
+    stages: list[int],
+    seeds: list[int],
+    preset: str,
+    workers: int,
+    window: str | None = None,
+) -> list[SearchRun]:
     """Run (or finish, or just read) one search per (stages, seed); ``workers`` at a time.
 
     ``window`` (``LO:HI`` ms) is passed as ``--latency-window``; None keeps the LUT's default.
@@ -97,8 +104,11 @@ def run_searches(
     """
     tag = f"{family}-w{window.replace(':', '-')}" if window else family
     runs = [SearchRun(root / f"{tag}-M{m}-seed{s}", m, s) for s in seeds for m in stages]
-    donors = {s: SearchRun(root / f"{tag}-M{max(stages)}-seed{s}", max(stages), s)
-              for s in seeds if sum(m >= 3 for m in stages) >= 2}  # fmt: skip
+    donors = {
+        s: SearchRun(root / f"{tag}-M{max(stages)}-seed{s}", max(stages), s)
+        for s in seeds
+        if sum(m >= 3 for m in stages) >= 2
+    }
     failed: set[Path] = set()
 
     def wait_for_prefix(donor: SearchRun, run: SearchRun) -> None:
@@ -120,10 +130,28 @@ def run_searches(
             share_prefix(donor, run, preset)
             print(f"  search: {run.label} starts from {donor.label}'s stages 1-2", flush=True)
         cmd = [
-            sys.executable, "-m", "padnas.cli", "search", "--lut", lut, "--space", family,
-            "--data", data, "--stages", str(run.stages), "--seed", str(run.seed),
-            "--preset", preset, "--out", str(run.path), "--quiet", "--threads", "1",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "padnas.cli",
+            "search",
+            "--lut",
+            lut,
+            "--space",
+            family,
+            "--data",
+            data,
+            "--stages",
+            str(run.stages),
+            "--seed",
+            str(run.seed),
+            "--preset",
+            preset,
+            "--out",
+            str(run.path),
+            "--quiet",
+            "--threads",
+            "1",
+        ]
         if window:
             cmd += ["--latency-window", window]
         if run.path.exists():
@@ -132,8 +160,13 @@ def run_searches(
         log = run.path.with_suffix(".log")
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a") as fh:
-            rc = subprocess.call(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                                 env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+            rc = subprocess.call(
+                cmd,
+                cwd=ROOT,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
         if rc != 0:
             failed.add(run.path)
             raise SystemExit(f"search {run.label} failed (exit {rc}); see {log}")
@@ -153,8 +186,11 @@ def resumable(main) -> None:
     try:
         main()
     except KeyboardInterrupt:
-        print("interrupted: finished searches and trainings are kept; run the same command "
-              "again to resume", file=sys.stderr)  # fmt: skip
+        print(
+            "interrupted: finished searches and trainings are kept; run the same command "
+            "again to resume",
+            file=sys.stderr,
+        )
         raise SystemExit(130) from None
 
 
@@ -183,4 +219,4 @@ def spread(records: list[dict], n: int) -> list[dict]:
 
 def standalone_config(preset: str) -> TrainConfig:
     """The stand-alone schedule every evidence benchmark trains with: the preset's own."""
-    return PRESETS[preset]
+    return PRESETS[preset].train

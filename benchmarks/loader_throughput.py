@@ -2,7 +2,7 @@
 
 Writes a synthetic ImageNet-like folder into a temporary directory (JPEGs of ImageNet's typical
 size, 333-500 x 375-500 pixels at quality 90, smooth content plus grain so that they compress and
-decode like photographs, ~40-70 KB), then times :class:`padnas.loader.BatchFeeder` over it: the
+decode like photographs, ~40-70 KB), then times :class:`padnas.data.loader.BatchFeeder` over it: the
 training transform (random-resized crop + flip) and the evaluation transform (resize to R/0.875 +
 centre crop) at the preset's resolution, with 0 (main process), 1, 2 and all-cores worker
 processes. One untimed pass per setting starts the workers and fills the page cache; the timed
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from padnas.data import load_data
-from padnas.loader import BatchFeeder
+from padnas.data.datasets import load_data
+from padnas.data.loader import BatchFeeder
 
 
 def write_folder(root: Path, images: int, classes: int, seed: int) -> None:
@@ -84,8 +84,10 @@ def main() -> None:
         files = list((root / "train").rglob("*.JPEG"))
         kb = np.mean([f.stat().st_size for f in files]) / 1024
         load = os.getloadavg()[0]
-        print(f"{len(files)} training JPEGs, mean {kb:.0f} KB; resolution {args.resolution}, "
-              f"batch {args.batch}; {cores} core(s); load average {load:.2f}")  # fmt: skip
+        print(
+            f"{len(files)} training JPEGs, mean {kb:.0f} KB; resolution {args.resolution}, "
+            f"batch {args.batch}; {cores} core(s); load average {load:.2f}"
+        )
         for workers in settings:
             label = "main process" if workers == 0 else f"{workers} worker(s)"
             train = rate(data.train, workers, args.batch, args.passes)

@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="passes over all networks")
     a = ap.parse_args()
 
-    from padnas.clitools import quiet_tensorflow
+    from padnas.core.cli import quiet_tensorflow
 
     quiet_tensorflow()
     from latency.devices import load_profile, make_backend
@@ -53,18 +53,28 @@ def main() -> None:
         print(rep.summary())
         lut = build_lut(space, store, backend.describe(), resolution=a.resolution)
         res = validate_lut(
-            lut, space, backend, n=a.n, fit_frac=a.fit_frac, seed=a.seed, rounds=a.rounds,
+            lut,
+            space,
+            backend,
+            n=a.n,
+            fit_frac=a.fit_frac,
+            seed=a.seed,
+            rounds=a.rounds,
             progress=sys.stderr.isatty(),
-        )  # fmt: skip
+        )
     c = res.calibration
     if a.report:
-        from padnas.fileio import atomic_write_json
+        from padnas.core import atomic_write_json
 
         atomic_write_json(
             a.report,
-            {**res.summary(), "calibration": c, "fit_idx": res.fit_idx.tolist(),
-             "archs": res.records},
-        )  # fmt: skip
+            {
+                **res.summary(),
+                "calibration": c,
+                "fit_idx": res.fit_idx.tolist(),
+                "archs": res.records,
+            },
+        )
     print(f"{'arch':<100} {'lut_ms':>8} {'meas_ms':>8} {'cal_err%':>8}")
     cal = c["scale"] * res.raw_ms + c["offset_ms"]
     for i in res.test_idx:

@@ -9,7 +9,7 @@ to a copy of the repository, never to the working tree, so an interrupted run le
 behind. Not in CI: the figure goes in the note of the change that moves it.
 
     python benchmarks/mutation.py --max-mutants 20 --seed 0
-    python benchmarks/mutation.py --module padnas/prune.py --max-mutants 0   # every mutant
+    python benchmarks/mutation.py --module padnas/search/prune.py --max-mutants 0   # every mutant
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: module -> the fast test files that exercise it
 MODULE_TESTS = {
-    "padnas/ces.py": ["tests/test_ces.py"],
-    "padnas/prune.py": ["tests/test_prune.py", "tests/test_ces.py"],
-    "padnas/plan.py": [
+    "padnas/search/ces.py": ["tests/test_ces.py"],
+    "padnas/search/prune.py": ["tests/test_prune.py", "tests/test_ces.py"],
+    "padnas/run/plan.py": [
         "tests/test_plan.py",
         "tests/test_search_cli.py",
         "tests/test_pipeline.py::test_window_nobody_meets_fails_before_training",
@@ -65,8 +65,18 @@ def changed_line(before: str, after: str) -> str:
 
 def killed(copy: Path, tests: list[str], timeout: float) -> bool:
     """True when the fast tests fail (or hang) on the mutant."""
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-           "-m", "not slow and not device", *tests]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-x",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "not slow and not device",
+        *tests,
+    ]
     env = {"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin", "HOME": str(copy)}
     env["PADNAS_CACHE"] = str(copy / ".cache")
     try:
@@ -78,10 +88,15 @@ def killed(copy: Path, tests: list[str], timeout: float) -> bool:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--module", action="append", choices=sorted(MODULE_TESTS),
-                    help="module to mutate (repeatable; default: all five)")  # fmt: skip
-    ap.add_argument("--max-mutants", type=int, default=20,
-                    help="mutants drawn per module (0 = every one)")  # fmt: skip
+    ap.add_argument(
+        "--module",
+        action="append",
+        choices=sorted(MODULE_TESTS),
+        help="module to mutate (repeatable; default: all five)",
+    )
+    ap.add_argument(
+        "--max-mutants", type=int, default=20, help="mutants drawn per module (0 = every one)"
+    )
     ap.add_argument("--seed", type=int, default=0, help="seed of the draw")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per test run")
     args = ap.parse_args()
@@ -117,8 +132,11 @@ def main() -> int:
             n = len(picked)
             rate = (n - len(survivors)) / n if n else float("nan")
             rows.append((module, len(ids), n, n - len(survivors), rate))
-            print(f"{module}: killed {n - len(survivors)}/{n} sampled of {len(ids)} mutants "
-                  f"({rate:.0%}) in {time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
+            print(
+                f"{module}: killed {n - len(survivors)}/{n} sampled of {len(ids)} mutants "
+                f"({rate:.0%}) in {time.perf_counter() - t0:.0f} s",
+                flush=True,
+            )
             for line, change in survivors:
                 print(f"  survived {module}:{line}: {change}", flush=True)
     print("\nmodule                 mutants  sampled  killed  rate")

@@ -24,10 +24,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from padnas.checkpoint import load_supernet
-from padnas.data import load_data
-from padnas.evaluate import OneShotEvaluator
-from padnas.presets import TrainConfig
+from padnas.data.datasets import load_data
+from padnas.search.oneshot import OneShotEvaluator
+from padnas.train.checkpoint import load_supernet
+from padnas.train.config import TrainConfig
 
 
 def main() -> None:
@@ -54,8 +54,10 @@ def main() -> None:
     print(f"{args.run_dir}: {len(models)} final models, {args.recal_seeds} recalibration draws")
     print(f"{'model':<6} {'latency ms':>10} {'search acc':>10} {'mean':>8} {'std':>7}")
     for m, row, sd in zip(models, accs, noise, strict=True):
-        print(f"{m['label']:<6} {m['latency_ms']:10.2f} {m['one_shot_accuracy']:10.4f} "
-              f"{row.mean():8.4f} {sd:7.4f}")  # fmt: skip
+        print(
+            f"{m['label']:<6} {m['latency_ms']:10.2f} {m['one_shot_accuracy']:10.4f} "
+            f"{row.mean():8.4f} {sd:7.4f}"
+        )
     if len(models) > 1:
         step = accs[-1] - accs[0]  # same draw for both: the paired difference
         print(

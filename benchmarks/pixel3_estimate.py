@@ -42,7 +42,7 @@ def main() -> None:
     ap.add_argument("--lut", default=SHIPPED, help="the estimated LUT bundle to check")
     a = ap.parse_args()
 
-    from padnas.clitools import quiet_tensorflow
+    from padnas.core.cli import quiet_tensorflow
 
     quiet_tensorflow()
     from latency.devices import load_profile, make_backend

@@ -12,8 +12,9 @@ prints per architecture the test accuracy over seeds, then
 The architectures are random members of the window at evenly spaced latencies (selection seed
 ``--pick-seed``): uniform samples of the space cluster around its typical latency, so the candidates
 also come from samplers of varied density (a per-sample probability of identity and of small
-expansions), which reach the window's fast end too. Results are cached per (arch, data, schedule,
-seed) (padnas.standalone), so a re-run or a run after Ctrl-C trains only what is missing.
+expansions), which reach the window's fast end too. Results are cached per (arch, data,
+schedule, seed) (padnas.experiments.standalone), so a re-run or a run after Ctrl-C trains only
+what is missing.
 
 Usage: python benchmarks/proxy_stability.py [--space large] [--archs 6] [--seeds 0 1 2]
        [--epochs E] [--lr LR] [--train-per-class N] [--label-smoothing S] [--resolution R]
@@ -35,11 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scipy.stats import kendalltau
 
 from latency.lut import LatencyModel, load_lut
-from padnas.plan import default_window
-from padnas.presets import PRESETS, Stage
+from padnas.experiments.standalone import jobs_for, run_jobs
+from padnas.run.plan import default_window
+from padnas.run.settings import PRESETS
+from padnas.search.window import LatencyWindow
 from padnas.space import IDENTITY, SPACE_NAMES, get_space, parse_op
-from padnas.standalone import jobs_for, run_jobs
-from padnas.window import LatencyWindow
+from padnas.train.config import Stage
 
 
 def varied_genomes(space, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -90,7 +92,7 @@ def pick_archs(family: str, lut_path: str, k: int, seed: int, window=None, rule=
 
 
 def schedule_from_args(args) -> object:
-    cfg = PRESETS[args.preset]
+    cfg = PRESETS[args.preset].train
     changes = {}
     if args.epochs is not None or args.lr is not None:
         changes["standalone"] = Stage(
@@ -162,21 +164,35 @@ def main() -> None:
     results = run_jobs(
         jobs,
         workers=args.workers,
-        on_done=lambda j, r: (done.append(1), print(
-            f"  [{len(done)}] {j.arch[:40]}... seed {j.seed}: {r['test_accuracy']:.4f} "
-            f"({r['seconds']:.0f} s)", flush=True)),
-    )  # fmt: skip
+        on_done=lambda j, r: (
+            done.append(1),
+            print(
+                f"  [{len(done)}] {j.arch[:40]}... seed {j.seed}: {r['test_accuracy']:.4f} "
+                f"({r['seconds']:.0f} s)",
+                flush=True,
+            ),
+        ),
+    )
     rows = []
     for i, (arch, ms) in enumerate(picks):
         accs = np.array(
             [r["test_accuracy"] for r in results[i * len(args.seeds) :][: len(args.seeds)]]
         )
-        rows.append({"arch": arch, "ms": ms, "accs": accs.tolist(), "mean": float(accs.mean()),
-                     "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0})  # fmt: skip
+        rows.append(
+            {
+                "arch": arch,
+                "ms": ms,
+                "accs": accs.tolist(),
+                "mean": float(accs.mean()),
+                "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0,
+            }
+        )
     print(f"\n{'latency ms':>10}  {'mean acc':>8}  {'std':>6}  per seed")
     for r in rows:
-        print(f"{r['ms']:10.2f}  {r['mean']:8.4f}  {r['std']:6.4f}  "
-              + " ".join(f"{a:.4f}" for a in r["accs"]))  # fmt: skip
+        print(
+            f"{r['ms']:10.2f}  {r['mean']:8.4f}  {r['std']:6.4f}  "
+            + " ".join(f"{a:.4f}" for a in r["accs"])
+        )
     s = summarise(rows)
     print(
         f"\nseed noise (mean std over seeds): {s['seed_noise_pts']:.2f} pts; "

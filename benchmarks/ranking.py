@@ -37,7 +37,7 @@ from evidence_runs import (
     standalone_config,
 )
 
-from padnas.standalone import Job, rank_consistency, run_jobs
+from padnas.experiments.standalone import Job, rank_consistency, run_jobs
 
 # Table 8 of the paper (ImageNet, 30 models on the front, 3 seeds; large space unless "-S").
 PAPER_TAU = {2: (0.4977, 0.0573), 3: (0.7451, 0.0332), 4: (0.8879, 0.0201)}
@@ -76,10 +76,14 @@ def train_all(runs, n: int, data: str, preset: str, family: str, workers: int) -
     results = run_jobs(
         jobs,
         workers=workers,
-        on_done=lambda j, r: (done.append(1), print(
-            f"    stand-alone {len(done)}: {r['test_accuracy']:.4f} ({r['seconds']:.0f} s)",
-            flush=True)),
-    )  # fmt: skip
+        on_done=lambda j, r: (
+            done.append(1),
+            print(
+                f"    stand-alone {len(done)}: {r['test_accuracy']:.4f} ({r['seconds']:.0f} s)",
+                flush=True,
+            ),
+        ),
+    )
     accs = iter(r["test_accuracy"] for r in results)  # in job order: run by run
     return [
         rank_setting(run, p, [next(accs) for _ in p]) for run, p in zip(runs, picks, strict=True)
@@ -118,12 +122,23 @@ def main() -> None:
 
     t0 = time.perf_counter()
     print(f"searches: M in {args.stages} x seeds {args.seeds} ({args.space}, {args.data})")
-    runs = run_searches(args.runs, args.space, args.lut, args.data, args.stages, args.seeds,
-                        args.preset, args.workers, args.window)  # fmt: skip
+    runs = run_searches(
+        args.runs,
+        args.space,
+        args.lut,
+        args.data,
+        args.stages,
+        args.seeds,
+        args.preset,
+        args.workers,
+        args.window,
+    )
     rows = train_all(runs, args.n, args.data, args.preset, args.space, args.workers)
     (args.runs / "ranking.json").write_text(json.dumps(rows, indent=1))
-    print(f"\n{'setting':<12} {'M':>2} {'tau per seed':<24} {'tau mean±std':<14} "
-          f"{'size':>9} {'paper tau':<14} {'paper size':>10}")  # fmt: skip
+    print(
+        f"\n{'setting':<12} {'M':>2} {'tau per seed':<24} {'tau mean±std':<14} "
+        f"{'size':>9} {'paper tau':<14} {'paper size':>10}"
+    )
     for m in args.stages:
         sel = [r for r in rows if r["stages"] == m]
         taus = np.array([r["tau"] for r in sel])
@@ -135,9 +150,11 @@ def main() -> None:
             f"{p_mean:.4f}±{p_std:.4f} {PAPER_SIZE.get(m, '?'):>10}"
         )
     plot(rows, args.stages, args.plot)
-    print(f"plot: {args.plot}; wall {time.perf_counter() - t0:.0f} s "
-          f"(the searches' run directories record {sum(r['search_seconds'] for r in rows):.0f} s "
-          "of work, summed; a re-run reads them)")  # fmt: skip
+    print(
+        f"plot: {args.plot}; wall {time.perf_counter() - t0:.0f} s "
+        f"(the searches' run directories record {sum(r['search_seconds'] for r in rows):.0f} s "
+        "of work, summed; a re-run reads them)"
+    )
 
 
 if __name__ == "__main__":

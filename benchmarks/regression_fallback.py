@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
 
-    from padnas.clitools import quiet_tensorflow
+    from padnas.core.cli import quiet_tensorflow
 
     quiet_tensorflow()
     from latency.devices import load_profile, make_backend

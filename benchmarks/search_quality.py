@@ -41,14 +41,16 @@ from pymoo.indicators.hv import HV
 
 from latency.lut.model import LatencyModel
 from latency.lut.table import Lut, load_lut
-from padnas.baselines import random_search, spos_evolution
-from padnas.ces import CESConfig, SearchResult, run_ces
-from padnas.data import load_data
-from padnas.evaluate import OneShotEvaluator
-from padnas.plan import default_window
-from padnas.prune import MAX_RANK, OpDistribution
+from padnas.data.datasets import load_data
+from padnas.experiments.baselines import random_search, spos_evolution
+from padnas.run.plan import default_window
+from padnas.run.settings import PRESETS
+from padnas.search.ces import CESConfig, SearchResult, run_ces
+from padnas.search.oneshot import OneShotEvaluator
+from padnas.search.prune import MAX_RANK, OpDistribution
 from padnas.space import SPACE_NAMES, get_space
-from padnas.train import PRESETS, Stage, build_supernet, train_supernet
+from padnas.train.config import Stage
+from padnas.train.loop import build_supernet, train_supernet
 
 
 def mock_lut(family: str) -> Lut:
@@ -68,7 +70,7 @@ def mock_lut(family: str) -> Lut:
 
 
 def cached_supernet(family: str, data, epochs: int, seed: int):
-    quick = PRESETS["quick"]
+    quick = PRESETS["quick"].train
     preset = replace(quick, supernet_stages=(Stage(epochs, quick.supernet_stages[0].lr),))
     key = hashlib.sha256(
         json.dumps([family, data.spec, preset.to_dict(), seed], sort_keys=True).encode()
@@ -118,7 +120,7 @@ def main() -> None:
     model = LatencyModel.from_lut(lut, space)
     window, rule = default_window(lut, model)
     print(f"latency: {model.describe()}; window {window} ({rule})")
-    quick = PRESETS["quick"]
+    quick = PRESETS["quick"].train
     data = load_data(args.data, quick.resolution, seed=0, train_per_class=quick.train_per_class)
     supernet, preset = cached_supernet(args.space, data, args.epochs, seed=0)
     evaluator = OneShotEvaluator.from_config(supernet, data, preset, seed=0)

@@ -1,4 +1,5 @@
-"""What the small-map conv shortcuts (``padnas.ops.SameConv2d``) buy: supernet steps, plain vs fast.
+"""What the small-map conv shortcuts (``padnas.nn.ops.SameConv2d``) buy: supernet steps, plain
+vs fast.
 
 The quick preset's supernet runs its late layers on 2x2 and 1x1 maps, where PyTorch's CPU backward
 of depthwise convs costs many times their forward. ``SameConv2d`` crops kernel taps that only see
@@ -27,10 +28,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from padnas.ops import SameConv2d
-from padnas.presets import get_preset
+from padnas.nn.ops import SameConv2d
+from padnas.run.settings import get_preset
 from padnas.space import SPACE_NAMES, get_space
-from padnas.train import build_supernet
+from padnas.train.loop import build_supernet
 
 
 @contextmanager
@@ -68,7 +69,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = get_preset("quick")
+    cfg = get_preset("quick").train
     space = get_space(args.space)
     net = build_supernet(space, cfg, 10, args.seed).to(memory_format=torch.channels_last)
     net.train()
@@ -90,8 +91,10 @@ def main() -> None:
             grads.append([p.grad.clone() for p in net.parameters() if p.grad is not None])
     scale = max(float(b.abs().max()) for b in grads[0])
     worst = max(float((a - b).abs().max()) for a, b in zip(*grads, strict=True)) / scale
-    print(f"check: largest gradient difference, fast vs plain, relative to the largest gradient: "
-          f"{worst:.1e}")  # fmt: skip
+    print(
+        f"check: largest gradient difference, fast vs plain, relative to the largest gradient: "
+        f"{worst:.1e}"
+    )
 
     times = {"train plain": [], "train fast": [], "eval plain": [], "eval fast": []}
     for i in range(args.paths + 2):
@@ -106,12 +109,16 @@ def main() -> None:
                 times[f"train {kind}"].append(t)
                 times[f"eval {kind}"].append(e)
     med = {k: statistics.median(v) * 1000 for k, v in times.items()}
-    print(f"{args.space} supernet, quick preset ({cfg.resolution}x{cfg.resolution}, width "
-          f"{cfg.width_mult}), {args.threads} thread(s), {args.paths} paths, medians:")  # fmt: skip
+    print(
+        f"{args.space} supernet, quick preset ({cfg.resolution}x{cfg.resolution}, width "
+        f"{cfg.width_mult}), {args.threads} thread(s), {args.paths} paths, medians:"
+    )
     for what, batch in (("train", cfg.batch_size), ("eval", cfg.eval_batch_size)):
         plain, fast = med[f"{what} plain"], med[f"{what} fast"]
-        print(f"  {what} step (batch {batch}): plain {plain:7.1f} ms   fast {fast:7.1f} ms   "
-              f"plain/fast {plain / fast:4.2f}x")  # fmt: skip
+        print(
+            f"  {what} step (batch {batch}): plain {plain:7.1f} ms   fast {fast:7.1f} ms   "
+            f"plain/fast {plain / fast:4.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -28,10 +28,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from padnas.data import load_data
-from padnas.presets import get_preset
+from padnas.data.datasets import load_data
+from padnas.run.settings import get_preset
 from padnas.space import SPACE_NAMES, get_space
-from padnas.train import build_supernet, train_supernet
+from padnas.train.loop import build_supernet, train_supernet
 
 
 def epoch_losses(space, data, cfg, lr: float, epochs: int, seed: int) -> list[float]:
@@ -40,9 +40,17 @@ def epoch_losses(space, data, cfg, lr: float, epochs: int, seed: int) -> list[fl
     losses: list[float] = []
     with tempfile.TemporaryDirectory() as ckpt:
         train_supernet(
-            net, data, cfg, ckpt, seed=seed, resume=False, epochs=epochs, lr=lr, progress=False,
+            net,
+            data,
+            cfg,
+            ckpt,
+            seed=seed,
+            resume=False,
+            epochs=epochs,
+            lr=lr,
+            progress=False,
             on_step=lambda step, loss: losses.append(loss),
-        )  # fmt: skip
+        )
     per_epoch = np.array_split(np.array(losses), epochs)
     return [float(chunk.mean()) for chunk in per_epoch]
 
@@ -62,7 +70,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    cfg = get_preset(args.preset)
+    cfg = get_preset(args.preset).train
     if args.momentum is not None:
         cfg = cfg.replace(momentum=args.momentum)
     space = get_space(args.space)
@@ -81,8 +89,14 @@ def main() -> None:
         for label, sp in (("sampled paths", space), ("fixed path", fixed)):
             t = time.perf_counter()
             losses = epoch_losses(sp, data, cfg, lr, args.epochs, args.seed)
-            rows.append({"lr": lr, "paths": label, "epoch_losses": losses,
-                         "seconds": time.perf_counter() - t})  # fmt: skip
+            rows.append(
+                {
+                    "lr": lr,
+                    "paths": label,
+                    "epoch_losses": losses,
+                    "seconds": time.perf_counter() - t,
+                }
+            )
             print(f"  lr {lr:<6g} {label:<13} " + " ".join(f"{v:.3f}" for v in losses), flush=True)
     print(f"\n{'lr':>6}  {'sampled: last-epoch loss':>24}  {'fixed: last-epoch loss':>22}  ratio")
     for lr in args.lrs:
@@ -90,8 +104,9 @@ def main() -> None:
         print(f"{lr:6g}  {s:24.3f}  {f:22.3f}  {s / f:5.2f}")
     print(f"wall {time.perf_counter() - t0:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps({"config": cfg.to_dict(), "arch": str(arch),
-                                         "rows": rows}, indent=1))  # fmt: skip
+        args.json.write_text(
+            json.dumps({"config": cfg.to_dict(), "arch": str(arch), "rows": rows}, indent=1)
+        )
 
 
 if __name__ == "__main__":

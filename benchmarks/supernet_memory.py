@@ -20,9 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from padnas.precision import resolve_precision
+from padnas.run.settings import PRESETS
 from padnas.space import SPACE_NAMES, get_space, parse_op
-from padnas.train import PRESETS, build_supernet
+from padnas.train.loop import build_supernet
+from padnas.train.precision import resolve_precision
 
 
 def saved_bytes(net, arch, x, y, prec) -> int:
@@ -47,7 +48,7 @@ def main() -> None:
     ap.add_argument("--paths", type=int, default=3, help="sampled paths besides the heaviest")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    cfg = PRESETS["paper"]
+    cfg = PRESETS["paper"].train
     sp = get_space(args.space)
     net = build_supernet(sp, cfg, 1000, seed=0).train()
     params = sum(p.numel() for p in net.parameters())
@@ -62,9 +63,11 @@ def main() -> None:
     x = torch.randn(2, 3, cfg.resolution, cfg.resolution).to(memory_format=torch.channels_last)
     y = torch.tensor([0, 1])
     batches = [int(b) for b in args.batches.split(",")]
-    print(f"space {sp.family}, paper preset {cfg.resolution}x{cfg.resolution} width "
-          f"{cfg.width_mult}: {params / 1e6:.1f} M supernet parameters -> weights + grads + "
-          f"momentum {state_gib:.2f} GiB")  # fmt: skip
+    print(
+        f"space {sp.family}, paper preset {cfg.resolution}x{cfg.resolution} width "
+        f"{cfg.width_mult}: {params / 1e6:.1f} M supernet parameters -> weights + grads + "
+        f"momentum {state_gib:.2f} GiB"
+    )
     for name in ("fp32", "bf16"):
         prec = resolve_precision(name, "cpu")
         for label, arch in paths:

@@ -21,7 +21,7 @@ Two modes, by ``--preset``:
 On a GPU, cudnn autotuning makes the first run of every op shape slow, so every op of every
 layer is run (forward and backward, in each precision) before anything is timed, and timed
 regions are bracketed by ``torch.cuda.synchronize()``. Autocast and the fp16 loss scaler come from
-:mod:`padnas.precision`, exactly as training uses them.
+:mod:`padnas.train.precision`, exactly as training uses them.
 
     python benchmarks/supernet_throughput.py [--space basic|large|v3] [--threads 1] [--rounds 6]
     python benchmarks/supernet_throughput.py --accelerator cuda --preset paper --precision fp32,bf16
@@ -39,12 +39,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from padnas.data import DataBundle, TensorSplit, load_data
-from padnas.evaluate import OneShotEvaluator
-from padnas.pipeline import CES_PRESETS
-from padnas.precision import resolve_precision
+from padnas.data.datasets import DataBundle, TensorSplit, load_data
+from padnas.run.settings import PRESETS
+from padnas.search.oneshot import OneShotEvaluator
 from padnas.space import SPACE_NAMES, get_space
-from padnas.train import PRESETS, build_supernet, make_optimizer, train_supernet
+from padnas.train.loop import build_supernet, make_optimizer, train_supernet
+from padnas.train.precision import resolve_precision
 
 IMAGENET_TRAIN = 1_281_167 - 1000 * 50  # Section 4.1 holds 50 images per class out of training
 IMAGENET_VAL_HELDOUT = 1000 * 50
@@ -109,12 +109,13 @@ def synthetic_bundle(n_train: int, n_val: int, resolution: int, classes: int) ->
         return TensorSplit(images, rng.integers(0, classes, n), 0.45, 0.25)
 
     names = tuple(str(c) for c in range(classes))
-    return DataBundle("synthetic", split(n_train), split(n_val), split(8), classes, resolution,
-                      names)  # fmt: skip
+    return DataBundle(
+        "synthetic", split(n_train), split(n_val), split(8), classes, resolution, names
+    )
 
 
 def quick(args, device) -> None:
-    cfg = PRESETS["quick"]
+    cfg = PRESETS["quick"].train
     load_before = os.getloadavg()[0]
     data = load_data("mnist5k", cfg.resolution, seed=0)
     sp = get_space(args.space)
@@ -125,10 +126,13 @@ def quick(args, device) -> None:
         prec = resolve_precision(name, device)
         net = build_supernet(sp, cfg, data.num_classes, seed=0).train()
         net.to(device, memory_format=fmt)
-        s_med, c_med, ratios = step_times(net, sp, cfg, x, y, prec, args.rounds, args.paths,
-                                          warm=device.type == "cuda")  # fmt: skip
-        print(f"[{prec.name}] per-pair ratio p10/p90: {np.percentile(ratios, 10):.3f} / "
-              f"{np.percentile(ratios, 90):.3f}")  # fmt: skip
+        s_med, c_med, ratios = step_times(
+            net, sp, cfg, x, y, prec, args.rounds, args.paths, warm=device.type == "cuda"
+        )
+        print(
+            f"[{prec.name}] per-pair ratio p10/p90: {np.percentile(ratios, 10):.3f} / "
+            f"{np.percentile(ratios, 90):.3f}"
+        )
         print(f"[{prec.name}] supernet_step_ms: {s_med * 1e3:.1f}")
         print(f"[{prec.name}] childnet_step_ms: {c_med * 1e3:.1f}")
         print(f"[{prec.name}] supernet_vs_childnet_step_ratio: {s_med / c_med:.3f}")
@@ -149,20 +153,24 @@ def quick(args, device) -> None:
     ev.accuracy(archs[2:])
     _sync(device)
     eval_s = (time.perf_counter() - t) / args.evals
-    print(f"space {sp.family}, quick preset (resolution {cfg.resolution}, width {cfg.width_mult}, "
-          f"batch {cfg.batch_size}), {device}, {torch.get_num_threads()} thread(s); recalibration "
-          f"{cfg.recal_images} images, validation {len(data.val)} images")  # fmt: skip
+    print(
+        f"space {sp.family}, quick preset (resolution {cfg.resolution}, width {cfg.width_mult}, "
+        f"batch {cfg.batch_size}), {device}, {torch.get_num_threads()} thread(s); recalibration "
+        f"{cfg.recal_images} images, validation {len(data.val)} images"
+    )
     print(f"load_average_before: {load_before:.2f}")
     print(f"load_average_after: {os.getloadavg()[0]:.2f}")
     print(f"[{prec.name}] quick_epoch_s: {epoch_s:.1f}")
-    print(f"[{prec.name}] quick_supernet_training_all_stages_s: "
-          f"{epoch_s * cfg.supernet_epochs_total:.0f}")  # fmt: skip
+    print(
+        f"[{prec.name}] quick_supernet_training_all_stages_s: "
+        f"{epoch_s * cfg.supernet_epochs_total:.0f}"
+    )
     print(f"[{prec.name}] oneshot_eval_ms: {eval_s * 1e3:.0f}")
     print(f"[{prec.name}] oneshot_evals_per_min: {60 / eval_s:.0f}")
 
 
 def paper(args, device) -> None:
-    cfg = PRESETS["paper"]
+    cfg = PRESETS["paper"].train
     sp = get_space(args.space)
     batch = args.batch or (256 if device.type == "cuda" else 32)
     cfg = cfg.replace(batch_size=batch, recal_images=args.recal_images or cfg.recal_images)
@@ -172,13 +180,15 @@ def paper(args, device) -> None:
     x = torch.randn(batch, 3, cfg.resolution, cfg.resolution, generator=g)
     x = x.to(device, memory_format=fmt)
     y = torch.randint(0, 1000, (batch,), generator=g).to(device)
-    ces = CES_PRESETS["paper"]
+    ces = PRESETS["paper"].ces
     searches = len(cfg.supernet_stages)  # M = 4: CES after each of the 3 training stages
     evals = ces.budget * searches
     per_eval_images = cfg.recal_images + IMAGENET_VAL_HELDOUT
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
-    print(f"space {sp.family}, paper preset: {cfg.resolution}x{cfg.resolution}, width "
-          f"{cfg.width_mult}, batch {batch} per device, {device}{gpu}")  # fmt: skip
+    print(
+        f"space {sp.family}, paper preset: {cfg.resolution}x{cfg.resolution}, width "
+        f"{cfg.width_mult}, batch {batch} per device, {device}{gpu}"
+    )
     rates = {}
     for name in args.precision:
         prec = resolve_precision(name, device)
@@ -186,8 +196,9 @@ def paper(args, device) -> None:
         net.to(device, memory_format=fmt)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        s_med, c_med, _ = step_times(net, sp, cfg, x, y, prec, args.rounds, args.paths,
-                                     warm=device.type == "cuda")  # fmt: skip
+        s_med, c_med, _ = step_times(
+            net, sp, cfg, x, y, prec, args.rounds, args.paths, warm=device.type == "cuda"
+        )
         peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
         # one-shot evaluation: forward-only rate (recalibration and validation), then the real
         # evaluator on a synthetic set to check the formula
@@ -209,15 +220,23 @@ def paper(args, device) -> None:
         print(f"{p} childnet_step_img_per_s: {batch / c_med:.0f}  (step {c_med * 1e3:.1f} ms)")
         if peak is not None:
             print(f"{p} peak_gpu_memory_gib (supernet + stand-alone steps): {peak:.1f}")
-        print(f"{p} oneshot_eval_s (recal {cfg.recal_images} + val {args.val_images} images): "
-              f"{eval_s:.2f}")  # fmt: skip
-        print(f"{p} oneshot_evals_per_min at ImageNet size (recal {cfg.recal_images} + val "
-              f"{IMAGENET_VAL_HELDOUT}), projected: {60 / eval_full_s:.1f}")  # fmt: skip
+        print(
+            f"{p} oneshot_eval_s (recal {cfg.recal_images} + val {args.val_images} images): "
+            f"{eval_s:.2f}"
+        )
+        print(
+            f"{p} oneshot_evals_per_min at ImageNet size (recal {cfg.recal_images} + val "
+            f"{IMAGENET_VAL_HELDOUT}), projected: {60 / eval_full_s:.1f}"
+        )
         print(f"{p} projected_supernet_training_h (240 epochs, 1 device): {train_h:.1f}")
-        print(f"{p} projected_ces_h ({searches} searches x {ces.budget} evaluations, 1 device): "
-              f"{ces_h:.1f}")  # fmt: skip
-        print(f"{p} projected_total_h: 1 device {train_h + ces_h:.1f}; 8 devices if linear "
-              f"{(train_h + ces_h) / 8:.1f}")  # fmt: skip
+        print(
+            f"{p} projected_ces_h ({searches} searches x {ces.budget} evaluations, 1 device): "
+            f"{ces_h:.1f}"
+        )
+        print(
+            f"{p} projected_total_h: 1 device {train_h + ces_h:.1f}; 8 devices if linear "
+            f"{(train_h + ces_h) / 8:.1f}"
+        )
         del net, ev, bundle
         if device.type == "cuda":
             torch.cuda.empty_cache()

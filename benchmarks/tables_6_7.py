@@ -28,9 +28,9 @@ import numpy as np
 from evidence_runs import add_search_args, resumable, run_searches, standalone_config
 
 from latency.lut import LatencyModel, load_lut
+from padnas.experiments.standalone import Job, run_jobs
+from padnas.search.window import LatencyWindow
 from padnas.space import SearchSpace
-from padnas.standalone import Job, run_jobs
-from padnas.window import LatencyWindow
 
 PAPER_T6 = {  # Section 4.3's text (the table's cells did not survive): ImageNet, 69 ms
     ("large", "I-Supernet"): "gap 21.99 pts",
@@ -39,8 +39,12 @@ PAPER_T6 = {  # Section 4.3's text (the table's cells did not survive): ImageNet
     ("basic", "PAD-NAS"): "stand-alone 0.42 pts above I-Supernet-S",
 }
 SHORT = {"basic": "S", "large": "L", "v3": "V3"}  # the paper's names for the spaces
-PAPER_T7 = {"Random-L": (72.71, 0.46), "Random-L-AD": (74.91, 0.11),
-            "Random-S": (73.88, 0.19), "Random-S-AD": (74.72, 0.10)}  # fmt: skip
+PAPER_T7 = {
+    "Random-L": (72.71, 0.46),
+    "Random-L-AD": (74.91, 0.11),
+    "Random-S": (73.88, 0.19),
+    "Random-S-AD": (74.72, 0.10),
+}
 
 
 def random_window_archs(space: SearchSpace, model, window, k: int, seed: int) -> list[str]:
@@ -67,8 +71,17 @@ def main() -> None:
 
     t0 = time.perf_counter()
     cfg = standalone_config(args.preset)
-    runs = run_searches(args.runs, args.space, args.lut, args.data, [2, 4], args.seeds,
-                        args.preset, args.workers, args.window)  # fmt: skip
+    runs = run_searches(
+        args.runs,
+        args.space,
+        args.lut,
+        args.data,
+        [2, 4],
+        args.seeds,
+        args.preset,
+        args.workers,
+        args.window,
+    )
     lut = load_lut(args.lut, family=args.space, resolution=224)
     out: dict = {"table6": [], "table7": []}
 
@@ -80,21 +93,35 @@ def main() -> None:
         models = run.final()["models"]
         alone = train([m["arch"] for m in models], run.seed)
         gaps = [m["one_shot_accuracy"] - a for m, a in zip(models, alone, strict=True)]
-        out["table6"].append({"method": run.label.split(" seed")[0], "seed": run.seed,
-                              "labels": [m["label"] for m in models], "standalone": alone,
-                              "one_shot": [m["one_shot_accuracy"] for m in models],
-                              "best": max(alone), "gap": float(np.mean(gaps))})  # fmt: skip
+        out["table6"].append(
+            {
+                "method": run.label.split(" seed")[0],
+                "seed": run.seed,
+                "labels": [m["label"] for m in models],
+                "standalone": alone,
+                "one_shot": [m["one_shot_accuracy"] for m in models],
+                "best": max(alone),
+                "gap": float(np.mean(gaps)),
+            }
+        )
         if run.stages == 4:
-            window = LatencyWindow(*json.loads((run.path / "config.json").read_text())
-                                   ["latency_window_ms"])  # fmt: skip
+            window = LatencyWindow(
+                *json.loads((run.path / "config.json").read_text())["latency_window_ms"]
+            )
             base = SearchSpace.from_family(args.space)
             ad = run.final_space()
             tag = SHORT[args.space]
             for name, space in ((f"Random-{tag}", base), (f"Random-{tag}-AD", ad)):
                 model = LatencyModel.from_lut(lut, space)
                 archs = random_window_archs(space, model, window, args.k, run.seed)
-                out["table7"].append({"name": name, "seed": run.seed, "archs": archs,
-                                      "standalone": train(archs, run.seed)})  # fmt: skip
+                out["table7"].append(
+                    {
+                        "name": name,
+                        "seed": run.seed,
+                        "archs": archs,
+                        "standalone": train(archs, run.seed),
+                    }
+                )
     args.runs.mkdir(parents=True, exist_ok=True)
     (args.runs / "tables_6_7.json").write_text(json.dumps(out, indent=1))
 
@@ -105,15 +132,19 @@ def main() -> None:
         best = 100 * np.array([r["best"] for r in rows])
         gap = 100 * np.array([r["gap"] for r in rows])
         paper = PAPER_T6.get((args.space, method), "(the paper has no such row)")
-        print(f"{method:<12} {best.mean():6.2f} ± {best.std():4.2f}     "
-              f"{gap.mean():+6.2f} ± {gap.std():4.2f} pts{'':13}{paper}")  # fmt: skip
+        print(
+            f"{method:<12} {best.mean():6.2f} ± {best.std():4.2f}     "
+            f"{gap.mean():+6.2f} ± {gap.std():4.2f} pts{'':13}{paper}"
+        )
     print(f"\nTable 7: {args.k} random window architectures per seed, stand-alone (test, %)")
     print(f"{'algorithm':<14} {'ours':<16} paper")
     for name in dict.fromkeys(r["name"] for r in out["table7"]):
         accs = 100 * np.concatenate([r["standalone"] for r in out["table7"] if r["name"] == name])
         p = PAPER_T7.get(name)
-        print(f"{name:<14} {accs.mean():6.2f} ± {accs.std():4.2f}   "
-              + (f"{p[0]:.2f} ± {p[1]:.2f}" if p else ""))  # fmt: skip
+        print(
+            f"{name:<14} {accs.mean():6.2f} ± {accs.std():4.2f}   "
+            + (f"{p[0]:.2f} ± {p[1]:.2f}" if p else "")
+        )
     print(f"\nwall {time.perf_counter() - t0:.0f} s; figures in {args.runs / 'tables_6_7.json'}")
 
 

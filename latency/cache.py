@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from padnas.errors import PathError
+from padnas.core.errors import PathError
 
 
 def cache_root() -> Path:

@@ -15,8 +15,8 @@ from latency.backends.base import Backend
 from latency.errors import LatencyUsageError
 from latency.lut.table import PROFILE_SCHEMA
 from latency.profile_paths import find_profile, known_profiles, unknown_profile_message
-from padnas.errors import FileFormatError
-from padnas.fileio import check_schema, read_input_json
+from padnas.core import check_schema, read_input_json
+from padnas.core.errors import FileFormatError
 
 TRANSPORTS = ("host", "mock", "adb")
 PROFILE_FIX = "start from a profile in device_profiles/"

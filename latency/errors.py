@@ -2,12 +2,13 @@
 
 A usage error (a bad LUT file, an unknown variant key, a malformed device profile) exits 2; a
 runtime error (a device that stops answering, a conversion that fails) exits 1 — decided by type
-in :func:`padnas.errors.exit_code`. Domain modules import their base from here, never from a CLI.
+in :func:`padnas.core.errors.exit_code`. Domain modules import their base from here, never from a
+CLI.
 """
 
 from __future__ import annotations
 
-from padnas.errors import PadnasError, RuntimeFailure, UsageError, verbose_enabled
+from padnas.core.errors import PadnasError, RuntimeFailure, UsageError, verbose_enabled
 
 __all__ = [
     "BackendError",

@@ -177,8 +177,8 @@ class Variant:
         return self.in_chs * self.exp_ratio if self.kind == "ibconv" else self.out_chs
 
     def build_module(self):
-        """The very :mod:`padnas.ops` module the supernet trains, in eval mode."""
-        from padnas import ops
+        """The very :mod:`padnas.nn.ops` module the supernet trains, in eval mode."""
+        from padnas.nn import ops
 
         if self.kind == "stem":
             module = ops.Stem(self.out_chs, in_chs=self.in_chs, stride=self.stride, act=self.act)
@@ -302,7 +302,7 @@ def layer_variants(
 ) -> LayerVariants:
     """Every layer's variants at a resolution and width (channels as :class:`Proxy` rounds them).
 
-    Mirrors the geometry of :class:`padnas.supernet.ChildNet` (same channel rounding, same head
+    Mirrors the geometry of :class:`padnas.nn.supernet.ChildNet` (same channel rounding, same head
     width rule) without importing torch.
     """
     proxy = Proxy(resolution, width_mult)

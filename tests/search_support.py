@@ -17,20 +17,21 @@ from latency.devices import load_profile
 from latency.lut.table import Lut
 from latency.profiling.profile import build_lut, profile_space
 from latency.profiling.store import MeasurementStore
-from padnas.ces import CESConfig
-from padnas.data import DataBundle, TensorSplit
-from padnas.pipeline import Pipeline
-from padnas.plan import SearchPlan, plan_search
-from padnas.presets import PRESETS, Stage
-from padnas.rundir import RunDir
+from padnas.data.datasets import DataBundle, TensorSplit
+from padnas.run.pipeline import Pipeline
+from padnas.run.plan import SearchPlan, plan_search
+from padnas.run.rundir import RunDir
+from padnas.run.settings import PRESETS
+from padnas.search.ces import CESConfig
 from padnas.space import get_space
+from padnas.train.config import Stage
 
 #: six architectures for two generations: enough for ranks, pruning and a final front
 TINY_CES = CESConfig(pop_size=6, generations=2)
 #: the quick preset shrunk to seconds (one supernet and one stand-alone epoch, 20 images a
 #: class), for tests that run the real CLI with it swapped in for ``quick``
 TINY_PRESET = replace(
-    PRESETS["quick"],
+    PRESETS["quick"].train,
     width_mult=0.1,
     batch_size=64,
     supernet_stages=(Stage(1, 0.05),),
@@ -65,7 +66,7 @@ def tiny_plan(
     plan = plan_search(str(lut_file), stages=stages, preset="quick", **plan_kw)
     schedule = tuple(Stage(n, 0.1 if i == 0 else 0.05) for i, n in enumerate(epochs))
     preset = replace(
-        PRESETS["quick"],
+        PRESETS["quick"].train,
         width_mult=0.1,
         batch_size=32,
         supernet_stages=schedule,

@@ -47,9 +47,16 @@ def fast_profile(margin_s: float = 10, **bench) -> dict:
     prof = copy.deepcopy(load_profile("pixel3"))
     prof["benchmark"].update({"num_runs": 12, "warmup_runs": 2, "max_secs": 1, **bench})
     prof["cooldown_s"] = 0
-    prof["adb"].update({"timeout_margin_s": margin_s, "command_timeout_s": 10,
-                        "connect_timeout_s": 3, "auth_timeout_s": 1, "retries": 2,
-                        "backoff_s": 0.01})  # fmt: skip
+    prof["adb"].update(
+        {
+            "timeout_margin_s": margin_s,
+            "command_timeout_s": 10,
+            "connect_timeout_s": 3,
+            "auth_timeout_s": 1,
+            "retries": 2,
+            "backoff_s": 0.01,
+        }
+    )
     prof["throttle"].update({"cooldown_s": 0, "max_remeasure": 1})
     return prof
 
@@ -86,8 +93,15 @@ def test_measures_pinned_and_cleans_up(env, tiny_model):
         run = peer.shell.bench_runs[-1]
         assert run["mask"] == "80"
         argv = run["argv"]
-        for flag in ("--num_threads=1", "--use_xnnpack=true", "--num_runs=12", "--min_secs=0",
-                     "--warmup_runs=2", "--warmup_min_secs=0", "--max_secs=1"):  # fmt: skip
+        for flag in (
+            "--num_threads=1",
+            "--use_xnnpack=true",
+            "--num_runs=12",
+            "--min_secs=0",
+            "--warmup_runs=2",
+            "--warmup_min_secs=0",
+            "--max_secs=1",
+        ):
             assert flag in argv
         assert stats.extra["cur_freq_khz"] == 2803200 and stats.extra["governor"] == "schedutil"
         # the model was pushed to the models folder and is gone; the binary stays for reuse
@@ -211,8 +225,9 @@ def test_garbage_every_time_is_an_error_not_a_number(env, tiny_model):
 
 
 def test_throttling_warns_and_remeasures(env, tiny_model):
-    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]],
-                 faults=Faults(throttle={1})) as peer:  # fmt: skip
+    with AdbPeer(
+        env["tmp"] / "phone", allowed_keys=[env["pub"]], faults=Faults(throttle={1})
+    ) as peer:
         with backend(peer, env) as b:
             stats = b.measure(tiny_model)
         assert peer.shell.runs == 2
@@ -234,8 +249,13 @@ def test_unauthorized_key_is_refused_with_advice(env, tiny_model, tmp_path):
     stranger = ensure_key(tmp_path / "other" / "adbkey")
     assert stat.S_IMODE(stranger.stat().st_mode) == 0o600
     with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]]) as peer:
-        b = make_backend(fast_profile(), serial=peer.serial, benchmark_model=STANDIN,
-                         adb_key=stranger, warn=lambda m: None)  # fmt: skip
+        b = make_backend(
+            fast_profile(),
+            serial=peer.serial,
+            benchmark_model=STANDIN,
+            adb_key=stranger,
+            warn=lambda m: None,
+        )
         with pytest.raises(AdbUnauthorized, match="accept the 'Allow USB debugging"):
             b.measure(tiny_model)
         b.close()
@@ -256,8 +276,9 @@ def test_a_phone_that_comes_back_is_picked_up_again(env, tiny_model):
         assert_sound(b.measure(tiny_model))
         peer.stop()  # refused from now on
         holder: list = []
-        back = threading.Timer(0.5, lambda: holder.append(
-            AdbPeer(phone, allowed_keys=[env["pub"]], port=port).start()))  # fmt: skip
+        back = threading.Timer(
+            0.5, lambda: holder.append(AdbPeer(phone, allowed_keys=[env["pub"]], port=port).start())
+        )
         back.start()
         try:
             assert_sound(b.measure(tiny_model))
@@ -269,8 +290,13 @@ def test_a_phone_that_comes_back_is_picked_up_again(env, tiny_model):
 
 
 def test_an_unreachable_phone_fails_before_anything_runs(env, free_port):
-    b = make_backend(fast_profile(), serial=f"127.0.0.1:{free_port}", benchmark_model=STANDIN,
-                     adb_key=env["key"], warn=lambda m: None)  # fmt: skip
+    b = make_backend(
+        fast_profile(),
+        serial=f"127.0.0.1:{free_port}",
+        benchmark_model=STANDIN,
+        adb_key=env["key"],
+        warn=lambda m: None,
+    )
     with pytest.raises(BackendError, match="connection refused") as info:
         b.describe()
     assert info.value.fatal

@@ -36,14 +36,26 @@ def phone_profile(retries: int = 2) -> dict:
     prof = copy.deepcopy(load_profile("pixel3"))
     prof["benchmark"].update({"num_runs": 10, "warmup_runs": 2, "max_secs": 2})
     prof["cooldown_s"] = 0
-    prof["adb"].update({"timeout_margin_s": 10, "retries": retries, "backoff_s": 0.01,
-                        "connect_timeout_s": 3, "auth_timeout_s": 1})  # fmt: skip
+    prof["adb"].update(
+        {
+            "timeout_margin_s": 10,
+            "retries": retries,
+            "backoff_s": 0.01,
+            "connect_timeout_s": 3,
+            "auth_timeout_s": 1,
+        }
+    )
     return prof
 
 
 def phone(peer, env, retries=2, warn=None):
-    return make_backend(phone_profile(retries), serial=peer.serial, benchmark_model=STANDIN,
-                        adb_key=env["key"], warn=warn or (lambda m: None))  # fmt: skip
+    return make_backend(
+        phone_profile(retries),
+        serial=peer.serial,
+        benchmark_model=STANDIN,
+        adb_key=env["key"],
+        warn=warn or (lambda m: None),
+    )
 
 
 def first_keys(n=LIMIT):
@@ -77,8 +89,9 @@ def test_a_lost_phone_hands_its_block_to_the_other(env):
         AdbPeer(env["tmp"] / "bad", allowed_keys=[env["pub"]], faults=Faults(drop="always")) as bad,
     ):
         backends = [phone(good, env), phone(bad, env, retries=1)]
-        report = profile_fleet(get_space("basic"), backends, store, limit=LIMIT, progress=False,
-                               warn=warned.append)  # fmt: skip
+        report = profile_fleet(
+            get_space("basic"), backends, store, limit=LIMIT, progress=False, warn=warned.append
+        )
         for be in backends:
             be.close()
     assert report.measured == LIMIT and not report.failed
@@ -130,8 +143,15 @@ def cli(env, monkeypatch):
     pixel = json.loads((src / "pixel3.json").read_text())
     pixel.pop("luts", None)
     pixel["cooldown_s"] = 0
-    pixel["adb"].update({"retries": 1, "backoff_s": 0.01, "connect_timeout_s": 3,
-                         "auth_timeout_s": 1, "timeout_margin_s": 10})  # fmt: skip
+    pixel["adb"].update(
+        {
+            "retries": 1,
+            "backoff_s": 0.01,
+            "connect_timeout_s": 3,
+            "auth_timeout_s": 1,
+            "timeout_margin_s": 10,
+        }
+    )
     (dst / "pixel3.json").write_text(json.dumps(pixel))
     monkeypatch.setenv("PADNAS_DEVICE_PROFILES", str(dst))
     runner = CliRunner()
@@ -154,8 +174,16 @@ def test_cli_profile_pixel3_resumes_matches_host_keys_and_exports_a_lut(env, cli
     # the phone drops off after three blocks: the command stops, keeping them
     faults = Faults(drop=set(range(4, 1000)))
     with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]], faults=faults) as peer:
-        r = cli("profile", *phone_args, "--serial", peer.serial, "--benchmark-model", STANDIN,
-                "--limit", 12)  # fmt: skip
+        r = cli(
+            "profile",
+            *phone_args,
+            "--serial",
+            peer.serial,
+            "--benchmark-model",
+            STANDIN,
+            "--limit",
+            12,
+        )
         assert r.exit_code == 1, r.output
         assert "rerun the same command to resume" in r.output
         store = MeasurementStore("pixel3", store_dir)
@@ -186,8 +214,7 @@ def test_cli_profile_pixel3_resumes_matches_host_keys_and_exports_a_lut(env, cli
     assert list(MeasurementStore("mock", store_dir).records()) == full
 
     out = env["tmp"] / "pixel3-basic.json"
-    r = cli("export-lut", "--device", "pixel3", "--space", "basic", "--store", store_dir,
-            "-o", out)  # fmt: skip
+    r = cli("export-lut", "--device", "pixel3", "--space", "basic", "--store", store_dir, "-o", out)
     assert r.exit_code == 0, r.output
     lut = load_lut(out, "basic", 224)
     assert sorted(lut.entries) == sorted(full)
@@ -201,8 +228,16 @@ def test_cli_profile_pixel3_resumes_matches_host_keys_and_exports_a_lut(env, cli
 def test_cli_phone_options_are_checked(env, cli, expect_error):
     r = cli("profile", "--device", "host", "--serial", "127.0.0.1:5555", "-q")
     expect_error(r, 2, "for phones")
-    r = cli("profile", "--device", "pixel3", "--serial", "127.0.0.1:99999", "-q",
-            "--benchmark-model", STANDIN)  # fmt: skip
+    r = cli(
+        "profile",
+        "--device",
+        "pixel3",
+        "--serial",
+        "127.0.0.1:99999",
+        "-q",
+        "--benchmark-model",
+        STANDIN,
+    )
     expect_error(r, 2, "bad port")
     r = cli("measure", "x.tflite", "--device", "pixel3", "--serial", "a:1", "--serial", "b:2")
     expect_error(r, 2, "single --serial")
@@ -213,8 +248,17 @@ def test_cli_devices_lists_profiles_and_probes_phones(env, cli):
         AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]]) as ok,
         AdbPeer(env["tmp"] / "other", allowed_keys=[]) as refused,
     ):
-        r = cli("devices", "--serial", ok.serial, "--serial", refused.serial,
-                "--adb-key", env["key"], "--timeout", 1)  # fmt: skip
+        r = cli(
+            "devices",
+            "--serial",
+            ok.serial,
+            "--serial",
+            refused.serial,
+            "--adb-key",
+            env["key"],
+            "--timeout",
+            1,
+        )
     assert r.exit_code == 0, r.output
     assert "pixel3" in r.output and "cpu_mask 80" in r.output
     lines = {ln.split()[0]: ln for ln in r.output.splitlines() if ln.strip()}
@@ -242,10 +286,27 @@ def test_ctrl_c_while_two_phones_measure_keeps_everything(env, cli, tmp_path, mo
         AdbPeer(env["tmp"] / "p1", allowed_keys=[env["pub"]]) as a,
         AdbPeer(env["tmp"] / "p2", allowed_keys=[env["pub"]]) as b,
     ):
-        cmd = [sys.executable, "-m", "latency.cli", "profile", "--device", "pixel3",
-               "--serial", a.serial, "--serial", b.serial, "--benchmark-model", STANDIN,
-               "--adb-key", env["key"], "--space", "basic", "--store", env["tmp"] / "stores",
-               "-q"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "latency.cli",
+            "profile",
+            "--device",
+            "pixel3",
+            "--serial",
+            a.serial,
+            "--serial",
+            b.serial,
+            "--benchmark-model",
+            STANDIN,
+            "--adb-key",
+            env["key"],
+            "--space",
+            "basic",
+            "--store",
+            env["tmp"] / "stores",
+            "-q",
+        ]
         cmd = [str(c) for c in cmd]
         pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
         limit = 40  # enough blocks left that SIGINT lands mid-run on a fast, idle machine

@@ -22,7 +22,7 @@ from latency.backends.adb.transport import (
     key_paths,
     parse_serial,
 )
-from padnas.errors import exit_code
+from padnas.core.errors import exit_code
 
 
 @pytest.mark.parametrize(
@@ -101,8 +101,13 @@ def test_offline_device(tmp_path, adb_key):
 def test_unauthorized_then_accepted(tmp_path, adb_key):
     prompts = []
     with AdbPeer(tmp_path / "phone", allowed_keys=[]) as peer:
-        link = AdbLink(peer.serial, adb_key=adb_key[0], connect_timeout_s=2, auth_timeout_s=1,
-                       on_prompt=prompts.append)  # fmt: skip
+        link = AdbLink(
+            peer.serial,
+            adb_key=adb_key[0],
+            connect_timeout_s=2,
+            auth_timeout_s=1,
+            on_prompt=prompts.append,
+        )
         with pytest.raises(AdbUnauthorized, match="Allow USB debugging") as info:
             link.connect()
         assert exit_code(info.value) == 1

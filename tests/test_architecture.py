@@ -14,8 +14,9 @@ from latency.backends.mock import MockBackend
 from latency.errors import BackendError, ExportError, LatencyError
 from latency.lut.table import LutError, source_line
 from latency.variants import Variant, VariantError
-from padnas.clitools import accelerator_option, handle_errors, renamed_option
-from padnas.errors import PadnasError, UsageError, exit_code
+from padnas.cli.options import accelerator_option
+from padnas.core.cli import handle_errors, renamed_option
+from padnas.core.errors import PadnasError, UsageError, exit_code
 from padnas.space import SpaceError
 
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
-from padnas.baselines import random_search, spos_evolution
-from padnas.ces import CESConfig, nondominated_ranks, run_ces
-from padnas.errors import exit_code
+from padnas.core.errors import exit_code
+from padnas.experiments.baselines import random_search, spos_evolution
+from padnas.search.ces import CESConfig, nondominated_ranks, run_ces
+from padnas.search.window import LatencyWindow, WindowError
 from padnas.space import Arch, SearchSpace
-from padnas.window import LatencyWindow, WindowError
 
 SMALL = CESConfig(pop_size=16, generations=6)
 
@@ -216,8 +216,8 @@ def test_window_admits_both_bounds_exactly():
 
 
 def test_rank_cut_keeps_ranks_below_ten_only(basic):
-    from padnas.ces import Evaluated, SearchResult
-    from padnas.prune import MAX_RANK
+    from padnas.search.ces import Evaluated, SearchResult
+    from padnas.search.prune import MAX_RANK
 
     rng = np.random.default_rng(0)
     genomes = basic.sample_genomes(rng, 11)
@@ -233,12 +233,13 @@ def test_rank_cut_keeps_ranks_below_ten_only(basic):
 
 
 def test_search_result_json_round_trip_and_foreign_space(basic, pruned):
-    from padnas.ces import SearchResult
+    from padnas.search.ces import SearchResult
 
     toy = Toy(basic)
     window = toy.window()
-    res = run_ces(basic, toy.latency, toy.accuracy, window, CESConfig(pop_size=6, generations=2),
-                  seed=0)  # fmt: skip
+    res = run_ces(
+        basic, toy.latency, toy.accuracy, window, CESConfig(pop_size=6, generations=2), seed=0
+    )
     res.notes.append("a note to keep")
     data = res.to_json(stage=2)
     assert data["stage"] == 2 and data["window_ms"] == window.to_list()

@@ -44,8 +44,19 @@ def test_unknown_space_preset_data(cli, expect_error):
 @pytest.fixture(scope="module")
 def supernet_dir(tmp_path_factory, cli):
     out = tmp_path_factory.mktemp("sn")
-    r = cli(main, "supernet", "train", "--data", "digits", "--epochs", "1", "--batch-size", "256",
-            "--out", out)  # fmt: skip
+    r = cli(
+        main,
+        "supernet",
+        "train",
+        "--data",
+        "digits",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "256",
+        "--out",
+        out,
+    )
     assert r.exit_code == 0, r.output
     assert (out / "checkpoint.pt").is_file() and (out / "train_log.jsonl").is_file()
     return out
@@ -96,16 +107,40 @@ def test_evaluate_bad_archs(supernet_dir, cli, expect_error):
 
 
 def test_resume_refuses_another_training(supernet_dir, cli, expect_error):
-    r = cli(main, "supernet", "train", "--data", "digits", "--epochs", "1", "--batch-size", "256",
-            "--lr", "0.3", "--out", supernet_dir)  # fmt: skip
+    r = cli(
+        main,
+        "supernet",
+        "train",
+        "--data",
+        "digits",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "256",
+        "--lr",
+        "0.3",
+        "--out",
+        supernet_dir,
+    )
     # the refusal comes once training starts, after the line announcing it
     expect_error(r, 2, "belongs to another training", "--no-resume", alone=False)
 
 
 def test_train_standalone(tmp_path, cli):
-    r = cli(main, "train", "--arch", ARCH, "--data", "digits", "--epochs", "1",
-            "--batch-size", "256",
-            "--out", tmp_path)  # fmt: skip
+    r = cli(
+        main,
+        "train",
+        "--arch",
+        ARCH,
+        "--data",
+        "digits",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "256",
+        "--out",
+        tmp_path,
+    )
     assert r.exit_code == 0, r.output
     rec = json.loads(r.stdout.strip().splitlines()[-1])
     assert rec["arch"] == ARCH and 0 <= rec["test_accuracy"] <= 1

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from padnas.complexity import count_macs, count_params, macs_params
+from padnas.nn.complexity import count_macs, count_params, macs_params
+from padnas.nn.supernet import ChildNet
 from padnas.space import Proxy, get_space, parse_op
-from padnas.supernet import ChildNet
 
 torch.set_num_threads(1)
 

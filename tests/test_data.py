@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from padnas.data import DataError, iterate_batches, load_data
+from padnas.data.datasets import DataError, iterate_batches, load_data
 
 
 def _all(split):

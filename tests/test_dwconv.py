@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from padnas.dwconv import depthwise_conv2d
-from padnas.ops import SameConv2d
+from padnas.nn.dwconv import depthwise_conv2d
+from padnas.nn.ops import SameConv2d
 
 
 @pytest.mark.parametrize("size,kernel,stride", [(1, 7, 1), (2, 5, 2), (4, 7, 1), (5, 3, 2)])

@@ -7,10 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from padnas.data import load_data
-from padnas.evaluate import OneShotEvaluator, evaluate_model
+from padnas.data.datasets import load_data
+from padnas.run.settings import PRESETS
+from padnas.search.oneshot import OneShotEvaluator, evaluate_model
 from padnas.space import get_space
-from padnas.train import PRESETS, build_supernet, train_supernet
+from padnas.train.loop import build_supernet, train_supernet
 
 torch.set_num_threads(1)  # a shared 2-core machine: two OpenMP threads stall when one is taken
 
@@ -20,10 +21,11 @@ def trained(tmp_path_factory):
     """A supernet briefly trained on mnist5k with the quick preset (2 epochs, 54 steps)."""
     data = load_data("mnist5k", 32, seed=0)
     sp = get_space("basic")
-    cfg = PRESETS["quick"]
+    cfg = PRESETS["quick"].train
     net = build_supernet(sp, cfg, data.num_classes, seed=0)
-    train_supernet(net, data, cfg, tmp_path_factory.mktemp("sn"), seed=0, epochs=2, lr=0.005,
-                   progress=False)  # fmt: skip
+    train_supernet(
+        net, data, cfg, tmp_path_factory.mktemp("sn"), seed=0, epochs=2, lr=0.005, progress=False
+    )
     archs = [sp.sample(np.random.default_rng(s)) for s in range(6)]
     return net, data, archs
 
@@ -74,7 +76,7 @@ def test_cache_is_dropped_when_the_weights_change(trained):
         assert ev.cache_size == 1  # dropped, then refilled with the new value
         net.load_state_dict(saved)
         assert ev.evaluate(archs[0]) == _evaluator(net, data).evaluate(archs[0])
-        other = build_supernet(net.space, PRESETS["quick"], 10, seed=5)
+        other = build_supernet(net.space, PRESETS["quick"].train, 10, seed=5)
         ev.supernet = other
         assert ev.cache_size == 0
     finally:

@@ -10,8 +10,8 @@ import pytest
 
 from latency.networks.checks import load_networks, network_from_dict
 from latency.networks.description import NetDescError
-from padnas.errors import FileFormatError
-from padnas.fileio import parse_json, read_json, read_jsonl
+from padnas.core import parse_json, read_json, read_jsonl
+from padnas.core.errors import FileFormatError
 
 ROOT = Path(__file__).resolve().parents[1]
 PIXEL3 = ROOT / "device_profiles" / "pixel3.json"

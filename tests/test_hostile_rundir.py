@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from search_support import TINY_CES, TINY_PRESET
 from test_hostile_properties import JSON_VALUES, set_somewhere
 
-from padnas.pipeline import CES_PRESETS
-from padnas.presets import PRESETS
-from padnas.search_cli import export, search, show
+from padnas.cli.runs import export, show
+from padnas.cli.search import search
+from padnas.run.settings import PRESETS, Preset
 
 #: the longest a command may take before it counts as a hang (a resume may retrain a stage)
 HANG_S = 300
@@ -36,8 +36,7 @@ HANG_S = 300
 def tiny(tmp_path_factory):
     """The shrunk quick preset, a private cache and one torch thread, for the whole module."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(PRESETS, "quick", TINY_PRESET)
-        mp.setitem(CES_PRESETS, "quick", TINY_CES)
+        mp.setitem(PRESETS, "quick", Preset(TINY_PRESET, TINY_CES))
         mp.setenv("PADNAS_CACHE", str(tmp_path_factory.mktemp("cache")))
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
@@ -180,8 +179,9 @@ def _same_meaning(run: Path, original: Path) -> bool:
     return True
 
 
-def _check(name: str, r: Result, run: Path, out: Path, before, baseline: str, same: bool,
-           expect_error) -> None:  # fmt: skip
+def _check(
+    name: str, r: Result, run: Path, out: Path, before, baseline: str, same: bool, expect_error
+) -> None:
     """The property: no traceback, no exception but the exit; exit 0 with the baseline answer
     when the run still means the same, or exit 0 (a damaged-but-usable run: a resume that
     rebuilds) or a one-line ``error:`` with exit 2 that changed nothing (``before``: the run's

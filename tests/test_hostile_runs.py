@@ -13,10 +13,11 @@ from click.testing import CliRunner
 from search_support import mock_lut, run_pipeline, tiny_data, tiny_plan
 
 from latency.backends.adb.serials import AdbSerialError, parse_serial
-from padnas.ces import CESConfig
-from padnas.errors import exit_code
-from padnas.rundir import LoadedRun, RunDir
-from padnas.search_cli import export, search, show
+from padnas.cli.runs import export, show
+from padnas.cli.search import search
+from padnas.core.errors import exit_code
+from padnas.run.rundir import LoadedRun, RunDir
+from padnas.search.ces import CESConfig
 
 
 def _invoke(cmd, args, env=None):

@@ -56,8 +56,9 @@ def test_devices_json_lists_profiles_with_their_luts():
 
 def test_measure_arch_json_with_the_lut_check(latency_cli, lut_file, expect_error):
     arch = "-".join(["K3E1", *(["K5E3"] * 21)])
-    r = latency_cli("measure", arch, "--device", "mock", "--space", "basic", "--lut", lut_file,
-                    "--json")  # fmt: skip
+    r = latency_cli(
+        "measure", arch, "--device", "mock", "--space", "basic", "--lut", lut_file, "--json"
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["device"] == "mock" and doc["target"] == arch
@@ -80,8 +81,19 @@ def test_measure_arch_json_with_the_lut_check(latency_cli, lut_file, expect_erro
 
 
 def test_measure_networks_json(latency_cli):
-    r = latency_cli("measure", PUBLISHED, "--device", "mock", "--net", "MobileNetV2_1.0",
-                    "--net", "ProxylessNAS_mobile", "--lut", PIXEL3, "--json")  # fmt: skip
+    r = latency_cli(
+        "measure",
+        PUBLISHED,
+        "--device",
+        "mock",
+        "--net",
+        "MobileNetV2_1.0",
+        "--net",
+        "ProxylessNAS_mobile",
+        "--lut",
+        PIXEL3,
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert [m["name"] for m in doc["measurements"]] == ["MobileNetV2_1.0", "ProxylessNAS_mobile"]
@@ -102,8 +114,9 @@ def test_measure_model_file_json_on_the_mock(latency_cli, tmp_path, expect_error
     r = latency_cli("measure", model, "--device", "mock", "--json")
     assert r.exit_code == 0, r.output
     (m,) = json.loads(r.stdout)["measurements"]
-    by_arch = latency_cli("measure", arch, "--device", "mock", "--space", "basic",
-                          "--resolution", 64, "--json")  # fmt: skip
+    by_arch = latency_cli(
+        "measure", arch, "--device", "mock", "--space", "basic", "--resolution", 64, "--json"
+    )
     assert m == {**json.loads(by_arch.stdout)["measurements"][0], "name": str(model)}
     r = latency_cli("measure", model, "--device", "mock", "--lut", PIXEL3)
     expect_error(r, 2, "--lut prices an ARCH, a NET.json or a MODEL.onnx, not a .tflite")
@@ -114,34 +127,42 @@ def test_validate_json_matches_the_calibrated_lut(latency_cli, lut_file, tmp_pat
 
     out = tmp_path / "calibrated.json"
     # without -q: the progress bars go to stderr, stdout stays one document
-    r = latency_cli("validate", "--lut", lut_file, "--device", "mock", "--n", 8, "-o", out,
-                    "--json")  # fmt: skip
+    r = latency_cli(
+        "validate", "--lut", lut_file, "--device", "mock", "--n", 8, "-o", out, "--json"
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["device"] == "mock" and doc["lut"] == "basic@224"
     assert doc["lut_file"] == str(lut_file) and doc["saved_to"] == str(out)
     assert doc["n"] == 8 and doc["n_fit"] + doc["n_test"] == 8 and len(doc["archs"]) == 8
     assert doc["calibration"] == load_lut(out).calibration
-    assert all(a["unit"] == "ms" and a["source"] == "mock" and a["lut_ms"] > 0
-               for a in doc["archs"])  # fmt: skip
+    assert all(
+        a["unit"] == "ms" and a["source"] == "mock" and a["lut_ms"] > 0 for a in doc["archs"]
+    )
     for part in ("raw_all", "raw_test", "calibrated_test"):
-        assert set(doc[part]) == {"n", "mape", "max_err", "within5", "within10", "bias",
-                                  "kendall_tau"}  # fmt: skip
+        assert set(doc[part]) == {
+            "n",
+            "mape",
+            "max_err",
+            "within5",
+            "within10",
+            "bias",
+            "kendall_tau",
+        }
     assert doc["raw_test"]["n"] == doc["n_test"]
 
 
 def test_strict_json_writes_undefined_figures_as_null(capsys):
     import numpy as np
 
-    from padnas.clitools import echo_json
+    from padnas.core.cli import echo_json
 
     echo_json({"tau": float("nan"), "hi": np.float32(np.inf), "n": np.int64(3), "p": ROOT})
-    assert json.loads(capsys.readouterr().out) == {"tau": None, "hi": None, "n": 3,
-                                                   "p": str(ROOT)}  # fmt: skip
+    assert json.loads(capsys.readouterr().out) == {"tau": None, "hi": None, "n": 3, "p": str(ROOT)}
 
 
 def test_show_json_of_an_unfinished_run(cli, tmp_path):
-    from padnas.search_cli import show
+    from padnas.cli.runs import show
 
     run = tmp_path / "run"
     (run / "stage-2").mkdir(parents=True)

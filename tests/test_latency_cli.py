@@ -90,8 +90,9 @@ def test_bad_lut_files_exit_2(latency_cli, tmp_path, expect_error, frozen):
     expect_error(r, 2, "built on device 'mock'")
 
 
-def test_export_lut_no_fill_and_validate_to_another_file_with_report(latency_cli, tmp_path,
-                                                                      expect_error):  # fmt: skip
+def test_export_lut_no_fill_and_validate_to_another_file_with_report(
+    latency_cli, tmp_path, expect_error
+):
     assert latency_cli("profile", "--device", "mock", "--space", "basic", "-q").exit_code == 0
     lut = tmp_path / "mock.json"
     r = latency_cli("export-lut", "--device", "mock", "--space", "basic", "--no-fill", "-o", lut)
@@ -100,8 +101,20 @@ def test_export_lut_no_fill_and_validate_to_another_file_with_report(latency_cli
     before = lut.read_text()
 
     calibrated, report = tmp_path / "calibrated.json", tmp_path / "report.json"
-    r = latency_cli("validate", "--lut", lut, "--device", "mock", "--n", 8, "-q",
-                    "-o", calibrated, "--report", report)  # fmt: skip
+    r = latency_cli(
+        "validate",
+        "--lut",
+        lut,
+        "--device",
+        "mock",
+        "--n",
+        8,
+        "-q",
+        "-o",
+        calibrated,
+        "--report",
+        report,
+    )
     assert r.exit_code == 0, r.output
     assert lut.read_text() == before  # -o leaves --lut as it was
     cal = load_lut(calibrated).calibration
@@ -111,7 +124,15 @@ def test_export_lut_no_fill_and_validate_to_another_file_with_report(latency_cli
 
     store = tmp_path / "cache" / "measurements" / "mock.jsonl"
     store.write_text("\n".join(store.read_text().splitlines()[:50]) + "\n")
-    r = latency_cli("export-lut", "--device", "mock", "--space", "basic", "--no-fill",
-                    "-o", tmp_path / "holes.json")  # fmt: skip
+    r = latency_cli(
+        "export-lut",
+        "--device",
+        "mock",
+        "--space",
+        "basic",
+        "--no-fill",
+        "-o",
+        tmp_path / "holes.json",
+    )
     expect_error(r, 2, "21 of 71 variants are not measured", "regression fallback")
     assert not (tmp_path / "holes.json").exists()

@@ -18,8 +18,19 @@ pytestmark = pytest.mark.slow
 
 def test_sigterm_mid_profile_keeps_measurements(tmp_path):
     env = {**os.environ, "PADNAS_CACHE": str(tmp_path)}
-    cmd = [sys.executable, "-m", "latency.cli", "profile", "--device", "host",
-           "--space", "basic", "--resolution", "32", "-q"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "latency.cli",
+        "profile",
+        "--device",
+        "host",
+        "--space",
+        "basic",
+        "--resolution",
+        "32",
+        "-q",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     store = tmp_path / "measurements" / "host.jsonl"
     deadline = time.monotonic() + 240

@@ -17,10 +17,15 @@ INF = "Infinity is not a JSON number"  # the JSON reader refuses the token itsel
 def _lut(family: str = "basic", resolution: int = 224) -> Lut:
     space = get_space(family)
     entries = {
-        v.key: {"ms": 0.1 + i * 0.01, "p10": 0.1, "p90": 0.2 + i * 0.01, "n": 20,
-                "source": "measured"}
+        v.key: {
+            "ms": 0.1 + i * 0.01,
+            "p10": 0.1,
+            "p90": 0.2 + i * 0.01,
+            "n": 20,
+            "source": "measured",
+        }
         for i, v in enumerate(space_variants(space, resolution))
-    }  # fmt: skip
+    }
     return Lut({"name": "host"}, family, space.family_signature, resolution, entries)
 
 
@@ -64,7 +69,7 @@ def test_round_trip(tmp_path):
         (lambda d: d.update(width_mult=0), "width_mult 0 must be a positive number"),
         (lambda d: d.update(width_mult="1"), "width_mult '1' must be a positive number"),
     ],
-)  # fmt: skip
+)
 def test_invalid_fields_are_named(tmp_path, mutate, expect):
     data = _lut().to_dict()
     mutate(data)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from padnas.errors import PathError
-from padnas.fileio import atomic_write_json
+from padnas.core import atomic_write_json
+from padnas.core.errors import PathError
 
 
 @pytest.fixture
@@ -31,24 +31,40 @@ def _store(padnas_cache):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["export-lut", "--device", "mock", "--space", "basic", "-o", "{B}/sub/lut.json"],
-         ["cannot create -o {B}/sub/lut.json", "{B} is a file, not a directory"]),
-        (["export-lut", "--device", "mock", "--space", "basic", "-o", "{T}"],
-         ["'-o'", "{T}' is a directory"]),  # click's own check, also one line
-        (["profile", "--device", "mock", "--space", "basic", "-q", "--report", "{B}/r.json"],
-         ["cannot create --report {B}/r.json", "is a file, not a directory"]),
-        (["profile", "--device", "mock", "--space", "basic", "-q", "--store", "{B}/s"],
-         ["cannot create --store {B}/s: {B} is a file, not a directory"]),
-        (["validate", "--device", "mock", "--lut", "{L}", "-o", "{B}/x/lut.json"],
-         ["cannot create -o {B}/x/lut.json"]),
-        (["validate", "--device", "mock", "--lut", "{L}", "--report", "{B}/r.json"],
-         ["cannot create --report {B}/r.json"]),
-        (["estimate", "--device", "pixel3", "--space", "basic", "-o", "{B}/e.json"],
-         ["cannot create -o {B}/e.json"]),
-        (["estimate", "--device", "pixel3", "--space", "basic", "--update", "{T}/none.json"],
-         ["--update {T}/none.json: no such device profile"]),
+        (
+            ["export-lut", "--device", "mock", "--space", "basic", "-o", "{B}/sub/lut.json"],
+            ["cannot create -o {B}/sub/lut.json", "{B} is a file, not a directory"],
+        ),
+        (
+            ["export-lut", "--device", "mock", "--space", "basic", "-o", "{T}"],
+            ["'-o'", "{T}' is a directory"],
+        ),  # click's own check, also one line
+        (
+            ["profile", "--device", "mock", "--space", "basic", "-q", "--report", "{B}/r.json"],
+            ["cannot create --report {B}/r.json", "is a file, not a directory"],
+        ),
+        (
+            ["profile", "--device", "mock", "--space", "basic", "-q", "--store", "{B}/s"],
+            ["cannot create --store {B}/s: {B} is a file, not a directory"],
+        ),
+        (
+            ["validate", "--device", "mock", "--lut", "{L}", "-o", "{B}/x/lut.json"],
+            ["cannot create -o {B}/x/lut.json"],
+        ),
+        (
+            ["validate", "--device", "mock", "--lut", "{L}", "--report", "{B}/r.json"],
+            ["cannot create --report {B}/r.json"],
+        ),
+        (
+            ["estimate", "--device", "pixel3", "--space", "basic", "-o", "{B}/e.json"],
+            ["cannot create -o {B}/e.json"],
+        ),
+        (
+            ["estimate", "--device", "pixel3", "--space", "basic", "--update", "{T}/none.json"],
+            ["--update {T}/none.json: no such device profile"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_output_that_cannot_be_written_is_refused_first(
     latency_cli, expect_error, padnas_cache, tmp_path, blocker, lut_file, args, words
 ):
@@ -112,5 +128,6 @@ def test_validate_in_place_into_a_bundle_is_refused_before_measuring(
     shutil.copy(Path(__file__).resolve().parents[1] / "device_profiles" / "pixel3.json", bundle)
     before = frozen(bundle)
     r = latency_cli("validate", "--lut", bundle, "--device", "mock", "--n", 4, "-q")
-    expect_error(r, 2, f"{bundle} holds several LUTs; write the calibrated one with -o",
-                 unchanged=before)  # fmt: skip
+    expect_error(
+        r, 2, f"{bundle} holds several LUTs; write the calibrated one with -o", unchanged=before
+    )

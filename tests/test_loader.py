@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from padnas.data import load_data
-from padnas.evaluate import OneShotEvaluator
-from padnas.loader import BatchFeeder, EpochBatch
+from padnas.data.datasets import load_data
+from padnas.data.loader import BatchFeeder, EpochBatch
+from padnas.run.settings import PRESETS
+from padnas.search.oneshot import OneShotEvaluator
 from padnas.space import get_space
-from padnas.train import PRESETS, build_supernet, train_supernet
+from padnas.train.loop import build_supernet, train_supernet
 
 torch.set_num_threads(1)
 
@@ -75,13 +76,13 @@ def test_training_and_evaluation_with_workers_equal_without(folder, tmp_path):
     arch = sp.sample(np.random.default_rng(1))
     states, accs = [], []
     for workers in (0, 2):
-        cfg = PRESETS["quick"].replace(batch_size=8, num_workers=workers)
+        cfg = PRESETS["quick"].train.replace(batch_size=8, num_workers=workers)
         net = build_supernet(sp, cfg, folder.num_classes, seed=0)
-        train_supernet(net, folder, cfg, tmp_path / f"w{workers}", seed=0, epochs=2,
-                       progress=False)  # fmt: skip
+        train_supernet(net, folder, cfg, tmp_path / f"w{workers}", seed=0, epochs=2, progress=False)
         states.append(net.state_dict())
-        ev = OneShotEvaluator.from_config(net, folder, cfg.replace(recal_images=8,
-                                          recal_batch_size=8, eval_batch_size=3))  # fmt: skip
+        ev = OneShotEvaluator.from_config(
+            net, folder, cfg.replace(recal_images=8, recal_batch_size=8, eval_batch_size=3)
+        )
         accs.append([ev.evaluate(arch), ev.evaluate(sp.sample(np.random.default_rng(2)))])
     for k in states[0]:
         assert torch.equal(states[0][k], states[1][k]), k

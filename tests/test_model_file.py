@@ -18,23 +18,46 @@ SMALL = {
     "num_classes": 10,
     "layers": [
         {"type": "conv", "cin": 3, "cout": 16, "kernel": 3, "stride": 2, "act": "hswish"},
-        {"type": "ibconv", "cin": 16, "cout": 16, "kernel": 3, "stride": 1, "expansion": 3,
-         "se": True, "se_hidden": 8, "se_gate": "hsigmoid", "act": "relu"},
-        {"type": "ibconv", "cin": 16, "cout": 24, "kernel": 5, "stride": 2, "expansion": 4,
-         "act": "hswish"},
+        {
+            "type": "ibconv",
+            "cin": 16,
+            "cout": 16,
+            "kernel": 3,
+            "stride": 1,
+            "expansion": 3,
+            "se": True,
+            "se_hidden": 8,
+            "se_gate": "hsigmoid",
+            "act": "relu",
+        },
+        {
+            "type": "ibconv",
+            "cin": 16,
+            "cout": 24,
+            "kernel": 5,
+            "stride": 2,
+            "expansion": 4,
+            "act": "hswish",
+        },
         {"type": "pool", "cin": 24, "cout": 24},
         {"type": "fc", "cin": 24, "cout": 10, "act": None},
     ],
-}  # fmt: skip
+}
 
 
 def small_onnx(folder, name="small", seed=0, free_batch=True):
     net = network_from_dict(name, SMALL)
     module = convert.randomize(net.build_module(), seed)
     path = folder / f"{name}.onnx"
-    torch.onnx.export(module, (torch.zeros(net.input_shape),), str(path), opset_version=17,
-                      dynamo=False, input_names=["image"],
-                      dynamic_axes={"image": {0: "batch"}} if free_batch else None)  # fmt: skip
+    torch.onnx.export(
+        module,
+        (torch.zeros(net.input_shape),),
+        str(path),
+        opset_version=17,
+        dynamo=False,
+        input_names=["image"],
+        dynamic_axes={"image": {0: "batch"}} if free_batch else None,
+    )
     return path
 
 
@@ -53,10 +76,12 @@ def test_onnx_on_the_mock_measures_as_its_layer_list(tmp_path, latency_cli):
     assert c.exit_code == 0, c.output
     assert c.stdout.splitlines()[1].startswith(f"  LUT {PIXEL3}: ")
     # --json: the same figures, the LUT's check of the layer list included
-    doc = json.loads(latency_cli("measure", onnx, "--device", "mock", "--lut", PIXEL3,
-                                 "--json").stdout)  # fmt: skip
-    by_desc = json.loads(latency_cli("measure", desc, "--device", "mock", "--lut", PIXEL3,
-                                     "--json").stdout)  # fmt: skip
+    doc = json.loads(
+        latency_cli("measure", onnx, "--device", "mock", "--lut", PIXEL3, "--json").stdout
+    )
+    by_desc = json.loads(
+        latency_cli("measure", desc, "--device", "mock", "--lut", PIXEL3, "--json").stdout
+    )
     assert doc["target"] == str(onnx) and doc["device"] == "mock"
     (m,) = doc["measurements"]
     assert m == {**by_desc["measurements"][0], "name": str(onnx)}

@@ -94,32 +94,64 @@ POOL = {"type": "pool", "cin": 8, "cout": 8}
         (_net(CONV, {"type": "fc", "cin": 8, "cout": 10}), "put a 'pool' layer before it"),
         (_net(CONV, POOL, {**CONV, "cin": 8}), "after 'pool' only 'fc' layers may follow"),
         (
-            _net(CONV, {"type": "ibconv", "cin": 8, "cout": 8, "kernel": 3, "stride": 2,
-                        "expansion": 6, "residual": True}),
+            _net(
+                CONV,
+                {
+                    "type": "ibconv",
+                    "cin": 8,
+                    "cout": 8,
+                    "kernel": 3,
+                    "stride": 2,
+                    "expansion": 6,
+                    "residual": True,
+                },
+            ),
             "a residual add needs stride 1 and cin == cout",
         ),
         (
-            _net(CONV, {"type": "ibconv", "cin": 8, "cout": 8, "kernel": 3, "expansion": 6,
-                        "se_ratio": 0.25}),
+            _net(
+                CONV,
+                {
+                    "type": "ibconv",
+                    "cin": 8,
+                    "cout": 8,
+                    "kernel": 3,
+                    "expansion": 6,
+                    "se_ratio": 0.25,
+                },
+            ),
             "se_ratio given but 'se' is not true",
         ),
         (
-            _net(CONV, {"type": "ibconv", "cin": 8, "cout": 8, "kernel": 3, "expansion": 3,
-                        "expand_conv": False}),
+            _net(
+                CONV,
+                {
+                    "type": "ibconv",
+                    "cin": 8,
+                    "cout": 8,
+                    "kernel": 3,
+                    "expansion": 3,
+                    "expand_conv": False,
+                },
+            ),
             "without an expand conv the hidden width is cin",
         ),
         (
-            _net(CONV, {"type": "ibconv", "cin": 8, "cout": 8, "kernel": 3, "expansion": 6,
-                        "groups": 3}),
+            _net(
+                CONV,
+                {"type": "ibconv", "cin": 8, "cout": 8, "kernel": 3, "expansion": 6, "groups": 3},
+            ),
             "groups 3 must divide",
         ),
         (_net(CONV, {"type": "identity", "cin": 8, "cout": 16}), "identity needs cin == cout"),
-        (_net(CONV, POOL, {"type": "fc", "cin": 8, "cout": 10}, num_classes=5),
-         "num_classes is 5 but the last layer outputs 10"),
+        (
+            _net(CONV, POOL, {"type": "fc", "cin": 8, "cout": 10}, num_classes=5),
+            "num_classes is 5 but the last layer outputs 10",
+        ),
         ({"layers": []}, "'layers' must be a non-empty list"),
         ({"input": "big", "layers": [CONV]}, "'input' must be an integer"),
     ],
-)  # fmt: skip
+)
 def test_bad_descriptions_name_the_layer_and_field(data, message):
     with pytest.raises(NetDescError, match=message.replace("(", r"\(").replace(")", r"\)")):
         network_from_dict("net", data)
@@ -138,17 +170,51 @@ def test_file_errors(tmp_path):
 
 
 def test_options_resolve_to_exact_widths():
-    net = network_from_dict("n", _net(
-        {**CONV, "cout": 24},
-        {"type": "ibconv", "cin": 24, "cout": 24, "kernel": 5, "expansion": 3, "se": True,
-         "se_ratio": 0.25, "act": "h-swish"},
-        {"type": "ibconv", "cin": 24, "cout": 24, "kernel": 5, "expansion": 3, "se": True,
-         "se_ratio": 0.25, "se_base": "hidden"},
-        {"type": "ibconv", "cin": 24, "cout": 32, "kernel": 3, "stride": 2, "expansion": 6,
-         "groups": 2, "channel_shuffle": True},
-        {"type": "ibconv", "cin": 32, "cout": 32, "kernel": 3, "expansion": 1, "hidden": 96,
-         "expand_conv": True},
-    ))  # fmt: skip
+    net = network_from_dict(
+        "n",
+        _net(
+            {**CONV, "cout": 24},
+            {
+                "type": "ibconv",
+                "cin": 24,
+                "cout": 24,
+                "kernel": 5,
+                "expansion": 3,
+                "se": True,
+                "se_ratio": 0.25,
+                "act": "h-swish",
+            },
+            {
+                "type": "ibconv",
+                "cin": 24,
+                "cout": 24,
+                "kernel": 5,
+                "expansion": 3,
+                "se": True,
+                "se_ratio": 0.25,
+                "se_base": "hidden",
+            },
+            {
+                "type": "ibconv",
+                "cin": 24,
+                "cout": 32,
+                "kernel": 3,
+                "stride": 2,
+                "expansion": 6,
+                "groups": 2,
+                "channel_shuffle": True,
+            },
+            {
+                "type": "ibconv",
+                "cin": 32,
+                "cout": 32,
+                "kernel": 3,
+                "expansion": 1,
+                "hidden": 96,
+                "expand_conv": True,
+            },
+        ),
+    )
     _, se_cin, se_hidden, grouped, forced = net.layers
     assert (se_cin.se_hidden, se_cin.act, se_cin.residual) == (6, "hswish", True)
     assert se_hidden.se_hidden == 18

@@ -50,7 +50,8 @@ def test_every_layer_kind_exports_checked_and_measures(cache):
 
 @pytest.mark.slow
 def test_measure_network_file_on_the_host(cache):
-    r = CliRunner().invoke(main, ["measure", str(ALL_KINDS), "--device", "host"],
-                           catch_exceptions=False)  # fmt: skip
+    r = CliRunner().invoke(
+        main, ["measure", str(ALL_KINDS), "--device", "host"], catch_exceptions=False
+    )
     assert r.exit_code == 0, r.output
     assert r.output.startswith("allkinds: ") and "source measured, device host" in r.output

@@ -27,30 +27,81 @@ ALL_KINDS = {
     "input": [40, 32],
     "layers": [
         {"type": "conv", "cin": 3, "cout": 16, "kernel": 3, "stride": 2, "act": "hswish"},
-        {"type": "ibconv", "cin": 16, "cout": 16, "kernel": 3, "stride": 1, "expansion": 1,
-         "se": True, "se_hidden": 8, "se_gate": "hsigmoid", "act": "relu"},
-        {"type": "ibconv", "cin": 16, "cout": 24, "kernel": 5, "stride": 2, "expansion": 4,
-         "groups": 2, "channel_shuffle": True, "act": "hswish"},
-        {"type": "ibconv", "cin": 24, "cout": 24, "kernel": 7, "stride": 1, "expansion": 3,
-         "se": True, "se_hidden": 6, "se_act": "swish", "se_gate": "sigmoid", "act": "relu6",
-         "residual": True},
-        {"type": "ibconv", "cin": 24, "cout": 24, "kernel": 3, "stride": 1, "expansion": 2,
-         "act": "relu6", "residual": False},
+        {
+            "type": "ibconv",
+            "cin": 16,
+            "cout": 16,
+            "kernel": 3,
+            "stride": 1,
+            "expansion": 1,
+            "se": True,
+            "se_hidden": 8,
+            "se_gate": "hsigmoid",
+            "act": "relu",
+        },
+        {
+            "type": "ibconv",
+            "cin": 16,
+            "cout": 24,
+            "kernel": 5,
+            "stride": 2,
+            "expansion": 4,
+            "groups": 2,
+            "channel_shuffle": True,
+            "act": "hswish",
+        },
+        {
+            "type": "ibconv",
+            "cin": 24,
+            "cout": 24,
+            "kernel": 7,
+            "stride": 1,
+            "expansion": 3,
+            "se": True,
+            "se_hidden": 6,
+            "se_act": "swish",
+            "se_gate": "sigmoid",
+            "act": "relu6",
+            "residual": True,
+        },
+        {
+            "type": "ibconv",
+            "cin": 24,
+            "cout": 24,
+            "kernel": 3,
+            "stride": 1,
+            "expansion": 2,
+            "act": "relu6",
+            "residual": False,
+        },
         {"type": "dwconv", "cin": 24, "cout": 24, "kernel": 3, "stride": 1, "act": None},
         {"type": "conv", "cin": 24, "cout": 48, "kernel": 1, "stride": 1, "act": "swish"},
-        {"type": "conv", "cin": 48, "cout": 48, "kernel": 3, "stride": 1, "groups": 4,
-         "act": "relu"},
+        {
+            "type": "conv",
+            "cin": 48,
+            "cout": 48,
+            "kernel": 3,
+            "stride": 1,
+            "groups": 4,
+            "act": "relu",
+        },
         {"type": "pool", "cin": 48, "cout": 48},
         {"type": "fc", "cin": 48, "cout": 10, "act": "hsigmoid"},
         {"type": "fc", "cin": 10, "cout": 5, "act": None, "bias": False},
     ],
-}  # fmt: skip
+}
 
 
-# ---- a generic builder: a layer list as a plain torch model (not padnas.ops) ------------------
+# ---- a generic builder: a layer list as a plain torch model (not padnas.nn.ops) ------------------
 
-_ACTS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish, "swish": nn.SiLU,
-         "sigmoid": nn.Sigmoid, "hsigmoid": nn.Hardsigmoid}  # fmt: skip
+_ACTS = {
+    "relu": nn.ReLU,
+    "relu6": nn.ReLU6,
+    "hswish": nn.Hardswish,
+    "swish": nn.SiLU,
+    "sigmoid": nn.Sigmoid,
+    "hsigmoid": nn.Hardsigmoid,
+}
 
 
 def _act(name):
@@ -103,11 +154,13 @@ def torch_model(net: Network) -> nn.Module:
     for layer in net.layers:
         t = layer.type
         if t == "conv":
-            mods.append(_conv(layer.cin, layer.cout, layer.kernel, layer.stride, layer.groups,
-                              layer.act))  # fmt: skip
+            mods.append(
+                _conv(layer.cin, layer.cout, layer.kernel, layer.stride, layer.groups, layer.act)
+            )
         elif t == "dwconv":
-            mods.append(_conv(layer.cin, layer.cout, layer.kernel, layer.stride, layer.cin,
-                              layer.act))  # fmt: skip
+            mods.append(
+                _conv(layer.cin, layer.cout, layer.kernel, layer.stride, layer.cin, layer.act)
+            )
         elif t == "ibconv":
             mods.append(_Block(layer))
         elif t == "pool":
@@ -119,8 +172,9 @@ def torch_model(net: Network) -> nn.Module:
 
 
 def export(module: nn.Module, net: Network, path: Path) -> Path:
-    torch.onnx.export(module, (torch.zeros(net.input_shape),), str(path), opset_version=17,
-                      dynamo=False)  # fmt: skip
+    torch.onnx.export(
+        module, (torch.zeros(net.input_shape),), str(path), opset_version=17, dynamo=False
+    )
     return path
 
 
@@ -136,14 +190,19 @@ def computed_layers(net: Network) -> list[dict]:
 def published_onnx(tmp_path_factory):
     folder = tmp_path_factory.mktemp("onnx")
     nets = load_networks(PUBLISHED)
-    return {name: (net, export(torch_model(net), net, folder / f"{name}.onnx"))
-            for name, net in nets.items()}  # fmt: skip
+    return {
+        name: (net, export(torch_model(net), net, folder / f"{name}.onnx"))
+        for name, net in nets.items()
+    }
 
 
 def test_the_four_published_networks_are_tested():
     assert set(load_networks(PUBLISHED)) == {
-        "MobileNetV1_1.0", "MobileNetV2_1.0", "MobileNetV2_1.4", "ProxylessNAS_mobile",
-    }  # fmt: skip
+        "MobileNetV1_1.0",
+        "MobileNetV2_1.0",
+        "MobileNetV2_1.4",
+        "ProxylessNAS_mobile",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(load_networks(PUBLISHED)))
@@ -176,8 +235,7 @@ def test_predict_onnx_on_the_cli_equals_the_description(published_onnx, latency_
     assert text.stdout.startswith(f"{name}: {h['ms']:.2f} ms on pixel3")
 
 
-def test_describe_writes_a_layer_list_that_predicts_the_same(published_onnx, latency_cli,
-                                                             tmp_path):  # fmt: skip
+def test_describe_writes_a_layer_list_that_predicts_the_same(published_onnx, latency_cli, tmp_path):
     net, path = published_onnx["MobileNetV2_1.4"]
     out = tmp_path / "net.json"
     r = latency_cli("describe", path, "-o", out)
@@ -193,7 +251,7 @@ def test_describe_writes_a_layer_list_that_predicts_the_same(published_onnx, lat
 # ---- every kind, from both ways of writing it in torch -----------------------------------------
 
 
-@pytest.mark.parametrize("builder", ["plain torch", "padnas.ops"])
+@pytest.mark.parametrize("builder", ["plain torch", "padnas.nn.ops"])
 def test_every_layer_kind_reads_back(tmp_path, builder):
     net = network_from_dict("allkinds", ALL_KINDS)
     module = torch_model(net) if builder == "plain torch" else net.build_module()
@@ -215,8 +273,10 @@ class _Upsampling(nn.Module):
 
 
 def test_unsupported_op_is_refused_naming_the_node(tmp_path, latency_cli, expect_error):
-    net = network_from_dict("n", {"input": 16, "layers": [
-        {"type": "conv", "cin": 3, "cout": 8, "kernel": 3, "stride": 1}]})  # fmt: skip
+    net = network_from_dict(
+        "n",
+        {"input": 16, "layers": [{"type": "conv", "cin": 3, "cout": 8, "kernel": 3, "stride": 1}]},
+    )
     path = export(_Upsampling().eval(), net, tmp_path / "up.onnx")
     with pytest.raises(UnsupportedGraph, match=r"node '/Resize' \(Resize\) cannot be mapped"):
         read_onnx(path)
@@ -233,8 +293,14 @@ def test_a_residual_add_around_two_layers_is_refused(tmp_path):
         def forward(self, x):
             return x + self.b(self.a(x))
 
-    net = network_from_dict("n", {"input": 8, "in_chs": 8, "layers": [
-        {"type": "conv", "cin": 8, "cout": 8, "kernel": 3, "stride": 1}]})  # fmt: skip
+    net = network_from_dict(
+        "n",
+        {
+            "input": 8,
+            "in_chs": 8,
+            "layers": [{"type": "conv", "cin": 8, "cout": 8, "kernel": 3, "stride": 1}],
+        },
+    )
     with pytest.raises(UnsupportedGraph, match=r"\(Add\): a residual add must enclose exactly"):
         read_onnx(export(TwoConvSkip().eval(), net, tmp_path / "skip.onnx"))
 

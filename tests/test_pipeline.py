@@ -14,21 +14,17 @@ from hypothesis import strategies as st
 from search_support import mock_lut, run_pipeline, tiny_data, tiny_plan
 
 from latency.lut.table import LutError
-from padnas.checkpoint import load_checkpoint
-from padnas.data import DataBundle
-from padnas.errors import exit_code
-from padnas.pipeline import (
-    CES_PRESETS,
-    Hooks,
-    final_notes,
-    select_final,
-    stage_schedule,
-)
-from padnas.plan import plan_search
-from padnas.rundir import RunDir, RunDirError
+from padnas.core.errors import exit_code
+from padnas.data.datasets import DataBundle
+from padnas.run.pipeline import Hooks
+from padnas.run.plan import plan_search
+from padnas.run.rundir import RunDir, RunDirError
+from padnas.run.selection import final_notes, select_final
+from padnas.run.settings import PRESETS, stage_schedule
+from padnas.search.window import WindowError
 from padnas.space import get_space
-from padnas.train import PRESETS, Stage
-from padnas.window import WindowError
+from padnas.train.checkpoint import load_checkpoint
+from padnas.train.config import Stage
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -74,13 +70,13 @@ def reference(lut_file, data, tmp_path_factory) -> tuple[Path, dict]:
 
 
 def test_stage_schedule_keeps_total_epochs():
-    paper = PRESETS["paper"]
+    paper = PRESETS["paper"].train
     assert stage_schedule(paper, 4) == [Stage(120, 0.5), Stage(80, 0.1), Stage(40, 0.1)]
     assert stage_schedule(paper, 2) == [Stage(240, 0.5)]
     assert stage_schedule(paper, 3) == [Stage(120, 0.5), Stage(120, 0.1)]
     five = stage_schedule(paper, 5)
     assert len(five) == 4 and sum(s.epochs for s in five) == 240
-    assert CES_PRESETS["paper"].pop_size == 64 and CES_PRESETS["paper"].generations == 40
+    assert PRESETS["paper"].ces.pop_size == 64 and PRESETS["paper"].ces.generations == 40
 
 
 @pytest.mark.slow
@@ -214,22 +210,24 @@ def test_default_window_rules(lut_file, tmp_path):
 
 def _front_result(points, window=(60, 70)):
     """A search result whose ranks come from the CES's own non-dominated sorting."""
-    from padnas.ces import Evaluated, SearchResult, ranked
-    from padnas.window import LatencyWindow
+    from padnas.search.ces import Evaluated, SearchResult, ranked
+    from padnas.search.window import LatencyWindow
 
     recs = [Evaluated(a, (0,), acc, ms, 1) for a, acc, ms in points]
     return SearchResult("ces", get_space("basic"), LatencyWindow(*window), ranked(recs))
 
 
 def test_select_final_takes_front_members_spread_by_latency():
-    res = _front_result([
-        ("a", 0.5, 60.5),
-        ("b", 0.7, 61.0),  # on the front, but the picks lie nearer the equal latency steps
-        ("f", 0.6, 63.0),  # dominated by b: never returned
-        ("c", 0.8, 65.0),
-        ("d", 0.9, 69.9),
-        ("e", 0.85, 70.0),  # dominated by d
-    ])  # fmt: skip
+    res = _front_result(
+        [
+            ("a", 0.5, 60.5),
+            ("b", 0.7, 61.0),  # on the front, but the picks lie nearer the equal latency steps
+            ("f", 0.6, 63.0),  # dominated by b: never returned
+            ("c", 0.8, 65.0),
+            ("d", 0.9, 69.9),
+            ("e", 0.85, 70.0),  # dominated by d
+        ]
+    )
     assert [r.arch for r in res.front()] == ["a", "b", "c", "d"]
     # fastest, the member nearest the middle latency (65.2 ms), most accurate
     assert [r.arch for r in select_final(res, 3)] == ["a", "c", "d"]
@@ -244,14 +242,29 @@ def test_select_final_takes_front_members_spread_by_latency():
 def test_select_final_front_in_part_of_the_window():
     """The seed-0 main job's shape: a 40-100 ms window whose front lies at 60-74 ms. Fixed
     window thirds returned one model here; spreading along the front returns three."""
-    pts = [(f"x{i}", acc, ms) for i, (acc, ms) in enumerate(
-        [(0.701, 60.1), (0.711, 61.5), (0.725, 61.9), (0.728, 64.0), (0.736, 66.1),
-         (0.737, 68.8), (0.743, 71.6), (0.745, 73.9), (0.70, 90.0)])]  # fmt: skip
+    pts = [
+        (f"x{i}", acc, ms)
+        for i, (acc, ms) in enumerate(
+            [
+                (0.701, 60.1),
+                (0.711, 61.5),
+                (0.725, 61.9),
+                (0.728, 64.0),
+                (0.736, 66.1),
+                (0.737, 68.8),
+                (0.743, 71.6),
+                (0.745, 73.9),
+                (0.70, 90.0),
+            ]
+        )
+    ]
     res = _front_result(pts, window=(40, 100))
     picks = select_final(res, 3)
     assert [(r.latency_ms, r.accuracy) for r in picks] == [
-        (60.1, 0.701), (66.1, 0.736), (73.9, 0.745)
-    ]  # fmt: skip
+        (60.1, 0.701),
+        (66.1, 0.736),
+        (73.9, 0.745),
+    ]
     assert final_notes(res, picks, 3) == [
         "the Pareto front spans 60.10-73.90 ms of the 40.00-100.00 ms window: no faster "
         "architecture was found, and the slower ones were no more accurate"

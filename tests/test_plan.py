@@ -1,5 +1,5 @@
-"""Planning a search (padnas/plan.py) at its edges: the default window of each rule to the last
-hundredth, the --stages/--seed/--p-th bounds, the unmeasured-LUT warning, the LUT's identity in
+"""Planning a search (padnas/run/plan.py) at its edges: the default window of each rule to the last
+hundredth, the stages/seed/p_th bounds, the unmeasured-LUT warning, the LUT's identity in
 a run's config and a window of one architecture: what mutants of plan.py showed no test held."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from search_support import mock_lut
 
 from latency.lut.model import LatencyModel
 from latency.lut.table import load_lut
-from padnas.ces import CESConfig
-from padnas.errors import UsageError
-from padnas.plan import MAX_SEED, check_window, lut_identity, plan_search
+from padnas.core.errors import UsageError
+from padnas.run.plan import MAX_SEED, check_window, lut_identity, plan_search
+from padnas.search.ces import CESConfig
+from padnas.search.window import LatencyWindow, WindowError
 from padnas.space import get_space
-from padnas.window import LatencyWindow, WindowError
 
 
 @pytest.mark.parametrize("family, q", [("basic", (25, 75)), ("large", (10, 90))])
@@ -38,14 +38,15 @@ def test_stage_seed_and_p_th_bounds_are_inclusive_where_documented(lut_file):
     lut = str(lut_file)
     assert plan_search(lut, stages=10).settings.stages == 10
     assert plan_search(lut, stages=2).settings.stages == 2
-    with pytest.raises(UsageError, match=r"--stages must be 2\.\.10 .*got 11"):
+    with pytest.raises(UsageError, match=r"^stages must be 2\.\.10 .*got 11") as refused:
         plan_search(lut, stages=11)
+    assert refused.value.param == "stages"  # the CLI shows it as --stages
     assert plan_search(lut, seed=MAX_SEED).settings.seed == MAX_SEED == 2**32 - 1
     for seed in (-1, MAX_SEED + 1):
-        with pytest.raises(UsageError, match=f"--seed must be 0..{MAX_SEED}"):
+        with pytest.raises(UsageError, match=f"^seed must be 0..{MAX_SEED}"):
             plan_search(lut, seed=seed)
     assert plan_search(lut, p_th=0.0).settings.p_th == 0.0  # 0: prune nothing
-    with pytest.raises(UsageError, match=r"--p-th must be in \[0, 1\), got 1"):
+    with pytest.raises(UsageError, match=r"^p_th must be in \[0, 1\), got 1"):
         plan_search(lut, p_th=1.0)
 
 
@@ -99,8 +100,10 @@ def test_window_holding_a_single_architecture_is_refused(lut_file):
         f"the latency window {window} holds almost no architectures; the basic space reaches "
         f"{ms:.2f}..{ms:.2f} ms on mock"
     )
-    two = full.with_layer_ops([ops[:2] if j == 1 else ops[:1]
-                               for j, ops in enumerate(full.layer_ops)])  # fmt: skip
+    two = full.with_layer_ops(
+        [ops[:2] if j == 1 else ops[:1] for j, ops in enumerate(full.layer_ops)]
+    )
     lo, hi = LatencyModel.from_lut(lut, two).reachable_range()
-    check_window(LatencyWindow(round(lo - 1, 2), round(hi + 1, 2)),
-                 LatencyModel.from_lut(lut, two), config)  # fmt: skip
+    check_window(
+        LatencyWindow(round(lo - 1, 2), round(hi + 1, 2)), LatencyModel.from_lut(lut, two), config
+    )

@@ -9,17 +9,18 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from padnas.checkpoint import load_checkpoint
 from padnas.cli import main
-from padnas.data import TensorSplit, load_data
-from padnas.evaluate import OneShotEvaluator, evaluate_model
-from padnas.precision import PrecisionError, resolve_precision
+from padnas.data.datasets import TensorSplit, load_data
+from padnas.run.settings import PRESETS
+from padnas.search.oneshot import OneShotEvaluator, evaluate_model
 from padnas.space import get_space
-from padnas.train import PRESETS, build_supernet, train_arch, train_supernet
+from padnas.train.checkpoint import load_checkpoint
+from padnas.train.loop import build_supernet, train_arch, train_supernet
+from padnas.train.precision import PrecisionError, resolve_precision
 
 torch.set_num_threads(1)
 
-CFG = PRESETS["quick"].replace(batch_size=64)
+CFG = PRESETS["quick"].train.replace(batch_size=64)
 ARCH = "K3E1-" + "-".join(["K3E3", "K5E6", "ID", "K7E3"] * 5) + "-K3E6"
 
 
@@ -112,14 +113,38 @@ def test_cli_records_the_resolved_precision_and_refuses_fp16_on_cpu(tmp_path, ex
     assert r.exit_code == 0, r.output
     meta = load_checkpoint(tmp_path / "a" / "checkpoint.pt")["meta"]
     assert meta["config"]["precision"] == ("bf16" if torch.cuda.is_available() else "fp32")
-    r = run("supernet", "train", "--epochs", "0", "--data", "digits", "--precision", "bf16",
-            "--accelerator", "cpu", "--out", tmp_path / "b")  # fmt: skip
+    r = run(
+        "supernet",
+        "train",
+        "--epochs",
+        "0",
+        "--data",
+        "digits",
+        "--precision",
+        "bf16",
+        "--accelerator",
+        "cpu",
+        "--out",
+        tmp_path / "b",
+    )
     assert r.exit_code == 0, r.output
     assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["meta"]["config"]["precision"] == (
         "bf16"
     )
-    r = run("evaluate", "--supernet", tmp_path / "b", "--arch", ARCH, "--json",
-            "--recal-images", "64", "--precision", "bf16", "--accelerator", "cpu")  # fmt: skip
+    r = run(
+        "evaluate",
+        "--supernet",
+        tmp_path / "b",
+        "--arch",
+        ARCH,
+        "--json",
+        "--recal-images",
+        "64",
+        "--precision",
+        "bf16",
+        "--accelerator",
+        "cpu",
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["precision"] == "bf16"
     for command in (
@@ -129,8 +154,12 @@ def test_cli_records_the_resolved_precision_and_refuses_fp16_on_cpu(tmp_path, ex
     ):
         before = frozen(tmp_path)
         r = run(*command, "--precision", "fp16", "--accelerator", "cpu")
-        expect_error(r, 2, "--precision fp16 runs on CUDA GPUs only; on the CPU use fp32 or bf16",
-                     unchanged=before)  # fmt: skip
+        expect_error(
+            r,
+            2,
+            "--precision fp16 runs on CUDA GPUs only; on the CPU use fp32 or bf16",
+            unchanged=before,
+        )
     assert not (tmp_path / "c").exists()  # refused before anything was written
     r = run("supernet", "train", "--precision", "fp8")
     expect_error(r, 2, "fp32")
@@ -138,8 +167,9 @@ def test_cli_records_the_resolved_precision_and_refuses_fp16_on_cpu(tmp_path, ex
 
 def test_standalone_training_under_bf16(tmp_path):
     data, sp = tiny_data(), get_space("basic")
-    net = train_arch(sp, ARCH, data, CFG.replace(precision="bf16"), tmp_path, seed=0, epochs=1,
-                     progress=False)  # fmt: skip
+    net = train_arch(
+        sp, ARCH, data, CFG.replace(precision="bf16"), tmp_path, seed=0, epochs=1, progress=False
+    )
     assert load_checkpoint(tmp_path / "checkpoint.pt")["meta"]["config"]["precision"] == "bf16"
     assert net.head.classifier.weight.dtype == torch.float32
 
@@ -147,7 +177,7 @@ def test_standalone_training_under_bf16(tmp_path):
 def test_search_records_precision_in_config_and_refuses_fp16_on_cpu(
     tmp_path, lut_file, cli, expect_error, frozen
 ):
-    from padnas.search_cli import search
+    from padnas.cli.search import search
 
     out = tmp_path / "run"
     base = ["--lut", lut_file, "--out", out, "--accelerator", "cpu"]

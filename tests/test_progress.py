@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from padnas.progress import LOGGED_MININTERVAL_S, progress_bar
+from padnas.core.progress import LOGGED_MININTERVAL_S, progress_bar
 
 
 class _Tty(io.StringIO):
@@ -49,10 +49,16 @@ def test_terminal_bar_keeps_tqdm_default(monkeypatch):
 def test_user_setting_wins():
     """tqdm reads TQDM_MININTERVAL once, at import: a fresh interpreter sees the user's value."""
     code = (
-        "import io; from padnas.progress import progress_bar; "
+        "import io; from padnas.core.progress import progress_bar; "
         "print(progress_bar(total=1, file=io.StringIO()).mininterval)"
     )
     env = {**os.environ, "TQDM_MININTERVAL": "5"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True, stdin=subprocess.DEVNULL).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        stdin=subprocess.DEVNULL,
+    ).stdout
     assert out.strip() == "5.0"

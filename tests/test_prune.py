@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from padnas.errors import UsageError
-from padnas.prune import OpDistribution, prune
+from padnas.core.errors import UsageError
+from padnas.search.prune import OpDistribution, prune
 from padnas.space import SearchSpace
 
 
@@ -109,8 +109,9 @@ def test_heatmap_matrix_marks_pruned_ops(space):
 
 def test_bad_threshold(space):
     dist = OpDistribution.estimate(space, [space.sample(np.random.default_rng(0))])
-    with pytest.raises(UsageError, match="p-th"):
+    with pytest.raises(UsageError, match=r"^p_th must be in \[0, 1\)") as refused:
         prune(dist, 1.5)
+    assert refused.value.param == "p_th"
     with pytest.raises(ValueError):
         OpDistribution.estimate(space, [])
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from padnas.search_cli import export, search, show
+from padnas.cli.runs import export, show
+from padnas.cli.search import search
 
 
 def test_unreachable_window_fails_before_training(lut_file, tmp_path, cli, expect_error):
@@ -28,8 +29,8 @@ def test_lut_for_another_space_or_resolution(lut_file, tmp_path, cli, expect_err
 
 
 def test_run_directory_refusals(lut_file, tmp_path, cli, expect_error):
-    from padnas.plan import plan_search
-    from padnas.rundir import RunDir
+    from padnas.run.plan import plan_search
+    from padnas.run.rundir import RunDir
 
     out = tmp_path / "run"
     RunDir.open(out, plan_search(str(lut_file), seed=1).settings.to_config(), resume=False)

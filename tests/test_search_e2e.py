@@ -14,16 +14,16 @@ import pytest
 import torch
 from search_support import TINY_CES, TINY_PRESET
 
-from padnas.pipeline import CES_PRESETS, Pipeline
-from padnas.presets import PRESETS
-from padnas.search_cli import export, search, show
+from padnas.cli.runs import export, show
+from padnas.cli.search import search
+from padnas.run.pipeline import Pipeline
+from padnas.run.settings import PRESETS, Preset
 
 
 @pytest.fixture
 def tiny_quick(monkeypatch, padnas_cache):
     """The quick preset shrunk to seconds: one supernet epoch, 6 x 2 CES, one stand-alone epoch."""
-    monkeypatch.setitem(PRESETS, "quick", TINY_PRESET)
-    monkeypatch.setitem(CES_PRESETS, "quick", TINY_CES)
+    monkeypatch.setitem(PRESETS, "quick", Preset(TINY_PRESET, TINY_CES))
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -74,8 +74,9 @@ def test_search_show_export_end_to_end(tiny_quick, cli, lut_file, tmp_path, monk
     assert r.stdout.strip() == expected.name and expected.stat().st_size > 0
 
 
-def test_interrupted_search_exits_130_and_says_resume(tiny_quick, cli, lut_file, tmp_path,
-                                                      monkeypatch):  # fmt: skip
+def test_interrupted_search_exits_130_and_says_resume(
+    tiny_quick, cli, lut_file, tmp_path, monkeypatch
+):
     def interrupted(self):
         raise KeyboardInterrupt
 

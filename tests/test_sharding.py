@@ -11,17 +11,18 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from padnas.checkpoint import load_supernet
-from padnas.data import TensorSplit, load_data
-from padnas.distributed import DistContext
-from padnas.evaluate import OneShotEvaluator
-from padnas.sharding import shard, sharded
+from padnas.data.datasets import TensorSplit, load_data
+from padnas.run.settings import PRESETS
+from padnas.search.oneshot import OneShotEvaluator
+from padnas.search.sharding import shard, sharded
 from padnas.space import get_space
-from padnas.train import PRESETS, build_supernet, train_supernet
+from padnas.train.checkpoint import load_supernet
+from padnas.train.distributed import DistContext
+from padnas.train.loop import build_supernet, train_supernet
 
 torch.set_num_threads(1)
 
-CFG = PRESETS["quick"].replace(batch_size=64)
+CFG = PRESETS["quick"].train.replace(batch_size=64)
 N_ARCHS = 7  # odd: the ranks get 4 and 3
 
 
@@ -44,8 +45,8 @@ def _evaluator(ckpt: str) -> OneShotEvaluator:
 def _worker(rank: int, world: int, tmp: str) -> None:
     import torch.distributed as dist
 
-    from padnas.distributed import dist_context
-    from padnas.sharding import open_run
+    from padnas.run.ranks import open_run
+    from padnas.train.distributed import dist_context
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{tmp}/store", rank=rank, world_size=world)
@@ -107,9 +108,9 @@ def _search_worker(rank: int, world: int, tmp: str) -> None:
     import torch.distributed as dist
     from search_support import mock_lut, tiny_plan
 
-    from padnas.distributed import dist_context
-    from padnas.pipeline import Pipeline
-    from padnas.sharding import open_run
+    from padnas.run.pipeline import Pipeline
+    from padnas.run.ranks import open_run
+    from padnas.train.distributed import dist_context
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{tmp}/store2", rank=rank, world_size=world)

@@ -109,7 +109,7 @@ def test_pruned_space_is_a_new_space():
 
 
 def test_proxy_keeps_op_choices():
-    from padnas.supernet import ChildNet
+    from padnas.nn.supernet import ChildNet
 
     sp = get_space("basic")
     arch = sp.sample(np.random.default_rng(2))

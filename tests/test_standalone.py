@@ -6,12 +6,15 @@ import json
 
 import pytest
 
-from padnas import standalone
-from padnas.presets import PRESETS, Stage
+from padnas.experiments import standalone
+from padnas.experiments.standalone import Job, StandaloneCache, rank_consistency, run_jobs
+from padnas.run.settings import PRESETS
 from padnas.space import get_space
-from padnas.standalone import Job, StandaloneCache, rank_consistency, run_jobs
+from padnas.train.config import Stage
 
-TINY = PRESETS["quick"].replace(standalone=Stage(1, 0.05), batch_size=64, train_per_class=None)
+TINY = PRESETS["quick"].train.replace(
+    standalone=Stage(1, 0.05), batch_size=64, train_per_class=None
+)
 
 
 def _arch(seed: int = 0) -> str:

@@ -20,8 +20,18 @@ ARCH = "-".join(["K3E1", *(["K3E3"] * 21)])
 def test_estimate_update_replaces_only_the_estimated_lut(latency_cli, tmp_path):
     prof = tmp_path / "pixel3.json"
     shutil.copy(PIXEL3, prof)
-    r = latency_cli("estimate", "--device", "pixel3", "--host-device", "mock", "--space", "basic",
-                    "--update", prof, "-q")  # fmt: skip
+    r = latency_cli(
+        "estimate",
+        "--device",
+        "pixel3",
+        "--host-device",
+        "mock",
+        "--space",
+        "basic",
+        "--update",
+        prof,
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     assert r.stdout.endswith(f"updated {prof} (luts: basic@224)\n")
     new, shipped = load_lut(prof, "basic", 224), load_lut(PIXEL3, "basic", 224)
@@ -65,9 +75,10 @@ def test_devices_without_a_serial(latency_cli, monkeypatch):
 
 
 @pytest.mark.slow
-def test_export_to_the_default_tflite_then_measure_the_file(cli, latency_cli, tmp_path,
-                                                            monkeypatch):  # fmt: skip
-    from padnas.search_cli import export
+def test_export_to_the_default_tflite_then_measure_the_file(
+    cli, latency_cli, tmp_path, monkeypatch
+):
+    from padnas.cli.runs import export
 
     monkeypatch.chdir(tmp_path)
     r = cli(export, ARCH, "--resolution", 64)  # default: --format tflite, <space>-<arch>.tflite
@@ -89,6 +100,7 @@ def test_export_to_the_default_tflite_then_measure_the_file(cli, latency_cli, tm
     assert r.stdout.startswith(f"{model}: ") and "source measured, device host" in r.stdout
     # the mock prices the file through its sidecar exactly as it prices the arch at 64 x 64
     by_file = json.loads(latency_cli("measure", model, "--device", "mock", "--json").stdout)
-    by_arch = latency_cli("measure", ARCH, "--device", "mock", "--space", "basic",
-                          "--resolution", 64, "--json")  # fmt: skip
+    by_arch = latency_cli(
+        "measure", ARCH, "--device", "mock", "--space", "basic", "--resolution", 64, "--json"
+    )
     assert by_file["measurements"][0]["ms"] == json.loads(by_arch.stdout)["measurements"][0]["ms"]

@@ -9,15 +9,17 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from padnas.checkpoint import CheckpointError, load_checkpoint, load_child, load_supernet
-from padnas.data import TensorSplit, load_data
+from padnas.data.datasets import TensorSplit, load_data
+from padnas.run.settings import PRESETS
 from padnas.space import get_space
-from padnas.train import PRESETS, Stage, build_supernet, train_arch, train_supernet
+from padnas.train.checkpoint import CheckpointError, load_checkpoint, load_child, load_supernet
+from padnas.train.config import Stage
+from padnas.train.loop import build_supernet, train_arch, train_supernet
 
 torch.set_num_threads(1)  # a shared 2-core machine: two OpenMP threads stall when one is taken
 
 # 256 training images in batches of 64: 4 steps per epoch
-CFG = PRESETS["quick"].replace(batch_size=64, ckpt_every_steps=3)
+CFG = PRESETS["quick"].train.replace(batch_size=64, ckpt_every_steps=3)
 
 
 def tiny_data():
@@ -57,12 +59,12 @@ def _assert_same(a: dict, b: dict):
 
 
 def test_presets_follow_section_4_1():
-    paper = PRESETS["paper"]
+    paper = PRESETS["paper"].train
     assert (paper.batch_size, paper.momentum, paper.weight_decay) == (1024, 0.9, 4e-5)
     assert paper.supernet_stages == (Stage(120, 0.5), Stage(80, 0.1), Stage(40, 0.1))
     assert paper.supernet_epochs_total == paper.standalone.epochs == 240
     assert paper.standalone.lr == 0.5 and paper.resolution == 224 and paper.width_mult == 1.0
-    quick = PRESETS["quick"]
+    quick = PRESETS["quick"].train
     assert quick.resolution % 32 == 0 and quick.width_mult < 1
     assert quick.supernet_stage(7) == quick.supernet_stages[-1]
     assert type(quick).from_dict(quick.to_dict()) == quick
@@ -83,16 +85,18 @@ def test_interrupted_and_resumed_training_is_bit_identical(tmp_path):
 
     first = build_supernet(sp, CFG, data.num_classes, seed=0)
     with pytest.raises(_Stop):
-        train_supernet(first, data, CFG, tmp_path / "b", seed=0, epochs=2, on_step=stop_at_7,
-                       progress=False)  # fmt: skip
+        train_supernet(
+            first, data, CFG, tmp_path / "b", seed=0, epochs=2, on_step=stop_at_7, progress=False
+        )
     assert load_checkpoint(tmp_path / "b")["global_step"] == 6
     fresh = build_supernet(sp, CFG, data.num_classes, seed=0)  # a new process, in effect
     train_supernet(fresh, data, CFG, tmp_path / "b", seed=0, epochs=2, progress=False)
     _assert_same(_state(whole), _state(fresh))
     ca, cb = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
     assert ca["done"] and cb["done"] and ca["global_step"] == cb["global_step"] == 8
-    for sa, sb in zip(ca["optimizer"]["state"].values(), cb["optimizer"]["state"].values(),
-                      strict=True):  # fmt: skip
+    for sa, sb in zip(
+        ca["optimizer"]["state"].values(), cb["optimizer"]["state"].values(), strict=True
+    ):
         assert torch.equal(sa["momentum_buffer"], sb["momentum_buffer"])
     # a finished checkpoint is loaded, not retrained; the stored supernet is the trained one
     again = build_supernet(sp, CFG, data.num_classes, seed=1)

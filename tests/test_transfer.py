@@ -95,8 +95,9 @@ def estimated(tmp_path_factory, monkeypatch):
     """The whole estimate pipeline with the mock device standing in for the host."""
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("PADNAS_CACHE", str(cache))
-    return run_estimate("pixel3", host_device="mock", spaces=("basic",), progress=False,
-                        command="test")  # fmt: skip
+    return run_estimate(
+        "pixel3", host_device="mock", spaces=("basic",), progress=False, command="test"
+    )
 
 
 def test_estimated_lut_maps_every_entry_through_the_model(estimated):
@@ -121,9 +122,13 @@ def test_estimated_lut_maps_every_entry_through_the_model(estimated):
 def test_transfer_lut_without_offset_has_no_calibration(estimated):
     (lut,) = estimated.luts
     fit = evaluate_transfer(estimated.samples, ("scale",))
-    host = Lut({"name": "h"}, "basic", lut.space_signature, 224,
-               {k: {"ms": 1.0, "p10": 0.9, "p90": 1.1, "n": 5, "source": "measured"}
-                for k in lut.entries})  # fmt: skip
+    host = Lut(
+        {"name": "h"},
+        "basic",
+        lut.space_signature,
+        224,
+        {k: {"ms": 1.0, "p10": 0.9, "p90": 1.1, "n": 5, "source": "measured"} for k in lut.entries},
+    )
     out = transfer_lut(host, fit, {"name": "pixel3"}, {})
     assert out.calibration is None
     e = next(iter(out.entries.values()))
@@ -158,8 +163,20 @@ def test_cli_estimate_then_predict(latency_cli, tmp_path):
     assert r.exit_code == 0, r.output
     assert "leave-one-out MAPE:" in r.output and "ProxylessNAS_mobile" in r.output
     out = tmp_path / "est.json"
-    r = latency_cli("estimate", "--device", "pixel3", "--host-device", "mock", "--space", "basic",
-            "--space", "large", "-o", out, "-q")  # fmt: skip
+    r = latency_cli(
+        "estimate",
+        "--device",
+        "pixel3",
+        "--host-device",
+        "mock",
+        "--space",
+        "basic",
+        "--space",
+        "large",
+        "-o",
+        out,
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     assert "basic@224: 71 entries (source estimate), reachable" in r.output
     assert {t.family for t in (load_lut(out, "basic"), load_lut(out, "large"))} == {

@@ -17,12 +17,12 @@ from latency.lut.table import load_lut
 from latency.networks.checks import network_from_dict
 from latency.networks.units import arch_layers, as_arch, network_units
 from latency.variants import Variant, arch_keys, space_variants
-from padnas import ops
 from padnas.cli import main as padnas_main
-from padnas.complexity import count_macs, macs_params
-from padnas.plan import plan_search
+from padnas.nn import ops
+from padnas.nn.complexity import count_macs, macs_params
+from padnas.nn.supernet import ChildNet, Supernet
+from padnas.run.plan import plan_search
 from padnas.space import Proxy, SpaceError, get_space, se_channels
-from padnas.supernet import ChildNet, Supernet
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -203,7 +203,7 @@ def test_reused_transfer_model_is_the_shipped_one():
 def test_default_window_on_the_pixel3_estimate():
     """Random v3 architectures never reach Table 4's 40-56 ms on the estimate, so the default is
     the percentile rule, and 40:56 is refused before any training."""
-    from padnas.window import WindowError
+    from padnas.search.window import WindowError
 
     plan = plan_search(str(ROOT / "device_profiles" / "pixel3.json"), family="v3")
     win = plan.settings.window

@@ -29,8 +29,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = ("host", "host-builtin", "mock", "pixel3")
-SKIP = (".git", ".venv", "runs", "build", "dist", "*.egg-info", "__pycache__", ".*_cache",
-        ".cache", "*.tflite", "*.onnx")  # fmt: skip
+SKIP = (
+    ".git",
+    ".venv",
+    "runs",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+    ".cache",
+    "*.tflite",
+    "*.onnx",
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,30 +51,59 @@ def installed(tmp_path_factory):
     src = tmp / "src"
     shutil.copytree(REPO, src, symlinks=True, ignore=shutil.ignore_patterns(*SKIP))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp / "dist"), "."],
-        cwd=src, check=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp / "dist"),
+            ".",
+        ],
+        cwd=src,
+        check=True,
+        timeout=600,
+    )
     (wheel,) = (tmp / "dist").glob("padnas-*.whl")
     venv = tmp / "venv"
     subprocess.run(
         [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-        check=True, timeout=300,
-    )  # fmt: skip
+        check=True,
+        timeout=300,
+    )
     python = venv / "bin" / "python"
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-         "--no-index", "-q", str(wheel)],
-        check=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            str(wheel),
+        ],
+        check=True,
+        timeout=300,
+    )
     purelib = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     deps = [p for p in site.getsitepackages() if Path(p).is_dir()]
     (Path(purelib) / "zz_padnas_test_deps.pth").write_text("\n".join(deps) + "\n")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PADNAS_DEVICE_PROFILES", "VIRTUAL_ENV")}  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PADNAS_DEVICE_PROFILES", "VIRTUAL_ENV")
+    }
     env.update(PADNAS_CACHE=str(tmp / "cache"), PATH=f"{venv / 'bin'}:{env.get('PATH', '')}")
     work = tmp / "elsewhere"
     work.mkdir()
@@ -72,16 +112,24 @@ def installed(tmp_path_factory):
 
 def _run(installed, *args, timeout=600) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(a) for a in args], cwd=installed["cwd"], env=installed["env"], capture_output=True,
-        text=True, timeout=timeout,
-    )  # fmt: skip
+        [str(a) for a in args],
+        cwd=installed["cwd"],
+        env=installed["env"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow
 def test_the_wheel_holds_the_packages_and_the_device_profiles(installed):
     names = set(zipfile.ZipFile(installed["wheel"]).namelist())
-    assert {"padnas/__init__.py", "latency/__init__.py", "latency/profile_paths.py",
-            "latency/data/pixel3_published.json"} <= names  # fmt: skip
+    assert {
+        "padnas/__init__.py",
+        "latency/__init__.py",
+        "latency/profile_paths.py",
+        "latency/data/pixel3_published.json",
+    } <= names
     for name in PROFILES:
         packed = zipfile.ZipFile(installed["wheel"]).read(f"latency/device_profiles/{name}.json")
         # the files users edit, as they are: one source
@@ -122,8 +170,13 @@ def test_predict_with_the_shipped_pixel3_lut(installed, latency_cli):
     assert out.returncode == 0, out.stderr
     got = {p["name"]: p["ms"] for p in json.loads(out.stdout)["predictions"]}
     # the same numbers as the checkout's own table gives
-    here = latency_cli("predict", REPO / "latency" / "data" / "pixel3_published.json",
-                       "--lut", REPO / "device_profiles" / "pixel3.json", "--json")  # fmt: skip
+    here = latency_cli(
+        "predict",
+        REPO / "latency" / "data" / "pixel3_published.json",
+        "--lut",
+        REPO / "device_profiles" / "pixel3.json",
+        "--json",
+    )
     want = {p["name"]: p["ms"] for p in json.loads(here.stdout)["predictions"]}
     assert got == want and len(got) == 4
 
@@ -134,11 +187,26 @@ def test_search_with_the_shipped_pixel3_lut_starts(installed):
     run is then stopped with Ctrl-C (the search itself is tested elsewhere)."""
     out = installed["cwd"] / "run"
     proc = subprocess.Popen(
-        ["padnas", "search", "--lut", "pixel3", "--stages", "2", "--preset", "quick",
-         "--data", "digits", "--out", str(out)],
-        cwd=installed["cwd"], env=installed["env"], stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            "padnas",
+            "search",
+            "--lut",
+            "pixel3",
+            "--stages",
+            "2",
+            "--preset",
+            "quick",
+            "--data",
+            "digits",
+            "--out",
+            str(out),
+        ],
+        cwd=installed["cwd"],
+        env=installed["env"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     guard = threading.Timer(600, proc.kill)  # a hung start fails the test instead of the suite
     guard.start()
     seen = []

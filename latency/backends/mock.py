@@ -19,7 +19,7 @@ from pathlib import Path
 
 from latency.backends.base import Backend, BackendError, LatencyStats
 from latency.variants import Variant, arch_variants
-from padnas.fileio import read_json
+from padnas.core import read_json
 from padnas.space import SearchSpace
 
 DEFAULTS = {

@@ -14,8 +14,8 @@ import click
 
 from latency.devices import load_profile, make_backend
 from latency.profile_paths import known_profiles, search_dirs
-from padnas.clitools import echo_json, handle_errors, json_option, path_option
-from padnas.errors import UsageError
+from padnas.core.cli import echo_json, handle_errors, json_option, path_option
+from padnas.core.errors import UsageError
 
 
 def adb_options(f):
@@ -83,10 +83,12 @@ def describe_all(backends) -> dict:
     metavar="HOST:PORT|usb[:SERIAL]",
     help="Phone to probe (repeatable) [default: $ANDROID_SERIAL].",
 )
-@path_option("--adb-key", default=None,
-              help="adb private key to offer [default: ~/.android/adbkey].")  # fmt: skip
-@click.option("--timeout", type=float, default=3.0, show_default=True,
-              help="Seconds to wait for each phone.")  # fmt: skip
+@path_option(
+    "--adb-key", default=None, help="adb private key to offer [default: ~/.android/adbkey]."
+)
+@click.option(
+    "--timeout", type=float, default=3.0, show_default=True, help="Seconds to wait for each phone."
+)
 @json_option
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks.")
 @handle_errors
@@ -121,10 +123,13 @@ def devices(serials, adb_key, timeout, as_json, verbose):
         if p["transport"] == "adb":
             entry["cpu_mask"] = p["cpu_mask"]
         profiles.append(entry)
-    serials = list(serials) or ([os.environ["ANDROID_SERIAL"]] if "ANDROID_SERIAL" in os.environ
-                                else [])  # fmt: skip
-    phones = [{"serial": serial, **probe(serial, adb_key=adb_key, timeout_s=timeout)}
-              for serial in serials]  # fmt: skip
+    serials = list(serials) or (
+        [os.environ["ANDROID_SERIAL"]] if "ANDROID_SERIAL" in os.environ else []
+    )
+    phones = [
+        {"serial": serial, **probe(serial, adb_key=adb_key, timeout_s=timeout)}
+        for serial in serials
+    ]
     usb = usb_devices()
     if as_json:
         doc = {
@@ -152,8 +157,10 @@ def devices(serials, adb_key, timeout, as_json, verbose):
         detail = info.get("detail", "")
         click.echo(f"  {info['serial']:<22} {info['state']:<12} {facts or detail}")
     if not serials:
-        click.echo("  TCP: none probed (give --serial HOST:PORT after `adb tcpip 5555`; "
-                   "network phones cannot be discovered without an adb server)")  # fmt: skip
+        click.echo(
+            "  TCP: none probed (give --serial HOST:PORT after `adb tcpip 5555`; "
+            "network phones cannot be discovered without an adb server)"
+        )
     if usb is None:
         click.echo("  USB: not checked: libusb support missing (pip install 'padnas[usb]')")
     elif not usb:

@@ -39,9 +39,9 @@ from latency.profiling.fleet import profile_fleet
 from latency.profiling.profile import build_lut, profile_space
 from latency.profiling.store import MeasurementStore
 from latency.profiling.validation import measure_arch, validate_lut
-from padnas.clitools import CommandGroup, echo_json, handle_errors, json_option, path_option
-from padnas.errors import UsageError
-from padnas.fileio import atomic_write_json, read_json
+from padnas.core import atomic_write_json, read_json
+from padnas.core.cli import CommandGroup, echo_json, handle_errors, json_option, path_option
+from padnas.core.errors import UsageError
 from padnas.space import Proxy, get_space
 
 
@@ -84,16 +84,33 @@ def main() -> None:
     "--report",
     help="Also write the run's report (counts, export/measure time split) as JSON.",
 )
-@click.option("--limit", type=int, default=None,
-              help="Measure at most this many variants now (the rest next time).")  # fmt: skip
+@click.option(
+    "--limit",
+    type=int,
+    default=None,
+    help="Measure at most this many variants now (the rest next time).",
+)
 @adb_options
 @quiet_option
 @verbose_option
 @handle_errors
 def profile(
-    device, space, resolution, width_mult, force, workers, overlap, store_dir, report, limit,
-    serials, benchmark_model, adb_key, quiet, verbose,
-):  # fmt: skip
+    device,
+    space,
+    resolution,
+    width_mult,
+    force,
+    workers,
+    overlap,
+    store_dir,
+    report,
+    limit,
+    serials,
+    benchmark_model,
+    adb_key,
+    quiet,
+    verbose,
+):
     """Measure every op variant of a space on a device (resumable).
 
     Each measurement is stored the moment it is taken; an interrupted run resumes where it
@@ -121,9 +138,15 @@ def profile(
         info = _device_info_path(store)
         if force or not info.is_file():
             atomic_write_json(info, describe_all(backends))
-        opts = dict(resolution=resolution, width_mult=width_mult, force=force, limit=limit,
-                    workers=workers, progress=not quiet)  # fmt: skip
-        if prof["transport"] == "adb":  # one worker per phone (latency/fleet.py)
+        opts = dict(
+            resolution=resolution,
+            width_mult=width_mult,
+            force=force,
+            limit=limit,
+            workers=workers,
+            progress=not quiet,
+        )
+        if prof["transport"] == "adb":  # one worker per phone (latency.profiling.fleet)
             result = profile_fleet(sp, backends, store, warn=backends[0].warn, **opts)
         else:
             result = profile_space(sp, backends[0], store, overlap=overlap, **opts)
@@ -153,9 +176,12 @@ def _check_resolution(resolution: int, width_mult: float) -> None:
 @resolution_option
 @width_option
 @click.option(
-    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
     help="LUT JSON to write.",
-)  # fmt: skip
+)
 @click.option("--no-fill", is_flag=True, help="Fail on unmeasured variants instead of regressing.")
 @store_option
 @verbose_option
@@ -180,9 +206,13 @@ def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir
     dev = read_json(info, expect=dict) if info.is_file() else {"name": prof["name"]}
     dev.setdefault("transport", prof["transport"])
     lut = build_lut(
-        get_space(space), store, dev, resolution=resolution, width_mult=width_mult,
+        get_space(space),
+        store,
+        dev,
+        resolution=resolution,
+        width_mult=width_mult,
         fill=not no_fill,
-    )  # fmt: skip
+    )
     lut.save(output)
     counts = {}
     for e in lut.entries.values():
@@ -204,17 +234,26 @@ def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir
 @click.option("--space", "-s", type=SPACE, default="large", show_default=True)
 @resolution_option
 @width_option
-@path_option("--lut", default=None,
-              help="Also print this LUT's prediction for the architecture.")  # fmt: skip
+@path_option("--lut", default=None, help="Also print this LUT's prediction for the architecture.")
 @click.option("--net", "names", multiple=True, help="Network(s) of a NET.json [default: all].")
 @json_option
 @adb_options
 @verbose_option
 @handle_errors
 def measure(
-    target, device, space, resolution, width_mult, lut, names, as_json, serials, benchmark_model,
-    adb_key, verbose,
-):  # fmt: skip
+    target,
+    device,
+    space,
+    resolution,
+    width_mult,
+    lut,
+    names,
+    as_json,
+    serials,
+    benchmark_model,
+    adb_key,
+    verbose,
+):
     """Whole-network latency of an architecture (ARCH string), a MODEL.tflite or MODEL.onnx
     file, or the networks of a NET.json layer list (docs/network-format.md; exported whole and
     checked). A MODEL.onnx goes through the LUT's own conversion (onnx2tf, checked against ONNX
@@ -233,8 +272,9 @@ def measure(
     _check_resolution(resolution, width_mult)
     is_model = target.endswith(".tflite")
     if is_model and lut is not None:
-        raise UsageError(f"--lut prices an ARCH, a NET.json or a MODEL.onnx, not a .tflite: drop "
-                         f"it for {target}")  # fmt: skip
+        raise UsageError(
+            f"--lut prices an ARCH, a NET.json or a MODEL.onnx, not a .tflite: drop it for {target}"
+        )
     table = model = None
     if lut is not None and not target.endswith((".json", ".onnx")):  # fails before measuring
         table = load_lut(lut, space, resolution)
@@ -263,8 +303,10 @@ def measure(
     doc = measurement_doc(label, stats)
     if model is not None:
         pred = float(model.predict([arch])[0])
-        rows = [(k.split("-", 1)[0], k, part, model.entries[k]["source"])
-                for k, part in model.breakdown(arch)]  # fmt: skip
+        rows = [
+            (k.split("-", 1)[0], k, part, model.entries[k]["source"])
+            for k, part in model.breakdown(arch)
+        ]
         doc["lut_check"] = lut_check_doc(lut, table, pred, stats.ms, rows)
     if as_json:
         echo_json({"device": backend.name, "target": target, "measurements": [doc]})
@@ -283,24 +325,50 @@ def measure(
 @device_option
 @click.option("--space", "-s", type=SPACE, default=None, help="Space [default: the LUT's].")
 @click.option("--n", "n", type=int, default=30, show_default=True, help="Architectures.")
-@click.option("--fit-frac", type=float, default=0.5, show_default=True,
-              help="Share of the architectures the calibration is fitted on.")  # fmt: skip
+@click.option(
+    "--fit-frac",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Share of the architectures the calibration is fitted on.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--rounds", type=int, default=2, show_default=True,
-              help="Passes over all networks; each keeps its lowest median.")  # fmt: skip
-@path_option("--output", "-o", default=None,
-              help="Write the calibrated LUT here [default: update --lut in place].")  # fmt: skip
-@path_option("--report", default=None,
-              help="Also write per-architecture results (JSON).")  # fmt: skip
+@click.option(
+    "--rounds",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Passes over all networks; each keeps its lowest median.",
+)
+@path_option(
+    "--output",
+    "-o",
+    default=None,
+    help="Write the calibrated LUT here [default: update --lut in place].",
+)
+@path_option("--report", default=None, help="Also write per-architecture results (JSON).")
 @json_option
 @adb_options
 @quiet_option
 @verbose_option
 @handle_errors
 def validate(
-    lut_path, device, space, n, fit_frac, seed, rounds, output, report, as_json, serials,
-    benchmark_model, adb_key, quiet, verbose,
-):  # fmt: skip
+    lut_path,
+    device,
+    space,
+    n,
+    fit_frac,
+    seed,
+    rounds,
+    output,
+    report,
+    as_json,
+    serials,
+    benchmark_model,
+    adb_key,
+    quiet,
+    verbose,
+):
     """Measure N random architectures whole, compare with LUT sums, fit and store a calibration.
 
     The calibration (measured ≈ scale · LUT + offset) is fitted on --fit-frac of the
@@ -330,14 +398,16 @@ def validate(
         )
     sp = get_space(table.family)
     with backends_for(prof, serials, benchmark_model, adb_key)[0] as backend:
-        res = validate_lut(table, sp, backend, n=n, fit_frac=fit_frac, seed=seed,
-                           progress=not quiet, rounds=rounds)  # fmt: skip
+        res = validate_lut(
+            table, sp, backend, n=n, fit_frac=fit_frac, seed=seed, progress=not quiet, rounds=rounds
+        )
     table.calibration = res.calibration
     dest = output or lut_path
     table.save(dest)
     if report:
-        atomic_write_json(report, {**res.summary(), "calibration": res.calibration,
-                                   "archs": res.records})  # fmt: skip
+        atomic_write_json(
+            report, {**res.summary(), "calibration": res.calibration, "archs": res.records}
+        )
     if as_json:
         echo_json(
             {

@@ -20,9 +20,9 @@ from latency.cli.options import (
     verbose_option,
 )
 from latency.lut.model import LatencyModel
-from padnas.clitools import handle_errors, path_option
-from padnas.errors import UsageError
-from padnas.fileio import atomic_write_json
+from padnas.core import atomic_write_json
+from padnas.core.cli import handle_errors, path_option
+from padnas.core.errors import UsageError
 from padnas.space import get_space
 
 

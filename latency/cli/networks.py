@@ -19,9 +19,9 @@ from latency.cli.options import (
 )
 from latency.lut.model import LatencyModel
 from latency.lut.table import LutError, load_lut, source_line
-from padnas.clitools import echo_json, handle_errors, json_option, path_option
-from padnas.errors import UsageError
-from padnas.fileio import atomic_write_json
+from padnas.core import atomic_write_json
+from padnas.core.cli import echo_json, handle_errors, json_option, path_option
+from padnas.core.errors import UsageError
 from padnas.space import MACROS, get_space
 
 

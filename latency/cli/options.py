@@ -2,7 +2,7 @@
 
 ``--device`` here is always a device profile (host, mock, a profile name or JSON path); the torch
 device of ``padnas`` is ``--accelerator``. ``--space`` takes the one choice list of
-:data:`padnas.clitools.SPACE_CHOICE`.
+:data:`padnas.space.choice.SPACE_CHOICE`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from pathlib import Path
 
 import click
 
-from padnas.clitools import SPACE_CHOICE, quiet_tensorflow
-from padnas.fileio import check_output
+from padnas.core import check_output
+from padnas.core.cli import quiet_tensorflow
 from padnas.space import DEPLOY_RESOLUTION
+from padnas.space.choice import SPACE_CHOICE
 
 SPACE = SPACE_CHOICE
 

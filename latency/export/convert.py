@@ -36,7 +36,7 @@ import numpy as np
 from latency.cache import cache_root, is_checked
 from latency.errors import ExportError, verbose_enabled
 from latency.variants import Variant
-from padnas.fileio import atomic_write_bytes, atomic_write_json
+from padnas.core import atomic_write_bytes, atomic_write_json
 from padnas.space import Proxy
 
 #: bump when a change here changes the produced files
@@ -304,9 +304,13 @@ def convert_variant(variant: Variant, cache_dir: Path) -> tuple[Path, float]:
     path = cached_path(variant, cache_dir)
     t0 = time.perf_counter()
     export_module(
-        module, variant.input_shape, path, seed=seed, meta={"variant": variant.key},
+        module,
+        variant.input_shape,
+        path,
+        seed=seed,
+        meta={"variant": variant.key},
         cache_dir=cache_dir,
-    )  # fmt: skip
+    )
     return path, time.perf_counter() - t0
 
 
@@ -353,7 +357,7 @@ def export_arch(
     Without ``state_dict`` the weights are seeded random (latency does not depend on them) and
     the file is cached by arch; with one (a trained child), the network is the deployable model.
     """
-    from padnas.supernet import ChildNet
+    from padnas.nn.supernet import ChildNet
 
     arch = space.validate(arch)
     proxy = Proxy(resolution, width_mult)

@@ -28,7 +28,7 @@ from latency.export.convert import (
     tflite_output,
     tool_versions,
 )
-from padnas.fileio import atomic_write_bytes, atomic_write_json
+from padnas.core import atomic_write_bytes, atomic_write_json
 
 
 def model_digest(onnx_path: str | Path) -> str:

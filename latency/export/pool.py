@@ -35,7 +35,7 @@ from latency.export.convert import (
     quiet_tf,
 )
 from latency.variants import Variant
-from padnas.progress import progress_bar
+from padnas.core.progress import progress_bar
 from padnas.space import SearchSpace
 
 
@@ -168,9 +168,13 @@ def iter_export(
 def _export_arch_job(job: tuple, cache_dir: Path | None = None) -> Path:
     family, arch, resolution, width_mult, num_classes = job
     return export_arch(
-        SearchSpace.from_family(family), arch, resolution, width_mult=width_mult,
-        num_classes=num_classes, cache_dir=cache_dir,
-    )  # fmt: skip
+        SearchSpace.from_family(family),
+        arch,
+        resolution,
+        width_mult=width_mult,
+        num_classes=num_classes,
+        cache_dir=cache_dir,
+    )
 
 
 def iter_export_archs(

@@ -20,8 +20,8 @@ from typing import Any
 from latency.errors import LatencyUsageError
 from latency.profile_paths import find_profile, unknown_profile_message
 from latency.variants import Variant, VariantError
-from padnas.errors import FileFormatError
-from padnas.fileio import atomic_write_json, check_schema, read_input_json
+from padnas.core import atomic_write_json, check_schema, read_input_json
+from padnas.core.errors import FileFormatError
 from padnas.space import MACROS, SearchSpace
 
 SCHEMA = 1

@@ -13,8 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from latency.networks.description import LAYER_TYPES, Layer, NetDescError, Network
-from padnas.fileio import read_input_json
-from padnas.ops import ACTIVATIONS
+from padnas.core import read_input_json
+from padnas.nn.ops import ACTIVATIONS
 
 # Fields each layer type may carry ("type", "cin", "cout" are common to all).
 _COMMON = {"type", "cin", "cout", "name", "comment"}
@@ -42,7 +42,7 @@ _FIELDS = {
     "pool": set(),
     "fc": {"act", "bias"},
 }
-# Spellings of activations seen in published definitions, mapped to padnas.ops names.
+# Spellings of activations seen in published definitions, mapped to padnas.nn.ops names.
 _ACT_ALIASES = {
     "h-swish": "hswish",
     "hard_swish": "hswish",

@@ -4,7 +4,7 @@ The format is the one of ``latency/data/pixel3_published.json`` (documented in
 ``docs/network-format.md``): a network is an input size and an ordered list of layers of six types
 (``conv``, ``dwconv``, ``ibconv``, ``identity``, ``pool``, ``fc``). It lets the latency tools handle
 networks that are not architectures of our search space (MobileNetV1/V2, MnasNet, FBNet,
-MobileNetV3...) with the same machinery: every layer becomes a module of :mod:`padnas.ops`, so a
+MobileNetV3...) with the same machinery: every layer becomes a module of :mod:`padnas.nn.ops`, so a
 whole network or any of its layers can be exported to TFLite and timed, and a LUT lookup can price
 it layer by layer.
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from latency.errors import LatencyUsageError
-from padnas.ops import ConvBNAct, IBConv, Identity, make_act
+from padnas.nn.ops import ConvBNAct, IBConv, Identity, make_act
 
 LAYER_TYPES = ("conv", "dwconv", "ibconv", "identity", "pool", "fc")
 _NET_FIELDS = {"layers", "input", "in_chs", "num_classes"}
@@ -72,7 +72,7 @@ class Layer:
         return (1, self.cin, *self.in_hw)
 
     def build_module(self) -> nn.Module:
-        """The layer as a :mod:`padnas.ops` module (the computation the format describes)."""
+        """The layer as a :mod:`padnas.nn.ops` module (the computation the format describes)."""
         t = self.type
         if t == "conv":
             conv = ConvBNAct(self.cin, self.cout, self.kernel, self.stride, self.groups, self.act)

@@ -143,8 +143,15 @@ class _Walker:
         bn = g.only_user(out)
         if bn is not None and bn.op == "BatchNormalization":
             out = bn.out
-        piece = {"kind": "conv", "node": node.name, "cin": cin, "cout": cout, "kernel": kh,
-                 "stride": s, "groups": int(node.attrs.get("group", 1))}  # fmt: skip
+        piece = {
+            "kind": "conv",
+            "node": node.name,
+            "cin": cin,
+            "cout": cout,
+            "kernel": kh,
+            "stride": s,
+            "groups": int(node.attrs.get("group", 1)),
+        }
         return piece, out
 
     def _conv(self, cur: str, node: Node) -> str:
@@ -175,8 +182,15 @@ class _Walker:
         if set(mul.inputs) != {cur, t}:
             raise UnsupportedGraph(f"{mul.where()}: does not gate the squeeze-excite's input")
         (reduce, se_act), (_, se_gate) = chain
-        self.pieces.append({"kind": "se", "node": pool.name, "se_hidden": reduce["cout"],
-                            "se_act": se_act, "se_gate": se_gate})  # fmt: skip
+        self.pieces.append(
+            {
+                "kind": "se",
+                "node": pool.name,
+                "se_hidden": reduce["cout"],
+                "se_act": se_act,
+                "se_gate": se_gate,
+            }
+        )
         return mul.out
 
     def _check_pool(self, cur: str, node: Node, keepdims: bool) -> None:
@@ -218,8 +232,9 @@ class _Walker:
             g.const(other, add, "bias")
             out, bias = add.out, True
         act, out, _ = g.activation(out)
-        self.pieces.append({"kind": "fc", "node": node.name, "cin": cin, "cout": cout,
-                            "act": act, "bias": bias})  # fmt: skip
+        self.pieces.append(
+            {"kind": "fc", "node": node.name, "cin": cin, "cout": cout, "act": act, "bias": bias}
+        )
         return out
 
     def _shuffle(self, cur: str, node: Node) -> str:
@@ -297,16 +312,34 @@ def _layer_at(pieces: list[dict], i: int) -> tuple[int, dict]:
         return block
     kind = p["kind"]
     if kind == "conv" and _is_dw(p):
-        return 1, {"type": "dwconv", "cin": p["cin"], "cout": p["cout"], "kernel": p["kernel"],
-                   "stride": p["stride"], "act": p["act"]}  # fmt: skip
+        return 1, {
+            "type": "dwconv",
+            "cin": p["cin"],
+            "cout": p["cout"],
+            "kernel": p["kernel"],
+            "stride": p["stride"],
+            "act": p["act"],
+        }
     if kind == "conv":
-        return 1, {"type": "conv", "cin": p["cin"], "cout": p["cout"], "kernel": p["kernel"],
-                   "stride": p["stride"], "groups": p["groups"], "act": p["act"]}  # fmt: skip
+        return 1, {
+            "type": "conv",
+            "cin": p["cin"],
+            "cout": p["cout"],
+            "kernel": p["kernel"],
+            "stride": p["stride"],
+            "groups": p["groups"],
+            "act": p["act"],
+        }
     if kind == "pool":
         return 1, {"type": "pool", "cin": p["cin"], "cout": p["cout"]}
     if kind == "fc":
-        return 1, {"type": "fc", "cin": p["cin"], "cout": p["cout"], "act": p["act"],
-                   "bias": p["bias"]}  # fmt: skip
+        return 1, {
+            "type": "fc",
+            "cin": p["cin"],
+            "cout": p["cout"],
+            "act": p["act"],
+            "bias": p["bias"],
+        }
     what = {"shuffle": "channel shuffle", "se": "squeeze-excite"}.get(kind, kind)
     raise UnsupportedGraph(
         f"node {p['node']!r}: a {what} is only mapped inside an inverted bottleneck"
@@ -351,8 +384,7 @@ def _ibconv_at(pieces: list[dict], i: int) -> tuple[int, dict] | None:
         "residual": False,
     }
     if se is not None:
-        layer.update(se=True, se_hidden=se["se_hidden"], se_act=se["se_act"],
-                     se_gate=se["se_gate"])  # fmt: skip
+        layer.update(se=True, se_hidden=se["se_hidden"], se_act=se["se_act"], se_gate=se["se_gate"])
     return j + 1 - i, layer
 
 

@@ -53,7 +53,7 @@ class Unit:
         return self.layers[0].input_shape
 
     def build_module(self) -> nn.Module:
-        """The unit as a :mod:`padnas.ops` module in eval mode (what gets exported and timed)."""
+        """The unit as a :mod:`padnas.nn.ops` module in eval mode (what gets exported and timed)."""
         if self.variant is not None:
             return self.variant.build_module()
         return self.layers[0].build_module().eval()

@@ -23,7 +23,7 @@ from latency.export.convert import tools_hash
 from latency.export.pool import ExportResult
 from latency.profiling.report import ProfileReport
 from latency.profiling.store import MeasurementStore
-from padnas.progress import progress_bar
+from padnas.core.progress import progress_bar
 
 
 def pending_keys(

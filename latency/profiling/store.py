@@ -24,7 +24,7 @@ from latency.backends.base import LatencyStats
 from latency.cache import cache_root
 from latency.errors import LatencyRuntimeError
 from latency.lut.table import SOURCES
-from padnas.fileio import append_jsonl, iter_jsonl
+from padnas.core import append_jsonl, iter_jsonl
 
 
 class StoreError(LatencyRuntimeError):

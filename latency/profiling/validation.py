@@ -22,7 +22,7 @@ from latency.export.pool import iter_export_archs
 from latency.lut.model import LatencyModel
 from latency.lut.table import Lut, LutError
 from latency.profiling.loop import export_cpus, measure_bar
-from padnas.progress import progress_bar
+from padnas.core.progress import progress_bar
 from padnas.space import SearchSpace
 
 
@@ -136,9 +136,14 @@ def validate_lut(
     raw = model.raw(genomes)
     if measure is None:
         stats_list = measure_archs(
-            backend, space, archs, lut.resolution, lut.width_mult, progress=progress,
+            backend,
+            space,
+            archs,
+            lut.resolution,
+            lut.width_mult,
+            progress=progress,
             rounds=rounds,
-        )  # fmt: skip
+        )
     else:
         stats_list = [measure(a) for a in archs]
     meas = np.array([st.ms for st in stats_list])
@@ -216,9 +221,14 @@ def measure_archs(
     unique = list(dict.fromkeys(archs))
     paths = {}
     exports = iter_export_archs(
-        space, unique, resolution, width_mult=width_mult, num_classes=num_classes,
-        workers=workers or len(cpus), cpus=cpus,
-    )  # fmt: skip
+        space,
+        unique,
+        resolution,
+        width_mult=width_mult,
+        num_classes=num_classes,
+        workers=workers or len(cpus),
+        cpus=cpus,
+    )
     for res in progress_bar(
         exports, total=len(unique), desc="export", unit="net", disable=not progress
     ):

@@ -49,7 +49,7 @@ from latency.transfer.fit import (
     TransferModel,
     evaluate_transfer,
 )
-from padnas.fileio import atomic_write_text, parse_json, read_json
+from padnas.core import atomic_write_text, parse_json, read_json
 from padnas.space import DEPLOY_RESOLUTION, get_space
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"  # latency/data

@@ -337,8 +337,9 @@ class AdbBackend(Backend):
                     self._sh(f"rm -f {q(remote)}")
         if rc != 0:
             tail = " | ".join(out.strip().splitlines()[-3:])[-300:]
-            raise BackendError(f"{self.serial}: benchmark_model failed on {path.name} "
-                               f"(rc={rc}): {tail}")  # fmt: skip
+            raise BackendError(
+                f"{self.serial}: benchmark_model failed on {path.name} (rc={rc}): {tail}"
+            )
         result = parse_benchmark_output(out)
         for w in result.warnings:
             self.warn_once(f"{self.serial}: {w}")

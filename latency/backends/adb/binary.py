@@ -14,7 +14,7 @@ from pathlib import Path
 
 from latency.cache import cache_root
 from latency.errors import LatencyUsageError
-from padnas.fileio import atomic_write_bytes, atomic_write_json, read_json
+from padnas.core import atomic_write_bytes, atomic_write_json, read_json
 
 DOWNLOAD_HINT = (
     "download the Android arm64 benchmark_model (TFLite/LiteRT nightly prebuilt, e.g. "

@@ -32,8 +32,9 @@ def probe(serial: str, *, adb_key=None, timeout_s: float = 3.0) -> dict:
     """``{"serial", "state", ...}``; state is device, unauthorized, offline, absent or error."""
     info: dict = {"serial": serial}
     try:
-        link = AdbLink(serial, adb_key=adb_key, connect_timeout_s=timeout_s,
-                       auth_timeout_s=timeout_s)  # fmt: skip
+        link = AdbLink(
+            serial, adb_key=adb_key, connect_timeout_s=timeout_s, auth_timeout_s=timeout_s
+        )
         link.connect()
     except AdbUnauthorized:
         return {**info, "state": "unauthorized", "detail": "accept the prompt on the phone"}

@@ -61,8 +61,9 @@ def _parse(serial: str) -> tuple[str, str, int | None]:
     if sep and host:
         host = host.strip("[]")
         if not port.isdigit() or not 0 < int(port) < 65536:
-            raise AdbSerialError(f"bad port in --serial {serial!r}: expected HOST:PORT, e.g. "
-                                 f"192.168.1.20:5555")  # fmt: skip
+            raise AdbSerialError(
+                f"bad port in --serial {serial!r}: expected HOST:PORT, e.g. 192.168.1.20:5555"
+            )
         return "tcp", host, int(port)
     if _looks_like_host(s):
         return "tcp", s, DEFAULT_PORT

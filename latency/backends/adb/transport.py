@@ -107,8 +107,9 @@ def key_paths(explicit: str | Path | None = None) -> list[Path]:
     if explicit is not None:
         p = Path(explicit).expanduser()
         if not p.is_file():
-            raise AdbSerialError(f"--adb-key {p}: no such file (an adb private key, e.g. "
-                                 f"~/.android/adbkey)")  # fmt: skip
+            raise AdbSerialError(
+                f"--adb-key {p}: no such file (an adb private key, e.g. ~/.android/adbkey)"
+            )
         paths = [p]
     else:
         paths = [ensure_key(default_key_path())]
@@ -342,8 +343,9 @@ class AdbLink:
             return AdbConnectionLost(
                 f"{self.serial}: no answer to `{_clip(what)}` within {timeout_s:g} s"
             )
-        return AdbConnectionLost(f"{self.serial}: connection lost during `{_clip(what)}`: "
-                                 f"{_short(exc)}")  # fmt: skip
+        return AdbConnectionLost(
+            f"{self.serial}: connection lost during `{_clip(what)}`: {_short(exc)}"
+        )
 
     def close(self) -> None:
         if self._device is not None:

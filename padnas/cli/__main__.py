@@ -1,0 +1,7 @@
+"""``python -m padnas.cli`` (how torchrun starts every rank)."""
+
+import sys
+
+from padnas.cli import main
+
+sys.exit(main())

@@ -1,0 +1,114 @@
+"""``padnas evaluate``: one-shot accuracy of architectures on a trained supernet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from padnas.cli.options import (
+    accelerator_option,
+    precision_option,
+    set_threads,
+    threads_option,
+    verbose_option,
+    with_precision,
+)
+from padnas.core.cli import echo_json, handle_errors, json_option
+from padnas.core.errors import UsageError
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  padnas evaluate --supernet runs/supernet --arch K3E1-K5E3-ID-...   (22 ops joined by '-')
+  padnas evaluate --supernet runs/supernet --random 20 --json
+  padnas evaluate --supernet runs/supernet --arch ARCH --split test --no-recalibrate"""
+)
+@click.option(
+    "--supernet",
+    "ckpt",
+    type=click.Path(path_type=Path),
+    default=Path("runs/supernet"),
+    show_default=True,
+    help="Checkpoint file or directory from 'padnas supernet train'.",
+)
+@click.option("--arch", "archs", multiple=True, help="Architecture string (repeatable).")
+@click.option("--random", "n_random", type=int, default=0, help="Also evaluate N random archs.")
+@click.option("--data", default=None, help="Data spec [default: the one the supernet saw].")
+@click.option("--split", type=click.Choice(["val", "test"]), default="val", show_default=True)
+@click.option("--recal-images", type=int, default=None, help="BN recalibration images [preset's].")
+@click.option("--recalibrate/--no-recalibrate", default=True, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Recalibration/random seed.")
+@json_option
+@accelerator_option
+@precision_option
+@threads_option
+@verbose_option
+@handle_errors
+def evaluate(
+    ckpt,
+    archs,
+    n_random,
+    data,
+    split,
+    recal_images,
+    recalibrate,
+    seed,
+    as_json,
+    device,
+    precision,
+    threads,
+    verbose,
+) -> None:
+    """One-shot accuracy of architectures on a trained supernet (BN recalibrated)."""
+    import numpy as np
+
+    from padnas.data.datasets import load_data
+    from padnas.nn.complexity import macs_params
+    from padnas.search.oneshot import OneShotEvaluator
+    from padnas.train.checkpoint import load_supernet
+    from padnas.train.config import TrainConfig
+    from padnas.train.distributed import resolve_device
+
+    set_threads(threads)
+    if not archs and n_random <= 0:
+        raise UsageError("give --arch ARCH (repeatable) or --random N")
+    net, meta = load_supernet(ckpt)
+    sp = net.space
+    chosen = [sp.validate(a) for a in archs]
+    rng = np.random.default_rng(seed)
+    chosen += [sp.sample(rng) for _ in range(n_random)]
+    cfg = with_precision(TrainConfig.from_dict(meta["config"]), precision, device)
+    if recal_images is not None:
+        if recal_images < 1:
+            raise UsageError(f"--recal-images must be >= 1, got {recal_images}")
+        cfg = cfg.replace(recal_images=recal_images, recal_batch_size=min(250, recal_images))
+    bundle = load_data(
+        data or meta["data"], net.proxy.resolution, meta.get("data_seed", 0), cfg.train_per_class
+    )
+    if bundle.num_classes != net.num_classes:
+        raise UsageError(
+            f"data {bundle.spec} has {bundle.num_classes} classes, the supernet {net.num_classes}"
+        )
+    net.to(resolve_device(device))
+    ev = OneShotEvaluator.from_config(net, bundle, cfg, seed=seed, split=split, progress=True)
+    results = []
+    for arch in chosen:
+        acc = ev.evaluate(arch, recalibrate=recalibrate)
+        macs, params = macs_params(sp, arch)
+        results.append({"arch": str(arch), "accuracy": acc, "macs": macs, "params": params})
+        if not as_json:  # each line as soon as it is known; the document once all are
+            click.echo(f"{acc:.4f}  {macs / 1e6:6.1f}M MACs  {params / 1e6:5.2f}M params  {arch}")
+    if as_json:
+        doc = {
+            "supernet": str(ckpt),
+            "space": sp.family,
+            "data": bundle.spec,
+            "split": split,
+            "recalibrated": recalibrate,
+            "recal_images": cfg.recal_images if recalibrate else None,
+            "precision": cfg.precision,
+            "seed": seed,
+        }
+        echo_json({**doc, "results": results})

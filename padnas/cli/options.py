@@ -1,0 +1,76 @@
+"""Options shared by the ``padnas`` commands, each declared once (one spelling, one help), and
+the set-up they imply (threads, precision)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from padnas.core.cli import renamed_option
+from padnas.core.errors import UsageError
+
+
+def accelerator_option(func: Callable) -> Callable:
+    """``--accelerator`` (as PyTorch Lightning calls it): the torch device that trains and
+    evaluates. ``--device`` means a device profile in ``padnas-latency``; here it is the old
+    spelling of this option."""
+    return renamed_option(
+        "--accelerator",
+        "--device",
+        "device",
+        default="auto",
+        show_default=True,
+        help="Torch device: auto, cpu, cuda, cuda:1...",
+    )(func)
+
+
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16", "fp16", "auto"], case_sensitive=False),
+    default="auto",
+    show_default=True,
+    help="Autocast precision: auto = bf16 on GPUs that support it, fp32 elsewhere; fp16 uses a "
+    "loss scaler and needs a GPU; bf16 runs on CPUs too (correct, but slow without native bf16). "
+    "Recorded in the checkpoint and config.json.",
+)
+
+
+DATA_HELP = (
+    "fashion (default: Fashion-MNIST, Debian's dataset-fashion-mnist), fashion:DIR, mnist5k "
+    "(embedded), digits, or imagefolder:PATH (PATH/train, PATH/val)."
+)
+
+threads_option = click.option(
+    "--threads",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Torch intra-op threads (0 = torch's default). The proxy-sized nets gain nothing from "
+    "more, and two threads stall on every op while another process holds one of two cores.",
+)
+
+verbose_option = click.option("-v", "--verbose", is_flag=True, help="Tracebacks on errors.")
+
+
+def check_threads(threads: int) -> int:
+    """``--threads`` as given, refused when negative (before any work starts)."""
+    if threads < 0:
+        raise UsageError(f"--threads must be >= 0, got {threads}")
+    return threads
+
+
+def set_threads(threads: int) -> None:
+    """Apply ``--threads`` to torch (0 keeps torch's default)."""
+    if check_threads(threads):
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def with_precision(cfg, precision: str, device: str, ctx=None):
+    """``cfg`` with ``--precision`` resolved for the device (recorded in the checkpoint)."""
+    from padnas.train.distributed import resolve_device
+    from padnas.train.precision import resolve_precision
+
+    return cfg.replace(precision=resolve_precision(precision, resolve_device(device, ctx)).name)

@@ -1,0 +1,182 @@
+"""``padnas search``: plan the search from the command line (:mod:`padnas.run.plan`), open or
+resume the run directory and run Algorithm 1 (:mod:`padnas.run.pipeline`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from padnas.cli.options import (
+    accelerator_option,
+    check_threads,
+    precision_option,
+    set_threads,
+    threads_option,
+)
+from padnas.core.cli import handle_errors, path_option, quiet_tensorflow
+from padnas.run.rundir import SUMMARY_TEXT, LoadedRun, RunDir
+from padnas.space import DEPLOY_RESOLUTION
+from padnas.space.choice import space_option
+
+
+def _echo(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  padnas search --lut pixel3 --preset quick --out runs/quick
+  padnas search --lut my_phone.json --space large --latency-window 40:80 --stages 3
+  padnas search --lut my_phone.json --out runs/quick --resume   # continue a killed run
+
+\b
+--stages: 2 = I-Supernet (train + search), 3 = P-Supernet (prune once), 4 = PAD-NAS.
+Default window: the paper's for a Pixel 3 table (60-70 ms basic, 50-100 ms large); for v3
+and for other devices the 25th-75th (basic, v3) or 10th-90th (large) percentile of the
+latencies of 10,000 random architectures of the space, printed at start."""
+)
+@click.option(
+    "--lut",
+    "lut_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Latency table: a LUT JSON, a device profile with 'luts', or a profile name (pixel3).",
+)
+@space_option("family", default="basic", show_default=True)
+@click.option(
+    "--data",
+    default="fashion",
+    show_default=True,
+    help="fashion (Fashion-MNIST), fashion:DIR, mnist5k, digits or imagefolder:PATH.",
+)
+@click.option(
+    "--stages", type=int, default=4, show_default=True, help="Progressive stages M (2..10)."
+)
+@click.option(
+    "--latency-window",
+    "window",
+    metavar="MIN:MAX",
+    default=None,
+    help="Latency window in ms [default: see below].",
+)
+@click.option(
+    "--p-th",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="Pruning threshold: ops with probability <= P_th are removed.",
+)
+@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True)
+@path_option(
+    "--out",
+    folder=True,
+    default="runs/search",
+    show_default=True,
+    help="Run directory.",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--resolution",
+    type=int,
+    default=DEPLOY_RESOLUTION,
+    show_default=True,
+    help="Deployment resolution the LUT must be built for.",
+)
+@threads_option
+@accelerator_option
+@precision_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--verbose", "-v", is_flag=True, help="Tracebacks and TensorFlow logs.")
+@handle_errors
+def search(
+    lut_path,
+    family,
+    data,
+    stages,
+    window,
+    p_th,
+    preset,
+    out,
+    resume,
+    seed,
+    resolution,
+    threads,
+    device,
+    precision,
+    quiet,
+    verbose,
+):
+    """Run PAD-NAS (Algorithm 1) and write the found architectures to a run directory."""
+    quiet_tensorflow(verbose)
+    from padnas.run.pipeline import Pipeline
+    from padnas.run.plan import plan_search
+    from padnas.run.ranks import open_run
+    from padnas.train.distributed import init_distributed, resolve_device
+    from padnas.train.precision import resolve_precision
+
+    check_threads(threads)
+    t0 = time.perf_counter()
+    plan = plan_search(
+        str(lut_path),
+        family=family,
+        data=data,
+        stages=stages,
+        window=window,
+        p_th=p_th,
+        preset=preset,
+        seed=seed,
+        resolution=resolution,
+    )
+    ctx = init_distributed()
+    echo = _echo if ctx.is_main else (lambda msg: None)
+    for line in plan.messages + plan.warnings:
+        echo(line)
+    device = resolve_device(device, ctx)
+    prec = resolve_precision(precision, device).name
+    settings = replace(plan.settings, preset=plan.settings.preset.replace(precision=prec))
+    # everything is checked before the first write: a refused command leaves --out as it was
+    RunDir.check(out, settings.to_config(), resume=resume)
+    rebuild = False
+    if resume and LoadedRun(out).finished:
+        damage = LoadedRun(out).damage()
+        if damage is None:
+            if ctx.is_main:
+                _echo(f"{out} is finished; its summary:")
+                click.echo(LoadedRun(out).summary_text(), nl=False)
+            return
+        echo(f"note: {damage}: rebuilding the result from the stage files")
+        rebuild = True
+    from padnas.data.datasets import load_data
+
+    set_threads(threads)
+    preset = plan.settings.preset
+    bundle = load_data(data, preset.resolution, seed, preset.train_per_class)
+    run = open_run(out, settings.to_config(), resume=resume, ctx=ctx)
+    if rebuild:
+        run.unmark("final")
+    echo(f"data: {bundle.describe()}, {prec}, {ctx.world_size} process(es)")
+    from padnas.run.pipeline import Hooks
+
+    pipeline = Pipeline(
+        settings,
+        plan.lut,
+        bundle,
+        run,
+        hooks=Hooks(echo=echo),
+        progress=not quiet and ctx.is_main,
+        device=device,
+    )
+    try:
+        pipeline.execute()
+    except KeyboardInterrupt:
+        echo(f"stopped: {out} keeps everything so far; add --resume to the same command")
+        raise
+    if not ctx.is_main:
+        return
+    click.echo(run.file(SUMMARY_TEXT).read_text(encoding="utf-8"), nl=False)
+    _echo(f"run directory: {out} ({time.perf_counter() - t0:.0f} s)")

@@ -1,0 +1,264 @@
+"""``padnas supernet train`` and ``padnas train``: train a supernet or one architecture."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from padnas.cli.options import (
+    DATA_HELP,
+    accelerator_option,
+    precision_option,
+    set_threads,
+    threads_option,
+    verbose_option,
+    with_precision,
+)
+from padnas.core.cli import handle_errors, path_option, renamed_option
+from padnas.core.errors import UsageError
+from padnas.space import get_space
+from padnas.space.choice import space_option
+
+
+def _echo(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def _training_setup(threads, config_args, precision, device, family, data, seed):
+    """What ``supernet train`` and ``train`` both start with: threads, process group, the
+    preset with the command's overrides and precision, the space and the data."""
+    from padnas.data.datasets import load_data
+    from padnas.train.distributed import init_distributed
+
+    set_threads(threads)
+    ctx = init_distributed()
+    cfg = with_precision(_config(*config_args), precision, device, ctx)
+    bundle = load_data(data, cfg.resolution, seed, cfg.train_per_class)
+    return ctx, cfg, get_space(family), bundle
+
+
+def _training_options(func):
+    for opt in reversed(
+        [
+            space_option("family", default="basic", show_default=True),
+            click.option("--data", default="fashion", show_default=True, help=DATA_HELP),
+            click.option(
+                "--preset",
+                default="quick",
+                show_default=True,
+                help="Training preset: quick (minutes on a CPU) or paper (Section 4.1).",
+            ),
+            click.option("--epochs", type=int, default=None, help="Override the preset's epochs."),
+            click.option("--lr", type=float, default=None, help="Override the initial LR."),
+            click.option(
+                "--batch-size", type=int, default=None, help="Override the global batch size."
+            ),
+            click.option(
+                "--resolution", type=int, default=None, help="Override the proxy resolution."
+            ),
+            renamed_option(
+                "--width-mult",
+                "--width",
+                "width",
+                type=float,
+                default=None,
+                help="Override the width multiplier.",
+            ),
+            click.option("--seed", type=int, default=0, show_default=True),
+            click.option(
+                "--resume/--no-resume",
+                default=True,
+                show_default=True,
+                help="Continue the checkpoint in --out if there is one.",
+            ),
+            accelerator_option,
+            click.option(
+                "--workers", type=int, default=None, help="Data loader processes (image folders)."
+            ),
+            precision_option,
+            threads_option,
+            verbose_option,
+        ]
+    ):
+        func = opt(func)
+    return func
+
+
+def _config(preset, epochs, lr, batch_size, resolution, width, workers):
+    from padnas.run.settings import get_preset
+
+    cfg = get_preset(preset).train
+    changes = {}
+    if batch_size is not None:
+        changes["batch_size"] = batch_size
+    if resolution is not None:
+        changes["resolution"] = resolution
+    if width is not None:
+        changes["width_mult"] = width
+    if workers is not None:
+        changes["num_workers"] = workers
+    if epochs is not None and epochs < 0:
+        raise UsageError(f"--epochs must be >= 0, got {epochs}")
+    if lr is not None and lr <= 0:
+        raise UsageError(f"--lr must be > 0, got {lr}")
+    if batch_size is not None and batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
+    cfg = cfg.replace(**changes)
+    cfg.proxy()  # validates resolution and width (SpaceError names the valid range)
+    return cfg
+
+
+@click.group()
+def supernet() -> None:
+    """Train single-path supernets."""
+
+
+@supernet.command(
+    "train",
+    epilog="""\b
+Examples:
+  padnas supernet train --out runs/supernet                     # quick preset, fashion
+  padnas supernet train --space large --epochs 5 --out runs/large
+  torchrun --nproc_per_node 8 -m padnas.cli supernet train --preset paper \\
+      --data imagefolder:/data/imagenet --out runs/imagenet   # DDP, one path per step
+Interrupted runs continue from the last checkpoint when run again (--no-resume starts over).""",
+)
+@_training_options
+@path_option(
+    "--out",
+    folder=True,
+    default=Path("runs/supernet"),
+    show_default=True,
+    help="Checkpoint directory.",
+)
+@click.option(
+    "--stage",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Which schedule of the preset: 0 = initial, 1.. = finetune after pruning.",
+)
+@handle_errors
+def supernet_train(
+    family,
+    data,
+    preset,
+    epochs,
+    lr,
+    batch_size,
+    resolution,
+    width,
+    seed,
+    resume,
+    device,
+    workers,
+    precision,
+    threads,
+    verbose,
+    out,
+    stage,
+) -> None:
+    """Train a supernet with SPOS uniform single-path sampling (checkpoint every epoch)."""
+    from padnas.train.loop import build_supernet, train_supernet
+
+    ctx, cfg, sp, bundle = _training_setup(
+        threads,
+        (preset, epochs, lr, batch_size, resolution, width, workers),
+        precision,
+        device,
+        family,
+        data,
+        seed,
+    )
+    sched = cfg.supernet_stage(stage)
+    epochs = sched.epochs if epochs is None else epochs
+    lr = sched.lr if lr is None else lr
+    if ctx.is_main:
+        _echo(
+            f"supernet {sp.family} ({float(sp.size):.3g} archs) on {bundle.describe()}; "
+            f"{cfg.name} preset: {epochs} epochs, lr {lr:g}, batch {cfg.batch_size}, "
+            f"width {cfg.width_mult:g}, {cfg.precision}, {ctx.world_size} process(es) -> {out}"
+        )
+    net = build_supernet(sp, cfg, bundle.num_classes, seed)
+    train_supernet(
+        net, bundle, cfg, out, seed=seed, resume=resume, epochs=epochs, lr=lr, device=device
+    )
+    if ctx.is_main:
+        click.echo(str(out / "checkpoint.pt"))
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  padnas train --arch K3E1-K5E3-ID-... --out runs/standalone/a
+  padnas train --arch ARCH --preset paper --data imagefolder:/data/imagenet --out runs/a"""
+)
+@click.option("--arch", required=True, help="Architecture string (22 ops joined by '-').")
+@_training_options
+@path_option(
+    "--out",
+    folder=True,
+    help="Checkpoint directory [default: runs/standalone/<arch>].",
+)
+@handle_errors
+def train(
+    arch,
+    family,
+    data,
+    preset,
+    epochs,
+    lr,
+    batch_size,
+    resolution,
+    width,
+    seed,
+    resume,
+    device,
+    workers,
+    precision,
+    threads,
+    verbose,
+    out,
+) -> None:
+    """Train one architecture from scratch (stand-alone) and report its accuracy."""
+    from padnas.nn.complexity import macs_params
+    from padnas.search.oneshot import evaluate_model
+    from padnas.train.loop import train_arch
+
+    a = get_space(family).validate(arch)  # before the data is loaded
+    ctx, cfg, sp, bundle = _training_setup(
+        threads,
+        (preset, epochs, lr, batch_size, resolution, width, workers),
+        precision,
+        device,
+        family,
+        data,
+        seed,
+    )
+    out = out or Path("runs/standalone") / str(a)
+    if ctx.is_main:
+        _echo(f"stand-alone {a} on {bundle.describe()}; {cfg.name} preset -> {out}")
+    net = train_arch(
+        sp, a, bundle, cfg, out, seed=seed, resume=resume, epochs=epochs, lr=lr, device=device
+    )
+    if not ctx.is_main:
+        return
+    kw = {"batch_size": cfg.eval_batch_size, "precision": cfg.precision}
+    val = evaluate_model(net, bundle.val, **kw)
+    test = evaluate_model(net, bundle.test, **kw)
+    macs, params = macs_params(sp, a)
+    click.echo(
+        json.dumps(
+            {
+                "arch": str(a),
+                "val_accuracy": val,
+                "test_accuracy": test,
+                "macs_224": macs,
+                "params_224": params,
+                "precision": cfg.precision,
+                "checkpoint": str(out / "checkpoint.pt"),
+            }
+        )
+    )

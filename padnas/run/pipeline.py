@@ -1,0 +1,272 @@
+"""PAD-NAS, Algorithm 1: train, then (search -> op distribution -> prune -> finetune) x (M-2),
+then the final search and the choice of architectures across the latency window.
+
+``M`` (``--stages``) picks the method of the paper's ablation: 2 = I-Supernet (train the initial
+supernet, search it; no pruning), 3 = P-Supernet (prune once), 4 = PAD-NAS (prune twice). For a
+fair comparison every M trains the same total number of epochs (:func:`stage_schedule`).
+
+Every step is a deterministic function of the config and of the files earlier steps left in the
+run directory, so a run killed anywhere continues with ``--resume`` and ends exactly as an
+uninterrupted run: training resumes from its per-epoch checkpoint (train.py), a stage's CES replays
+from the accuracies already measured (ces.py), and pruning is recomputed from the search result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from latency.lut.model import LatencyModel
+from padnas.run.rundir import EVALUATED, FINAL, SUMMARY, SUMMARY_TEXT, RunDir
+from padnas.run.selection import final_notes, select_final
+from padnas.run.settings import SearchSettings, method_name
+from padnas.search.ces import Evaluated, SearchResult, run_ces
+from padnas.search.prune import MAX_RANK, OpDistribution, prune
+from padnas.space import Arch, SearchSpace
+from padnas.train.config import Stage
+
+
+@dataclass
+class Hooks:
+    """Observation points (progress reporting, and tests that kill a run at a chosen moment)."""
+
+    on_train_step: Callable[[int, int, float], None] | None = None  # (stage, step, loss)
+    on_generation: Callable[[int, int], None] | None = None  # (stage, generation)
+    echo: Callable[[str], None] = field(default=lambda msg: None)
+
+
+class Pipeline:
+    """One PAD-NAS run in one run directory (see :mod:`padnas.run.rundir` for the layout)."""
+
+    def __init__(
+        self,
+        settings: SearchSettings,
+        lut,
+        data,
+        run: RunDir,
+        *,
+        hooks: Hooks | None = None,
+        progress: bool = True,
+        device=None,
+    ) -> None:
+        self.s, self.lut, self.data, self.run = settings, lut, data, run
+        self.hooks = hooks or Hooks()
+        self.progress, self.device = progress, device
+        self.results: dict[int, SearchResult] = {}
+        self.spaces: dict[int, SearchSpace] = {}
+        self.distributions: dict[int, OpDistribution] = {}
+
+    # ---- Algorithm 1 ----------------------------------------------------------------------------
+    def execute(self) -> dict:
+        """Run (or continue) every stage; return the summary."""
+        from padnas.train.loop import build_supernet
+
+        s, echo = self.s, self.hooks.echo
+        M = s.stages
+        space = SearchSpace.from_family(s.family)
+        sched = s.schedule
+        self.spaces[1] = space
+        self.run.write_json(RunDir.space_file(1), space.to_dict())
+        supernet = build_supernet(space, s.preset, self.data.num_classes, s.seed)
+        echo(
+            f"stage 1/{M}: train the initial supernet "
+            f"({sched[0].epochs} epochs, lr {sched[0].lr:g})"
+        )
+        self._train(1, supernet, sched[0])
+        for k in range(2, M):
+            result = self._search(k, space, supernet)
+            dist = OpDistribution.estimate(space, result.archs(max_rank=MAX_RANK))
+            pr = prune(dist, s.p_th)
+            self.distributions[k] = dist
+            self.run.write_json(
+                RunDir.distribution_file(k),
+                {
+                    **dist.to_json(),
+                    "max_rank": MAX_RANK,
+                    "p_th": s.p_th,
+                    "removed": [list(r) for r in pr.removed],
+                    "kept_by_rule": list(pr.kept_by_rule),
+                },
+            )
+            self.run.write_json(RunDir.space_file(k), pr.space.to_dict())
+            removed = sum(len(r) for r in pr.removed)
+            echo(
+                f"stage {k}/{M}: pruned {removed} ops; space {space.size:.3g} -> "
+                f"{pr.space.size:.3g} architectures"
+            )
+            space = pr.space
+            self.spaces[k] = space
+            supernet = supernet.pruned(space)
+            stage = sched[k - 1]
+            echo(
+                f"stage {k}/{M}: finetune the pruned supernet "
+                f"({stage.epochs} epochs, lr {stage.lr:g})"
+            )
+            self._train(k, supernet, stage)
+        result = self._search(M, space, supernet)
+        self.distributions[M] = OpDistribution.estimate(space, result.archs(max_rank=MAX_RANK))
+        return self._finish(result, space)
+
+    def _train(self, k: int, supernet, stage: Stage) -> None:
+        from padnas.train.loop import train_supernet
+
+        t0 = time.perf_counter()
+        hook = self.hooks.on_train_step
+        train_supernet(
+            supernet,
+            self.data,
+            self.s.preset,
+            self.run.ckpt_dir(k),
+            seed=self.s.seed + 1000 * (k - 1),
+            resume=True,
+            epochs=stage.epochs,
+            lr=stage.lr,
+            device=self.device,
+            progress=self.progress,
+            on_step=None if hook is None else (lambda step, loss: hook(k, step, loss)),
+        )
+        if not self.run.is_done(f"train-{k}"):
+            self.run.mark_done(f"train-{k}", seconds=round(time.perf_counter() - t0, 1))
+
+    def _search(self, k: int, space: SearchSpace, supernet) -> SearchResult:
+
+        from padnas.search.oneshot import OneShotEvaluator
+        from padnas.search.sharding import sharded
+
+        s, echo = self.s, self.hooks.echo
+        stored = self.run.read_json(RunDir.search_file(k))
+        if stored is not None:
+            result = SearchResult.from_json(stored, space, s.window)
+            self.results[k] = result
+            return result
+        t0 = time.perf_counter()
+        model = LatencyModel.from_lut(self.lut, space)
+        evaluator = OneShotEvaluator.from_config(supernet, self.data, s.preset, seed=s.seed)
+        progress_file = RunDir.ces_log(k)
+        known = {r["arch"]: r["accuracy"] for r in self.run.read_records(progress_file)}
+        if known:
+            echo(f"stage {k}/{self.s.stages}: CES resumes with {len(known)} evaluations on record")
+        else:
+            echo(f"stage {k}/{self.s.stages}: CES on {space.size:.3g} architectures")
+        hook = self.hooks.on_generation
+
+        def on_generation(gen: int, batch: list[Evaluated], fresh: set[str]) -> None:
+            self.run.append(progress_file, [r.to_json() for r in batch if r.arch in fresh])
+            if hook is not None:
+                hook(k, gen)
+
+        result = run_ces(
+            space,
+            model.predict,
+            sharded(evaluator.accuracy),  # shared out among DDP ranks under torchrun
+            s.window,
+            s.ces,
+            seed=s.seed + k,
+            known=known,
+            on_generation=on_generation,
+            progress=self.progress,
+        )
+        self.run.write_json(RunDir.search_file(k), result.to_json(k))
+        self.results[k] = result
+        self._write_evaluated(k)
+        self.run.mark_done(f"search-{k}", seconds=round(time.perf_counter() - t0, 1))
+        front = result.front()
+        # ties in accuracy (a finite validation set) go to the faster architecture
+        best = max(result.records, key=lambda r: (r.accuracy, -r.latency_ms))
+        echo(
+            f"stage {k}/{self.s.stages}: {result.evaluations} archs evaluated, {len(front)} on "
+            f"the front, best one-shot accuracy {best.accuracy:.4f} at {best.latency_ms:.2f} ms"
+        )
+        return result
+
+    def _write_evaluated(self, upto: int) -> None:
+        rows = []
+        for k in range(2, upto + 1):
+            stored = self.run.read_json(RunDir.search_file(k))
+            for r in stored["records"]:
+                rows.append({"stage": k, **r})
+        self.run.write_records(EVALUATED, rows)
+
+    # ---- the end ------------------------------------------------------------------------------
+    def _finish(self, result: SearchResult, space: SearchSpace) -> dict:
+
+        from padnas.nn.complexity import macs_params
+        from padnas.run.report import render_summary, write_plots
+
+        s = self.s
+        model = LatencyModel.from_lut(self.lut, space)
+        picks = select_final(result, s.final_models)
+        models = []
+        for label, r in zip("ABCDEFGHIJ", picks, strict=False):
+            arch = Arch.parse(r.arch)
+            macs, params = macs_params(space, arch)
+            keys = [key for key, _ in model.breakdown(arch)]
+            sources = sorted({model.entries[key]["source"] for key in keys})
+            models.append(
+                {
+                    "label": label,
+                    "arch": r.arch,
+                    "latency_ms": r.latency_ms,
+                    "latency_source": "+".join(sources),
+                    "latency_calibrated": bool(model.calibration),
+                    "one_shot_accuracy": r.accuracy,
+                    "rank": r.rank,
+                    "macs": int(macs),
+                    "params": int(params),
+                }
+            )
+        final = {
+            "method": method_name(s.stages),
+            "window_ms": s.window.to_list(),
+            "space": space.to_dict(),
+            "lut": s.lut,
+            "models": models,
+            "notes": final_notes(result, picks, s.final_models),
+        }
+        self.run.write_json(FINAL, final)
+        summary = self.summary(final)
+        self.run.write_json(SUMMARY, summary)
+        self.run.write_text(SUMMARY_TEXT, render_summary(summary))
+        write_plots(self.run, summary, self.results, self.distributions, self.spaces)
+        self.run.mark_done("final")
+        return summary
+
+    def summary(self, final: dict) -> dict:
+        s, state = self.s, self.run.state()["done"]
+        stages = []
+        sched = s.schedule
+        for k in range(1, s.stages + 1):
+            entry: dict = {"stage": k}
+            if k < s.stages:
+                sp = self.spaces[k]
+                run = sched[k - 1]
+                entry.update(
+                    space_size=str(sp.size),
+                    space_signature=sp.signature,
+                    epochs=run.epochs,
+                    lr=run.lr,
+                    train_seconds=state.get(f"train-{k}", {}).get("seconds"),
+                )
+            if k in self.results:
+                res = self.results[k]
+                entry.update(
+                    evaluations=res.evaluations,
+                    front=len(res.front()),
+                    counted_for_distribution=sum(r.rank < MAX_RANK for r in res.records),
+                    search_seconds=state.get(f"search-{k}", {}).get("seconds"),
+                    notes=res.notes,
+                )
+            if 1 < k < s.stages:
+                entry["pruned_ops"] = sum(
+                    a - b
+                    for a, b in zip(self.spaces[k - 1].num_ops, self.spaces[k].num_ops, strict=True)
+                )
+            stages.append(entry)
+        return {
+            "method": method_name(s.stages),
+            "config": s.to_config(),
+            "stages": stages,
+            "final": final["models"],
+            "final_notes": final["notes"],
+        }

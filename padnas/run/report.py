@@ -1,0 +1,232 @@
+"""What a search run shows a person: the text summary and three plots (matplotlib, Agg).
+
+- ``pareto.png``: every architecture each CES evaluated (latency vs one-shot accuracy), ranks < 10
+  highlighted, the Pareto front drawn, the window shaded, the final models labelled;
+- ``op_heatmap.png``: per stage, the probability of each op in each layer among the archs of rank
+  < 10 (the paper's Fig. 3); ops a layer no longer has are hatched grey;
+- ``space_size.png``: the number of architectures in each stage's space (log scale).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from padnas.core import atomic_write_bytes
+from padnas.run.rundir import PLOTS, LoadedRun, RunDir
+from padnas.search.ces import SearchResult
+from padnas.search.prune import MAX_RANK, OpDistribution
+from padnas.space import SearchSpace
+
+
+def _fmt_size(size: str | int) -> str:
+    n = int(size)
+    return f"{n:.3g}" if n >= 1000 else str(n)
+
+
+def render_summary(summary: dict) -> str:
+    cfg = summary["config"]
+    lines = [
+        f"{summary['method']} on the {cfg['space']} space, {cfg['stages']} stages, "
+        f"data {cfg['data']}, preset {cfg['preset']['name']}, seed {cfg['seed']}",
+        f"latency: {cfg['lut']['device']} {cfg['lut']['label']} LUT "
+        f"(sources: {', '.join(cfg['lut']['sources'])}"
+        f"{', calibrated' if cfg['lut']['calibrated'] else ''}); "
+        f"window {cfg['latency_window_ms'][0]:g}..{cfg['latency_window_ms'][1]:g} ms "
+        f"({cfg['window_rule']})",
+        f"CES: population {cfg['ces']['pop_size']}, {cfg['ces']['generations']} generations; "
+        f"pruning P_th {cfg['p_th']:g} over archs of rank < {cfg['max_rank']}",
+        "",
+        "stage  space size  epochs  lr      evaluated  front  pruned ops  seconds",
+    ]
+    for st in summary["stages"]:
+        secs = (st.get("train_seconds") or 0) + (st.get("search_seconds") or 0)
+        lines.append(
+            f"{st['stage']:<6} {_fmt_size(st['space_size']) if 'space_size' in st else '-':<11} "
+            f"{st.get('epochs', '-')!s:<7} {st.get('lr', '-')!s:<7} "
+            f"{st.get('evaluations', '-')!s:<10} {st.get('front', '-')!s:<6} "
+            f"{st.get('pruned_ops', '-')!s:<11} {secs:.0f}"
+        )
+        for note in st.get("notes") or []:
+            lines.append(f"       note: {note}")
+    lines += ["", "model  latency ms  source         one-shot acc  MACs      params   arch"]
+    for m in summary["final"]:
+        src = m["latency_source"] + (" (cal.)" if m.get("latency_calibrated") else "")
+        macs, params = f"{m['macs'] / 1e6:.1f}M", f"{m['params'] / 1e6:.2f}M"
+        lines.append(
+            f"{m['label']:<6} {m['latency_ms']:<11.2f} {src:<14} {m['one_shot_accuracy']:<13.4f} "
+            f"{macs:<9} {params:<8} {m['arch']}"
+        )
+    if not summary["final"]:
+        lines.append("(no architecture found)")
+    for note in summary.get("final_notes", []):
+        lines.append(f"note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def show(path: str | Path) -> str:
+    """The summary of a finished run, or the progress of an unfinished one."""
+    loaded = LoadedRun(path)
+    if loaded.finished:
+        return loaded.summary_text()
+    cfg, done = loaded.config, loaded.done
+    lines = [
+        f"{cfg['method']} on the {cfg['space']} space, {cfg['stages']} stages (unfinished; "
+        "continue it with padnas search ... --resume)",
+        f"finished steps: {', '.join(done) or 'none'}",
+    ]
+    for k, n in _ces_in_progress(loaded):
+        lines.append(f"stage {k}: CES in progress, {n} architectures evaluated")
+    return "\n".join(lines) + "\n"
+
+
+def show_document(path: str | Path) -> dict:
+    """What ``padnas show --json`` prints: ``summary.json`` of a finished run with
+    ``finished: true``; for an unfinished one, its finished steps and the CES under way (the
+    same facts :func:`show` writes as text)."""
+    loaded = LoadedRun(path)
+    head = {"run_dir": str(path), "finished": loaded.finished}
+    if loaded.finished:
+        return {**head, **loaded.summary()}
+    cfg = loaded.config
+    return {
+        **head,
+        "method": cfg["method"],
+        "space": cfg["space"],
+        "stages": cfg["stages"],
+        "done": list(loaded.done),
+        "ces_in_progress": [{"stage": k, "evaluated": n} for k, n in _ces_in_progress(loaded)],
+    }
+
+
+def _ces_in_progress(loaded: LoadedRun) -> list[tuple[int, int]]:
+    """(stage, architectures evaluated so far) of each CES that has started but not finished."""
+    out = []
+    for k in range(2, loaded.config["stages"] + 1):
+        n = len(loaded.run.read_records(RunDir.ces_log(k)))
+        if n and f"search-{k}" not in loaded.done:
+            out.append((k, n))
+    return out
+
+
+# ---- plots --------------------------------------------------------------------------------------
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(run: RunDir, name: str, fig) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    atomic_write_bytes(run.file(name), buf.getvalue())
+
+
+def write_plots(
+    run: RunDir,
+    summary: dict,
+    results: Mapping[int, SearchResult],
+    distributions: Mapping[int, OpDistribution],
+    spaces: Mapping[int, SearchSpace],
+) -> None:
+    plt = _pyplot()
+    try:
+        _pareto(plt, run, summary, results)
+        _heatmap(plt, run, distributions)
+        _sizes(plt, run, spaces, summary["config"]["stages"])
+    finally:
+        plt.close("all")
+
+
+def _pareto(plt, run: RunDir, summary: dict, results: Mapping[int, SearchResult]) -> None:
+    stages = sorted(results)
+    fig, axes = plt.subplots(
+        1, len(stages), figsize=(4.2 * len(stages), 3.6), squeeze=False, sharey=True
+    )
+    last = stages[-1]
+    for ax, k in zip(axes[0], stages, strict=True):
+        res = results[k]
+        F = res.objectives()
+        ranks = np.array([r.rank for r in res.records])
+        lat, acc = F[:, 1], -F[:, 0]
+        ax.axvspan(res.window.lo, res.window.hi, color="tab:green", alpha=0.07)
+        ax.scatter(lat, acc, s=6, c="0.75", label="evaluated")
+        near = ranks < MAX_RANK
+        ax.scatter(lat[near], acc[near], s=8, c="tab:blue", label=f"rank < {MAX_RANK}")
+        front = np.flatnonzero(ranks == 1)
+        front = front[np.argsort(lat[front])]
+        ax.plot(lat[front], acc[front], "-o", c="tab:red", ms=3, lw=1, label="Pareto front")
+        if k == last:
+            for m in summary["final"]:
+                ax.annotate(
+                    m["label"],
+                    (m["latency_ms"], m["one_shot_accuracy"]),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=9,
+                    weight="bold",
+                )
+        ax.set_title(f"stage {k} ({res.evaluations} archs)")
+        ax.set_xlabel("latency (ms)")
+    axes[0][0].set_ylabel("one-shot accuracy")
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    _save(run, PLOTS["pareto"], fig)
+
+
+def _heatmap(plt, run: RunDir, distributions: Mapping[int, OpDistribution]) -> None:
+    stages = sorted(distributions)
+    if not stages:
+        return
+    mats = [distributions[k].matrix() for k in stages]
+    cols = mats[0][1]
+    fig, axes = plt.subplots(
+        len(stages),
+        1,
+        figsize=(9, 1.2 + 0.3 * len(cols) * len(stages)),
+        squeeze=False,
+        layout="constrained",
+    )
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
+    for ax, k, (mat, _) in zip(axes[:, 0], stages, mats, strict=True):
+        img = ax.imshow(
+            np.ma.masked_invalid(mat.T),
+            aspect="auto",
+            cmap=cmap,
+            vmin=0,
+            vmax=1,
+            interpolation="nearest",
+        )
+        gone = np.isnan(mat.T)
+        yy, xx = np.nonzero(gone)
+        ax.scatter(xx, yy, marker="x", s=8, c="0.6", linewidths=0.6)
+        ax.set_yticks(range(len(cols)), cols, fontsize=7)
+        ax.set_xticks(range(mat.shape[0]), [str(j + 1) for j in range(mat.shape[0])], fontsize=7)
+        ax.set_title(
+            f"stage {k}: op probability per layer (archs of rank < {MAX_RANK}, "
+            f"n = {distributions[k].count}); x = removed",
+            fontsize=9,
+        )
+        ax.set_xlabel("layer")
+        fig.colorbar(img, ax=ax, fraction=0.025)
+    _save(run, PLOTS["op_heatmap"], fig)
+
+
+def _sizes(plt, run: RunDir, spaces: Mapping[int, SearchSpace], stages: int) -> None:
+    ks = list(range(1, stages + 1))
+    # the last stage searches the space the one before it produced
+    sizes = [float(spaces[min(k, stages - 1)].size) for k in ks]
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    ax.bar([str(k) for k in ks], sizes, color="tab:blue")
+    ax.set_yscale("log")
+    ax.set_xlabel("stage")
+    ax.set_ylabel("architectures in the space")
+    ax.set_title("search space size per stage")
+    for i, v in enumerate(sizes):
+        ax.annotate(f"{v:.2g}", (i, v), ha="center", va="bottom", fontsize=8)
+    _save(run, PLOTS["space_size"], fig)

@@ -1,0 +1,315 @@
+"""The run directory of ``padnas search``: what a progressive search leaves on disk.
+
+Layout (every whole file written atomically; logs are append-only JSON lines)::
+
+    RUN_DIR/
+      config.json              everything that determines the result (checked on --resume)
+      state.json               finished steps, stage timings (bookkeeping, not part of the result)
+      stage-1/space.json       the initial layer-wise space; stage-1/ckpt/ the initial supernet
+      stage-k/ces.jsonl        CES progress, one record per evaluated arch (resume memo)
+      stage-k/search.json      the finished CES of stage k: every evaluated arch, ranked
+      stage-k/distribution.json, stage-k/space.json, stage-k/ckpt/   (k = 2..M-1: prune, finetune)
+      evaluated.jsonl          every evaluated arch of every stage (stage, generation, rank)
+      final.json               the selected architectures
+      summary.json, summary.txt, pareto.png, op_heatmap.png, space_size.png
+
+A run killed anywhere resumes from these files; ``--resume`` refuses a directory whose config
+differs from the requested one, and a fresh run refuses a non-empty directory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from padnas.core import (
+    append_jsonl,
+    atomic_write_json,
+    atomic_write_text,
+    check_schema,
+    make_dir,
+    read_json,
+    read_jsonl,
+)
+from padnas.core.errors import FileFormatError, UsageError
+
+# Every name in the layout above, spelt once (whole-run files; stage files are RunDir methods).
+CONFIG = "config.json"
+STATE = "state.json"
+EVALUATED = "evaluated.jsonl"
+FINAL, SUMMARY, SUMMARY_TEXT = "final.json", "summary.json", "summary.txt"
+PLOTS = {"pareto": "pareto.png", "op_heatmap": "op_heatmap.png", "space_size": "space_size.png"}
+RUN_FORMAT = 1
+#: the fix named when a run-directory file is damaged
+DAMAGED = "the run directory is damaged: start a new run with another --out"
+
+
+class RunDirError(UsageError):
+    """A run directory that cannot be used for the requested run (exit code 2)."""
+
+
+def _diff(saved: Any, wanted: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two JSON values differ (first few are enough for a message)."""
+    if isinstance(saved, dict) and isinstance(wanted, dict):
+        out = []
+        for key in sorted(set(saved) | set(wanted)):
+            out += _diff(saved.get(key), wanted.get(key), f"{prefix}{key}.")
+        return out
+    if saved != wanted:
+        return [f"{prefix.rstrip('.')} ({_short(saved)} vs {_short(wanted)})"]
+    return []
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class RunDir:
+    """Paths and crash-safe bookkeeping of one run directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    # ---- opening ------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, config: dict, *, resume: bool) -> RunDir:
+        """Start a run in ``path`` or continue the one there; refuses mismatches (RunDirError).
+        Everything is checked (:meth:`check`) before the first byte is written."""
+        run = cls.check(path, config, resume=resume)
+        if run.config() is None:
+            make_dir(run.path, "--out")
+            atomic_write_json(run.path / CONFIG, {"format": RUN_FORMAT, **config})
+        return run
+
+    @classmethod
+    def check(cls, path: str | Path, config: dict, *, resume: bool) -> RunDir:
+        """Everything :meth:`open` would refuse, refused without writing anything: a file in
+        the way, a used directory without ``--resume``, ``--resume`` where there is no run, a
+        damaged or newer ``config.json``, a run of another configuration."""
+        run = cls(path)
+        config = {"format": RUN_FORMAT, **config}
+        if run.path.exists() and not run.path.is_dir():
+            raise RunDirError(f"{run.path} exists and is not a directory: choose another --out")
+        used = run.path.is_dir() and any(run.path.iterdir())
+        if resume and not used:
+            state = "is empty" if run.path.is_dir() else "does not exist"
+            raise RunDirError(
+                f"--resume: {run.path} {state}, so there is no run to continue; "
+                "drop --resume to start one there"
+            )
+        if used:
+            if not resume:
+                raise RunDirError(
+                    f"{run.path} is not empty: pass --resume to continue the run in it, "
+                    "or choose another --out"
+                )
+            saved = run.config()
+            if saved is None:
+                raise RunDirError(
+                    f"{run.path} holds no {CONFIG}: it is not a padnas run directory; "
+                    "choose another --out"
+                )
+            # compare as JSON (tuples vs lists, int vs float keys) to avoid false mismatches
+            wanted = json.loads(json.dumps(config))
+            diffs = _diff(saved, wanted)
+            if diffs:
+                raise RunDirError(
+                    f"{run.path} holds a run of another configuration ({'; '.join(diffs[:3])}); "
+                    "resume it with its own settings or choose another --out"
+                )
+        return run
+
+    def config(self) -> dict | None:
+        """The saved config (None when there is none); damaged or newer ones are refused."""
+        p = self.path / CONFIG
+        if not p.is_file():
+            return None
+        saved = read_json(p, expect=dict, fix=DAMAGED)
+        check_schema(saved.get("format"), RUN_FORMAT, str(p), field="format", fix=DAMAGED)
+        return saved
+
+    # ---- paths --------------------------------------------------------------------------------
+    def stage_dir(self, k: int) -> Path:
+        d = self.path / f"stage-{k}"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def ckpt_dir(self, k: int) -> Path:
+        return self.stage_dir(k) / "ckpt"
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @staticmethod
+    def space_file(k: int) -> str:
+        """Stage ``k``'s layer-wise space (stage 1: the initial one; k > 1: after pruning)."""
+        return f"stage-{k}/space.json"
+
+    @staticmethod
+    def distribution_file(k: int) -> str:
+        """Stage ``k``'s op distribution over the archs of rank < MAX_RANK."""
+        return f"stage-{k}/distribution.json"
+
+    @staticmethod
+    def search_file(k: int) -> str:
+        """Stage ``k``'s finished CES: every evaluated arch, ranked."""
+        return f"stage-{k}/search.json"
+
+    @staticmethod
+    def ces_log(k: int) -> str:
+        """Stage ``k``'s CES progress, one record per evaluated arch (the resume memo)."""
+        return f"stage-{k}/ces.jsonl"
+
+    # ---- state --------------------------------------------------------------------------------
+    def state(self) -> dict:
+        p = self.path / STATE
+        if not p.is_file():
+            return {"done": {}}
+        state = read_json(p, expect=dict, fix=DAMAGED)
+        if not isinstance(state.get("done"), dict):
+            raise RunDirError(f"{p}: has no 'done' object; {DAMAGED}")
+        return state
+
+    def mark_done(self, step: str, **info: Any) -> None:
+        state = self.state()
+        state["done"][step] = info
+        atomic_write_json(self.path / STATE, state)
+
+    def is_done(self, step: str) -> bool:
+        return step in self.state()["done"]
+
+    # ---- JSON helpers -------------------------------------------------------------------------
+    def write_json(self, rel: str | Path, obj: Any) -> Path:
+        p = self.path / rel
+        atomic_write_json(p, obj)
+        return p
+
+    def read_json(self, rel: str | Path) -> Any | None:
+        p = self.path / rel
+        if not p.is_file():
+            return None
+        return read_json(p, fix=DAMAGED)
+
+    def write_text(self, rel: str | Path, text: str) -> Path:
+        p = self.path / rel
+        atomic_write_text(p, text)
+        return p
+
+    def append(self, rel: str | Path, records: Iterable[dict]) -> None:
+        append_jsonl(self.path / rel, records)
+
+    def read_records(self, rel: str | Path) -> list[dict]:
+        return list(read_jsonl(self.path / rel))
+
+    def write_records(self, rel: str | Path, records: Iterable[dict]) -> Path:
+        """Replace a JSON-lines file as a whole (atomic: readers never see half of it)."""
+        lines = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+        return self.write_text(rel, lines)
+
+    def unmark(self, step: str) -> None:
+        """Forget a finished step (its output is gone and will be made again)."""
+        state = self.state()
+        if state["done"].pop(step, None) is not None:
+            atomic_write_json(self.path / STATE, state)
+
+
+# ---- reading a run directory: show, export and --resume -------------------------------------
+REBUILD = "padnas search ... --resume (same options) rebuilds it from the stage files"
+
+
+class LoadedRun:
+    """A run directory read for ``show``, ``export`` and ``--resume``: every file it needs is
+    checked on the way in and a damaged or missing one is named, with what to do about it.
+
+    Only the files a command needs are read: ``final`` for ``export``, ``summary_text`` (which
+    also checks ``final.json`` and ``summary.json``: a summary without its result is not shown)
+    for ``show``; a missing or damaged one raises :class:`RunDirError`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.run = RunDir(path)
+        if not self.run.path.is_dir():
+            raise RunDirError(f"no run directory at {self.run.path}")
+        config = self.run.config()
+        if config is None:
+            raise RunDirError(f"{self.run.path} is not a padnas run directory (no {CONFIG})")
+        stages = config.get("stages")
+        texts = (config.get("method"), config.get("space"))
+        if (
+            isinstance(stages, bool)
+            or not isinstance(stages, int)
+            or not 2 <= stages <= 64
+            or not all(isinstance(t, str) for t in texts)
+        ):
+            raise RunDirError(
+                f"{self.run.path / CONFIG}: no valid 'stages', 'method' or 'space'; {DAMAGED}"
+            )
+        self.config = config
+        self.done = self.run.state()["done"]
+
+    @property
+    def finished(self) -> bool:
+        return "final" in self.done
+
+    def final(self) -> dict:
+        """``final.json`` of a finished run, checked: ``{space: {family}, models: [{label,
+        arch}]}``."""
+        p = self.run.path / FINAL
+        if not self.finished:
+            raise RunDirError(f"{self.run.path} has no {FINAL}: the search has not finished")
+        if not p.is_file():
+            raise RunDirError(f"{p} is missing from a finished run; {REBUILD}")
+        data = self._read(FINAL)
+        models, space = data.get("models"), data.get("space")
+        ok = (
+            isinstance(models, list)
+            and all(
+                isinstance(m, dict)
+                and isinstance(m.get("label"), str)
+                and isinstance(m.get("arch"), str)
+                for m in models
+            )
+            and isinstance(space, dict)
+            and isinstance(space.get("family"), str)
+        )
+        if not ok:
+            raise RunDirError(
+                f"{p} is damaged (no models with label and arch, or no space); {REBUILD}"
+            )
+        return data
+
+    def summary_text(self) -> str:
+        """``summary.txt`` of a finished run, after checking the files it summarises."""
+        self.final()
+        for name in (SUMMARY, SUMMARY_TEXT):
+            if not (self.run.path / name).is_file():
+                raise RunDirError(
+                    f"{self.run.path / name} is missing from a finished run; {REBUILD}"
+                )
+        self._read(SUMMARY)
+        try:
+            return (self.run.path / SUMMARY_TEXT).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise RunDirError(f"{self.run.path / SUMMARY_TEXT} is damaged; {REBUILD}") from None
+
+    def summary(self) -> dict:
+        """``summary.json`` of a finished run, checked as :meth:`summary_text` checks it."""
+        self.summary_text()
+        return self._read(SUMMARY)
+
+    def damage(self) -> str | None:
+        """What is missing or damaged among a finished run's result files (None: nothing);
+        ``--resume`` rebuilds them from the stage files."""
+        try:
+            self.summary_text()
+        except RunDirError as exc:
+            return str(exc).split("; ")[0]
+        return None
+
+    def _read(self, name: str) -> dict:
+        try:
+            return read_json(self.run.path / name, expect=dict, fix=REBUILD)
+        except FileFormatError as exc:
+            raise RunDirError(str(exc)) from None

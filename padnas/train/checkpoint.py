@@ -1,0 +1,84 @@
+"""Training checkpoints: ``torch.save`` of state dicts and plain metadata, written atomically.
+
+A checkpoint holds tensors, numbers, strings, lists and dicts only, so it loads with
+``torch.load(weights_only=True)``: no pickled code runs when a user opens a file they were handed.
+Its metadata (space, proxy, classes, data, seed, schedule) is enough to rebuild the network.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.nn import Module
+
+from padnas.core import atomic_write_bytes
+from padnas.core.errors import UsageError
+from padnas.nn.supernet import ChildNet, Supernet
+from padnas.space import Proxy, SearchSpace
+
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1
+
+
+class CheckpointError(UsageError):
+    """A missing, foreign or mismatched checkpoint (bad input: exit code 2)."""
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> None:
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path / CHECKPOINT if path.is_dir() else path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint file, or a directory holding ``checkpoint.pt``."""
+    path = checkpoint_path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}: train first (padnas supernet train)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path} is not a padnas checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a padnas checkpoint (format {CHECKPOINT_FORMAT})")
+    return ckpt
+
+
+#: what a checkpoint of each ``meta["kind"]`` holds, in the words its errors use
+_HOLDS = {"supernet": "a supernet", "child": "a stand-alone network"}
+
+
+def _load_net(path: str | Path, kind: str, build: Callable[[SearchSpace, Proxy, dict], Module]):
+    """The network of ``kind`` stored at ``path`` (made by ``build(space, proxy, meta)``, then
+    given the stored weights) and the checkpoint's metadata; the wrong kind is refused."""
+    ckpt = load_checkpoint(path)
+    meta = ckpt["meta"]
+    if meta["kind"] != kind:
+        raise CheckpointError(f"{path} holds {_HOLDS[meta['kind']]}, not {_HOLDS[kind]}")
+    net = build(SearchSpace.from_dict(meta["space"]), Proxy(**meta["proxy"]), meta)
+    net.load_state_dict(ckpt["model"])
+    return net, meta
+
+
+def load_supernet(path: str | Path) -> tuple[Supernet, dict]:
+    """The supernet stored in a checkpoint, and the checkpoint's metadata."""
+    return _load_net(
+        path, "supernet", lambda space, proxy, meta: Supernet(space, proxy, meta["num_classes"])
+    )
+
+
+def load_child(path: str | Path) -> tuple[ChildNet, dict]:
+    """The stand-alone network stored in a ``train_arch`` checkpoint, and its metadata."""
+    return _load_net(
+        path,
+        "child",
+        lambda space, proxy, meta: ChildNet(space, meta["arch"], proxy, meta["num_classes"]),
+    )

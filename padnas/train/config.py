@@ -1,0 +1,77 @@
+"""What shapes a training run: :class:`Stage` (epochs and learning rate of one run) and
+:class:`TrainConfig` (everything but the data, the space and the seed). The named presets live in
+:mod:`padnas.run.settings`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from padnas.space import Proxy
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Epochs and initial learning rate of one training run (decayed linearly to 0)."""
+
+    epochs: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that shapes a training run except the data, the space and the seed.
+
+    ``supernet_stages[0]`` trains the initial supernet, ``supernet_stages[k]`` finetunes the
+    supernet pruned for the ``k``-th time (Algorithm 1); :meth:`supernet_stage` repeats the last
+    entry for pipelines with more stages. The recalibration and evaluation sizes are read by the
+    one-shot evaluator.
+    """
+
+    name: str
+    resolution: int
+    width_mult: float
+    batch_size: int
+    supernet_stages: tuple[Stage, ...]
+    standalone: Stage
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    label_smoothing: float = 0.0
+    recal_images: int = 2000
+    recal_batch_size: int = 250
+    eval_batch_size: int = 500
+    ckpt_every_steps: int = 0
+    num_workers: int = 0
+    channels_last: bool = True  # ~3x faster CPU convs for the proxy nets; values unchanged
+    entangled_init: bool = False
+    zero_init_residual: bool = False
+    train_per_class: int | None = None  # proxy data size (in-memory sets); None = all
+    precision: str = "fp32"  # fp32, bf16 or fp16 (resolved by padnas.train.precision)
+
+    def proxy(self) -> Proxy:
+        return Proxy(self.resolution, self.width_mult)
+
+    def supernet_stage(self, k: int) -> Stage:
+        """Schedule of supernet training stage ``k`` (0 = initial, 1.. = finetune after pruning)."""
+        return self.supernet_stages[min(k, len(self.supernet_stages) - 1)]
+
+    @property
+    def supernet_epochs_total(self) -> int:
+        return sum(s.epochs for s in self.supernet_stages)
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["supernet_stages"] = [[s.epochs, s.lr] for s in self.supernet_stages]
+        d["standalone"] = [self.standalone.epochs, self.standalone.lr]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        d["supernet_stages"] = tuple(Stage(int(e), float(lr)) for e, lr in d["supernet_stages"])
+        d["standalone"] = Stage(int(d["standalone"][0]), float(d["standalone"][1]))
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})

@@ -1,0 +1,401 @@
+"""Supernet (SPOS) and stand-alone training: one loop, presets, checkpoints, DDP.
+
+SPOS trains a supernet by sampling one path uniformly per step, independently per layer, from the
+current (possibly pruned) layer-wise space. The path of step ``s`` in epoch ``e`` comes from a
+generator seeded by ``(seed, e, s)`` and the data order of epoch ``e`` from one seeded by
+``(seed, e)``. Nothing random is carried in process state, so
+
+- every DDP rank samples the same path without communicating (each takes its slice of the same
+  global batch), and
+- a run resumed from a checkpoint (model, optimizer, position) ends with bit-identical weights to an
+  uninterrupted one.
+
+Optimiser as Section 4.1: momentum SGD 0.9, weight decay 4e-5 (on conv/linear weights, not on BN
+or biases), learning rate decayed linearly to zero per step. Gradients are set to ``None`` each
+step, so ops off the sampled path get neither momentum nor decay that step (SPOS's single-path
+semantics). Stand-alone training of one architecture uses the same loop with a fixed path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from padnas.core import append_jsonl
+from padnas.core.errors import UsageError
+from padnas.core.progress import progress_bar
+from padnas.data.datasets import DataBundle
+from padnas.data.loader import BatchFeeder
+from padnas.nn.initialize import init_weights
+from padnas.nn.supernet import ChildNet, Supernet
+from padnas.space import Arch, SearchSpace
+from padnas.train.checkpoint import (
+    CHECKPOINT,
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from padnas.train.config import TrainConfig
+from padnas.train.distributed import (
+    all_reduce_sum,
+    broadcast_buffers,
+    dist_context,
+    resolve_device,
+)
+from padnas.train.precision import precision_of
+
+TRAIN_LOG = "train_log.jsonl"
+
+
+# ---- models ------------------------------------------------------------------------------------
+def build_supernet(
+    space: SearchSpace, config: TrainConfig, num_classes: int, seed: int
+) -> Supernet:
+    """A freshly initialised supernet for ``config`` (see :mod:`padnas.nn.initialize`)."""
+    net = Supernet(space, config.proxy(), num_classes)
+    return init_weights(
+        net, seed, entangle=config.entangled_init, zero_residual=config.zero_init_residual
+    )
+
+
+def build_child(
+    space: SearchSpace, arch: Arch | str, config: TrainConfig, num_classes: int, seed: int
+) -> ChildNet:
+    """A freshly initialised stand-alone network of ``arch``."""
+    net = ChildNet(space, arch, config.proxy(), num_classes)
+    return init_weights(net, seed, zero_residual=config.zero_init_residual)
+
+
+# ---- training ----------------------------------------------------------------------------------
+StepHook = Callable[[int, float], None]
+
+
+def train_supernet(
+    supernet: Supernet,
+    data: DataBundle,
+    config: TrainConfig,
+    ckpt_dir: str | Path,
+    *,
+    seed: int,
+    resume: bool = True,
+    epochs: int | None = None,
+    lr: float | None = None,
+    stage: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    on_step: StepHook | None = None,
+) -> Supernet:
+    """Train ``supernet`` in place with SPOS uniform path sampling; return it.
+
+    ``epochs``/``lr`` default to ``config.supernet_stage(stage)``. A checkpoint is written to
+    ``ckpt_dir`` every epoch (and every ``config.ckpt_every_steps`` steps); with ``resume`` an
+    existing one is continued, and a finished one just loaded. Pass a different ``seed`` per
+    pipeline stage if the stages should not replay the same data order and paths.
+    """
+    sched = config.supernet_stage(stage)
+    space = supernet.space
+    rngs = np.random.default_rng  # paths depend on (seed, epoch, step) only
+
+    def path(epoch: int, step: int) -> Arch:
+        return space.sample(rngs([seed, epoch, step]))
+
+    _fit(
+        supernet,
+        data,
+        config,
+        Path(ckpt_dir),
+        kind="supernet",
+        arch=None,
+        path_fn=path,
+        seed=seed,
+        epochs=sched.epochs if epochs is None else epochs,
+        lr=sched.lr if lr is None else lr,
+        resume=resume,
+        device=device,
+        progress=progress,
+        on_step=on_step,
+    )
+    return supernet
+
+
+def train_arch(
+    space: SearchSpace,
+    arch: Arch | str,
+    data: DataBundle,
+    config: TrainConfig,
+    ckpt_dir: str | Path,
+    *,
+    seed: int,
+    resume: bool = True,
+    epochs: int | None = None,
+    lr: float | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    on_step: StepHook | None = None,
+) -> ChildNet:
+    """Train one architecture from scratch (stand-alone) with the same loop; return the net."""
+    arch = space.validate(arch)
+    model = build_child(space, arch, config, data.num_classes, seed)
+    _fit(
+        model,
+        data,
+        config,
+        Path(ckpt_dir),
+        kind="child",
+        arch=arch,
+        path_fn=None,
+        seed=seed,
+        epochs=config.standalone.epochs if epochs is None else epochs,
+        lr=config.standalone.lr if lr is None else lr,
+        resume=resume,
+        device=device,
+        progress=progress,
+        on_step=on_step,
+    )
+    return model
+
+
+def make_optimizer(model: nn.Module, lr: float, config: TrainConfig) -> torch.optim.SGD:
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    return torch.optim.SGD(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=lr,
+        momentum=config.momentum,
+    )
+
+
+def _meta(model, data, config, kind, arch, seed, epochs, lr, steps_per_epoch) -> dict:
+    return {
+        "kind": kind,
+        "arch": None if arch is None else str(arch),
+        "space": model.space.to_dict(),
+        "proxy": {"resolution": model.proxy.resolution, "width_mult": model.proxy.width_mult},
+        "num_classes": model.num_classes,
+        "data": data.spec,
+        "data_seed": data.seed,
+        "seed": seed,
+        "epochs": epochs,
+        "lr": lr,
+        "steps_per_epoch": steps_per_epoch,
+        "config": config.to_dict(),
+    }
+
+
+# Fields that must agree for a checkpoint to be continued.
+_RESUME_KEYS = (
+    "kind",
+    "arch",
+    "num_classes",
+    "data",
+    "data_seed",
+    "seed",
+    "epochs",
+    "lr",
+    "steps_per_epoch",
+)
+
+
+def _check_resumable(path: Path, saved: dict, wanted: dict) -> None:
+    diffs = [k for k in _RESUME_KEYS if saved.get(k) != wanted.get(k)]
+    if saved["space"]["signature"] != wanted["space"]["signature"]:
+        diffs.append("space")
+    if saved["proxy"] != wanted["proxy"]:
+        diffs.append("proxy")
+    old = {"precision": "fp32"}  # checkpoints from before --precision trained in fp32
+    for k in ("batch_size", "momentum", "weight_decay", "label_smoothing", "precision"):
+        if saved["config"].get(k, old.get(k)) != wanted["config"].get(k):
+            diffs.append(k)
+    if diffs:
+        detail = ", ".join(f"{k}: {saved.get(k, '?')} vs {wanted.get(k, '?')}" for k in diffs[:3])
+        raise CheckpointError(
+            f"{path} belongs to another training ({detail}); "
+            "use another output directory or --no-resume to start over"
+        )
+
+
+def _fit(
+    model: nn.Module,
+    data: DataBundle,
+    config: TrainConfig,
+    ckpt_dir: Path,
+    *,
+    kind: str,
+    arch: Arch | None,
+    path_fn: Callable[[int, int], Arch] | None,
+    seed: int,
+    epochs: int,
+    lr: float,
+    resume: bool,
+    device,
+    progress: bool,
+    on_step: StepHook | None,
+) -> None:
+    ctx = dist_context()
+    device = resolve_device(device, ctx)
+    fmt = torch.channels_last if config.channels_last else torch.contiguous_format
+    model.to(device, memory_format=fmt)
+    precision = precision_of(config.precision, device)
+    scaler = precision.grad_scaler()  # active for fp16 only
+    n, batch = len(data.train), config.batch_size
+    if batch % ctx.world_size:
+        raise UsageError(f"batch size {batch} is not divisible by {ctx.world_size} processes")
+    steps_per_epoch = max(1, n // batch)  # the incomplete last batch is dropped (reshuffled)
+    total_steps = epochs * steps_per_epoch
+    opt = make_optimizer(model, lr, config)
+    meta = _meta(model, data, config, kind, arch, seed, epochs, lr, steps_per_epoch)
+    ckpt_path = ckpt_dir / CHECKPOINT
+    start = _resume(ckpt_path, meta, model, opt, scaler) if resume and ckpt_path.exists() else 0
+    if start == 0 and ctx.is_main:
+        (ckpt_dir / TRAIN_LOG).unlink(missing_ok=True)  # a fresh start: no stale epochs
+
+    def checkpoint(step: int) -> None:
+        if ctx.is_main:
+            _save(ckpt_path, meta, model, opt, scaler, step, done=step >= total_steps)
+
+    if start >= total_steps:
+        if start == 0:
+            checkpoint(0)  # zero epochs: record the untrained state all the same
+        model.eval()
+        return
+    net = model
+    if ctx.world_size > 1:
+        net = nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=path_fn is not None,
+        )
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    model.train()
+    step = start
+    with (
+        progress_bar(
+            total=total_steps,
+            initial=start,
+            desc=f"train {kind}",
+            unit="step",
+            disable=not (progress and ctx.is_main),
+            dynamic_ncols=True,
+        ) as bar,
+        # persistent decoding workers for image folders, pinned batches for a GPU
+        BatchFeeder(data.train, config.num_workers, pin_memory=device.type == "cuda") as feed,
+    ):
+        while step < total_steps:
+            epoch, in_epoch = divmod(step, steps_per_epoch)
+            batches = _epoch_batches(seed, epoch, n, batch, in_epoch, steps_per_epoch, ctx)
+            t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+            for x, y in feed(batches, epoch):
+                for group in opt.param_groups:
+                    group["lr"] = lr * (1.0 - step / total_steps)  # linear decay to 0
+                x = x.to(device, non_blocking=True, memory_format=fmt)
+                y = y.to(device, non_blocking=True)
+                path = path_fn(epoch, in_epoch) if path_fn else None
+                out, loss = _sgd_step(net, criterion, opt, scaler, precision, x, y, path)
+                step, in_epoch = step + 1, in_epoch + 1
+                seen += len(y)
+                loss_value = float(loss.detach())
+                loss_sum += loss_value * len(y)
+                correct += int((out.argmax(1) == y).sum())
+                bar.update(1)
+                bar.set_postfix(
+                    epoch=epoch + 1,
+                    loss=f"{loss_sum / seen:.3f}",
+                    acc=f"{correct / seen:.3f}",
+                    refresh=False,
+                )
+                if in_epoch == steps_per_epoch:
+                    # DDP broadcasts rank 0's BN statistics before each forward; once more
+                    # here so every rank holds exactly the checkpointed state.
+                    broadcast_buffers(model, ctx)
+                    checkpoint(step)
+                    _log_epoch(
+                        ckpt_dir, ctx, epoch, step, seen, loss_sum, correct, lr, t0, total_steps
+                    )
+                elif config.ckpt_every_steps and step % config.ckpt_every_steps == 0:
+                    checkpoint(step)
+                if on_step is not None:
+                    on_step(step, loss_value)
+    model.eval()
+
+
+def _resume(ckpt_path: Path, meta: dict, model: nn.Module, opt, scaler) -> int:
+    """Load a run's checkpoint into the model, optimiser and loss scaler; the step it reached."""
+    ckpt = load_checkpoint(ckpt_path)
+    _check_resumable(ckpt_path, ckpt["meta"], meta)
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    if "scaler" in ckpt:
+        scaler.load_state_dict(ckpt["scaler"])
+    return int(ckpt["global_step"])
+
+
+def _save(ckpt_path: Path, meta: dict, model: nn.Module, opt, scaler, step: int, *, done: bool):
+    """Everything :func:`_resume` needs, written atomically (on CPU, whatever the device)."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    save_checkpoint(
+        ckpt_path,
+        {
+            "format": CHECKPOINT_FORMAT,
+            "meta": meta,
+            "model": state,
+            "optimizer": _cpu(opt.state_dict()),
+            "global_step": step,
+            "done": done,
+            **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {}),
+        },
+    )
+
+
+def _epoch_batches(seed, epoch, n, batch, first, steps_per_epoch, ctx) -> list[np.ndarray]:
+    """This rank's image indices for steps ``first..`` of ``epoch``: a seeded permutation per
+    epoch (so a resumed run sees the same batches), each global batch split across the ranks."""
+    perm = np.random.default_rng([seed, epoch]).permutation(n)
+    return [
+        np.array_split(perm[s * batch : (s + 1) * batch], ctx.world_size)[ctx.rank]
+        for s in range(first, steps_per_epoch)
+    ]
+
+
+def _sgd_step(net, criterion, opt, scaler, precision, x, y, path):
+    """One optimisation step on batch ``(x, y)``, along ``path`` for a supernet; (logits, loss)."""
+    with precision.autocast():
+        out = net(x, path) if path is not None else net(x)
+        loss = criterion(out, y)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    return out, loss
+
+
+def _log_epoch(ckpt_dir, ctx, epoch, step, seen, loss_sum, correct, lr, t0, total_steps) -> None:
+    seen, loss_sum, correct = all_reduce_sum([seen, loss_sum, correct], ctx)
+    if ctx.is_main:
+        record = {
+            "epoch": epoch + 1,
+            "step": step,
+            "loss": loss_sum / max(seen, 1),
+            "train_acc": correct / max(seen, 1),
+            "lr_end": lr * (1.0 - step / total_steps),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        append_jsonl(ckpt_dir / TRAIN_LOG, [record])
+
+
+def _cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_cpu(v) for v in obj)
+    return obj
