@@ -41,6 +41,8 @@ DATA_HELP = (
     "(embedded), digits, or imagefolder:PATH (PATH/train, PATH/val)."
 )
 
+data_option = click.option("--data", default="fashion", show_default=True, help=DATA_HELP)
+
 threads_option = click.option(
     "--threads",
     type=int,

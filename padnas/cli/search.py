@@ -12,6 +12,7 @@ import click
 from padnas.cli.options import (
     accelerator_option,
     check_threads,
+    data_option,
     precision_option,
     set_threads,
     threads_option,
@@ -47,12 +48,7 @@ latencies of 10,000 random architectures of the space, printed at start."""
     help="Latency table: a LUT JSON, a device profile with 'luts', or a profile name (pixel3).",
 )
 @space_option("family", default="basic", show_default=True)
-@click.option(
-    "--data",
-    default="fashion",
-    show_default=True,
-    help="fashion (Fashion-MNIST), fashion:DIR, mnist5k, digits or imagefolder:PATH.",
-)
+@data_option
 @click.option(
     "--stages", type=int, default=4, show_default=True, help="Progressive stages M (2..10)."
 )

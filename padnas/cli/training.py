@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from padnas.cli.options import (
-    DATA_HELP,
     accelerator_option,
+    data_option,
     precision_option,
     set_threads,
     threads_option,
@@ -43,7 +43,7 @@ def _training_options(func):
     for opt in reversed(
         [
             space_option("family", default="basic", show_default=True),
-            click.option("--data", default="fashion", show_default=True, help=DATA_HELP),
+            data_option,
             click.option(
                 "--preset",
                 default="quick",

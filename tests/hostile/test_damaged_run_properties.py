@@ -1,4 +1,4 @@
-"""Property-based hostile run directories (issue 11, step 7): arbitrary mutations of the files of
+"""Property-based hostile run directories: arbitrary mutations of the files of
 a small finished run -- truncation, byte flips, deleted files, garbage JSON, values of the wrong
 type -- make ``padnas show``, ``padnas export RUN:A`` and ``padnas search --resume`` give the
 valid result or a one-line error with exit 2: never a traceback, a hang, or a changed file.
@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner, Result
+from hostile_support import JSON_VALUES, set_somewhere
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from search_support import TINY_CES, TINY_PRESET
-from test_hostile_properties import JSON_VALUES, set_somewhere
 
 from padnas.cli.runs import export, show
 from padnas.cli.search import search

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from adb_peer import AdbPeer, Faults
+from repo_support import STANDIN
 
 from latency.backends.adb import AdbBackend, AdbProfileError, DeviceLost, DeviceThrottled
 from latency.backends.adb.binary import BenchmarkBinaryError
@@ -21,7 +22,7 @@ from latency.backends.adb.transport import AdbUnauthorized, ensure_key
 from latency.backends.base import BackendError
 from latency.devices import load_profile, make_backend
 
-STANDIN = Path(__file__).with_name("standin_benchmark_model.py")
+STANDIN = STANDIN
 
 
 @pytest.fixture(scope="session")
@@ -191,7 +192,11 @@ def test_missing_serial_is_a_usage_error(env, monkeypatch):
 # -- faults -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fault", ["drop", "hang", "garbage"])
+# a hang costs the read timeout (~10 s): slow
+HANG = pytest.param("hang", marks=pytest.mark.slow)
+
+
+@pytest.mark.parametrize("fault", ["drop", HANG, "garbage"])
 def test_a_fault_once_is_retried(env, tiny_model, fault):
     faults = Faults(**{fault: {2}})
     prof = fast_profile(margin_s=4)  # a hang is noticed after 6 s
@@ -205,7 +210,7 @@ def test_a_fault_once_is_retried(env, tiny_model, fault):
     assert any("retrying" in w for w in b.warnings)
 
 
-@pytest.mark.parametrize("fault", ["drop", "hang"])
+@pytest.mark.parametrize("fault", ["drop", HANG])
 def test_a_lost_phone_gives_up_clearly(env, tiny_model, fault):
     prof = fast_profile(margin_s=4)
     prof["adb"]["retries"] = 1

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from network_support import PROXYLESS_ARCH
 from search_support import mock_lut
 
 from latency.lut.model import LatencyModel
@@ -23,10 +24,6 @@ from padnas.space import get_space
 # ProxylessNAS-mobile in the basic space (Table 1 with stem 32 and the first SBS E1): stage by
 # stage from its released config — 16: K3E1 | 32: K5E3 K3E3 ID ID | 40: K7E3 K3E3 K5E3 K5E3 |
 # 80: K7E6 K5E3 K5E3 K5E3 | 96: K5E6 K5E3 K5E3 K5E3 | 192: K7E6 K7E6 K7E3 K7E3 | 320: K7E6
-PROXYLESS_ARCH = (
-    "K3E1-K5E3-K3E3-ID-ID-K7E3-K3E3-K5E3-K5E3-K7E6-K5E3-K5E3-K5E3-K5E6-K5E3-K5E3-K5E3-"
-    "K7E6-K7E6-K7E3-K7E3-K7E6"
-)
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from repo_support import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
 LINT = Path(sys.executable).with_name("lint-imports")
 
 
 def _lint(tmp_path: Path, edit: tuple[str, str] | None) -> subprocess.CompletedProcess:
     for name in ("padnas", "latency"):
-        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+        shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     if edit is not None:
         path, line = edit
         target = tmp_path / path

@@ -4,15 +4,15 @@ LUT's blocks (checked against ONNX Runtime, cached) and timed with the device's 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from repo_support import PIXEL3
 
 from latency.export import convert, model_file
 from latency.networks.checks import network_from_dict
 
-PIXEL3 = Path(__file__).resolve().parents[1] / "device_profiles" / "pixel3.json"
+PIXEL3 = PIXEL3
 SMALL = {
     "input": 32,
     "num_classes": 10,

@@ -1,4 +1,4 @@
-"""``padnas-latency``'s own output options (issue 11): a path that cannot be written is refused
+"""``padnas-latency``'s own output options: a path that cannot be written is refused
 before anything is measured -- one line naming the option, the path and why (a file in the way,
 a directory where the file goes, read-only, no space), exit 2 -- and a write that fails late
 (the disk filled up meanwhile) says the same, leaving the old file whole."""
@@ -8,9 +8,9 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from pathlib import Path
 
 import pytest
+from repo_support import PIXEL3
 
 from padnas.core import atomic_write_json
 from padnas.core.errors import PathError
@@ -125,7 +125,7 @@ def test_validate_in_place_into_a_bundle_is_refused_before_measuring(
     """A device profile holding several LUTs cannot take the calibrated one in place: said
     before the networks are measured (it was said after), with the profile untouched."""
     bundle = tmp_path / "pixel3.json"
-    shutil.copy(Path(__file__).resolve().parents[1] / "device_profiles" / "pixel3.json", bundle)
+    shutil.copy(PIXEL3, bundle)
     before = frozen(bundle)
     r = latency_cli("validate", "--lut", bundle, "--device", "mock", "--n", 4, "-q")
     expect_error(

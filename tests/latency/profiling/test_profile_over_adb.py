@@ -4,10 +4,10 @@ project's exporter, pushed, timed by the stand-in benchmark_model, stored, resum
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 from adb_peer import AdbPeer, Faults
+from repo_support import STANDIN
 
 from latency.backends.adb.backend import DeviceLost
 from latency.devices import load_profile, make_backend
@@ -16,7 +16,7 @@ from latency.profiling.store import MeasurementStore
 from latency.variants import space_variants
 from padnas.space import get_space
 
-STANDIN = Path(__file__).with_name("standin_benchmark_model.py")
+STANDIN = STANDIN
 LIMIT = 6
 
 
@@ -100,6 +100,7 @@ def test_a_lost_phone_hands_its_block_to_the_other(env):
     assert any("left the profile" in w for w in warned)
 
 
+@pytest.mark.slow
 def test_all_phones_lost_stops_and_resumes(env):
     store = MeasurementStore("pixel3", env["tmp"] / "store")
     with AdbPeer(env["tmp"] / "p", allowed_keys=[env["pub"]], faults=Faults(drop={3, 4})) as p:

@@ -3,10 +3,9 @@ PyTorch, and runs on the host: per unit and as a whole network (``measure NET.js
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from click.testing import CliRunner
+from repo_support import TEST_DATA
 
 from latency.cli.app import main
 from latency.devices import make_backend
@@ -18,7 +17,7 @@ from latency.profiling.store import MeasurementStore
 # conv with h-swish, dwconv, linear 1x1, ibconv with SE (MnasNet-style ratio of cin), grouped
 # ibconv with channel shuffle (FBNet g2), forced expand conv with h-sigmoid SE (MobileNetV3),
 # identity, 7x7 ibconv, pool, fc with h-swish and a bias-free classifier; 32x32 input
-ALL_KINDS = Path(__file__).parent / "data" / "netdesc_allkinds.json"
+ALL_KINDS = TEST_DATA / "netdesc_allkinds.json"
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Damaged and half-made run directories, bounds and paths (issue 11): nothing is written before
+"""Damaged and half-made run directories, bounds and paths: nothing is written before
 every option is checked, every damaged file is named, a lost final.json is rebuilt on --resume."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from repo_support import PIXEL3
 from search_support import mock_lut, run_pipeline, tiny_data, tiny_plan
 
 from latency.backends.adb.serials import AdbSerialError, parse_serial
@@ -202,7 +203,7 @@ def test_malformed_serial_on_the_command_line(latency_cli, expect_error):
 
 
 def test_predict_targets(tmp_path, latency_cli, expect_error, frozen):
-    lut = Path(__file__).resolve().parents[1] / "device_profiles" / "pixel3.json"
+    lut = PIXEL3
     txt = tmp_path / "net.txt"
     txt.write_text("{}")
     before = frozen(txt, lut, tmp_path / "no")  # (the private cache may be made)

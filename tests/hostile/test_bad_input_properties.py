@@ -1,8 +1,8 @@
-"""Property-based hostile input (issue 11, step 7): arbitrary mutations of a valid arch string,
+"""Property-based hostile input: arbitrary mutations of a valid arch string,
 network description or LUT file give either the valid result or a one-line error with exit 2 --
 never a traceback, a hang or a changed file. Examples are few and derandomized, so CI is quick
-and reproducible; the run-directory property lives in test_hostile_rundir.py beside its finished
-run."""
+and reproducible; the run-directory property lives in test_damaged_run_properties.py beside
+its finished run."""
 
 from __future__ import annotations
 
@@ -12,67 +12,18 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hostile_support import (
+    ARCH,
+    BOUNDED,
+    NET,
+    PIXEL3,
+    set_somewhere,
+    text_mutations,
+)
+from hypothesis import given
 from hypothesis import strategies as st
-from test_hostile_files import ARCH, NET, PIXEL3
 
 from latency.cli.app import main
-
-# few examples, no per-example deadline (the machine is shared), the same examples on every run
-BOUNDED = settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-# characters a hostile user (or a damaged file) brings: the grammar's own, JSON punctuation,
-# digits and signs, whitespace, path separators, non-ASCII and control characters
-HOSTILE = st.sampled_from(list("KE0123456789ID-:,{}[]\"'. eE+-/\\\n\t\x00\xff\u00e9\u2028NaInfity"))
-
-
-@st.composite
-def text_mutations(draw, text: str, max_edits: int = 3) -> str:
-    """``text`` with a few characters deleted, replaced or inserted at drawn places."""
-    for _ in range(draw(st.integers(1, max_edits))):
-        i = draw(st.integers(0, len(text)))
-        op = draw(st.sampled_from(["delete", "replace", "insert", "truncate"]))
-        if op == "truncate":
-            text = text[:i]
-        elif op == "delete":
-            text = text[:i] + text[i + 1 :]
-        else:
-            cut = i + 1 if op == "replace" else i
-            text = text[:i] + draw(st.text(HOSTILE, min_size=1, max_size=4)) + text[cut:]
-    return text
-
-
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(10**12), 10**12)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(HOSTILE, max_size=6),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-
-
-def set_somewhere(draw, data):
-    """Replace one drawn value inside ``data`` (nested dicts and lists) by an arbitrary one."""
-    node = data
-    while True:
-        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
-        if not keys:
-            return
-        key = draw(st.sampled_from(keys))
-        child = node[key]
-        if isinstance(child, (dict, list)) and child and draw(st.booleans()):
-            node = child
-            continue
-        node[key] = draw(JSON_VALUES)
-        return
 
 
 def _predict(args, cache: Path):
@@ -174,7 +125,7 @@ def test_mutated_network_descriptions(data, cache, baselines, expect_error, froz
     _check_file(text, NET, args, baseline, cache, (expect_error, frozen))
 
 
-@pytest.mark.slow  # not yet timed green on the shared machine (issue 11, step 7 in progress)
+@pytest.mark.slow
 @BOUNDED
 @given(data=st.data())
 def test_mutated_lut_files(data, cache, baselines, expect_error, frozen):

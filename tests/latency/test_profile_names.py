@@ -8,13 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
+from repo_support import REPO
 
 from latency.devices import ProfileError, known_devices, load_profile
 from latency.lut.table import LutError, load_lut
 from latency.profile_paths import find_profile, shipped_dir
 from padnas.space import get_space
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

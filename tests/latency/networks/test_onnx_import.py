@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from repo_support import REPO
 from torch import nn
 
 from latency.lut.table import load_lut
@@ -18,9 +19,8 @@ from latency.networks.latency import predict_network
 from latency.networks.onnx_graph import UnsupportedGraph
 from latency.networks.onnx_import import read_onnx
 
-ROOT = Path(__file__).resolve().parents[1]
-PUBLISHED = ROOT / "latency" / "data" / "pixel3_published.json"
-PIXEL3 = ROOT / "device_profiles" / "pixel3.json"
+PUBLISHED = REPO / "latency" / "data" / "pixel3_published.json"
+PIXEL3 = REPO / "device_profiles" / "pixel3.json"
 
 # one of every layer kind in the reader's canonical form (see latency/networks/onnx_import.py)
 ALL_KINDS = {

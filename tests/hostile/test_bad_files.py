@@ -1,4 +1,4 @@
-"""Hostile and damaged input files (issue 11): every file is read by one strict JSON reader and
+"""Hostile and damaged input files: every file is read by one strict JSON reader and
 checked against its schema and physical bounds; a bad file is one line naming it, exit 2."""
 
 from __future__ import annotations
@@ -7,28 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hostile_support import ARCH, NET, PIXEL3
 
 from latency.networks.checks import load_networks, network_from_dict
 from latency.networks.description import NetDescError
 from padnas.core import parse_json, read_json, read_jsonl
 from padnas.core.errors import FileFormatError
-
-ROOT = Path(__file__).resolve().parents[1]
-PIXEL3 = ROOT / "device_profiles" / "pixel3.json"
-ARCH = (
-    "K5E1-K3E6-K3E3-K3E3-K7E6-K7E6-K7E3-K7E6-K5E6-K7E6-K7E6"
-    "-K3E3-ID-K3E3-K7E6-K3E6-ID-K5E6-K5E3-K5E3-K3E3-K3E3"
-)
-NET = {
-    "name": "tiny",
-    "input": 32,
-    "layers": [
-        {"type": "conv", "cin": 3, "cout": 8, "kernel": 3, "stride": 2},
-        {"type": "ibconv", "cin": 8, "cout": 8, "kernel": 3, "expansion": 3},
-        {"type": "pool", "cin": 8, "cout": 8},
-        {"type": "fc", "cin": 8, "cout": 10},
-    ],
-}
 
 
 def _basic_lut(tmp_path) -> tuple[dict, Path]:

@@ -184,7 +184,7 @@ def test_search_records_precision_in_config_and_refuses_fp16_on_cpu(
     r = cli(search, *base, "--precision", "fp16")
     expect_error(r, 2, "--precision fp16 runs on CUDA GPUs only", alone=False)
     assert not out.exists()
-    # the data are loaded before the run directory is opened (issue 11): a missing image folder
+    # the data are loaded before the run directory is opened: a missing image folder
     # is refused with nothing written
     missing = ["--data", f"imagefolder:{tmp_path / 'none'}"]
     before = frozen(tmp_path, lut_file)

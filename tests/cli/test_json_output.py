@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from click.testing import CliRunner
+from repo_support import REPO
 
 from latency.cli.app import main as latency_main
 
-ROOT = Path(__file__).resolve().parents[1]
-PIXEL3 = str(ROOT / "device_profiles" / "pixel3.json")
-PUBLISHED = str(ROOT / "latency" / "data" / "pixel3_published.json")
+PIXEL3 = str(REPO / "device_profiles" / "pixel3.json")
+PUBLISHED = str(REPO / "latency" / "data" / "pixel3_published.json")
 
 
 def _json(args):
@@ -157,8 +156,8 @@ def test_strict_json_writes_undefined_figures_as_null(capsys):
 
     from padnas.core.cli import echo_json
 
-    echo_json({"tau": float("nan"), "hi": np.float32(np.inf), "n": np.int64(3), "p": ROOT})
-    assert json.loads(capsys.readouterr().out) == {"tau": None, "hi": None, "n": 3, "p": str(ROOT)}
+    echo_json({"tau": float("nan"), "hi": np.float32(np.inf), "n": np.int64(3), "p": REPO})
+    assert json.loads(capsys.readouterr().out) == {"tau": None, "hi": None, "n": 3, "p": str(REPO)}
 
 
 def test_show_json_of_an_unfinished_run(cli, tmp_path):

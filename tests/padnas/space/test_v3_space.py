@@ -4,12 +4,12 @@ TFLite conversion of an SE/h-swish block, the shipped Pixel 3 estimate, and a se
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from repo_support import REPO
 from search_support import mock_lut, run_pipeline, tiny_data, tiny_plan
 from torch import nn
 
@@ -23,8 +23,6 @@ from padnas.nn.complexity import count_macs, macs_params
 from padnas.nn.supernet import ChildNet, Supernet
 from padnas.run.plan import plan_search
 from padnas.space import Proxy, SpaceError, get_space, se_channels
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -126,14 +124,14 @@ def test_macs_are_additive_over_blocks(v3):
 
 
 def test_shipped_pixel3_estimate_for_v3(v3):
-    lut = load_lut(str(ROOT / "device_profiles" / "pixel3.json"), "v3", 224)
+    lut = load_lut(str(REPO / "device_profiles" / "pixel3.json"), "v3", 224)
     assert lut.family == "v3" and lut.space_signature == v3.signature
     assert set(lut.entries) == {v.key for v in space_variants(v3)}
     assert {e["source"] for e in lut.entries.values()} == {"estimate"}
     transfer = lut.provenance["transfer"]
     assert transfer["reused"] is True
     # the very model the basic and large tables were made with, fitted on the four networks
-    basic = load_lut(str(ROOT / "device_profiles" / "pixel3.json"), "basic", 224)
+    basic = load_lut(str(REPO / "device_profiles" / "pixel3.json"), "basic", 224)
     for k in ("scale", "per_unit_ms", "offset_ms", "fitted_on"):
         assert transfer[k] == basic.provenance["transfer"][k]
     assert len(transfer["fitted_on"]) == 4
@@ -185,7 +183,7 @@ def test_reused_transfer_model_is_the_shipped_one():
     from latency.transfer.estimate import shipped_transfer
     from latency.transfer.fit import TransferError, TransferModel
 
-    profile = json.loads((ROOT / "device_profiles" / "pixel3.json").read_text())
+    profile = json.loads((REPO / "device_profiles" / "pixel3.json").read_text())
     transfer = shipped_transfer(profile)
     model = TransferModel.from_dict(transfer)
     assert model.formula() == transfer["formula"] and model.fitted_on == tuple(
@@ -205,8 +203,8 @@ def test_default_window_on_the_pixel3_estimate():
     the percentile rule, and 40:56 is refused before any training."""
     from padnas.search.window import WindowError
 
-    plan = plan_search(str(ROOT / "device_profiles" / "pixel3.json"), family="v3")
+    plan = plan_search(str(REPO / "device_profiles" / "pixel3.json"), family="v3")
     win = plan.settings.window
     assert 40 < win.lo < win.hi and "percentile" in plan.settings.window_rule
     with pytest.raises(WindowError, match="40:56 ms"):
-        plan_search(str(ROOT / "device_profiles" / "pixel3.json"), family="v3", window="40:56")
+        plan_search(str(REPO / "device_profiles" / "pixel3.json"), family="v3", window="40:56")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
-from test_netdesc import PROXYLESS_ARCH
+from network_support import PROXYLESS_ARCH
+from repo_support import PIXEL3
 
 from latency.lut.model import LatencyModel
 from latency.lut.table import Lut, load_lut
@@ -30,7 +30,7 @@ from latency.transfer.fit import (
 )
 from padnas.space import get_space
 
-PIXEL3 = str(Path(__file__).resolve().parents[1] / "device_profiles" / "pixel3.json")
+PIXEL3 = str(PIXEL3)
 
 
 def _samples(scale=3.0, per_unit=0.0, offset=20.0, seed=0, n=5):

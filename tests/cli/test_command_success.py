@@ -1,4 +1,4 @@
-"""Success paths issue 13 found untested: ``estimate --update``, ``devices`` without a serial,
+"""Success paths of the commands: ``estimate --update``, ``devices`` without a serial,
 ``padnas export`` to its default format (.tflite) and ``padnas-latency measure MODEL.tflite``."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from repo_support import REPO
 
 from latency.lut.table import load_lut
 from latency.profile_paths import known_profiles, search_dirs
 
-ROOT = Path(__file__).resolve().parents[1]
-PIXEL3 = ROOT / "device_profiles" / "pixel3.json"
+PIXEL3 = REPO / "device_profiles" / "pixel3.json"
 ARCH = "-".join(["K3E1", *(["K3E3"] * 21)])
 
 

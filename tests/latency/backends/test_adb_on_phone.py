@@ -1,7 +1,7 @@
 """On a real phone (marker ``device``, never in CI): one block timed end to end.
 
     PADNAS_TEST_SERIAL=192.168.1.20:5555 PADNAS_BENCHMARK_MODEL=~/android_aarch64_benchmark_model \\
-        python -m pytest -m device tests/test_adb_device.py
+        python -m pytest -m device tests/latency/backends/test_adb_on_phone.py
 
 ``PADNAS_TEST_DEVICE`` picks another profile than ``pixel3``; without
 ``PADNAS_BENCHMARK_MODEL`` the remembered binary is used.

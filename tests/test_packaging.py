@@ -26,8 +26,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from repo_support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 PROFILES = ("host", "host-builtin", "mock", "pixel3")
 SKIP = (
     ".git",
