@@ -5,6 +5,8 @@ as they were); the run's summary counts the cases it checked."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import signal
 from pathlib import Path
 
@@ -22,6 +24,10 @@ def pytest_configure(config) -> None:
     """
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # The suite times tiny blocks to check what the commands do, never to ship a table, and it
+    # may share the machine with other jobs: the measurement guard's busy and drift limits are
+    # relaxed for it (tests/latency/profiling/test_guard.py checks the guard itself).
+    os.environ.setdefault("PADNAS_GUARD", json.dumps({"busy_cores": 64, "tolerance": 0.5}))
 
 
 @pytest.fixture

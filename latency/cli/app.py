@@ -36,6 +36,7 @@ from latency.devices import load_profile
 from latency.lut.model import LatencyModel
 from latency.lut.table import LutError, load_lut
 from latency.profiling.fleet import profile_fleet
+from latency.profiling.guard import measure_guarded
 from latency.profiling.profile import build_lut, profile_space
 from latency.profiling.store import MeasurementStore
 from latency.profiling.validation import measure_arch, validate_lut
@@ -293,7 +294,7 @@ def measure(
         if is_model:
             if not Path(target).is_file():
                 raise UsageError(f"model file not found: {target}")
-            stats = backend.measure(target)
+            stats = measure_guarded(backend, Path(target))
             label = target
         else:
             sp = get_space(space)

@@ -36,6 +36,7 @@ from latency.export.pool import ExportJob, run_exports
 from latency.lut.table import Lut, source_line
 from latency.networks.description import Network
 from latency.networks.units import Unit, network_units
+from latency.profiling.guard import make_guard, measure_guarded
 from latency.profiling.loop import MeasureLoop, export_cpus, measure_bar, pending_keys
 from latency.profiling.report import ProfileReport
 from latency.profiling.store import MeasurementStore
@@ -160,7 +161,7 @@ def measure_network(net: Network, backend: Backend, cache_dir=None) -> LatencySt
     (res,) = run_exports([job], workers=1, cpus=export_cpus(backend), cache_dir=cache)
     if res.error:
         raise ExportError(f"{net.name}: {res.error}")
-    return backend.measure(res.path)
+    return measure_guarded(backend, res.path, cache_dir)
 
 
 def measure_onnx_model(path: str | Path, backend: Backend, cache_dir=None) -> LatencyStats:
@@ -178,7 +179,7 @@ def measure_onnx_model(path: str | Path, backend: Backend, cache_dir=None) -> La
     (res,) = run_exports([job], workers=1, cpus=export_cpus(backend), cache_dir=cache)
     if res.error:
         raise ExportError(f"{Path(path).name}: {res.error}")
-    return backend.measure(res.path)
+    return measure_guarded(backend, res.path, cache_dir)
 
 
 def measure_units(
@@ -190,8 +191,10 @@ def measure_units(
     progress: bool = True,
     workers: int | None = None,
     cache_dir=None,
+    guarded: bool = True,
 ) -> list[tuple[str, str]]:
-    """Measure every unit not yet in ``store`` (each stored at once); returns failures
+    """Measure every unit not yet in ``store`` (in guarded batches: see
+    :mod:`latency.profiling.guard`; each batch stored once accepted); returns failures
     ``[(key, message)]`` — a unit that fails to convert or run does not stop the others.
 
     Units are converted in worker processes pinned away from the measuring core and timed as
@@ -212,5 +215,6 @@ def measure_units(
         cpus = export_cpus(backend)
         jobs = [ExportJob(u.key, export_unit, u, unit_path(u, cache)) for u in todo]
         results = run_exports(jobs, workers=workers or len(cpus), cpus=cpus, cache_dir=cache)
-        MeasureLoop(backend, store, report, bar).run(results)
+        guard = make_guard(backend, cache, bar) if guarded else None
+        MeasureLoop(backend, store, report, bar, guard=guard).run(results)
     return report.failed

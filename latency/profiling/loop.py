@@ -21,6 +21,7 @@ from latency.backends.host import allowed_cpus
 from latency.errors import BackendError
 from latency.export.convert import tools_hash
 from latency.export.pool import ExportResult
+from latency.profiling.guard import Guard
 from latency.profiling.report import ProfileReport
 from latency.profiling.store import MeasurementStore
 from padnas.core.progress import progress_bar
@@ -65,8 +66,10 @@ class MeasureLoop:
         *,
         lock: threading.Lock | threading.Condition | None = None,
         meta: dict | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.backend, self.store, self.report, self.bar = backend, store, report, bar
+        self.guard = guard
         self.lock = lock if lock is not None else contextlib.nullcontext()
         self.meta = {"tools": tools_hash(), **(meta or {})}
 
@@ -99,16 +102,55 @@ class MeasureLoop:
             self.bar.update(1)
 
     def run(self, results: Iterable[ExportResult]) -> dict[str, Path]:
-        """The loop: every export result measured and stored in turn; returns the path of
-        every file measured."""
-        measured = {}
+        """The loop: every export result measured and stored in turn (in guarded batches when
+        there is a guard); returns the path of every file measured."""
+        measured: dict[str, Path] = {}
+        batch: list[tuple[str, Path]] = []
+        size = self.guard.settings.batch_size if self.guard else 1
         for res in results:
             if res.error:
                 self.fail(res.key, res.error)
                 continue
             self.report.count_export(res)
-            stats = self.measure(res.key, res.path)
-            if stats is not None:
-                self.record(res.key, stats)
-                measured[res.key] = res.path
+            batch.append((res.key, res.path))
+            if len(batch) >= size:
+                measured.update(self.run_batch(batch))
+                batch = []
+        if batch:
+            measured.update(self.run_batch(batch))
         return measured
+
+    def run_batch(self, batch: list[tuple[str, Path]], backend: Backend | None = None) -> dict:
+        """Time and store ``(key, path)`` pairs; with a guard, between two reference timings,
+        measured again when the reference drifted, and stored only once accepted."""
+        if self.guard is None:
+            done = {}
+            for key, path in batch:
+                stats = self.measure(key, path, backend)
+                if stats is not None:
+                    self.record(key, stats)
+                    done[key] = path
+            return done
+
+        def timed() -> tuple[dict, dict]:
+            ok, failed = {}, {}
+            for key, path in batch:
+                ts = time.perf_counter()
+                try:
+                    ok[key] = (path, (backend or self.backend).measure(path))
+                except BackendError as exc:
+                    if exc.fatal:
+                        raise
+                    failed[key] = str(exc)
+                with self.lock:
+                    self.report.measure_s += time.perf_counter() - ts
+            return ok, failed
+
+        (ok, failed), rec = self.guard.run(timed, backend)
+        with self.lock:
+            self.store.remember_conditions(rec.conditions, rec.facts)
+        for key, message in failed.items():
+            self.fail(key, message)
+        for key, (_, stats) in ok.items():
+            self.record(key, stats, **rec.meta())
+        return {key: path for key, (path, _) in ok.items()}

@@ -17,6 +17,7 @@ from latency.backends.base import Backend
 from latency.export.convert import tool_versions, tools_hash
 from latency.export.pool import iter_export
 from latency.lut.table import Lut, LutError
+from latency.profiling.guard import GUARD_FIELDS, make_guard, reference_ratio
 from latency.profiling.loop import MeasureLoop, export_cpus, measure_bar, pending_keys
 from latency.profiling.report import ProfileReport
 from latency.profiling.store import MeasurementStore
@@ -39,6 +40,7 @@ def profile_space(
     limit: int | None = None,
     overlap: bool | None = None,
     passes: int | None = None,
+    guard: bool = True,
 ) -> ProfileReport:
     """Measure every variant of ``space`` not yet in ``store`` (all with ``force``), at most
     ``limit`` of them in this run.
@@ -54,6 +56,10 @@ def profile_space(
     median. A shared machine drifts over tens of seconds (another tenant, memory placement), so
     one pass leaves a block's entry a few percent off at random; passes spread over minutes
     sample the drift, and the minimum matches how whole networks are validated.
+
+    ``guard``: time blocks in batches bracketed by the reference op, on a quiet host only
+    (:mod:`latency.profiling.guard`); every record keeps its batch's conditions and reference
+    time. Off only for backends that price blocks without files (the mock).
 
     Each measurement is appended to the store before the next starts; an interrupted run
     resumes where it stopped. Blocks that fail to convert or to run are reported in
@@ -84,13 +90,14 @@ def profile_space(
                 report.measured += 1
                 bar.update(1)
         else:
+            checker = make_guard(backend, cache_dir, bar) if guard else None
             paths = _profile_with_files(
-                todo, backend, store, report, bar, workers, cache_dir, overlap
+                todo, backend, store, report, bar, workers, cache_dir, overlap, checker
             )
             for p in range(2, passes + 1):
                 bar.reset(total=len(paths))
                 bar.set_description(f"pass {p}/{passes} {backend.name}")
-                _remeasure(paths, backend, store, report, bar)
+                _remeasure(paths, backend, store, report, bar, checker)
     finally:
         bar.close()
     report.wall_s = time.perf_counter() - t0
@@ -98,7 +105,7 @@ def profile_space(
 
 
 def _profile_with_files(
-    todo, backend, store, report, bar, workers, cache_dir, overlap
+    todo, backend, store, report, bar, workers, cache_dir, overlap, guard=None
 ) -> dict[str, object]:
     """First pass; returns the .tflite path of every block it measured."""
     if overlap is None:
@@ -119,28 +126,47 @@ def _profile_with_files(
         bar.reset(total=len(todo))
         bar.set_description(f"profile {backend.name}")
         results = ready
-    return MeasureLoop(backend, store, report, bar).run(results)
+    return MeasureLoop(backend, store, report, bar, guard=guard).run(results)
 
 
-def _remeasure(paths: dict, backend, store, report, bar) -> None:
-    """One more pass over ``paths``; a block's record becomes its calmest pass so far."""
+def _remeasure(paths: dict, backend, store, report, bar, guard=None) -> None:
+    """One more pass over ``paths``; a block's record becomes its calmest pass so far (with the
+    conditions and reference time of the pass it came from)."""
     tools = tools_hash()
-    for key, path in paths.items():
-        ts = time.perf_counter()
-        stats = backend.measure(path)  # a device lost now is fatal; what is stored stays
-        report.measure_s += time.perf_counter() - ts
-        prev = store.get(key)
-        seen = [*prev.get("extra", {}).get("passes_ms", [prev["ms"]]), stats.ms]
-        if prev["ms"] <= stats.ms:  # keep the stored pass, note this one
-            extra = {**prev.get("extra", {}), "passes_ms": seen}
-            stats = replace(
-                stats, ms=prev["ms"], p10=prev["p10"], p90=prev["p90"], n=prev["n"], extra=extra
-            )
+    items = list(paths.items())
+    size = guard.settings.batch_size if guard else len(items) or 1
+    for start in range(0, len(items), size):
+        chunk = items[start : start + size]
+
+        def timed(chunk=chunk) -> dict:
+            out = {}
+            for key, path in chunk:
+                ts = time.perf_counter()
+                out[key] = backend.measure(path)  # a device lost now is fatal; the store stays
+                report.measure_s += time.perf_counter() - ts
+            return out
+
+        if guard is None:
+            fresh, meta = timed(), {}
         else:
-            stats = replace(stats, extra={**stats.extra, "passes_ms": seen})
-        store.add(key, stats, tools=tools)
-        bar.set_postfix_str(f"{key[:28]} {stats.ms:.3f} ms", refresh=False)
-        bar.update(1)
+            fresh, rec = guard.run(timed)
+            store.remember_conditions(rec.conditions, rec.facts)
+            meta = rec.meta()
+        for key, stats in fresh.items():
+            prev = store.get(key)
+            seen = [*prev.get("extra", {}).get("passes_ms", [prev["ms"]]), stats.ms]
+            kept = meta
+            if prev["ms"] <= stats.ms:  # keep the stored pass, note this one
+                extra = {**prev.get("extra", {}), "passes_ms": seen}
+                stats = replace(
+                    stats, ms=prev["ms"], p10=prev["p10"], p90=prev["p90"], n=prev["n"], extra=extra
+                )
+                kept = {k: prev[k] for k in GUARD_FIELDS if k in prev}
+            else:
+                stats = replace(stats, extra={**stats.extra, "passes_ms": seen})
+            store.add(key, stats, tools=tools, **kept)
+            bar.set_postfix_str(f"{key[:28]} {stats.ms:.3f} ms", refresh=False)
+            bar.update(1)
 
 
 # ---- store -> LUT --------------------------------------------------------------------------------
@@ -167,6 +193,13 @@ def build_lut(
         r = records.get(v.key)
         if r is not None:
             entries[v.key] = {k: r[k] for k in ("ms", "p10", "p90", "n", "source")}
+    # one machine only; batches whose reference time moved are brought to the common reference
+    check = reference_ratio([records[k] for k in entries])
+    for key, factor in check["rescaled"].items():
+        entries[key] = {
+            **entries[key],
+            **{f: entries[key][f] * factor for f in ("ms", "p10", "p90")},
+        }
     if not entries:
         raise LutError(
             f"no measurements of the {space.family} space at {resolution} for device "
@@ -178,6 +211,12 @@ def build_lut(
         "store": str(store.path),
         "measured": len(entries),
         "filled": len(holes),
+        "conditions": check["conditions"],
+        "conditions_facts": store.conditions().get(check["conditions"]),
+        "reference_ms": check["reference_ms"],
+        "reference_spread": round(check["spread"], 5),
+        "rescaled_to_reference": len(check["rescaled"]),
+        "unguarded": len(check["unguarded"]),
     }
     tools = {r.get("tools") for k, r in records.items() if k in entries and r.get("tools")}
     if tools:

@@ -24,7 +24,7 @@ from latency.backends.base import LatencyStats
 from latency.cache import cache_root
 from latency.errors import LatencyRuntimeError
 from latency.lut.table import SOURCES
-from padnas.core import append_jsonl, iter_jsonl
+from padnas.core import append_jsonl, atomic_write_json, iter_jsonl, read_json
 
 
 class StoreError(LatencyRuntimeError):
@@ -123,6 +123,23 @@ class MeasurementStore:
         append_jsonl(self.path, [rec])
         self.records()[key] = rec
         return rec
+
+    @property
+    def conditions_path(self) -> Path:
+        """Beside the store: the fingerprint behind each ``conditions`` id of its records."""
+        return self.root / f"{self.device}.conditions.json"
+
+    def conditions(self) -> dict[str, dict]:
+        """``{conditions id: fingerprint}`` of the guarded batches stored so far."""
+        if not self.conditions_path.exists():
+            return {}
+        return read_json(self.conditions_path, expect=dict, fix=f"delete {self.conditions_path}")
+
+    def remember_conditions(self, ident: str, facts: dict) -> None:
+        """Keep the fingerprint of a conditions id (written atomically, once per id)."""
+        known = self.conditions()
+        if ident not in known:
+            atomic_write_json(self.conditions_path, {**known, ident: facts})
 
     def missing(self, keys, force: bool = False) -> list[str]:
         """Keys still to measure (all of them with ``force``), in the given order."""

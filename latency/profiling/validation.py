@@ -21,6 +21,7 @@ from latency.export.convert import arch_label
 from latency.export.pool import iter_export_archs
 from latency.lut.model import LatencyModel
 from latency.lut.table import Lut, LutError
+from latency.profiling.guard import make_guard
 from latency.profiling.loop import export_cpus, measure_bar
 from padnas.core.progress import progress_bar
 from padnas.space import SearchSpace
@@ -239,14 +240,23 @@ def measure_archs(
     rounds_ms: dict[str, list[float]] = {label: [] for label in labels}
     best: dict = {}
     with measure_bar(len(paths) * rounds, "measure", progress, unit="net") as b:
-        for _ in range(rounds):  # passes over all networks: load drifts hit every net alike
+        guard = make_guard(backend, None, b)  # each round is one guarded batch
+
+        def one_round() -> dict:
+            out = {}
             for label in dict.fromkeys(labels):
-                stats = backend.measure(paths[label])
+                out[label] = backend.measure(paths[label])
+                b.update(1)
+            return out
+
+        for _ in range(rounds):  # passes over all networks: load drifts hit every net alike
+            timed, rec = guard.run(one_round)
+            for label, stats in timed.items():
+                stats = replace(stats, extra={**stats.extra, **rec.meta()})
                 rounds_ms[label].append(round(stats.ms, 6))
                 # other processes only ever add time: the calmest pass is the closest to truth
                 if label not in best or stats.ms < best[label].ms:
                     best[label] = stats
-                b.update(1)
     return [
         replace(best[label], extra={**best[label].extra, "rounds_ms": rounds_ms[label]})
         for label in labels
