@@ -387,3 +387,17 @@ def arch_keys(
 ) -> list[str]:
     """Keys of :func:`arch_variants` (stem, one per non-identity layer, head)."""
     return [v.key for v in arch_variants(space, arch, resolution, width_mult, num_classes)]
+
+
+#: activations TFLite fuses into a conv as the same clipping step
+_CLIPPING = ("-relu6", "-relu")
+
+
+def shape_key(key: str) -> str:
+    """``key`` without a ReLU or ReLU6 suffix: the basic and large spaces use ReLU6 (no suffix in
+    their keys) and v3 plain ReLU in its early stages; TFLite fuses either into the conv at the
+    same cost, so such entries time the same shape."""
+    for suffix in _CLIPPING:
+        if key.endswith(suffix):
+            return key[: -len(suffix)]
+    return key

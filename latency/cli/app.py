@@ -34,7 +34,7 @@ from latency.cli.options import (
 )
 from latency.devices import load_profile
 from latency.lut.model import LatencyModel
-from latency.lut.table import LutError, load_lut
+from latency.lut.table import LutError, load_lut, read_luts
 from latency.profiling.fleet import profile_fleet
 from latency.profiling.guard import measure_guarded
 from latency.profiling.profile import build_lut, profile_space
@@ -322,8 +322,9 @@ def measure(
 
 
 @main.command()
-@path_option("--lut", "lut_path", required=True)
-@device_option
+@click.argument("profile_path", metavar="[PROFILE]", required=False, default=None)
+@path_option("--lut", "lut_path", default=None, help="The LUT to measure and calibrate.")
+@device_option(required=False)
 @click.option("--space", "-s", type=SPACE, default=None, help="Space [default: the LUT's].")
 @click.option("--n", "n", type=int, default=30, show_default=True, help="Architectures.")
 @click.option(
@@ -354,6 +355,7 @@ def measure(
 @verbose_option
 @handle_errors
 def validate(
+    profile_path,
     lut_path,
     device,
     space,
@@ -370,17 +372,34 @@ def validate(
     quiet,
     verbose,
 ):
-    """Measure N random architectures whole, compare with LUT sums, fit and store a calibration.
+    """Check a device profile's tables against each other (PROFILE), or measure N random
+    architectures whole, compare with LUT sums, fit and store a calibration (--lut, --device).
 
-    The calibration (measured ≈ scale · LUT + offset) is fitted on --fit-frac of the
-    architectures; errors before and after are reported on the others.
+    With PROFILE: every pair of its LUTs at one resolution is compared on the shapes both hold
+    (ReLU and ReLU6 entries of one shape count as one); the check fails (exit 1) when two
+    families differ by more than 3 % on any shared shape, which is what pooling them for
+    networks needs. With --lut: the calibration (measured ≈ scale · LUT + offset) is fitted on
+    --fit-frac of the architectures; errors before and after are reported on the others.
 
     \b
     Examples:
+      padnas-latency validate device_profiles/pixel3.json
       padnas-latency validate --lut host-large.json --device host --n 30
       padnas-latency validate --lut host-large.json --device host -o calibrated.json --json
     """
     setup(verbose)
+    if profile_path is not None:
+        if lut_path is not None:
+            raise UsageError(
+                "give a PROFILE to check its tables, or --lut to measure one, not both"
+            )
+        _check_families(profile_path, as_json)
+        return
+    if lut_path is None or device is None:
+        raise UsageError(
+            "validate needs a PROFILE (checks its tables against each other) or --lut LUT.json "
+            "with --device (measures networks and calibrates)"
+        )
     check_outputs(("-o" if output else "--lut", output or lut_path), ("--report", report))
     if output is None and _is_bundle(lut_path):  # known before measuring, so said before it
         raise UsageError(f"{lut_path} holds several LUTs; write the calibrated one with -o")
@@ -432,6 +451,37 @@ def validate(
         f"calibration: measured ≈ {c['scale']:.4f} · LUT + {c['offset_ms']:.3f} ms "
         f"(fitted on {c['n_fit']}); saved to {dest}"
     )
+
+
+def _check_families(path: str, as_json: bool) -> None:
+    """``validate PROFILE``: its LUTs compared pairwise on shared shapes; exit 1 on a
+    disagreement beyond the pool's tolerance."""
+    from latency.lut.pool import AGREEMENT_TOLERANCE, LutDisagreement, agreements
+
+    resolved, luts, _ = read_luts(path)
+    found = agreements(luts)
+    bad = [a for a in found if not a.holds()]
+    if as_json:
+        echo_json(
+            {
+                "file": str(resolved),
+                "tolerance": AGREEMENT_TOLERANCE,
+                "luts": [lut.label for lut in luts],
+                "pairs": [a.to_dict() for a in found],
+                "agree": not bad,
+            }
+        )
+    else:
+        click.echo(f"{resolved}: {len(luts)} LUTs ({', '.join(lut.label for lut in luts)})")
+        for a in found:
+            click.echo(f"  {a.line()}")
+    if bad:
+        raise LutDisagreement(
+            f"{len(bad)} pair(s) of tables disagree by more than {AGREEMENT_TOLERANCE:.0%} on a "
+            "shared shape: re-measure the odd one out on this device under the same conditions"
+        )
+    if not as_json:
+        click.echo(f"  all pairs agree within {AGREEMENT_TOLERANCE:.0%}")
 
 
 def _is_bundle(path: Path) -> bool:

@@ -18,11 +18,12 @@ from latency.cli.options import (
     verbose_option,
 )
 from latency.lut.model import LatencyModel
-from latency.lut.table import LutError, load_lut, source_line
+from latency.lut.pool import network_pool
+from latency.lut.table import load_lut, read_luts, source_line
 from padnas.core import atomic_write_json
 from padnas.core.cli import echo_json, handle_errors, json_option, path_option
 from padnas.core.errors import UsageError
-from padnas.space import MACROS, get_space
+from padnas.space import get_space
 
 
 def _is_network_file(target: str) -> bool:
@@ -57,27 +58,13 @@ def _networks(path: str, names: tuple[str, ...]):
     return select_networks(load_networks(path), names)
 
 
-def _choose_lut(path: Path, family: str | None, net):
-    """The LUT of ``path`` to price a network: the given family's, or (for a bundle) the one
-    whose entries cover most of the network's units. A LUT at the network's input resolution
-    is preferred; without one, any LUT is used and its regression fallback prices what it lacks
-    (the output shows that as regression)."""
-    from latency.networks.units import network_units
-
+def _network_lut(path: Path, net):
+    """The pooled table of ``path`` a network is priced from (:mod:`latency.lut.pool`): every
+    family of the device at the network's input resolution, one price per unit whatever else
+    the network holds."""
+    _, luts, _ = read_luts(path)
     res = net.input_hw[0] if net.input_hw[0] == net.input_hw[1] else None
-    keys = [u.key for u in network_units(net)]
-    for want_res in (res, None):
-        candidates = []
-        for fam in (family,) if family else sorted(MACROS):
-            try:
-                candidates.append(load_lut(path, fam, want_res))
-            except LutError:
-                continue
-        if candidates:
-            return max(
-                candidates, key=lambda t: (sum(k in t.entries for k in keys), len(t.entries))
-            )
-    return load_lut(path, family)  # raises, naming what the file holds
+    return network_pool(luts, res)
 
 
 @click.command()
@@ -93,8 +80,8 @@ def _choose_lut(path: Path, family: str | None, net):
     "-s",
     type=SPACE,
     default=None,
-    help="Space of an ARCH [default: large], or the LUT family to use for a network "
-    "[default: the one covering most of its layers].",
+    help="Space of an ARCH [default: large]. A network (NET.json, MODEL.onnx) is always priced "
+    "from the device's pooled table of every family, so --space does not change its price.",
 )
 @click.option("--net", "names", multiple=True, help="Network(s) of NET.json [default: all].")
 @click.option("--breakdown", is_flag=True, help="Print every unit's latency and source.")
@@ -142,8 +129,14 @@ def predict(target, lut_path, space, names, breakdown, as_json, verbose):
                 click.echo(f"    {part:9.4f} ms  {model.entries[key]['source']:<10} {key}")
         return
     docs, luts = [], {}
+    if space is not None:
+        click.echo(
+            f"note: --space {space} picks an ARCH's table; networks are priced from the "
+            "device's pooled table of every family",
+            err=True,
+        )
     for net in _networks(target, names):
-        lut = _choose_lut(lut_path, space, net)
+        lut = _network_lut(lut_path, net)
         pred = _predict(net, lut)
         if as_json:
             luts[lut.label] = _lut_doc(lut)
@@ -161,19 +154,28 @@ def predict(target, lut_path, space, names, breakdown, as_json, verbose):
         click.echo(f"  sources: {pred.source_line()}")
         if breakdown:
             for kind, key, ms, src in pred.rows:
-                click.echo(f"    {ms:9.4f} ms  {src:<10} {kind:<7} {key}")
+                held = "+".join(_families(lut, key) or ["-"])
+                click.echo(f"    {ms:9.4f} ms  {src:<10} {kind:<7} {held:<15} {key}")
 
     if as_json:
         echo_json({"luts": list(luts.values()), "predictions": docs})
 
 
 def _lut_doc(lut) -> dict:
-    """The LUT a prediction used, as ``predict --json`` reports it."""
-    return {
+    """The LUT a prediction used, as ``predict --json`` reports it (a pool names its LUTs)."""
+    doc = {
         "device": lut.device_name,
         "lut": lut.label,
         "calibration": lut.calibration,
     }
+    if "pooled" in lut.provenance:
+        doc["pooled"] = lut.provenance["pooled"]
+    return doc
+
+
+def _families(lut, key: str) -> list[str] | None:
+    """The families whose tables hold ``key`` (a pooled table only; None for regression)."""
+    return lut.provenance.get("entry_families", {}).get(key)
 
 
 def _prediction_doc(name: str, ms: float, lut, rows) -> dict:
@@ -185,7 +187,13 @@ def _prediction_doc(name: str, ms: float, lut, rows) -> dict:
         "lut": lut.label,
         "source_ms": _source_ms(rows),
         "units": [
-            {"kind": kind, "key": key, "ms": round(part, 5), "source": src}
+            {
+                "kind": kind,
+                "key": key,
+                "ms": round(part, 5),
+                "source": src,
+                **({"families": _families(lut, key)} if "pooled" in lut.provenance else {}),
+            }
             for kind, key, part, src in rows
         ],
     }
@@ -276,7 +284,7 @@ def measure_network_file(
 
 def _price_beside(doc: dict, net, lut_path, stats):
     """Price ``net`` with the LUT in ``lut_path``, record the check in ``doc``; the prediction."""
-    lut = _choose_lut(lut_path, None, net)
+    lut = _network_lut(lut_path, net)
     pred = _predict(net, lut)
     doc["lut_check"] = lut_check_doc(lut_path, lut, pred.ms, stats.ms, pred.rows)
     return pred

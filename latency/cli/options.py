@@ -41,13 +41,16 @@ def terminate(signum, frame):
     raise KeyboardInterrupt
 
 
-def device_option(f):
-    return click.option(
-        "--device",
-        "-d",
-        required=True,
-        help="Device: host, mock, a profile name (see `padnas-latency devices`) or a JSON path.",
-    )(f)
+DEVICE_HELP = "Device: host, mock, a profile name (see `padnas-latency devices`) or a JSON path."
+
+
+def device_option(f=None, *, required: bool = True):
+    """``--device``; ``@device_option(required=False)`` where another argument can stand in."""
+
+    def decorate(func):
+        return click.option("--device", "-d", required=required, help=DEVICE_HELP)(func)
+
+    return decorate(f) if f is not None else decorate
 
 
 def store_option(f):

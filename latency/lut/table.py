@@ -245,27 +245,8 @@ def load_lut(
     ``path`` may also name a device profile (``pixel3``) when no such file exists: see
     :mod:`latency.profile_paths`.
     """
-    found = find_profile(path)
-    if found is None:
-        raise LutError(unknown_profile_message(str(path), "--lut"))
-    path = found
-    data = read_input_json(path, "LUT file", LutError, fix=_REEXPORT)
-    if isinstance(data, dict) and "luts" in data and "entries" not in data:
-        try:
-            check_schema(
-                data.get("schema", PROFILE_SCHEMA), PROFILE_SCHEMA, str(path), fix=_PROFILE_FIX
-            )
-        except FileFormatError as exc:
-            raise LutError(str(exc)) from None
-        luts = data["luts"]
-        if not isinstance(luts, list) or not luts:
-            raise LutError(f"{path}: 'luts' must be a non-empty list of LUT objects")
-        parsed = []
-        for i, item in enumerate(luts):
-            if isinstance(item, dict) and "device" not in item:
-                # a LUT inside a device profile may leave its device to the profile
-                item = {**item, "device": _profile_device(data)}
-            parsed.append(Lut.from_dict(item, f"{path} luts[{i}]"))
+    path, parsed, bundle = read_luts(path)
+    if bundle:
         chosen = [lut for lut in parsed if _matches(lut, family, resolution, width_mult)]
         held = ", ".join(lut.label for lut in parsed)
         if not chosen:
@@ -277,13 +258,41 @@ def load_lut(
                 "(--space) and resolution"
             )
         return chosen[0]
-    lut = Lut.from_dict(data, str(path))
+    (lut,) = parsed
     if not _matches(lut, family, resolution, width_mult):
         raise LutError(
             f"{path} is a LUT for {lut.label} on {lut.device_name}, "
             f"not for {_want(family, resolution, width_mult)}"
         )
     return lut
+
+
+def read_luts(path: str | Path) -> tuple[Path, list[Lut], bool]:
+    """Every LUT of a LUT file or a device profile's ``luts``, validated: (the resolved path,
+    the LUTs, whether the file is a bundle). ``path`` may name a shipped profile (``pixel3``)."""
+    found = find_profile(path)
+    if found is None:
+        raise LutError(unknown_profile_message(str(path), "--lut"))
+    path = found
+    data = read_input_json(path, "LUT file", LutError, fix=_REEXPORT)
+    if not (isinstance(data, dict) and "luts" in data and "entries" not in data):
+        return path, [Lut.from_dict(data, str(path))], False
+    try:
+        check_schema(
+            data.get("schema", PROFILE_SCHEMA), PROFILE_SCHEMA, str(path), fix=_PROFILE_FIX
+        )
+    except FileFormatError as exc:
+        raise LutError(str(exc)) from None
+    luts = data["luts"]
+    if not isinstance(luts, list) or not luts:
+        raise LutError(f"{path}: 'luts' must be a non-empty list of LUT objects")
+    parsed = []
+    for i, item in enumerate(luts):
+        if isinstance(item, dict) and "device" not in item:
+            # a LUT inside a device profile may leave its device to the profile
+            item = {**item, "device": _profile_device(data)}
+        parsed.append(Lut.from_dict(item, f"{path} luts[{i}]"))
+    return path, parsed, True
 
 
 def _profile_device(profile: dict) -> dict:

@@ -12,10 +12,11 @@ the host's append-only store, exports to the cache):
    offset as the LUT's calibration offset, and the whole story in ``provenance``.
 
 With ``reuse`` (``--reuse-fit``) steps 1 and 2 are skipped: the transfer model already shipped
-in the device profile is applied unchanged, so a new space (v3) is estimated by exactly the model
-the other spaces' tables were made with and those tables stay comparable. Nothing checks that the
-host has not drifted since that fit (the provenance gives both measurement dates); run without
-``reuse`` to refit all spaces together when in doubt.
+in the device profile is applied unchanged, so a new space is estimated by exactly the model the
+other spaces' tables were made with. Host measurements are guarded (:mod:`latency.profiling.guard`)
+and the fit records the host's set-up and reference time (``transfer.host_reference``); a reused
+fit brings today's host entries to that reference time (the ratio is in the LUT's provenance) and
+is refused for another host set-up or a fit without a reference, never mixed silently.
 
 The host runs TFLite's built-in kernels (profile ``host-builtin``), not XNNPACK: the published
 Pixel 3 figures line up with the built-in kernels' relative costs far better (see
@@ -38,6 +39,7 @@ from latency.networks.checks import load_networks
 from latency.networks.description import Network
 from latency.networks.latency import measure_units
 from latency.networks.units import network_units
+from latency.profiling.guard import reference_ratio
 from latency.profiling.profile import build_lut, profile_space
 from latency.profiling.store import MeasurementStore
 from latency.transfer.fit import (
@@ -81,9 +83,14 @@ def published_targets(nets: dict[str, Network], device: str) -> dict[str, float]
 
 
 def samples_from_store(
-    nets: dict[str, Network], targets: dict[str, float], store: MeasurementStore
+    nets: dict[str, Network],
+    targets: dict[str, float],
+    store: MeasurementStore,
+    rescaled: dict[str, float] | None = None,
 ) -> list[NetworkSample]:
-    """Per-unit host latencies of each target network, read from the store."""
+    """Per-unit host latencies of each target network, read from the store (each multiplied by
+    its factor in ``rescaled``: batches brought to the common reference time)."""
+    rescaled = rescaled or {}
     records = store.records()
     samples = []
     for name, target in targets.items():
@@ -94,7 +101,8 @@ def samples_from_store(
                 f"{name}: {len(missing)} unit(s) not measured on {store.device} (e.g. "
                 f"{missing[0]}); run padnas-latency estimate again to measure them"
             )
-        samples.append(NetworkSample(name, target, tuple(float(records[k]["ms"]) for k in keys)))
+        ms = tuple(float(records[k]["ms"]) * rescaled.get(k, 1.0) for k in keys)
+        samples.append(NetworkSample(name, target, ms))
     return samples
 
 
@@ -242,16 +250,21 @@ def run_estimate(
             host_luts.append(build_lut(get_space(name), store, host, resolution=resolution))
     # fit after profiling: a space shares block keys with the published networks (ProxylessNAS'
     # blocks are basic-space ops), so the fit and the LUT entries read the same store state
+    used_keys = {u.key for u in units}.union(*(lut.entries for lut in host_luts))
+    records = store.records()
+    # one host set-up; batches whose reference moved are brought to the common reference
+    check = reference_ratio([records[k] for k in used_keys if k in records])
+    host_reference = {"conditions": check["conditions"], "reference_ms": check["reference_ms"]}
     if reuse:
+        host_luts = [_at_fit_reference(lut, reuse, check) for lut in host_luts]
         samples = []
         fit = _reused_fit(reuse, samples)
         transfer = {**reuse, "reused": True}
         how = "reused unchanged from the device profile's shipped LUTs, not refitted; "
     else:
-        samples = samples_from_store(nets, targets, store)
+        samples = samples_from_store(nets, targets, store, check["rescaled"])
         fit = evaluate_transfer(samples, terms)
-        transfer, how = fit.to_dict(), ""
-    used_keys = {u.key for u in units}.union(*(lut.entries for lut in host_luts))
+        transfer, how = {**fit.to_dict(), "host_reference": host_reference}, ""
     provenance = {
         "method": (
             f"estimate: op variants measured on the host ({host_profile['name']}) and mapped to "
@@ -275,6 +288,33 @@ def run_estimate(
     dev = _device_facts(target_profile)
     luts = [transfer_lut(h, fit, dev, provenance) for h in host_luts]
     return EstimateResult(target_profile["name"], host, fit, samples, luts, provenance)
+
+
+def _at_fit_reference(host_lut: Lut, transfer: dict, check: dict) -> Lut:
+    """``host_lut`` expressed at the host speed the reused transfer model was fitted at: its
+    entries times (the fit's reference time / today's). Refused when the fit recorded no
+    reference (it predates guarded measurements) or another host set-up."""
+    then = transfer.get("host_reference") or {}
+    if not then.get("reference_ms") or not check["reference_ms"]:
+        raise TransferError(
+            "the shipped transfer model records no host reference time (or today's "
+            "measurements have none), so host measurements of today cannot be matched to it: "
+            "refit all spaces together (estimate without --reuse-fit)"
+        )
+    if then.get("conditions") != check["conditions"]:
+        raise TransferError(
+            f"the shipped transfer model was fitted on another host set-up (conditions "
+            f"{then.get('conditions')}, today {check['conditions']}): refit all spaces together "
+            "(estimate without --reuse-fit)"
+        )
+    ratio = float(then["reference_ms"]) / float(check["reference_ms"])
+    data = host_lut.to_dict()
+    data["entries"] = {
+        k: {**e, **{f: e[f] * ratio for f in ("ms", "p10", "p90")}}
+        for k, e in data["entries"].items()
+    }
+    data["provenance"] = {**host_lut.provenance, "rescaled_to_fit_reference": round(ratio, 6)}
+    return Lut.from_dict(data)
 
 
 def _time_span(store: MeasurementStore, keys) -> dict:

@@ -185,7 +185,8 @@ def test_cli_estimate_then_predict(latency_cli, tmp_path):
     }
     r = latency_cli("predict", DEFAULT_PUBLISHED, "--lut", out, "--net", "ProxylessNAS_mobile")
     assert r.exit_code == 0, r.output
-    assert "(basic@224 LUT; calibrated" in r.output and "published 67.66 ms" in r.output
+    assert "(basic+large@224 LUT; calibrated" in r.output  # networks: the pooled table
+    assert "published 67.66 ms" in r.output
     assert "ms estimate (22 units)" in r.output
     r = latency_cli("predict", PROXYLESS_ARCH, "--space", "basic", "--lut", out, "--breakdown")
     assert r.exit_code == 0, r.output
@@ -251,3 +252,21 @@ def test_update_profile_keeps_luts_of_other_spaces(estimated, tmp_path):
     update_profile(prof, [basic])  # replaces basic@224, keeps the shipped large@224
     assert load_lut(prof, "basic", 224).provenance["command"] == "test"
     assert load_lut(prof, "large", 224).provenance["command"].startswith("padnas-latency")
+
+
+def test_a_reused_fit_is_matched_to_its_host_reference_or_refused():
+    from search_support import mock_lut
+
+    from latency.transfer.estimate import TransferError, _at_fit_reference
+
+    host = mock_lut("basic")
+    key = next(iter(host.entries))
+    fit = {"host_reference": {"conditions": "c1", "reference_ms": 2.0}}
+    today = {"conditions": "c1", "reference_ms": 2.5, "rescaled": {}}
+    slower_today = _at_fit_reference(host, fit, today)
+    assert slower_today.entries[key]["ms"] == pytest.approx(host.entries[key]["ms"] * 0.8)
+    assert slower_today.provenance["rescaled_to_fit_reference"] == 0.8
+    with pytest.raises(TransferError, match="another host set-up"):
+        _at_fit_reference(host, fit, {**today, "conditions": "c2"})
+    with pytest.raises(TransferError, match="records no host reference time"):
+        _at_fit_reference(host, {"scale": 3.1}, today)
