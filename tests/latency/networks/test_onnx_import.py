@@ -334,3 +334,38 @@ def test_a_custom_op_is_refused_naming_the_node(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=opsets), str(path))
     with pytest.raises(UnsupportedGraph, match=r"node 'fancy_1' \(FancyNorm\) cannot be mapped"):
         read_onnx(path)
+
+
+def test_a_graph_with_a_cycle_is_refused_naming_a_node_on_it(tmp_path, latency_cli, expect_error):
+    """a = x + c, b = relu(a), c = relu(b): refused before anything walks it (no hang)."""
+    import threading
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Add", ["x", "c"], ["a"], "a"),
+            helper.make_node("Relu", ["a"], ["b"], "b"),
+            helper.make_node("Relu", ["b"], ["c"], "c"),
+        ],
+        "loop",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 8, 8])],
+        [helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 8, 8, 8])],
+    )
+    path = tmp_path / "loop.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    outcome = {}
+
+    def read():
+        try:
+            read_onnx(path)
+        except UnsupportedGraph as exc:
+            outcome["error"] = str(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "reading a graph with a cycle did not end"
+    assert outcome["error"].startswith("node 'a' (Add): the graph has a cycle through this node")
+    expect_error(latency_cli("describe", path), 2, "node 'a' (Add): the graph has a cycle")
