@@ -223,3 +223,11 @@ def test_each_new_kind_converts_checked_and_times_on_the_host(net, padnas_cache)
     assert all(r["source"] == "measured" and r["ms"] > 0 for r in records.values())
     # and the whole network converts checked too
     assert export_network(net).with_suffix(".json").is_file()
+
+
+def test_the_layer_modules_export_to_onnx_that_reads_back(net, tmp_path):
+    """What ``measure`` exports (split and shuffle as channel gathers) reads as the layer list."""
+    from latency.networks.onnx_import import read_onnx
+
+    path = zoo_support.export_onnx(net.build_module(), tmp_path / "kinds.onnx", size=48)
+    assert read_onnx(path).layers == net.layers
