@@ -1,7 +1,8 @@
 """What does a network described as a layer list cost, predicted or measured?
 
-``description``: the layer-list format; ``checks``: its validation; ``units``: a network cut into
-LUT-keyed units; ``latency``: prediction from a LUT and measurement on a device;
+``description``: the layer-list format; ``checks``: its validation; ``blocks``: the torch modules
+of the layer kinds our space lacks (ResNet's basic block, ShuffleNetV2's unit); ``units``: a
+network cut into LUT-keyed units; ``latency``: prediction from a LUT and measurement on a device;
 ``onnx_import`` (over ``onnx_graph``): an ONNX model file read as a layer list.
 """
 

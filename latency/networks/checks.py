@@ -41,6 +41,10 @@ _FIELDS = {
     "identity": {"stride"},
     "pool": set(),
     "fc": {"act", "bias"},
+    "maxpool": {"kernel", "stride"},
+    "avgpool": {"kernel", "stride", "count_pad"},
+    "basicblock": {"kernel", "stride", "act", "projection"},
+    "shufflev2": {"kernel", "stride", "act"},
 }
 # Spellings of activations seen in published definitions, mapped to padnas.nn.ops names.
 _ACT_ALIASES = {
@@ -181,7 +185,42 @@ def _layer(net: str, i: int, raw, in_hw: tuple[int, int]) -> Layer:
             act=_act(net, where, raw, "act", None),
             bias=_bool(net, where, raw, "bias", True),
         )
+    if t in ("maxpool", "avgpool"):
+        if cout != cin:
+            raise NetDescError(f"{net} {where}: a pool keeps its channels (cin {cin}, cout {cout})")
+        return replace(base, count_pad=_bool(net, where, raw, "count_pad", False))
+    if t == "basicblock":
+        return _basicblock(net, where, raw, base)
+    if t == "shufflev2":
+        return _shufflev2(net, where, raw, base)
     return _ibconv(net, where, raw, base)
+
+
+def _basicblock(net: str, where: str, raw: Mapping, base: Layer) -> Layer:
+    cin, cout, stride = base.cin, base.cout, base.stride
+    same_shape = stride == 1 and cin == cout
+    projection = _bool(net, where, raw, "projection", not same_shape)
+    if not projection and not same_shape:
+        raise NetDescError(
+            f"{net} {where}: an identity shortcut needs stride 1 and cin == cout "
+            f"(got stride {stride}, {cin}->{cout}); set projection true"
+        )
+    return replace(base, act=_act(net, where, raw, "act", "relu"), projection=projection)
+
+
+def _shufflev2(net: str, where: str, raw: Mapping, base: Layer) -> Layer:
+    cin, cout, stride = base.cin, base.cout, base.stride
+    if cout % 2:
+        raise NetDescError(
+            f"{net} {where}: a ShuffleNetV2 unit concatenates two halves; cout must be even, "
+            f"got {cout}"
+        )
+    if stride == 1 and cin != cout:
+        raise NetDescError(
+            f"{net} {where}: a stride-1 unit splits its input in halves and keeps its width "
+            f"(cin {cin}, cout {cout}); use stride 2 to change the width"
+        )
+    return replace(base, act=_act(net, where, raw, "act", "relu"))
 
 
 def _check_groups(net, where, groups, cin, cout):

@@ -1,12 +1,14 @@
 """Network descriptions: MobileNet-style networks written as a JSON layer list.
 
 The format is the one of ``latency/data/pixel3_published.json`` (documented in
-``docs/network-format.md``): a network is an input size and an ordered list of layers of six types
-(``conv``, ``dwconv``, ``ibconv``, ``identity``, ``pool``, ``fc``). It lets the latency tools handle
-networks that are not architectures of our search space (MobileNetV1/V2, MnasNet, FBNet,
-MobileNetV3...) with the same machinery: every layer becomes a module of :mod:`padnas.nn.ops`, so a
-whole network or any of its layers can be exported to TFLite and timed, and a LUT lookup can price
-it layer by layer.
+``docs/network-format.md``): a network is an input size and an ordered list of layers of ten types
+(``conv``, ``dwconv``, ``ibconv``, ``identity``, ``pool``, ``fc``, the strided pooling windows
+``maxpool`` and ``avgpool``, ResNet's ``basicblock`` and ShuffleNetV2's ``shufflev2`` unit). It lets
+the latency tools handle networks that are not architectures of our search space (MobileNetV1/V2,
+MnasNet, FBNet, MobileNetV3, EfficientNet, ShuffleNetV2, ResNet...) with the same machinery: every
+layer becomes a torch module (of :mod:`padnas.nn.ops`, or :mod:`latency.networks.blocks` for the
+kinds our space lacks), so a whole network or any of its layers can be exported to TFLite and timed,
+and a LUT lookup can price it layer by layer.
 
 Loading validates everything up front (field names, types, channel chaining, legal strides;
 the checks live in :mod:`latency.networks.checks`) and names the network, the layer and the
@@ -22,9 +24,21 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from latency.errors import LatencyUsageError
+from latency.networks.blocks import BasicBlock, ShuffleV2Unit, pool_window
 from padnas.nn.ops import ConvBNAct, IBConv, Identity, make_act
 
-LAYER_TYPES = ("conv", "dwconv", "ibconv", "identity", "pool", "fc")
+LAYER_TYPES = (
+    "conv",
+    "dwconv",
+    "ibconv",
+    "identity",
+    "pool",
+    "fc",
+    "maxpool",
+    "avgpool",
+    "basicblock",
+    "shufflev2",
+)
 _NET_FIELDS = {"layers", "input", "in_chs", "num_classes"}
 
 
@@ -37,7 +51,8 @@ class Layer:
     """One validated layer with its input/output spatial size resolved (``SAME`` padding).
 
     ``hidden`` and ``se_hidden`` are resolved to exact channel counts (0 = no SE); ``residual``
-    to whether the add really happens.
+    to whether the add really happens; ``projection`` to whether a basic block's shortcut is a
+    1x1 conv; ``count_pad`` to whether an average pool counts its padding.
     """
 
     type: str
@@ -57,6 +72,8 @@ class Layer:
     se_act: str = "relu"
     se_gate: str = "sigmoid"
     residual: bool = False
+    projection: bool = False
+    count_pad: bool = False
 
     @property
     def out_hw(self) -> tuple[int, int]:
@@ -102,6 +119,14 @@ class Layer:
             return Identity()
         if t == "pool":
             return GlobalPool()
+        if t in ("maxpool", "avgpool"):
+            return pool_window(t, self.kernel, self.stride, self.count_pad)
+        if t == "basicblock":
+            return BasicBlock(
+                self.cin, self.cout, self.kernel, self.stride, self.act, self.projection
+            )
+        if t == "shufflev2":
+            return ShuffleV2Unit(self.cin, self.cout, self.kernel, self.stride, self.act)
         return nn.Sequential(nn.Linear(self.cin, self.cout, bias=self.bias), make_act(self.act))
 
     @property
@@ -117,6 +142,17 @@ class Layer:
             return self.kernel**2 * self.cin * ho * wo
         if t == "fc":
             return self.cin * self.cout
+        k2 = self.kernel**2
+        if t == "basicblock":
+            shortcut = self.cin * self.cout * ho * wo if self.projection else 0
+            return k2 * (self.cin + self.cout) * self.cout * ho * wo + shortcut
+        if t == "shufflev2":
+            half = self.cout // 2
+            branch2 = (half if self.stride == 1 else self.cin) * half * hi * wi
+            branch2 += (k2 * half + half * half) * ho * wo
+            if self.stride == 1:
+                return branch2
+            return branch2 + (k2 * self.cin + self.cin * half) * ho * wo
         if t != "ibconv":
             return 0
         m = self.kernel**2 * self.hidden * ho * wo
@@ -188,7 +224,7 @@ def to_layer_dict(layer: Layer) -> dict:
     """The explicit JSON form of one layer (every field its type uses)."""
     d: dict = {"type": layer.type, "cin": layer.cin, "cout": layer.cout}
     t = layer.type
-    if t in ("conv", "dwconv", "ibconv"):
+    if t in ("conv", "dwconv", "ibconv", "maxpool", "avgpool", "basicblock", "shufflev2"):
         d.update(kernel=layer.kernel, stride=layer.stride)
     if t == "conv":
         d.update(groups=layer.groups, act=layer.act, bias=layer.bias)
@@ -211,4 +247,10 @@ def to_layer_dict(layer: Layer) -> dict:
         d["stride"] = 1
     elif t == "fc":
         d.update(act=layer.act, bias=layer.bias)
+    elif t == "avgpool":
+        d["count_pad"] = layer.count_pad
+    elif t == "basicblock":
+        d.update(act=layer.act, projection=layer.projection)
+    elif t == "shufflev2":
+        d["act"] = layer.act
     return d

@@ -1,11 +1,14 @@
-"""An ONNX graph indexed for reading it as a chain of MobileNet pieces (behind ``onnx_import``).
+"""An ONNX graph indexed for reading it as a network's pieces (behind ``onnx_import``).
 
-:class:`OnnxGraph` loads a model, fixes a free batch dimension to 1, runs ONNX shape inference (so
-every tensor has a size) and indexes who produces and who consumes each tensor. Nodes that compute
-nothing at inference (``Identity``, ``Dropout``) are folded into aliases and ``Constant`` nodes
-into constants, so the patterns of :mod:`latency.networks.onnx_import` see the same graph
-whichever exporter wrote the file. The activation reader lives here too, because conv, fc and
-squeeze-excite all end in one.
+:class:`OnnxGraph` loads a model, fixes a free batch dimension to 1, checks that the graph is
+acyclic (a cycle is refused naming a node on it, before anything walks the graph), puts the nodes
+in dependency order, runs ONNX shape inference (so every tensor has a size) and indexes who
+produces and who consumes each tensor. Nodes that compute nothing at inference (``Identity``,
+``Dropout``) are folded into aliases, and ``Constant`` nodes, ``Shape`` of a tensor of known size
+and any node computed from constants alone (the size arithmetic an exporter writes for
+``x.chunk(2, 1)`` or ``x.view(n, -1)``) into constants, so the patterns of
+:mod:`latency.networks.onnx_import` see the same graph whichever exporter wrote the file. The
+activation reader lives here too, because conv, fc and squeeze-excite all end in one.
 
 Anything that does not fit is refused with :class:`UnsupportedGraph`, whose message names the node
 and its op type: a graph is priced whole or not at all.
@@ -46,6 +49,85 @@ class Node:
 
 #: ops that compute nothing at inference: their output is their first input
 _PASS_THROUGH = {"Identity", "Dropout"}
+#: ops whose output is not a function of their inputs: never computed ahead of time
+_RANDOM = {
+    "Bernoulli",
+    "Multinomial",
+    "RandomNormal",
+    "RandomNormalLike",
+    "RandomUniform",
+    "RandomUniformLike",
+}
+
+
+def _node_name(raw, i: int) -> str:
+    return raw.name or f"{raw.op_type}_{i}"
+
+
+def _replace_nodes(graph, nodes: list) -> None:
+    """Make ``nodes`` (copied: they may be the graph's own) the graph's node list."""
+    copies = [type(raw)() for raw in nodes]
+    for new, raw in zip(copies, nodes, strict=True):
+        new.CopyFrom(raw)
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
+def _static_shapes(graph) -> dict[str, tuple[int, ...]]:
+    """``{tensor: shape}`` of every tensor whose every dimension shape inference fixed."""
+    shapes = {}
+    for vi in [*graph.input, *graph.value_info, *graph.output]:
+        dims = vi.type.tensor_type.shape.dim
+        if all(d.HasField("dim_value") for d in dims):
+            shapes[vi.name] = tuple(d.dim_value for d in dims)
+    return shapes
+
+
+def dependency_order(nodes: list, names: list[str]) -> list[int]:
+    """Indices of ``nodes`` (ONNX NodeProtos) so that every node comes after the producers of
+    its inputs, ties kept in file order. Raises :class:`UnsupportedGraph` naming a node on a
+    cycle, or a tensor written by two nodes."""
+    import heapq
+
+    producer: dict[str, int] = {}
+    for i, raw in enumerate(nodes):
+        for t in raw.output:
+            if t and t in producer:
+                raise UnsupportedGraph(
+                    f"node {names[i]!r} ({raw.op_type}): writes tensor {t!r}, which node "
+                    f"{names[producer[t]]!r} also writes; an ONNX tensor has one producer"
+                )
+            if t:
+                producer[t] = i
+    deps = [{producer[t] for t in raw.input if t in producer} for raw in nodes]
+    users: list[list[int]] = [[] for _ in nodes]
+    for i, d in enumerate(deps):
+        for j in d:
+            users[j].append(i)
+    waiting = [len(d) for d in deps]
+    ready = [i for i, n in enumerate(waiting) if n == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(i)
+        for k in users[i]:
+            waiting[k] -= 1
+            if waiting[k] == 0:
+                heapq.heappush(ready, k)
+    if len(order) == len(nodes):
+        return order
+    # every node left waits on another node left: walking back through them must repeat a node,
+    # and that node lies on a cycle
+    left = set(range(len(nodes))) - set(order)
+    i, seen = min(left), set()
+    while i not in seen:
+        seen.add(i)
+        i = min(j for j in deps[i] if j in left)
+    raise UnsupportedGraph(
+        f"node {names[i]!r} ({nodes[i].op_type}): the graph has a cycle through this node; a "
+        "network is an acyclic graph (re-export the model)"
+    )
 
 
 class OnnxGraph:
@@ -53,53 +135,105 @@ class OnnxGraph:
 
     def __init__(self, path: str | Path) -> None:
         import onnx
-        from onnx import numpy_helper
 
         # the same reader as `measure MODEL.onnx`: one input, free batch fixed to 1, sizes fixed
         model, input_name, _ = load_onnx_model(path)
         self.path = path = Path(path)
         graph = model.graph
-        self.consts: dict[str, np.ndarray] = {
-            t.name: numpy_helper.to_array(t) for t in graph.initializer
-        }
         if len(graph.output) != 1:
             raise UnsupportedGraph(
                 f"{path.name}: the graph has {len(graph.output)} outputs; a network description "
                 "needs exactly one"
             )
-        try:
-            model = onnx.shape_inference.infer_shapes(model, data_prop=True)
-        except Exception as exc:  # onnx raises InferenceError or a generic RuntimeError
-            raise UnsupportedGraph(f"{path.name}: ONNX shape inference failed: {exc}") from None
+        names = [_node_name(raw, i) for i, raw in enumerate(graph.node)]
+        order = dependency_order(list(graph.node), names)
+        if order != sorted(order):  # valid ONNX is sorted; shape inference needs it sorted
+            _replace_nodes(graph, [graph.node[i] for i in order])
+            names = [names[i] for i in order]
+        self.opset = next(
+            (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17
+        )
+        model, names = self._fold_constants(model, names)
         graph = model.graph
         self.input, self.output = input_name, graph.output[0].name
-        self.shapes: dict[str, tuple[int, ...]] = {}
-        for vi in [*graph.input, *graph.value_info, *graph.output]:
-            dims = vi.type.tensor_type.shape.dim
-            if all(d.HasField("dim_value") for d in dims):
-                self.shapes[vi.name] = tuple(d.dim_value for d in dims)
         self.alias: dict[str, str] = {}
         self.nodes: list[Node] = []
         self.consumers: dict[str, list[Node]] = {}
-        for i, raw in enumerate(graph.node):
+        for raw, name in zip(graph.node, names, strict=True):
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in raw.attribute}
-            name = raw.name or f"{raw.op_type}_{i}"
             ins = tuple(self.resolve(t) for t in raw.input)
-            if raw.op_type == "Constant":
-                if "value" not in attrs:
-                    raise UnsupportedGraph(f"node {name!r} (Constant): only tensor constants")
-                self.consts[raw.output[0]] = numpy_helper.to_array(attrs["value"])
-                continue
             if raw.op_type in _PASS_THROUGH:
                 self.alias[raw.output[0]] = ins[0]
-                if ins[0] in self.consts:
-                    self.consts[raw.output[0]] = self.consts[ins[0]]
                 continue
             node = Node(name, raw.op_type, ins, tuple(raw.output), attrs)
             self.nodes.append(node)
             for t in ins:
                 self.consumers.setdefault(t, []).append(node)
         self.output = self.resolve(self.output)
+
+    def _fold_constants(self, model, names: list[str]) -> tuple:
+        """Infer shapes, then fold every node whose outputs are constants into initializers, and
+        again until nothing more folds (a folded size gives a later tensor its size). Sets
+        :attr:`consts` and :attr:`shapes`; returns the model and its remaining nodes' names."""
+        import onnx
+        from onnx import numpy_helper
+
+        while True:
+            try:
+                model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+            except Exception as exc:  # onnx raises InferenceError or a generic RuntimeError
+                raise UnsupportedGraph(
+                    f"{self.path.name}: ONNX shape inference failed: {exc}"
+                ) from None
+            graph = model.graph
+            self.shapes = _static_shapes(graph)
+            self.consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+            kept = [(raw, name) for raw, name in zip(graph.node, names, strict=True)]
+            kept = [(raw, name) for raw, name in kept if not self._fold(raw)]
+            if len(kept) == len(graph.node):
+                return model, names
+            used = {t for raw, _ in kept for t in raw.input} | {graph.output[0].name}
+            present = {t.name for t in graph.initializer}
+            for t, value in self.consts.items():
+                if t in used and t not in present:
+                    graph.initializer.append(numpy_helper.from_array(np.asarray(value), t))
+            _replace_nodes(graph, [raw for raw, _ in kept])
+            names = [name for _, name in kept]
+
+    def _fold(self, raw) -> bool:
+        """Compute a node ahead of time when its outputs are constants: a ``Constant``, ``Shape``
+        of a tensor of known size, or a deterministic node whose inputs are all constants. True
+        (and its outputs in :attr:`consts`) when folded."""
+        import onnx
+
+        if raw.domain not in ("", "ai.onnx") or raw.op_type in _RANDOM:
+            return False
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in raw.attribute}
+        if raw.op_type == "Shape":
+            if raw.input[0] not in self.shapes:
+                return False
+            shape = self.shapes[raw.input[0]][attrs.get("start", 0) : attrs.get("end")]
+            self.consts[raw.output[0]] = np.array(shape, dtype=np.int64)
+            return True
+        feeds = [t for t in raw.input if t]
+        if not feeds and raw.op_type != "Constant":
+            return False
+        if any(t not in self.consts for t in feeds):
+            return False
+        graph_attrs = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+        if any(a.type in graph_attrs for a in raw.attribute):  # If, Loop, Scan: not folded
+            return False
+        from onnx.reference import ReferenceEvaluator
+
+        try:
+            evaluator = ReferenceEvaluator(raw, opsets={"": self.opset})
+            values = evaluator.run(None, {t: self.consts[t] for t in feeds})
+        except Exception:  # not computable here: the node stays, and is mapped or refused
+            return False
+        for t, value in zip(raw.output, values, strict=False):
+            if t:
+                self.consts[t] = np.asarray(value)
+        return True
 
     def resolve(self, tensor: str) -> str:
         while tensor in self.alias:

@@ -1,20 +1,25 @@
 """An ONNX graph read as a layer-list network, so a user's model file is priced like a NET.json.
 
-Reading goes in two passes. The first walks the graph from its input to its output, one tensor at
-a time, and turns each node group into a *piece*: a conv (Conv, with a BatchNormalization if the
-exporter did not fold it, and its activation), a channel shuffle (Reshape -> Transpose ->
-Reshape), a squeeze-excite branch (pool -> 1x1 conv -> act -> 1x1 conv -> gate -> Mul), a global
-pool, a fully connected layer (Gemm, or MatMul + Add) and the start and end of a residual add.
-The second groups pieces into the layers of :mod:`latency.networks.description`: a depthwise conv
-followed by an optional squeeze-excite and a *linear* 1x1 conv is an inverted bottleneck, which
-takes the 1x1 conv before it as its expand conv when that conv has the same activation (and the
-channel shuffle between them); a residual add must enclose exactly one inverted bottleneck.
+Reading goes in two passes. The first walks the graph from its input to its output and turns each
+node group into a *piece*: a conv (Conv, with a BatchNormalization if the exporter did not fold
+it, and its activation), a channel shuffle (Reshape -> Transpose -> Reshape, or one Gather), a
+squeeze-excite branch (pool -> 1x1 conv or FC -> act -> 1x1 conv or FC -> gate -> Mul), a global
+pool, a strided max or average pooling window, a fully connected layer (Gemm, or MatMul + Add)
+and a *fork*: where a tensor feeds several branches (or a Split, Slices or Gathers cut its
+channels into several), each branch is walked on its own to the one Add or Concat where they all
+meet again, and the fork records the branches' pieces. The second pass groups pieces into the
+layers of :mod:`latency.networks.description`: a depthwise conv followed by an optional
+squeeze-excite and a *linear* 1x1 conv is an inverted bottleneck, which takes the 1x1 conv before
+it as its expand conv when that conv has the same activation (and the channel shuffle between
+them); an Add fork is a residual inverted bottleneck or a ResNet basic block; a Concat fork
+followed by a two-group channel shuffle is a ShuffleNetV2 unit.
 
 The result goes through the same validation as a hand-written description. A node that fits no
 pattern is refused with its name and op type, never skipped: a graph is priced whole or not at all.
 Two graphs that compute the same thing read the same: a 1x1 conv followed by an expansion-1 block
-with the same activation is read as one expanding block, and a conv's bias is not recorded
-(exporters fold BatchNorm into it, so it cannot be told from a BatchNorm).
+with the same activation is read as one expanding block, a squeeze-excite written with Linear
+layers reads as the one written with 1x1 convs, and a conv's bias is not recorded (exporters fold
+BatchNorm into it, so it cannot be told from a BatchNorm).
 """
 
 from __future__ import annotations
@@ -22,12 +27,16 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+
 from latency.networks.checks import network_from_dict
 from latency.networks.description import Network
 from latency.networks.onnx_graph import Node, OnnxGraph, UnsupportedGraph
 
 _POOLS = ("ReduceMean", "GlobalAveragePool")
 _FLATTENS = ("Flatten", "Reshape", "Squeeze")
+_WINDOWS = {"MaxPool": "maxpool", "AveragePool": "avgpool"}
+_JOINS = ("Add", "Concat")
 
 
 def read_onnx(path: str | Path, name: str | None = None) -> Network:
@@ -57,64 +66,184 @@ def read_onnx(path: str | Path, name: str | None = None) -> Network:
 
 
 class _Walker:
-    """Follows the one data path of a MobileNet-style graph, branching only where a residual
-    add or a squeeze-excite rejoins it."""
+    """Follows the data path from the graph's input to its output; where it forks, follows each
+    branch to the Add or Concat that joins them (squeeze-excite branches rejoin at their Mul)."""
 
     def __init__(self, graph: OnnxGraph) -> None:
         self.g = graph
-        self.pieces: list[dict] = []
-        self.open_add: Node | None = None
 
     def walk(self) -> list[dict]:
-        g, cur = self.g, self.g.input
+        pieces: list[dict] = []
+        _, join = self._chain(self.g.input, pieces)
+        if join is not None:
+            raise UnsupportedGraph(
+                f"{join.where()}: joins tensors that do not fork from one tensor; only residual "
+                "blocks and ShuffleNetV2 units may branch"
+            )
+        return pieces
+
+    def _chain(self, cur: str, pieces: list[dict]) -> tuple[str, Node | None]:
+        """Walk from ``cur``, appending pieces, to the graph output (join None) or to the join
+        that takes the tensor reached (the end of a branch): ``(last tensor, join)``."""
+        g = self.g
         while cur != g.output:
             users = g.users(cur)
             if not users:
                 raise UnsupportedGraph(f"{g.path.name}: tensor {cur!r} leads nowhere")
-            if len(users) == 2:
-                cur = self._branch(cur, users)
-                continue
-            if len(users) > 1:
-                names = ", ".join(n.where() for n in users)
-                raise UnsupportedGraph(
-                    f"tensor {cur!r} feeds {len(users)} nodes ({names}); only residual adds and "
-                    "squeeze-excite branches may fork the graph"
-                )
-            cur = self._step(cur, users[0])
-        if self.open_add is not None:
-            raise UnsupportedGraph(f"{self.open_add.where()}: the residual add is never reached")
-        return self.pieces
+            if len(users) == 1 and self._is_join(users[0]):
+                return cur, users[0]
+            if len(users) > 1 or users[0].op == "Split":
+                cur = self._fork(cur, users, pieces)
+            else:
+                cur = self._step(cur, users[0], pieces)
+        return cur, None
 
-    def _branch(self, cur: str, users: list[Node]) -> str:
-        ops = sorted(n.op for n in users)
-        if ops == ["Add", "Conv"] and self.open_add is None:
-            add = next(n for n in users if n.op == "Add")
-            self.open_add = add
-            self.pieces.append({"kind": "res_start", "node": add.name})
-            return self._step(cur, next(n for n in users if n.op == "Conv"))
-        if "Mul" in ops and ({*ops} - {"Mul"}) <= set(_POOLS) and len(set(ops)) == 2:
-            return self._squeeze_excite(cur, users)
-        names = ", ".join(n.where() for n in users)
-        raise UnsupportedGraph(f"tensor {cur!r} forks into {names}: not a pattern this reader maps")
+    def _is_join(self, node: Node) -> bool:
+        """An Add or Concat of data tensors (an Add of a constant is a bias, not a join)."""
+        return node.op in _JOINS and not any(t in self.g.consts for t in node.inputs)
 
-    def _step(self, cur: str, node: Node) -> str:
+    def _step(self, cur: str, node: Node, pieces: list[dict]) -> str:
         if node.op == "Conv":
-            return self._conv(cur, node)
+            return self._conv(cur, node, pieces)
         if node.op in _POOLS:
-            return self._pool(cur, node)
+            return self._pool(cur, node, pieces)
+        if node.op in _WINDOWS:
+            return self._window(cur, node, pieces)
         if node.op in ("Gemm", "MatMul"):
-            return self._fc(cur, node)
+            return self._fc(cur, node, pieces)
         if node.op == "Reshape":
-            return self._shuffle(cur, node)
-        if node.op == "Add" and node is self.open_add:
-            self.open_add = None
-            self.pieces.append({"kind": "res_end", "node": node.name})
-            return node.out
+            return self._shuffle(cur, node, pieces)
+        if node.op == "Gather":
+            return self._gather_shuffle(cur, node, pieces)
         raise UnsupportedGraph(
             f"{node.where()} cannot be mapped to a layer (supported: Conv, BatchNormalization, "
-            "Relu, Clip(0,6), HardSwish, HardSigmoid, Sigmoid/Mul (swish), residual Add, "
-            "channel shuffle, squeeze-excite, global pooling, Gemm/MatMul)"
+            "Relu, Clip(0,6), HardSwish, HardSigmoid, Sigmoid/Mul (swish), MaxPool, AveragePool, "
+            "residual Add, Split/Slice/Gather + Concat (ShuffleNetV2), channel shuffle, "
+            "squeeze-excite, global pooling, Gemm/MatMul)"
         )
+
+    # ---- forks ----------------------------------------------------------------------------------
+
+    def _fork(self, cur: str, users: list[Node], pieces: list[dict]) -> str:
+        """A tensor feeding several nodes (or a Split): a squeeze-excite, or branches walked
+        each to the join where they all meet; appends one fork piece, returns the join's output
+        (after its activation, for an Add)."""
+        g = self.g
+        if len(users) == 2 and {n.op for n in users} in ({pool, "Mul"} for pool in _POOLS):
+            return self._squeeze_excite(cur, users, pieces)
+        branches = []
+        for rng, first, tensor in self._branch_starts(cur, users):
+            walked: list[dict] = []
+            if first is None:  # a channel range of cur, cut by a Split, Slice or Gather
+                end, join = self._chain(tensor, walked)
+            elif self._is_join(first):  # cur itself joins: an identity branch
+                end, join = cur, first
+            else:
+                end, join = self._chain(self._step(cur, first, walked), walked)
+            branches.append({"range": rng, "pieces": walked, "end": end, "join": join})
+        joins = {b["join"].name if b["join"] else None for b in branches}
+        if len(joins) != 1 or None in joins:
+            names = ", ".join(n.where() for n in users)
+            raise UnsupportedGraph(
+                f"tensor {cur!r} forks into {names}, and the branches do not meet again in one "
+                "Add or Concat: not a residual block or ShuffleNetV2 unit"
+            )
+        join = branches[0]["join"]
+        branches = self._in_join_order(cur, join, branches)
+        rank = len(g.shape(join.out, join))
+        if join.op == "Concat" and (rank != 4 or join.attrs.get("axis", 0) % rank != 1):
+            raise UnsupportedGraph(f"{join.where()}: only a concat of channels (axis 1) is mapped")
+        if join.op == "Add" and len({g.shape(t, join) for t in join.inputs}) != 1:
+            raise UnsupportedGraph(f"{join.where()}: a residual add of tensors of different sizes")
+        act, out = None, join.out
+        if join.op == "Add":
+            act, out, _ = g.activation(join.out)
+        pieces.append(
+            {
+                "kind": "fork",
+                "node": join.name,
+                "op": join.op,
+                "branches": [{"range": b["range"], "pieces": b["pieces"]} for b in branches],
+                "act": act,
+                "cin": g.shape(cur, join)[1],
+            }
+        )
+        return out
+
+    def _branch_starts(self, cur: str, users: list[Node]) -> list:
+        """``(channel range or None, first node, first tensor)`` of each branch from ``cur``:
+        a Split output, a Slice or a Gather starts a branch at its output tensor with its
+        channel range; any other node starts one at itself."""
+        g = self.g
+        if users[0].op == "Split" and len(users) == 1:
+            split = users[0]
+            if split.attrs.get("axis", 0) % len(g.shape(cur, split)) != 1:
+                raise UnsupportedGraph(f"{split.where()}: only a split of channels (axis 1)")
+            starts, at = [], 0
+            for t in split.outputs:
+                chs = g.shape(t, split, 4)[1]
+                starts.append(((at, at + chs), None, t))
+                at += chs
+            return starts
+        return [
+            (self._channel_range(cur, n), None, n.out)
+            if n.op in ("Slice", "Gather")
+            else (None, n, None)
+            for n in users
+        ]
+
+    def _channel_range(self, cur: str, node: Node) -> tuple[int, int]:
+        """The channels ``[start, end)`` a Slice (steps of 1) or a Gather (of consecutive
+        channels) keeps of a 4-D tensor."""
+        g = self.g
+        chs = g.shape(cur, node, 4)[1]
+        if node.op == "Gather":
+            kept = g.const(node.inputs[1], node, "indices") if node.inputs[0] == cur else None
+            if kept is not None and kept.ndim == 1 and len(kept):
+                kept = kept.astype(np.int64) % chs  # a negative index counts from the end
+                start = int(kept[0])
+                if node.attrs.get("axis", 0) % 4 == 1 and np.array_equal(
+                    kept, np.arange(start, start + len(kept))
+                ):
+                    return start, start + len(kept)
+            raise UnsupportedGraph(
+                f"{node.where()}: only a Gather of consecutive channels (axis 1) starts a branch"
+            )
+        names = ("starts", "ends", "axes", "steps")
+        if "starts" in node.attrs:  # opset < 10: attributes, not inputs
+            args = {k: list(node.attrs[k]) for k in names if k in node.attrs}
+        else:
+            inputs = zip(names, node.inputs[1:], strict=False)
+            args = {k: g.const(t, node, k).reshape(-1).tolist() for k, t in inputs if t}
+        axes = args.get("axes", list(range(len(args["starts"]))))
+        if [a % 4 for a in axes] != [1] or args.get("steps", [1]) != [1]:
+            raise UnsupportedGraph(
+                f"{node.where()}: only a slice of channels (axis 1, step 1) starts a branch"
+            )
+        # ONNX clamps the bounds to the axis; a negative bound counts from its end
+        start, end = (
+            max(0, min(chs, v + chs if v < 0 else v)) for v in (args["starts"][0], args["ends"][0])
+        )
+        return start, end
+
+    def _in_join_order(self, cur: str, join: Node, branches: list[dict]) -> list[dict]:
+        """The branches in the order of the join's inputs; refuses a join that takes a tensor
+        from outside the fork."""
+        left, ordered = list(branches), []
+        for t in join.inputs:
+            b = next((b for b in left if b["end"] == t), None)
+            if b is None:
+                raise UnsupportedGraph(
+                    f"{join.where()}: takes tensor {t!r}, which is not a branch of the fork at "
+                    f"tensor {cur!r}"
+                )
+            left.remove(b)
+            ordered.append(b)
+        if left:
+            raise UnsupportedGraph(f"{join.where()}: a branch of the fork at {cur!r} is not joined")
+        return ordered
+
+    # ---- layers on the data path --------------------------------------------------------------
 
     def _conv_core(self, cur: str, node: Node) -> tuple[dict, str]:
         """A Conv (+ BatchNormalization) as a piece without activation; returns it and its
@@ -134,11 +263,7 @@ class _Walker:
             raise UnsupportedGraph(f"{node.where()}: dilated convolutions are not supported")
         (_, cin, h, w), out_shape = g.shape(cur, node, 4), g.shape(node.out, node, 4)
         s = strides[0]
-        if tuple(out_shape[2:]) != (math.ceil(h / s), math.ceil(w / s)):
-            raise UnsupportedGraph(
-                f"{node.where()}: output {list(out_shape[2:])} from input {[h, w]} at stride {s} "
-                "is not 'SAME' padding (pad kernel//2 on each side)"
-            )
+        self._check_same(node, (h, w), out_shape, s)
         out = node.out
         bn = g.only_user(out)
         if bn is not None and bn.op == "BatchNormalization":
@@ -154,35 +279,102 @@ class _Walker:
         }
         return piece, out
 
-    def _conv(self, cur: str, node: Node) -> str:
+    @staticmethod
+    def _check_same(node: Node, hw: tuple[int, int], out_shape: tuple[int, ...], s: int) -> None:
+        if tuple(out_shape[2:]) != (math.ceil(hw[0] / s), math.ceil(hw[1] / s)):
+            raise UnsupportedGraph(
+                f"{node.where()}: output {list(out_shape[2:])} from input {list(hw)} at stride "
+                f"{s} is not 'SAME' padding (pad kernel//2 on each side)"
+            )
+
+    def _conv(self, cur: str, node: Node, pieces: list[dict]) -> str:
         piece, out = self._conv_core(cur, node)
         piece["act"], out, _ = self.g.activation(out)
-        self.pieces.append(piece)
+        pieces.append(piece)
         return out
 
-    def _squeeze_excite(self, cur: str, users: list[Node]) -> str:
+    def _window(self, cur: str, node: Node, pieces: list[dict]) -> str:
+        """MaxPool / AveragePool over a square odd window padded kernel//2 (``SAME``)."""
+        g = self.g
+        (_, chs, h, w), out_shape = g.shape(cur, node, 4), g.shape(node.out, node, 4)
+        kh, kw = node.attrs.get("kernel_shape", (0, 0))
+        strides = tuple(node.attrs.get("strides", (1, 1)))
+        pads = tuple(node.attrs.get("pads", (0, 0, 0, 0)))
+        if (
+            kh != kw
+            or kh % 2 == 0
+            or len(set(strides)) != 1
+            or pads != (kh // 2,) * 4
+            or node.attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+            or any(d != 1 for d in node.attrs.get("dilations", (1, 1)))
+            or len(node.outputs) > 1
+        ):
+            raise UnsupportedGraph(
+                f"{node.where()}: only square odd windows with equal strides, padded kernel//2 on "
+                f"each side, are mapped (kernel {kh}x{kw}, strides {list(strides)}, pads "
+                f"{list(pads)})"
+            )
+        self._check_same(node, (h, w), out_shape, strides[0])
+        kind = _WINDOWS[node.op]
+        piece = {
+            "kind": "window",
+            "node": node.name,
+            "type": kind,
+            "cin": chs,
+            "kernel": kh,
+            "stride": strides[0],
+        }
+        if kind == "avgpool":
+            # padded zeros only count where there is padding
+            piece["count_pad"] = bool(node.attrs.get("count_include_pad", 0)) and kh > 1
+        pieces.append(piece)
+        return node.out
+
+    def _squeeze_excite(self, cur: str, users: list[Node], pieces: list[dict]) -> str:
+        """pool -> [flatten] -> (1x1 Conv | FC) -> act -> (1x1 Conv | FC) -> gate
+        -> [Reshape/Unsqueeze back to 4-D] -> Mul with the pooled tensor."""
         g = self.g
         pool = next(n for n in users if n.op in _POOLS)
         mul = next(n for n in users if n.op == "Mul")
-        self._check_pool(cur, pool, keepdims=True)
+        self._check_pool(cur, pool)
         chain, t = [], pool.out
         for role in ("reduce", "expand"):
-            conv = g.only_user(t)
-            if conv is None or conv.op != "Conv":
+            node = g.only_user(t)
+            if node is not None and node.op in _FLATTENS and len(g.shape(t, node)) == 4:
+                if node.op != "Flatten" and g.shape(node.out, node)[-1:] != g.shape(t, node)[1:2]:
+                    raise UnsupportedGraph(f"{node.where()}: does not flatten the pooled features")
+                t, node = node.out, g.only_user(node.out)
+            rank = len(g.shape(t, pool))
+            if node is not None and node.op == "Conv" and rank == 4:
+                piece, t = self._conv_core(t, node)
+                ok = piece["kernel"] == 1
+            elif node is not None and node.op in ("Gemm", "MatMul") and rank == 2:
+                piece, t = self._fc_core(t, node)
+                ok = True
+            else:
                 raise UnsupportedGraph(
-                    f"{pool.where()}: a squeeze-excite needs a 1x1 Conv after the pooling ({role})"
+                    f"{pool.where()}: a squeeze-excite needs a 1x1 Conv or a Gemm/MatMul after "
+                    f"the pooling ({role})"
                 )
-            piece, t = self._conv_core(t, conv)
             act, t, _ = g.activation(t)
-            if piece["kernel"] != 1 or act is None:
+            if not ok or act is None:
                 raise UnsupportedGraph(
-                    f"{conv.where()}: the squeeze-excite {role} conv must be 1x1 with an activation"
+                    f"{node.where()}: the squeeze-excite {role} must be a 1x1 conv or FC with an "
+                    "activation"
                 )
             chain.append((piece, act))
-        if set(mul.inputs) != {cur, t}:
+        chs = g.shape(cur, mul)[1]
+        if len(g.shape(t, mul)) == 2:
+            back = g.only_user(t)
+            if back is None or back.op not in ("Reshape", "Unsqueeze"):
+                raise UnsupportedGraph(
+                    f"{mul.where()}: the squeeze-excite gate must be reshaped to (1, {chs}, 1, 1)"
+                )
+            t = back.out
+        if set(mul.inputs) != {cur, t} or g.shape(t, mul) != (1, chs, 1, 1):
             raise UnsupportedGraph(f"{mul.where()}: does not gate the squeeze-excite's input")
         (reduce, se_act), (_, se_gate) = chain
-        self.pieces.append(
+        pieces.append(
             {
                 "kind": "se",
                 "node": pool.name,
@@ -193,7 +385,7 @@ class _Walker:
         )
         return mul.out
 
-    def _check_pool(self, cur: str, node: Node, keepdims: bool) -> None:
+    def _check_pool(self, cur: str, node: Node) -> None:
         if node.op == "GlobalAveragePool":
             return
         axes = node.attrs.get("axes")
@@ -202,11 +394,9 @@ class _Walker:
         rank = len(self.g.shape(cur, node))
         if rank != 4 or sorted(a % 4 for a in axes or ()) != [2, 3]:
             raise UnsupportedGraph(f"{node.where()}: only a mean over height and width is a pool")
-        if keepdims and node.attrs.get("keepdims", 1) != 1:
-            raise UnsupportedGraph(f"{node.where()}: a squeeze-excite pool must keep its dims")
 
-    def _pool(self, cur: str, node: Node) -> str:
-        self._check_pool(cur, node, keepdims=False)
+    def _pool(self, cur: str, node: Node, pieces: list[dict]) -> str:
+        self._check_pool(cur, node)
         out = node.out
         flat = self.g.only_user(out)
         if len(self.g.shape(out, node)) == 4:
@@ -216,10 +406,11 @@ class _Walker:
         chs = self.g.shape(cur, node)[1]
         if self.g.shape(out, node) != (1, chs):
             raise UnsupportedGraph(f"{node.where()}: pooled features are not (batch, {chs})")
-        self.pieces.append({"kind": "pool", "node": node.name, "cin": chs, "cout": chs})
+        pieces.append({"kind": "pool", "node": node.name, "cin": chs, "cout": chs})
         return out
 
-    def _fc(self, cur: str, node: Node) -> str:
+    def _fc_core(self, cur: str, node: Node) -> tuple[dict, str]:
+        """A Gemm, or MatMul (+ Add of a constant bias), as a piece without activation."""
         g = self.g
         if node.inputs[0] != cur:
             raise UnsupportedGraph(f"{node.where()}: the features must be its first input")
@@ -231,13 +422,15 @@ class _Walker:
             other = next(t for t in add.inputs if t != out)
             g.const(other, add, "bias")
             out, bias = add.out, True
-        act, out, _ = g.activation(out)
-        self.pieces.append(
-            {"kind": "fc", "node": node.name, "cin": cin, "cout": cout, "act": act, "bias": bias}
-        )
+        return {"kind": "fc", "node": node.name, "cin": cin, "cout": cout, "bias": bias}, out
+
+    def _fc(self, cur: str, node: Node, pieces: list[dict]) -> str:
+        piece, out = self._fc_core(cur, node)
+        piece["act"], out, _ = self.g.activation(out)
+        pieces.append(piece)
         return out
 
-    def _shuffle(self, cur: str, node: Node) -> str:
+    def _shuffle(self, cur: str, node: Node, pieces: list[dict]) -> str:
         """Reshape (N, g, C/g, H, W) -> Transpose(0, 2, 1, 3, 4) -> Reshape (N, C, H, W)."""
         g = self.g
         shape, five = g.shape(cur, node), g.shape(node.out, node)
@@ -258,8 +451,35 @@ class _Walker:
                 f"{node.where()}: a Reshape is only mapped as part of a channel shuffle "
                 "(Reshape to 5-D, Transpose 0,2,1,3,4, Reshape back)"
             )
-        self.pieces.append({"kind": "shuffle", "node": node.name, "groups": five[1]})
+        pieces.append({"kind": "shuffle", "node": node.name, "groups": five[1]})
         return back.out
+
+    def _gather_shuffle(self, cur: str, node: Node, pieces: list[dict]) -> str:
+        """A channel shuffle written as one Gather of the channels (how the ShuffleNetV2 unit
+        of :mod:`latency.networks.blocks` exports): output channel ``i * g + j`` is input
+        channel ``j * C / g + i`` for some group count ``g``."""
+        g = self.g
+        chs = g.shape(cur, node, 4)[1]
+        order = g.const(node.inputs[1], node, "indices") if node.inputs[0] == cur else None
+        groups = None
+        if order is not None and node.attrs.get("axis", 0) % 4 == 1 and order.shape == (chs,):
+            order = order.astype(np.int64) % chs
+            groups = next(
+                (
+                    n
+                    for n in range(2, chs + 1)
+                    if chs % n == 0
+                    and np.array_equal(order, np.arange(chs).reshape(n, -1).T.reshape(-1))
+                ),
+                None,
+            )
+        if groups is None:
+            raise UnsupportedGraph(
+                f"{node.where()}: a Gather is only mapped as a channel shuffle (axis 1, a "
+                "constant permutation interleaving equal groups of channels)"
+            )
+        pieces.append({"kind": "shuffle", "node": node.name, "groups": groups})
+        return node.out
 
 
 # ---- pass 2: pieces -> layers -------------------------------------------------------------------
@@ -280,37 +500,27 @@ def _is_pw(p: dict, act: bool) -> bool:
 
 
 def _group(pieces: list[dict]) -> list[dict]:
-    """Pieces -> layer dicts; a residual span must hold exactly one inverted bottleneck."""
+    """Pieces -> layer dicts, in order."""
     layers: list[dict] = []
     i = 0
     while i < len(pieces):
-        p = pieces[i]
-        if p["kind"] != "res_start":
-            n, layer = _layer_at(pieces, i)
-            layers.append(layer)
-            i += n
-            continue
-        end = next(j for j in range(i, len(pieces)) if pieces[j]["kind"] == "res_end")
-        span = pieces[i + 1 : end]
-        n, layer = _layer_at(span, 0) if span else (0, {})
-        if n != len(span) or layer.get("type") != "ibconv":
-            raise UnsupportedGraph(
-                f"node {p['node']!r} (Add): a residual add must enclose exactly one inverted "
-                "bottleneck (expand conv, depthwise conv, squeeze-excite, linear 1x1 conv)"
-            )
-        layer["residual"] = True
+        n, layer = _layer_at(pieces, i)
         layers.append(layer)
-        i = end + 1
+        i += n
     return layers
 
 
 def _layer_at(pieces: list[dict], i: int) -> tuple[int, dict]:
     """The layer starting at piece ``i`` and how many pieces it spans."""
     p = pieces[i]
+    kind = p["kind"]
+    if kind == "fork" and p["op"] == "Add":
+        return 1, _residual(p)
+    if kind == "fork":
+        return 2, _shufflev2(p, pieces[i + 1] if i + 1 < len(pieces) else None)
     block = _ibconv_at(pieces, i)
     if block is not None:
         return block
-    kind = p["kind"]
     if kind == "conv" and _is_dw(p):
         return 1, {
             "type": "dwconv",
@@ -332,6 +542,9 @@ def _layer_at(pieces: list[dict], i: int) -> tuple[int, dict]:
         }
     if kind == "pool":
         return 1, {"type": "pool", "cin": p["cin"], "cout": p["cout"]}
+    if kind == "window":
+        layer = {k: v for k, v in p.items() if k not in ("kind", "node")}
+        return 1, {**layer, "cout": p["cin"]}
     if kind == "fc":
         return 1, {
             "type": "fc",
@@ -342,8 +555,144 @@ def _layer_at(pieces: list[dict], i: int) -> tuple[int, dict]:
         }
     what = {"shuffle": "channel shuffle", "se": "squeeze-excite"}.get(kind, kind)
     raise UnsupportedGraph(
-        f"node {p['node']!r}: a {what} is only mapped inside an inverted bottleneck"
+        f"node {p['node']!r}: a {what} is only mapped inside an inverted bottleneck or a "
+        "ShuffleNetV2 unit"
     )
+
+
+def _residual(fork: dict) -> dict:
+    """An Add fork: a basic block, or one inverted bottleneck with an identity shortcut."""
+    branches = fork["branches"]
+    if len(branches) == 2 and not any(b["range"] for b in branches):
+        short, main = sorted((b["pieces"] for b in branches), key=len)
+        block = _basicblock(short, main, fork["act"])
+        if block is not None:
+            return block
+        if not short and fork["act"] is None:
+            try:
+                inner = _group(main)
+            except UnsupportedGraph:
+                inner = []
+            if len(inner) == 1 and inner[0]["type"] == "ibconv":
+                return {**inner[0], "residual": True}
+    raise UnsupportedGraph(
+        f"node {fork['node']!r} (Add): a residual add must enclose exactly one inverted "
+        "bottleneck (expand conv, depthwise conv, squeeze-excite, linear 1x1 conv) or one basic "
+        "block (kxk conv + act, kxk conv, identity or 1x1-conv shortcut, the act after the add)"
+    )
+
+
+def _basicblock(short: list[dict], main: list[dict], act: str | None) -> dict | None:
+    """``kxk conv (stride) + act -> kxk conv`` beside the input or a 1x1 conv (stride), with
+    ``act`` after the add; None when the branches are not that."""
+    if len(main) != 2 or len(short) > 1:
+        return None
+    a, b = main
+    if not all(p["kind"] == "conv" and p["groups"] == 1 for p in (*main, *short)):
+        return None
+    cout = b["cout"]
+    if (
+        a["kernel"] != b["kernel"]
+        or a["act"] != act
+        or b["act"] is not None
+        or b["stride"] != 1
+        or a["cout"] != cout
+    ):
+        return None
+    if short:
+        sc = short[0]
+        if (sc["kernel"], sc["stride"], sc["act"]) != (1, a["stride"], None):
+            return None
+    return {
+        "type": "basicblock",
+        "cin": a["cin"],
+        "cout": cout,
+        "kernel": a["kernel"],
+        "stride": a["stride"],
+        "act": act,
+        "projection": bool(short),
+    }
+
+
+def _shufflev2(fork: dict, after: dict | None) -> dict:
+    """A Concat fork followed by a 2-group channel shuffle: ShuffleNetV2's unit, split in halves
+    (stride 1) or fed whole to a depthwise branch and a 1x1 branch (strided)."""
+    unit = None
+    if after is not None and after["kind"] == "shuffle" and after["groups"] == 2:
+        unit = _shufflev2_branches(fork)
+    if unit is None:
+        raise UnsupportedGraph(
+            f"node {fork['node']!r} (Concat): a concat is only mapped as a ShuffleNetV2 unit "
+            "(halves of a Split/Slice/Gather, or a depthwise + 1x1 branch beside a 1x1 + "
+            "depthwise + 1x1 branch, concatenated in that order, then a channel shuffle of 2 "
+            "groups)"
+        )
+    return unit
+
+
+def _shufflev2_branches(fork: dict) -> dict | None:
+    if len(fork["branches"]) != 2:
+        return None
+    (kept, rng1), (main, rng2) = ((b["pieces"], b["range"]) for b in fork["branches"])
+    cin = fork["cin"]
+    if rng1 is not None:  # stride 1: the first half passes, the second goes through the branch
+        half = cin // 2
+        if kept or cin % 2 or (rng1, rng2) != ((0, half), (half, cin)):
+            return None
+        chain = _shuffle_branch(main, half, half)
+        if chain is None or chain[1] != 1:
+            return None
+        kernel, _, act = chain
+        return {
+            "type": "shufflev2",
+            "cin": cin,
+            "cout": cin,
+            "kernel": kernel,
+            "stride": 1,
+            "act": act,
+        }
+    if rng2 is not None or len(kept) != 2:
+        return None
+    dw, pw = kept
+    half = pw["cout"]
+    chain = _shuffle_branch(main, cin, half)
+    if chain is None:
+        return None
+    kernel, stride, act = chain
+    if not (
+        _is_dw(dw)
+        and (dw["cin"], dw["kernel"], dw["stride"], dw["act"]) == (cin, kernel, stride, None)
+        and _is_pw(pw, act=True)
+        and (pw["cin"], pw["groups"], pw["act"]) == (cin, 1, act)
+        and stride > 1
+    ):
+        return None
+    return {
+        "type": "shufflev2",
+        "cin": cin,
+        "cout": 2 * half,
+        "kernel": kernel,
+        "stride": stride,
+        "act": act,
+    }
+
+
+def _shuffle_branch(pieces: list[dict], cin: int, half: int) -> tuple[int, int, str] | None:
+    """``1x1 conv + act -> depthwise conv (linear) -> 1x1 conv + act`` from ``cin`` to ``half``
+    channels: its ``(kernel, stride, act)``, or None."""
+    if len(pieces) != 3:
+        return None
+    a, dw, b = pieces
+    if not (
+        _is_pw(a, act=True)
+        and (a["cin"], a["cout"], a["groups"]) == (cin, half, 1)
+        and _is_dw(dw)
+        and (dw["cin"], dw["act"]) == (half, None)
+        and _is_pw(b, act=True)
+        and (b["cin"], b["cout"], b["groups"], b["act"]) == (half, half, 1, a["act"])
+    ):
+        return None
+    return dw["kernel"], dw["stride"], a["act"]
 
 
 def _ibconv_at(pieces: list[dict], i: int) -> tuple[int, dict] | None:

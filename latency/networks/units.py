@@ -10,9 +10,9 @@ A unit that computes exactly what an op variant of our space computes (stem, an 
 no SE, ungrouped, hidden = cin x expansion, the default residual, head) carries that variant's key,
 so a LUT entry measured for the space prices it too: ProxylessNAS-mobile written as a layer list
 and as an architecture of the basic space get the same keys, hence the same latency. Any other unit
-gets a key of its own (``conv-...``, ``dwconv-...``, ``pool-...``, ``fc-...``, or an ``ibconv-...``
-key with option tags) that names every fact that changes its computation. Identity layers cost
-nothing and form no unit.
+gets a key of its own (``conv-...``, ``dwconv-...``, ``pool-...``, ``fc-...``, ``maxpool-...``,
+``avgpool-...``, ``basicblock-...``, ``shufflev2-...``, or an ``ibconv-...`` key with option tags)
+that names every fact that changes its computation. Identity layers cost nothing and form no unit.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from padnas.space import (
 class Unit:
     """One priced piece of a network: one layer, or the stem/head pattern (several layers)."""
 
-    kind: str  # stem | head | ibconv | conv | dwconv | pool | fc
+    kind: str  # stem | head | a layer type (identity excepted)
     layers: tuple[Layer, ...]
     variant: Variant | None  # the space variant it equals, if any
 
@@ -89,6 +89,31 @@ class Unit:
             f["macs_dw"] = macs
         elif t == "fc":
             f["macs_fc"] = macs
+        elif t in ("maxpool", "avgpool"):
+            # a pooling window reads kernel^2 inputs per output, as a depthwise conv does: the
+            # regression sees that work as depthwise work (Layer.macs leaves pooling uncounted)
+            f["macs_dw"] = layer.kernel**2 * layer.cin * ho * wo
+        elif t == "basicblock":
+            shortcut = layer.cin * layer.cout * ho * wo if layer.projection else 0
+            f.update(
+                macs_full=macs - shortcut,
+                macs_pw=shortcut,
+                act_hidden=ho * wo * layer.cout * (2 if layer.projection else 1),
+                residual=1,
+            )
+        elif t == "shufflev2":
+            half = layer.cout // 2
+            dw = layer.kernel**2 * ho * wo * (half if layer.stride == 1 else half + layer.cin)
+            # branch tensors between convs: after the first 1x1 (input size) and after each
+            # depthwise conv (output size)
+            first = hi * wi * half
+            after_dw = ho * wo * (half if layer.stride == 1 else half + layer.cin)
+            f.update(
+                hidden_chs=half,
+                macs_dw=dw,
+                macs_pw=macs - dw,
+                act_hidden=first + after_dw,
+            )
         elif t == "ibconv":
             dw = layer.kernel**2 * layer.hidden * ho * wo
             se = 2 * layer.hidden * layer.se_hidden
@@ -227,6 +252,16 @@ def _own_key(layer: Layer) -> str:
         return f"dwconv-k{layer.kernel}-s{layer.stride}-{i}-{o}-{_act_tag(layer.act)}"
     if t == "pool":
         return f"pool-{i}"
+    if t in ("maxpool", "avgpool"):
+        pad = "-countpad" if layer.count_pad else ""
+        return f"{t}-k{layer.kernel}-s{layer.stride}-{i}-{o}{pad}"
+    if t == "basicblock":
+        shortcut = "proj" if layer.projection else "id"
+        return (
+            f"basicblock-k{layer.kernel}-s{layer.stride}-{i}-{o}-{shortcut}-{_act_tag(layer.act)}"
+        )
+    if t == "shufflev2":
+        return f"shufflev2-k{layer.kernel}-s{layer.stride}-{i}-{o}-{_act_tag(layer.act)}"
     if t == "fc":
         return f"fc-i{layer.cin}-o{layer.cout}-{_act_tag(layer.act)}" + (
             "" if layer.bias else "-nobias"

@@ -334,3 +334,108 @@ def test_a_custom_op_is_refused_naming_the_node(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=opsets), str(path))
     with pytest.raises(UnsupportedGraph, match=r"node 'fancy_1' \(FancyNorm\) cannot be mapped"):
         read_onnx(path)
+
+
+def test_a_graph_with_a_cycle_is_refused_naming_a_node_on_it(tmp_path, latency_cli, expect_error):
+    """a = x + c, b = relu(a), c = relu(b): refused before anything walks it (no hang)."""
+    import threading
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Add", ["x", "c"], ["a"], "a"),
+            helper.make_node("Relu", ["a"], ["b"], "b"),
+            helper.make_node("Relu", ["b"], ["c"], "c"),
+        ],
+        "loop",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 8, 8])],
+        [helper.make_tensor_value_info("b", TensorProto.FLOAT, [1, 8, 8, 8])],
+    )
+    path = tmp_path / "loop.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    outcome = {}
+
+    def read():
+        try:
+            read_onnx(path)
+        except UnsupportedGraph as exc:
+            outcome["error"] = str(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "reading a graph with a cycle did not end"
+    assert outcome["error"].startswith("node 'a' (Add): the graph has a cycle through this node")
+    expect_error(latency_cli("describe", path), 2, "node 'a' (Add): the graph has a cycle")
+
+
+def _one_input(size=8, chs=8):
+    return network_from_dict(
+        "n",
+        {
+            "input": size,
+            "in_chs": chs,
+            "layers": [{"type": "conv", "cin": chs, "cout": chs, "kernel": 1, "stride": 1}],
+        },
+    )
+
+
+class _DenseConcat(nn.Module):
+    """DenseNet's growth: the input beside a conv of it (not a ShuffleNetV2 unit)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = _conv(8, 4, 3, 1, 1, "relu")
+
+    def forward(self, x):
+        return torch.cat((x, self.conv(x)), 1)
+
+
+class _SwappedHalves(nn.Module):
+    """A ShuffleNetV2 unit whose concat puts the branch first: another function."""
+
+    def __init__(self):
+        super().__init__()
+        self.branch = nn.Sequential(
+            _conv(4, 4, 1, 1, 1, "relu"), _conv(4, 4, 3, 1, 4, None), _conv(4, 4, 1, 1, 1, "relu")
+        )
+
+    def forward(self, x):
+        out = torch.cat((self.branch(x[:, 4:]), x[:, :4]), 1)
+        return out.view(1, 2, 4, 8, 8).transpose(1, 2).reshape(1, 8, 8, 8)
+
+
+class _EvenWindow(nn.Module):
+    def forward(self, x):
+        return nn.functional.max_pool2d(x, 2, 2)
+
+
+class _AbsInBranch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = _conv(8, 8, 3, 1, 1, None)
+
+    def forward(self, x):
+        return torch.relu(x + self.conv(torch.abs(x)))
+
+
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [
+        (
+            _DenseConcat,
+            r"node '/Concat' \(Concat\): a concat is only mapped as a ShuffleNetV2 unit",
+        ),
+        (_SwappedHalves, r"node '/Concat' \(Concat\): a concat is only mapped as a ShuffleNetV2"),
+        (_EvenWindow, r"node '/MaxPool' \(MaxPool\): only square odd windows .* \(kernel 2x2"),
+        (_AbsInBranch, r"node '/Abs' \(Abs\) cannot be mapped to a layer"),
+    ],
+)
+def test_a_branching_graph_that_maps_to_no_layer_is_refused_naming_the_node(
+    tmp_path, module, message
+):
+    path = export(module().eval(), _one_input(), tmp_path / "m.onnx")
+    with pytest.raises(UnsupportedGraph, match=message):
+        read_onnx(path)
