@@ -31,7 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 #: module -> the fast test files that exercise it
 MODULE_TESTS = {
     "padnas/search/ces.py": ["tests/padnas/search/test_ces.py"],
-    "padnas/search/prune.py": ["tests/padnas/search/test_prune.py", "tests/padnas/search/test_ces.py"],
+    "padnas/search/prune.py": [
+        "tests/padnas/search/test_prune.py",
+        "tests/padnas/search/test_ces.py",
+    ],
     "padnas/run/plan.py": [
         "tests/padnas/run/test_plan.py",
         "tests/padnas/cli/test_search_cli.py",
@@ -39,8 +42,14 @@ MODULE_TESTS = {
         "tests/padnas/run/test_pipeline.py::test_lut_for_another_space_or_resolution",
         "tests/padnas/run/test_pipeline.py::test_default_window_rules",
     ],
-    "latency/lut/table.py": ["tests/latency/lut/test_lut_table.py", "tests/latency/lut/test_lut_model.py"],
-    "latency/lut/model.py": ["tests/latency/lut/test_lut_model.py", "tests/latency/lut/test_lut_table.py"],
+    "latency/lut/table.py": [
+        "tests/latency/lut/test_lut_table.py",
+        "tests/latency/lut/test_lut_model.py",
+    ],
+    "latency/lut/model.py": [
+        "tests/latency/lut/test_lut_model.py",
+        "tests/latency/lut/test_lut_table.py",
+    ],
 }
 
 

@@ -155,7 +155,7 @@ def predict(target, lut_path, space, names, breakdown, as_json, verbose):
         if breakdown:
             for kind, key, ms, src in pred.rows:
                 held = "+".join(_families(lut, key) or ["-"])
-                click.echo(f"    {ms:9.4f} ms  {src:<10} {kind:<7} {held:<15} {key}")
+                click.echo(f"    {ms:9.4f} ms  {src:<10} {kind:<10} {held:<15} {key}")
 
     if as_json:
         echo_json({"luts": list(luts.values()), "predictions": docs})
@@ -327,9 +327,11 @@ def describe(model, output, verbose):
     """Read a MobileNet-style MODEL.onnx as a layer list (docs/network-format.md).
 
     Conv, depthwise conv, inverted bottleneck (expand / depthwise / squeeze-excite / linear
-    project, residual add), grouped 1x1 convs with channel shuffle, ReLU / ReLU6 / h-swish /
-    swish / sigmoid / h-sigmoid, global pooling and fully connected layers are mapped; any other
-    node is refused with its name and op type. The written file can be read, edited, and given
+    project, residual add), grouped 1x1 convs with channel shuffle, strided max and average
+    pooling, ResNet basic blocks (identity or 1x1 projection shortcut), ShuffleNetV2 units
+    (channel split, two branches, concat, shuffle), ReLU / ReLU6 / h-swish / swish / sigmoid /
+    h-sigmoid, global pooling and fully connected layers are mapped; any other node is refused
+    with its name and op type. The written file can be read, edited, and given
     to `predict` or `measure` like any NET.json.
 
     \b

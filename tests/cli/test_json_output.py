@@ -99,7 +99,7 @@ def test_measure_networks_json(latency_cli):
     assert all(m["source"] == "mock" and m["unit"] == "ms" for m in doc["measurements"])
     pred = _json(["predict", PUBLISHED, "--lut", PIXEL3, "--json", "--net", "MobileNetV2_1.0"])
     check = doc["measurements"][0]["lut_check"]
-    assert check["ms"] == pred["predictions"][0]["ms"] and check["lut"] == "large@224"
+    assert check["ms"] == pred["predictions"][0]["ms"] and check["lut"] == "basic+large+v3@224"
 
 
 def test_measure_model_file_json_on_the_mock(latency_cli, tmp_path, expect_error):
