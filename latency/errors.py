@@ -16,6 +16,7 @@ __all__ = [
     "LatencyError",
     "LatencyRuntimeError",
     "LatencyUsageError",
+    "ModelFileError",
     "verbose_enabled",
 ]
 
@@ -39,6 +40,11 @@ class BackendError(LatencyRuntimeError):
     rather than one model failing to run."""
 
     fatal: bool = False
+
+
+class ModelFileError(BackendError, LatencyUsageError):
+    """A model file the runtime cannot load (empty, truncated, not a TFLite model): bad input,
+    exit 2; still a per-file :class:`BackendError` to a profile, which reports and skips it."""
 
 
 class ExportError(LatencyRuntimeError):

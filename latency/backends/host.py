@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from latency.backends.base import Backend, BackendError, LatencyStats
+from latency.errors import ModelFileError
 from latency.export.convert import package_version
 
 DEFAULTS = {
@@ -154,7 +155,11 @@ class HostBackend(Backend):
                 )
                 interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise BackendError(f"LiteRT cannot load {path.name}: {exc}") from None
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelFileError(
+                f"LiteRT cannot load {path.name} ({first}): it is not a valid TFLite model; "
+                "re-export it (padnas export, padnas-latency measure MODEL.onnx)"
+            ) from None
         rng = np.random.default_rng(0)
         for d in interp.get_input_details():
             interp.set_tensor(d["index"], rng.random(d["shape"], dtype=np.float32))

@@ -292,8 +292,12 @@ def measure(
                 echo_json({"device": backend.name, "target": target, "measurements": [doc]})
             return
         if is_model:
-            if not Path(target).is_file():
+            path = Path(target)
+            if not path.exists():
                 raise UsageError(f"model file not found: {target}")
+            if not path.is_file():
+                kind = "a directory" if path.is_dir() else "not a regular file (a FIFO or device)"
+                raise UsageError(f"{target} is {kind}: measure takes a MODEL.tflite file")
             stats = measure_guarded(backend, Path(target))
             label = target
         else:

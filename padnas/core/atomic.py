@@ -59,12 +59,32 @@ def append_jsonl(path: str | Path, records: Iterable[dict]) -> None:
     records never run into it and a later read finds no damaged line in the middle."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _check_own_file(path)
     _seal(path)
-    with open(path, "a", encoding="utf-8") as fh:
+    try:  # O_NOFOLLOW: a link planted after the check is refused too, never written through
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        raise PathError.cannot_create(path, exc, "the record log") from exc
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
         for rec in records:
             fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _check_own_file(path: Path) -> None:
+    """Refuse to append to anything but a regular file: a symbolic link planted in a log's place
+    would have its target truncated or extended, a FIFO would block the job."""
+    if path.is_symlink():
+        raise PathError(
+            f"{path} is a symbolic link: record logs are appended to only as regular files, "
+            "never through a link; remove the link or choose another folder"
+        )
+    if path.exists() and not path.is_file():
+        raise PathError(
+            f"{path} is not a regular file (a directory, FIFO or device is in its place); "
+            "remove it or choose another folder"
+        )
 
 
 def _torn_tail(data: bytes, origin: str) -> tuple[bytes, Any]:

@@ -132,3 +132,19 @@ def test_a_wrong_conversion_of_an_onnx_file_is_not_kept(tmp_path, padnas_cache, 
     with pytest.raises(convert.ExportError, match="differs from ONNX Runtime"):
         model_file.export_onnx_model(onnx)
     assert not model_file.onnx_model_path(onnx).exists()
+
+
+@pytest.mark.slow  # the measurement guard exports its reference op first (~10 s, once per cache)
+def test_bad_tflite_files_and_non_files_are_usage_errors(tmp_path, latency_cli, expect_error):
+    """An empty or random 'model' is exit 2 naming the file, never a runtime failure; a directory
+    or a device is named as what it is, not as a missing file."""
+    empty, noise = tmp_path / "empty.tflite", tmp_path / "noise.tflite"
+    empty.write_bytes(b"")
+    noise.write_bytes(bytes(range(256)) * 8)
+    for bad in (empty, noise):
+        r = latency_cli("measure", bad, "--device", "host")
+        expect_error(r, 2, f"LiteRT cannot load {bad.name}", "not a valid TFLite model")
+    folder = tmp_path / "folder.tflite"
+    folder.mkdir()
+    r = latency_cli("measure", folder, "--device", "host")
+    expect_error(r, 2, "is a directory", "MODEL.tflite")
