@@ -177,6 +177,25 @@ def _export_arch_job(job: tuple, cache_dir: Path | None = None) -> Path:
     )
 
 
+def _export_arch_to(job: tuple, cache_dir: Path | None = None) -> Path:
+    family, arch, resolution, output, fmt = job
+    space = SearchSpace.from_family(family)
+    return export_arch(space, arch, resolution, Path(output), fmt, cache_dir=cache_dir)
+
+
+def export_arch_file(space, arch, resolution: int, output: Path, fmt: str = "tflite") -> Path:
+    """:func:`export_arch` to ``output`` in one worker process, so TensorFlow's start-up logs
+    (which ignore ``TF_CPP_MIN_LOG_LEVEL``) stay out of the terminal; a failed conversion raises
+    :class:`ExportError` with the worker's message."""
+    job = ExportJob(
+        str(output), _export_arch_to, (space.family, str(arch), resolution, str(output), fmt)
+    )
+    (res,) = run_exports([job], workers=1)
+    if res.error:
+        raise ExportError(f"cannot export {arch}: {res.error}")
+    return res.path
+
+
 def iter_export_archs(
     space,
     archs: Iterable,

@@ -83,7 +83,7 @@ def export(arch, fmt, family, resolution, output, verbose):
     Weights are seeded random: the file is for latency measurement and conversion checks;
     train the architecture (padnas train) for a deployable model."""
     quiet_tensorflow(verbose)
-    from latency.export.convert import export_arch
+    from latency.export.pool import export_arch_file
 
     family, text = _resolve_arch(arch, family)
     space = get_space(family)
@@ -93,5 +93,5 @@ def export(arch, fmt, family, resolution, output, verbose):
     if output.suffix.lower() != f".{fmt}":
         raise UsageError(f"output {output} must end in .{fmt} for --format {fmt}")
     make_dir(output.parent, "the folder of -o")
-    path = export_arch(space, parsed, resolution, output, fmt)
+    path = export_arch_file(space, parsed, resolution, output, fmt)
     click.echo(str(path))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -104,3 +105,28 @@ def test_export_to_the_default_tflite_then_measure_the_file(
         "measure", ARCH, "--device", "mock", "--space", "basic", "--resolution", 64, "--json"
     )
     assert by_file["measurements"][0]["ms"] == json.loads(by_arch.stdout)["measurements"][0]["ms"]
+
+
+@pytest.mark.slow
+def test_export_to_tflite_is_quiet(tmp_path):
+    """TensorFlow's start-up logs (cuDNN/cuBLAS factory errors, absl warnings) are written by C++
+    before logging is set up; the conversion runs in a worker whose stderr is closed, so the
+    command prints its path and nothing else (they are shown with --verbose)."""
+    import subprocess
+    import sys
+
+    arch = "-".join(["K3E1"] + ["K3E3"] * 21)
+    out = tmp_path / "m.tflite"
+    env = {k: v for k, v in os.environ.items() if k not in ("PADNAS_VERBOSE", "PADNAS_DEBUG")}
+    env["PADNAS_CACHE"] = str(tmp_path / "cache")
+    res = subprocess.run(
+        [sys.executable, "-m", "padnas.cli", "export", arch, "--resolution", "64", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == str(out) and out.is_file()
+    assert res.stderr.strip() == "", res.stderr
