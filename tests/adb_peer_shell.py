@@ -1,8 +1,9 @@
 """The ``shell:`` service of the loopback ADB peer: a tiny POSIX-ish shell that knows the few
-commands an Android phone offers the adb backend (echo, mkdir, chmod, rm, cat, md5sum, getprop,
-taskset) plus executing pushed programs, with ``;``/``&&``/``||``, ``$?`` and the ``2>&1`` /
-``2>/dev/null`` / ``>/dev/null`` redirections. Phone paths under ``/data/local/tmp`` live in
-the peer's sandbox; ``/sys/devices/system/cpu`` is a Pixel 3 (SD845: CPU0-3 little, CPU4-7 big).
+commands an Android phone offers the adb backend (echo, mkdir, chmod, rm, rmdir, cat, md5sum,
+getprop, taskset) plus executing pushed programs, with ``;``/``&&``/``||``, ``$?`` and the
+``2>&1`` / ``2>/dev/null`` / ``>/dev/null`` redirections. Phone paths under ``/data/local/tmp``
+live in the peer's sandbox; ``/sys/devices/system/cpu`` is a Pixel 3 (SD845: CPU0-3 little,
+CPU4-7 big).
 
 Like adbd's shell protocol v1 it returns stdout and stderr merged and no exit status.
 """
@@ -169,6 +170,21 @@ class PeerShell:
             elif not force:
                 err += f"rm: {p}: No such file or directory\n".encode()
                 rc = 1
+        return b"", err, rc
+
+    def _cmd_rmdir(self, args, conn):
+        """Like toybox rmdir: removes empty folders only."""
+        err, rc = b"", 0
+        for p in (a for a in args if not a.startswith("-")):
+            local = self._local(p)
+            if local is None or not local.is_dir():
+                err += f"rmdir: {p}: No such file or directory\n".encode()
+                rc = 1
+            elif any(local.iterdir()):
+                err += f"rmdir: {p}: Directory not empty\n".encode()
+                rc = 1
+            else:
+                local.rmdir()
         return b"", err, rc
 
     def _sysfs(self, path: str) -> str | None:

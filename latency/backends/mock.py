@@ -18,8 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from latency.backends.base import Backend, BackendError, LatencyStats
+from latency.errors import ModelFileError
 from latency.variants import Variant, arch_variants, shape_key
 from padnas.core import read_json
+from padnas.core.errors import UsageError
 from padnas.space import SearchSpace
 
 DEFAULTS = {
@@ -104,19 +106,12 @@ class MockBackend(Backend):
                 f"the mock device times only models exported by padnas (no {sidecar.name} "
                 f"beside {path.name}); export with padnas-latency or use a real device"
             )
-        meta = read_json(sidecar, expect=dict)
+        meta = read_sidecar(sidecar)
         if "variant" in meta:
-            return self.measure_variant(Variant.from_key(meta["variant"]))
-        if "arch" in meta:
-            space = SearchSpace.from_family(meta["family"])
-            return self.measure_arch(
-                space,
-                meta["arch"],
-                meta["resolution"],
-                meta.get("width_mult", 1.0),
-                meta.get("num_classes", 1000),
-            )
-        raise BackendError(f"{sidecar}: names neither a variant nor an arch")
+            return self.measure_variant(meta["variant"])
+        return self.measure_arch(
+            meta["space"], meta["arch"], meta["resolution"], meta["width_mult"], meta["num_classes"]
+        )
 
     def describe(self) -> dict:
         return {
@@ -125,3 +120,60 @@ class MockBackend(Backend):
             "description": self.profile.get("description", ""),
             "mock": self.coef,
         }
+
+
+#: the largest input the mock prices from a sidecar: padnas exports multiples of 32, and past
+#: 1024 x 1024 a "latency" would only be the cost model extrapolated into nonsense
+MAX_SIDECAR_RESOLUTION = 1024
+_REEXPORT = "re-export the model with padnas (padnas export / padnas-latency export)"
+
+
+def read_sidecar(sidecar: Path) -> dict:
+    """The checked sidecar of an exported model: ``{"variant": Variant}`` or ``{"space",
+    "arch", "resolution", "width_mult", "num_classes"}``, every value of the right type and in
+    range; anything else is a :class:`ModelFileError` naming the sidecar (exit 2)."""
+    meta = read_json(sidecar, expect=dict)
+
+    def refuse(what: str) -> ModelFileError:
+        return ModelFileError(f"{sidecar}: {what}; {_REEXPORT}")
+
+    if "variant" in meta:
+        if not isinstance(meta["variant"], str):
+            raise refuse(f"'variant' must be a block key, not {meta['variant']!r}")
+        try:
+            return {"variant": Variant.from_key(meta["variant"])}
+        except UsageError as exc:
+            raise refuse(str(exc)) from None
+    if "arch" not in meta:
+        raise refuse("names neither a variant nor an arch")
+    missing = [k for k in ("family", "resolution") if k not in meta]
+    if missing:
+        raise refuse(f"an arch's sidecar needs {' and '.join(map(repr, missing))}")
+    res = meta["resolution"]
+    if isinstance(res, bool) or not isinstance(res, int):
+        raise refuse(f"'resolution' must be an integer, not {res!r}")
+    if not 32 <= res <= MAX_SIDECAR_RESOLUTION or res % 32:
+        raise refuse(
+            f"'resolution' {res} is not supported: use a multiple of 32 from 32 to "
+            f"{MAX_SIDECAR_RESOLUTION}"
+        )
+    width = meta.get("width_mult", 1.0)
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0.05 <= width <= 4:
+        raise refuse(f"'width_mult' must be a number from 0.05 to 4, not {width!r}")
+    classes = meta.get("num_classes", 1000)
+    if isinstance(classes, bool) or not isinstance(classes, int) or not 1 <= classes <= 100_000:
+        raise refuse(f"'num_classes' must be an integer from 1 to 100000, not {classes!r}")
+    if not isinstance(meta["family"], str) or not isinstance(meta["arch"], str):
+        raise refuse("'family' and 'arch' must be strings")
+    try:
+        space = SearchSpace.from_family(meta["family"])
+        arch = space.validate(meta["arch"])
+    except UsageError as exc:
+        raise refuse(str(exc)) from None
+    return {
+        "space": space,
+        "arch": arch,
+        "resolution": res,
+        "width_mult": float(width),
+        "num_classes": classes,
+    }

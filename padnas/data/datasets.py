@@ -38,14 +38,16 @@ memory as uint8 (small even at 224x224) and normalised on fetch; folders are rea
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from padnas.data.grey import EMBEDDED, TensorSplit, load_embedded, load_fashion_bundle
+from padnas.data.refusal import fetch_or_refusal, raise_refusals
 from padnas.data.splits import DataBundle, DataError, Split, per_class_split
 
 __all__ = [
@@ -61,6 +63,9 @@ __all__ = [
 DEFAULT_DATA = "fashion"
 FOLDER_VAL_PER_CLASS = 50  # Section 4.1: 50 images of each class of the ImageNet training set
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+#: the most pixels one training image may declare (8192x8192, 192 MiB decoded as RGB): ImageNet's
+#: largest are a few thousand pixels a side, and Pillow's own bomb limit is higher than needed
+MAX_IMAGE_PIXELS = 8192 * 8192
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -100,21 +105,42 @@ class FolderSplit(Split):
     def _load(self, index: int) -> torch.Tensor:
         from PIL import Image
 
-        r = self.resolution
+        r, path = self.resolution, self.files[index]
         try:
-            with Image.open(self.files[index]) as img:
-                img = img.convert("RGB")
-                if self.augment:
-                    rng = np.random.default_rng([self.seed, self.epoch, index])
-                    img = _random_resized_crop(img, r, rng)
-                    if rng.random() < 0.5:
-                        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-                else:
-                    img = _resize_center_crop(img, r)
+            with warnings.catch_warnings():
+                # Pillow warns past its own pixel limit and refuses past twice that; either way
+                # the image is refused here, as one line naming it
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as img:
+                    _check_pixels(path, img.size)
+                    img = img.convert("RGB")
+                    if self.augment:
+                        rng = np.random.default_rng([self.seed, self.epoch, index])
+                        img = _random_resized_crop(img, r, rng)
+                        if rng.random() < 0.5:
+                            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+                    else:
+                        img = _resize_center_crop(img, r)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise DataError(
+                f"image {path} is larger than the {MAX_IMAGE_PIXELS:,} pixels an image may have "
+                "(a decompression bomb or a damaged header); remove it or shrink it"
+            ) from None
         except OSError as exc:
-            raise DataError(f"cannot read image {self.files[index]}: {exc}") from None
+            raise DataError(f"cannot read image {path}: {exc}; remove or replace it") from None
         arr = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
         return (arr.float() / 255.0 - self._mean) / self._std
+
+
+def _check_pixels(path: Path, size: tuple[int, int]) -> None:
+    """Refuse an image whose header declares more than :data:`MAX_IMAGE_PIXELS`, before it is
+    decoded (its pixels would take ``3 * w * h`` bytes, per worker)."""
+    w, h = size
+    if w * h > MAX_IMAGE_PIXELS:
+        raise DataError(
+            f"image {path} is {w}x{h}, more than the {MAX_IMAGE_PIXELS:,} pixels an image may "
+            "have (a decompression bomb or a damaged header); remove it or shrink it"
+        )
 
 
 def _resize_center_crop(img, r: int):
@@ -226,6 +252,22 @@ def _passthrough(batch):
     return batch
 
 
+class _WorkerSplit(Dataset):
+    """A split as a DataLoader worker fetches it: a usage error comes back as a value."""
+
+    def __init__(self, split: Split) -> None:
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitems__(self, indices: Sequence[int]):
+        return fetch_or_refusal(lambda: self.split.fetch(indices))
+
+    def __getitem__(self, index: int):  # pragma: no cover - batches only, via __getitems__
+        raise TypeError("iterate_batches fetches whole batches")
+
+
 def iterate_batches(
     split: Split, batches: Sequence[Sequence[int]], num_workers: int = 0
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -235,9 +277,9 @@ def iterate_batches(
             yield split.fetch(b)
         return
     loader = DataLoader(
-        split,
+        _WorkerSplit(split),
         batch_sampler=[list(b) for b in batches],
         collate_fn=_passthrough,
         num_workers=num_workers,
     )
-    yield from loader
+    yield from raise_refusals(loader)

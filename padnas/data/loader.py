@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from padnas.data.datasets import Split
+from padnas.data.refusal import fetch_or_refusal, raise_refusals
 
 
 class EpochBatch(list):
@@ -53,9 +54,10 @@ class _EpochSplit(Dataset):
     def __len__(self) -> int:
         return len(self.split)
 
-    def __getitems__(self, batch: EpochBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitems__(self, batch: EpochBatch):
+        # a bad image is sent back as a value, so that it ends the run as one line
         self.split.set_epoch(batch.epoch)
-        return self.split.fetch(batch)
+        return fetch_or_refusal(lambda: self.split.fetch(batch))
 
     def __getitem__(self, index: int):  # pragma: no cover - batches only, via __getitems__
         raise TypeError("BatchFeeder fetches whole batches")
@@ -119,7 +121,7 @@ class BatchFeeder:
                 yield self.split.fetch(b)
             return
         self._schedule.batches = [EpochBatch(b, epoch) for b in batches]
-        yield from self._loader
+        yield from raise_refusals(self._loader)
 
     def close(self) -> None:
         """Stop the worker processes (also done when the feeder is garbage-collected)."""

@@ -5,7 +5,9 @@ One measurement: (cool down) -> push the model to ``<remote_dir>/models/`` -> ``
 benchmark_model --graph=... --num_threads=1 --use_xnnpack=true --num_runs=N --warmup_runs=W
 --min_secs=0 --warmup_min_secs=0 --max_secs=S`` -> remove the model -> read the pinned core's
 frequency. ``min_secs=0`` matters: benchmark_model otherwise keeps running a tiny block for a
-whole second (thousands of runs), so the configured run count would mean nothing.
+whole second (thousands of runs), so the configured run count would mean nothing. Clean-up
+removes only the models this backend pushed (a manifest it keeps), and the models folder only
+when that leaves it empty: the remote folder may hold the user's own files.
 
 Robustness, because a profile runs for hours over Wi-Fi:
 
@@ -140,6 +142,9 @@ class AdbBackend(Backend):
         self._freq_file: str | None = None
         self._count = 0
         self._warned: set[str] = set()
+        # the manifest of models this backend pushed and has not removed yet: clean-up deletes
+        # these and nothing else, so files of the user's beside them on the phone survive
+        self._pushed: list[str] = []
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -153,8 +158,8 @@ class AdbBackend(Backend):
         if not self._facts:
             self._facts = self._read_facts()
         q = shlex.quote
-        fresh = "" if self._count else f"rm -rf {q(self.remote_models)}; "  # leftovers of a crash
-        out, rc = self._sh(f"{fresh}mkdir -p {q(self.remote_models)}")
+        self._remove_pushed()  # models left behind by a connection that dropped mid-measurement
+        out, rc = self._sh(f"mkdir -p {q(self.remote_models)}")
         if rc != 0:
             raise AdbError(f"{self.serial}: cannot create {self.remote_models}: {out.strip()}")
         self._install_binary()
@@ -326,6 +331,7 @@ class AdbBackend(Backend):
         self._count += 1
         remote = f"{self.remote_models}/{self._count:06d}-{path.name}"
         size_timeout = float(self.adb["command_timeout_s"]) + path.stat().st_size / 1e6
+        self._pushed.append(remote)  # before the push: a push cut short leaves a partial file
         self.link.push(path, remote, size_timeout)
         argv = ["taskset", self.mask, self.remote_bin, *self.flags(remote)]
         run_timeout = 2 * float(self.bench["max_secs"]) + float(self.adb["timeout_margin_s"])
@@ -333,8 +339,8 @@ class AdbBackend(Backend):
             out, rc = self._sh(" ".join(q(a) for a in argv) + " 2>&1", run_timeout)
         finally:
             if self.link.connected:
-                with contextlib.suppress(AdbError):  # close() removes the whole folder anyway
-                    self._sh(f"rm -f {q(remote)}")
+                with contextlib.suppress(AdbError):  # left in the manifest: removed later
+                    self._remove_pushed()
         if rc != 0:
             tail = " | ".join(out.strip().splitlines()[-3:])[-300:]
             raise BackendError(
@@ -384,9 +390,19 @@ class AdbBackend(Backend):
             "benchmark_flags": self.flags("MODEL")[1:],
         }
 
+    def _remove_pushed(self) -> None:
+        """Delete the models in the manifest (only those: never a whole folder)."""
+        if not self._pushed:
+            return
+        _, rc = self._sh("rm -f " + " ".join(shlex.quote(p) for p in self._pushed))
+        if rc == 0:
+            self._pushed.clear()
+
     def close(self) -> None:
         if self.link.connected:
             with contextlib.suppress(AdbError):
-                self._sh(f"rm -rf {shlex.quote(self.remote_models)}")
+                self._remove_pushed()
+                # the models folder goes only if nothing else is in it (rmdir refuses otherwise)
+                self._sh(f"rmdir {shlex.quote(self.remote_models)} 2>/dev/null")
         self.link.close()
         self._ready = False

@@ -34,7 +34,14 @@ def binary_dir() -> Path:
 
 
 def md5_of(path: Path) -> str:
-    h = hashlib.md5()
+    return _digest(path, hashlib.md5())
+
+
+def sha256_of(path: Path) -> str:
+    return _digest(path, hashlib.sha256())
+
+
+def _digest(path: Path, h) -> str:
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
@@ -72,6 +79,7 @@ def remember(path: str | Path) -> dict:
         "path": str(dest),
         "source": str(src.resolve()),
         "md5": hashlib.md5(data).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
         "size": len(data),
         "kind": kind,
     }
@@ -80,17 +88,42 @@ def remember(path: str | Path) -> dict:
 
 
 def remembered() -> dict | None:
+    """The record of the binary kept in the cache, or None when none was remembered yet.
+
+    The record is only a note: what is pushed to the phone is always the cache's own copy,
+    ``binary_dir()/benchmark_model`` (a regular file, not a link), and only when its SHA-256 is
+    the one recorded when it was copied in. A record naming any other file, or a copy that
+    changed since, is refused: padnas never pushes a file from outside its cache as
+    benchmark_model.
+    """
     meta = binary_dir() / "benchmark_model.json"
     if not meta.is_file():
         return None
+    again = f"pass --benchmark-model PATH again to replace the remembered copy ({meta})"
     try:
         record = read_json(meta, expect=dict)
-    except (OSError, ValueError):
-        return None
-    path = Path(record.get("path", ""))
-    if not path.is_file() or md5_of(path) != record.get("md5"):
-        return None
-    return record
+    except (OSError, ValueError) as exc:
+        raise BenchmarkBinaryError(f"{exc}; {again}") from None
+    cached = binary_dir() / "benchmark_model"
+    if record.get("path") != str(cached):
+        raise BenchmarkBinaryError(
+            f"{meta} names {record.get('path')!r} as benchmark_model, a file outside the cache "
+            f"(only {cached} is ever pushed); {again}"
+        )
+    if cached.is_symlink() or not cached.is_file():
+        raise BenchmarkBinaryError(f"{cached} is missing or not a regular file; {again}")
+    sha = record.get("sha256")
+    if not isinstance(sha, str) or sha256_of(cached) != sha:
+        raise BenchmarkBinaryError(
+            f"{cached} does not match the SHA-256 recorded in {meta} (changed since it was "
+            f"copied in, or recorded by an older padnas); {again}"
+        )
+    return {
+        **record,
+        "md5": md5_of(cached),
+        "size": cached.stat().st_size,
+        "kind": describe_binary(cached),
+    }
 
 
 def resolve(path: str | Path | None) -> dict:

@@ -313,3 +313,99 @@ def test_a_core_capped_from_the_start_is_reported(env):
         with backend(peer, env) as b:
             b.describe()
     assert any("capped at 1996800 of 2803200 kHz" in w for w in b.warnings)
+
+
+def test_clean_up_deletes_only_the_models_it_pushed(env, tiny_model, frozen):
+    """A remote folder shared with the user's own files: after measuring (twice, so that the
+    per-model removal and the final clean-up both run) the user's file is untouched, the models
+    padnas pushed are gone, and the folder stays because it is not empty."""
+    prof = fast_profile()
+    prof["adb"]["remote_dir"] = "/data/local/tmp"
+    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]]) as peer:
+        models = env["tmp"] / "phone/data/local/tmp/models"
+        models.mkdir(parents=True)
+        (models / "keep_me.txt").write_text("the user's, not padnas's")
+        (models / "000001-keep.tflite").write_bytes(b"named like ours, but not pushed by us")
+        before = frozen(models / "keep_me.txt", models / "000001-keep.tflite")
+        with backend(peer, env, prof) as b:
+            assert_sound(b.measure(tiny_model))
+            assert_sound(b.measure(tiny_model))
+        pushed = [p for p in peer.pushed if p.startswith("/data/local/tmp/models/")]
+        assert len(pushed) == 2
+        assert before.changed() == []
+        assert sorted(p.name for p in models.iterdir()) == ["000001-keep.tflite", "keep_me.txt"]
+        # no command ever removed the folder or anything in it but the pushed models
+        assert not [c for c in peer.shell.commands if "rm -rf" in c or "rm -r " in c]
+
+
+def test_a_model_left_by_a_dropped_connection_is_removed_later(env, tiny_model):
+    """The connection drops during the benchmark run, so the model cannot be removed then: the
+    manifest still lists it, and the reconnect deletes exactly that file, nothing beside it."""
+    prof = fast_profile()
+    prof["adb"]["remote_dir"] = "/data/local/tmp"
+    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]], faults=Faults(drop={1})) as peer:
+        models = env["tmp"] / "phone/data/local/tmp/models"
+        models.mkdir(parents=True)
+        (models / "keep_me.txt").write_text("the user's")
+        with backend(peer, env, prof) as b:
+            assert_sound(b.measure(tiny_model))  # invocation 1 drops, 2 succeeds
+            assert peer.shell.runs == 2
+            assert sorted(p.name for p in models.iterdir()) == ["keep_me.txt"]
+        pushed = [p for p in peer.pushed if p.startswith("/data/local/tmp/models/")]
+        assert len(pushed) == 2 and pushed[0] != pushed[1]
+        assert (models / "keep_me.txt").read_text() == "the user's"
+
+
+def _forge(record_path: Path, **changes) -> None:
+    import json
+
+    record = json.loads(record_path.read_text())
+    record.update(changes)
+    record_path.write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("forgery", ["outside", "link", "changed", "no-sha256"])
+def test_a_forged_remembered_binary_is_never_pushed(
+    env, tiny_model, padnas_cache, latency_cli, expect_error, frozen, forgery
+):
+    """The cache's record of the remembered binary is edited to make padnas push another file
+    as benchmark_model: each form is refused before anything is pushed, naming the fix."""
+    import hashlib
+
+    from latency.backends.adb.binary import md5_of, remember
+
+    remember(STANDIN)
+    record = padnas_cache / "adb" / "benchmark_model.json"
+    cached = padnas_cache / "adb" / "benchmark_model"
+    outside = env["tmp"] / "not-benchmark-model"
+    outside.write_bytes(b"#!/bin/sh\necho a file from outside the cache\n")
+    sha = hashlib.sha256(outside.read_bytes()).hexdigest()
+    if forgery == "outside":  # every digest matches the outside file: only its place gives it away
+        _forge(record, path=str(outside), md5=md5_of(outside), sha256=sha, size=1)
+        fragments = [str(outside), "a file outside the cache"]
+    elif forgery == "link":
+        cached.unlink()
+        cached.symlink_to(outside)
+        _forge(record, md5=md5_of(outside), sha256=sha)
+        fragments = [str(cached), "not a regular file"]
+    elif forgery == "changed":  # the old md5-only check was satisfied by updating the md5
+        cached.write_bytes(cached.read_bytes() + b"\n# appended\n")
+        _forge(record, md5=md5_of(cached))
+        fragments = [str(cached), "does not match the SHA-256"]
+    else:
+        _forge(record, sha256=None)
+        fragments = ["does not match the SHA-256", "older padnas"]
+    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]]) as peer:
+        before = frozen(padnas_cache / "adb", outside, env["tmp"] / "phone")
+        r = latency_cli(
+            "measure",
+            tiny_model,
+            "--device",
+            "pixel3",
+            "--serial",
+            peer.serial,
+            "--adb-key",
+            env["key"],
+        )
+        expect_error(r, 2, *fragments, "pass --benchmark-model PATH again", unchanged=before)
+        assert peer.pushed == []
