@@ -83,6 +83,19 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def refuse_inside_run(path: str | Path, option: str) -> None:
+    """Refuse an output folder that is, or lies inside, a search run directory: its files
+    (the supernet checkpoints above all) belong to that run, and a training writing there
+    would replace them. A run directory is recognised by its ``config.json`` and ``stage-1``."""
+    folder = Path(path).absolute()
+    for d in (folder, *folder.parents):
+        if (d / CONFIG).is_file() and (d / "stage-1").is_dir():
+            raise RunDirError(
+                f"{option} {path}: the folder belongs to the search run in {d}; "
+                f"choose a folder outside it"
+            )
+
+
 class RunDir:
     """Paths and crash-safe bookkeeping of one run directory."""
 
@@ -353,6 +366,26 @@ class LoadedRun:
             record = {k: v for k, v in row.items() if k != "stage"}
             Evaluated.from_json(record, spaces[stage], where=f"{p}, line {i}", fix=REBUILD)
         return rows
+
+    def check_stages(self) -> None:
+        """Every stage result ``--resume`` reads back (``stage-K/search.json`` and
+        ``stage-K/ces.jsonl``), checked against the space its stage searched before anything
+        is written: a forged or damaged one is refused with the run directory as it was."""
+        from padnas.search.ces import Evaluated, stored_search
+
+        for k in range(2, self.config["stages"] + 1):
+            search, log = RunDir.search_file(k), RunDir.ces_log(k)
+            has_search = _is_file(self.run.path / search, DAMAGED)
+            if not has_search and not _is_file(self.run.path / log, DAMAGED):
+                continue
+            rel = RunDir.space_file(k - 1)
+            space = self._space(self.run.path / rel, self._read_stage(rel))
+            if has_search:
+                where = str(self.run.path / search)
+                stored_search(self._read_stage(search), space, where=where, fix=DAMAGED)
+            for i, row in enumerate(self.run.read_records(log), 1):
+                where = f"{self.run.path / log}, line {i}"
+                Evaluated.from_json(row, space, where=where, fix=DAMAGED)
 
     def _read_stage(self, rel: str) -> dict:
         p = self.run.path / rel

@@ -215,39 +215,48 @@ class SearchResult:
     def from_json(
         cls, data: object, space: SearchSpace, window: LatencyWindow, *, where: str, fix: str
     ) -> SearchResult:
-        """A stored ``stage-K/search.json``, checked: it belongs to ``space`` (its signature)
-        and every record passes :meth:`Evaluated.from_json`; a fault raises
-        :class:`StoredRecordError` naming ``where`` with ``fix``."""
-        if not isinstance(data, Mapping):
-            raise StoredRecordError(f"{where} does not hold an object; {fix}")
-        signature = data.get("space_signature")
-        if not isinstance(signature, str):
-            raise StoredRecordError(f"{where} has no space_signature; {fix}")
-        if signature != space.signature:
-            raise StoredRecordError(f"{where} belongs to another search space; {fix}")
-        method, notes, rows = data.get("method"), data.get("notes"), data.get("records")
-        if (
-            not isinstance(method, str)
-            or not isinstance(notes, list)
-            or not all(isinstance(n, str) for n in notes)
-            or not isinstance(rows, list)
-        ):
-            raise StoredRecordError(f"{where} has no method, notes or records list; {fix}")
-        records = [
-            Evaluated.from_json(r, space, where=f"{where}, record {i + 1}", fix=fix)
-            for i, r in enumerate(rows)
-        ]
-        if len({r.arch for r in records}) != len(records):
-            raise StoredRecordError(f"{where} lists an architecture twice; {fix}")
-        # the ranks decide the pruning and the final choice: they must be the ones the stored
-        # objectives give, not ones written by hand
-        if [r.rank for r in ranked(records)] != [r.rank for r in records]:
-            raise StoredRecordError(f"{where}: the ranks do not match the objectives; {fix}")
-        return cls(method, space, window, records, list(notes))
+        """A stored ``stage-K/search.json``, checked by :func:`stored_search`."""
+        method, notes, records = stored_search(data, space, where=where, fix=fix)
+        return cls(method, space, window, records, notes)
 
     def archs(self, max_rank: int | None = None) -> list[Arch]:
         """Architectures of rank < ``max_rank`` (all when None)."""
         return [Arch.parse(r.arch) for r in self.records if max_rank is None or r.rank < max_rank]
+
+
+def stored_search(
+    data: object, space: SearchSpace, *, where: str, fix: str
+) -> tuple[str, list[str], list[Evaluated]]:
+    """(method, notes, records) of a stored ``stage-K/search.json``, checked: it belongs to
+    ``space`` (its signature), every record passes :meth:`Evaluated.from_json`, no arch appears
+    twice and the ranks are the ones the objectives give. A fault raises
+    :class:`StoredRecordError` naming ``where``, with ``fix``."""
+    if not isinstance(data, Mapping):
+        raise StoredRecordError(f"{where} does not hold an object; {fix}")
+    signature = data.get("space_signature")
+    if not isinstance(signature, str):
+        raise StoredRecordError(f"{where} has no space_signature; {fix}")
+    if signature != space.signature:
+        raise StoredRecordError(f"{where} belongs to another search space; {fix}")
+    method, notes, rows = data.get("method"), data.get("notes"), data.get("records")
+    if (
+        not isinstance(method, str)
+        or not isinstance(notes, list)
+        or not all(isinstance(n, str) for n in notes)
+        or not isinstance(rows, list)
+    ):
+        raise StoredRecordError(f"{where} has no method, notes or records list; {fix}")
+    records = [
+        Evaluated.from_json(r, space, where=f"{where}, record {i + 1}", fix=fix)
+        for i, r in enumerate(rows)
+    ]
+    if len({r.arch for r in records}) != len(records):
+        raise StoredRecordError(f"{where} lists an architecture twice; {fix}")
+    # the ranks decide the pruning and the final choice: they must be the ones the stored
+    # objectives give, not ones written by hand
+    if [r.rank for r in ranked(records)] != [r.rank for r in records]:
+        raise StoredRecordError(f"{where}: the ranks do not match the objectives; {fix}")
+    return method, list(notes), records
 
 
 def objectives(records: Sequence[Evaluated]) -> np.ndarray:
