@@ -285,8 +285,8 @@ class LoadedRun:
         return "final" in self.done
 
     def final(self) -> dict:
-        """``final.json`` of a finished run, checked: ``{space: {family}, models: [{label,
-        arch}]}``."""
+        """``final.json`` of a finished run, checked: ``{space: {family, layer_ops}, models:
+        [{label, arch, one_shot_accuracy, latency_ms}]}`` (see :meth:`_check_models`)."""
         p = self.run.path / FINAL
         if not self.finished:
             raise RunDirError(f"{self.run.path} has no {FINAL}: the search has not finished")
