@@ -6,6 +6,8 @@ planner and pipeline, so every test that needs a finished run builds it the same
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from padnas.data.datasets import DataBundle, TensorSplit
 from padnas.run.pipeline import Pipeline
 from padnas.run.plan import SearchPlan, plan_search
 from padnas.run.rundir import RunDir
-from padnas.run.settings import PRESETS
+from padnas.run.settings import PRESETS, Preset
 from padnas.search.ces import CESConfig
 from padnas.space import get_space
 from padnas.train.config import Stage
@@ -97,3 +99,25 @@ def run_pipeline(plan: SearchPlan, data: DataBundle, out: Path, *, resume=False,
     """Run ``plan`` into the run directory ``out`` as ``padnas search`` does; its summary."""
     run = RunDir.open(out, plan.settings.to_config(), resume=resume)
     return Pipeline(plan.settings, plan.lut, data, run, hooks=hooks, progress=False).execute()
+
+
+def search_args(lut_file: str | Path, out: Path) -> list:
+    """``padnas search`` arguments of the smallest real run: digits, two stages, quiet."""
+    return ["--lut", lut_file, "--data", "digits", "--stages", "2", "--out", out, "-q"]
+
+
+@contextmanager
+def tiny_quick(cache: Path) -> Iterator[None]:
+    """While inside: the quick preset shrunk to :data:`TINY_PRESET` and :data:`TINY_CES` (so
+    the real CLI runs in seconds), ``PADNAS_CACHE`` at ``cache`` and one torch thread."""
+    import pytest
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(PRESETS, "quick", Preset(TINY_PRESET, TINY_CES))
+        mp.setenv("PADNAS_CACHE", str(cache))
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)

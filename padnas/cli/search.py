@@ -147,6 +147,8 @@ def search(
             return
         echo(f"note: {damage}: rebuilding the result from the stage files")
         rebuild = True
+    if resume:  # the stage results the run continues from, checked before anything is written
+        LoadedRun(out).check_stages()
     from padnas.data.datasets import load_data
 
     set_threads(threads)

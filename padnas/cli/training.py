@@ -18,6 +18,7 @@ from padnas.cli.options import (
 )
 from padnas.core.cli import handle_errors, path_option, renamed_option
 from padnas.core.errors import UsageError
+from padnas.run.rundir import refuse_inside_run
 from padnas.space import get_space
 from padnas.space.choice import space_option
 
@@ -163,6 +164,7 @@ def supernet_train(
     """Train a supernet with SPOS uniform single-path sampling (checkpoint every epoch)."""
     from padnas.train.loop import build_supernet, train_supernet
 
+    refuse_inside_run(out, "--out")
     ctx, cfg, sp, bundle = _training_setup(
         threads,
         (preset, epochs, lr, batch_size, resolution, width, workers),
@@ -228,6 +230,8 @@ def train(
     from padnas.train.loop import train_arch
 
     a = get_space(family).validate(arch)  # before the data is loaded
+    out = out or Path("runs/standalone") / str(a)
+    refuse_inside_run(out, "--out")
     ctx, cfg, sp, bundle = _training_setup(
         threads,
         (preset, epochs, lr, batch_size, resolution, width, workers),
@@ -237,7 +241,6 @@ def train(
         data,
         seed,
     )
-    out = out or Path("runs/standalone") / str(a)
     if ctx.is_main:
         _echo(f"stand-alone {a} on {bundle.describe()}; {cfg.name} preset -> {out}")
     net = train_arch(

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from latency.cache import cache_root
 from padnas.core import atomic_write_json, read_json
+from padnas.search.ces import StoredRecordError, check_accuracy
 from padnas.train.config import TrainConfig
 
 CACHE_FORMAT = 1
@@ -67,11 +68,26 @@ class StandaloneCache:
         return self.root / f"{job.key()}.json"
 
     def get(self, job: Job) -> dict | None:
+        """The cached result of ``job`` (None when there is none, or the file is unreadable or
+        another job's); a result holding impossible values is refused, never returned."""
+        path = self.path(job)
         try:
-            record = read_json(self.path(job), expect=dict)
+            record = read_json(path, expect=dict)
         except (OSError, ValueError):
             return None
-        return record if record.get("job") == job.identity() else None
+        if record.get("job") != job.identity():
+            return None
+        fix = "delete it to train the job again"
+        for name in ("test_accuracy", "val_accuracy"):
+            check_accuracy(record.get(name), f"{path}: {name}", fix)
+        seconds = record.get("seconds")
+        if (
+            not isinstance(seconds, (int, float))
+            or isinstance(seconds, bool)
+            or not 0 <= seconds < float("inf")
+        ):
+            raise StoredRecordError(f"{path}: seconds must be a number >= 0; {fix}")
+        return record
 
     def put(self, job: Job, result: dict) -> dict:
         record = {"job": job.identity(), **result}

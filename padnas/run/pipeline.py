@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from latency.lut.model import LatencyModel
-from padnas.run.rundir import EVALUATED, FINAL, SUMMARY, SUMMARY_TEXT, RunDir
+from padnas.run.rundir import DAMAGED, EVALUATED, FINAL, SUMMARY, SUMMARY_TEXT, RunDir
 from padnas.run.selection import final_notes, select_final
 from padnas.run.settings import SearchSettings, method_name
 from padnas.search.ces import Evaluated, SearchResult, run_ces
@@ -137,14 +137,19 @@ class Pipeline:
         s, echo = self.s, self.hooks.echo
         stored = self.run.read_json(RunDir.search_file(k))
         if stored is not None:
-            result = SearchResult.from_json(stored, space, s.window)
+            where = str(self.run.file(RunDir.search_file(k)))
+            result = SearchResult.from_json(stored, space, s.window, where=where, fix=DAMAGED)
             self.results[k] = result
             return result
         t0 = time.perf_counter()
         model = LatencyModel.from_lut(self.lut, space)
         evaluator = OneShotEvaluator.from_config(supernet, self.data, s.preset, seed=s.seed)
         progress_file = RunDir.ces_log(k)
-        known = {r["arch"]: r["accuracy"] for r in self.run.read_records(progress_file)}
+        known = {}
+        where = self.run.file(progress_file)
+        for i, row in enumerate(self.run.read_records(progress_file)):
+            r = Evaluated.from_json(row, space, where=f"{where}, line {i + 1}", fix=DAMAGED)
+            known[r.arch] = r.accuracy
         if known:
             echo(f"stage {k}/{self.s.stages}: CES resumes with {len(known)} evaluations on record")
         else:
@@ -181,11 +186,10 @@ class Pipeline:
         return result
 
     def _write_evaluated(self, upto: int) -> None:
-        rows = []
-        for k in range(2, upto + 1):
-            stored = self.run.read_json(RunDir.search_file(k))
-            for r in stored["records"]:
-                rows.append({"stage": k, **r})
+        """``evaluated.jsonl`` from the (checked) search results of stages 2..upto."""
+        rows = [
+            {"stage": k, **r.to_json()} for k in range(2, upto + 1) for r in self.results[k].records
+        ]
         self.run.write_records(EVALUATED, rows)
 
     # ---- the end ------------------------------------------------------------------------------
@@ -195,6 +199,8 @@ class Pipeline:
         from padnas.run.report import render_summary, write_plots
 
         s = self.s
+        # rewritten from the stage results, so a lost or damaged one is rebuilt on --resume
+        self._write_evaluated(s.stages)
         model = LatencyModel.from_lut(self.lut, space)
         picks = select_final(result, s.final_models)
         models = []

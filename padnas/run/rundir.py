@@ -44,10 +44,26 @@ PLOTS = {"pareto": "pareto.png", "op_heatmap": "op_heatmap.png", "space_size": "
 RUN_FORMAT = 1
 #: the fix named when a run-directory file is damaged
 DAMAGED = "the run directory is damaged: start a new run with another --out"
+#: the fix named when a result file of a finished run is damaged
+REBUILD = "padnas search ... --resume (same options) rebuilds it from the stage files"
 
 
 class RunDirError(UsageError):
     """A run directory that cannot be used for the requested run (exit code 2)."""
+
+
+#: the result files of a finished run, made again from the stage files by ``--resume``
+RESULTS = (EVALUATED, FINAL, SUMMARY, SUMMARY_TEXT, *PLOTS.values())
+
+
+def _is_file(path: Path, fix: str) -> bool:
+    """True for a file, False for nothing there; a folder (or a FIFO, a dangling link...) in
+    the place of a run-directory file is refused before anything reads or writes it."""
+    if path.is_file():
+        return True
+    if not path.exists() and not path.is_symlink():
+        return False
+    raise RunDirError(f"{path} is not a file: move what is there out of the run directory; {fix}")
 
 
 def _diff(saved: Any, wanted: Any, prefix: str = "") -> list[str]:
@@ -65,6 +81,19 @@ def _diff(saved: Any, wanted: Any, prefix: str = "") -> list[str]:
 def _short(value: Any) -> str:
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def refuse_inside_run(path: str | Path, option: str) -> None:
+    """Refuse an output folder that is, or lies inside, a search run directory: its files
+    (the supernet checkpoints above all) belong to that run, and a training writing there
+    would replace them. A run directory is recognised by its ``config.json`` and ``stage-1``."""
+    folder = Path(path).absolute()
+    for d in (folder, *folder.parents):
+        if (d / CONFIG).is_file() and (d / "stage-1").is_dir():
+            raise RunDirError(
+                f"{option} {path}: the folder belongs to the search run in {d}; "
+                f"choose a folder outside it"
+            )
 
 
 class RunDir:
@@ -107,6 +136,9 @@ class RunDir:
                     "or choose another --out"
                 )
             saved = run.config()
+            run.state()  # a damaged state.json is refused before anything is written
+            for name in RESULTS:  # --resume rewrites these: nothing may be in their way
+                _is_file(run.path / name, REBUILD)
             if saved is None:
                 raise RunDirError(
                     f"{run.path} holds no {CONFIG}: it is not a padnas run directory; "
@@ -125,7 +157,7 @@ class RunDir:
     def config(self) -> dict | None:
         """The saved config (None when there is none); damaged or newer ones are refused."""
         p = self.path / CONFIG
-        if not p.is_file():
+        if not _is_file(p, DAMAGED):
             return None
         saved = read_json(p, expect=dict, fix=DAMAGED)
         check_schema(saved.get("format"), RUN_FORMAT, str(p), field="format", fix=DAMAGED)
@@ -166,7 +198,7 @@ class RunDir:
     # ---- state --------------------------------------------------------------------------------
     def state(self) -> dict:
         p = self.path / STATE
-        if not p.is_file():
+        if not _is_file(p, DAMAGED):
             return {"done": {}}
         state = read_json(p, expect=dict, fix=DAMAGED)
         if not isinstance(state.get("done"), dict):
@@ -217,7 +249,6 @@ class RunDir:
 
 
 # ---- reading a run directory: show, export and --resume -------------------------------------
-REBUILD = "padnas search ... --resume (same options) rebuilds it from the stage files"
 
 
 class LoadedRun:
@@ -254,12 +285,12 @@ class LoadedRun:
         return "final" in self.done
 
     def final(self) -> dict:
-        """``final.json`` of a finished run, checked: ``{space: {family}, models: [{label,
-        arch}]}``."""
+        """``final.json`` of a finished run, checked: ``{space: {family, layer_ops}, models:
+        [{label, arch, one_shot_accuracy, latency_ms}]}`` (see :meth:`_check_models`)."""
         p = self.run.path / FINAL
         if not self.finished:
             raise RunDirError(f"{self.run.path} has no {FINAL}: the search has not finished")
-        if not p.is_file():
+        if not _is_file(p, REBUILD):
             raise RunDirError(f"{p} is missing from a finished run; {REBUILD}")
         data = self._read(FINAL)
         models, space = data.get("models"), data.get("space")
@@ -278,17 +309,106 @@ class LoadedRun:
             raise RunDirError(
                 f"{p} is damaged (no models with label and arch, or no space); {REBUILD}"
             )
+        self._check_models(p, models, self._space(p, space))
         return data
+
+    @staticmethod
+    def _space(where: Path, data: object):
+        """The :class:`SearchSpace` stored in a run-directory file, checked."""
+        from padnas.space import SearchSpace
+
+        fix = REBUILD if where.name == FINAL else DAMAGED
+        if not isinstance(data, dict):
+            raise RunDirError(f"{where} holds no search space; {fix}")
+        try:
+            return SearchSpace.from_dict(data)
+        except (ValueError, TypeError) as exc:
+            raise RunDirError(f"{where}: the search space is not valid ({exc}); {fix}") from None
+
+    @staticmethod
+    def _check_models(where: Path, models: list[dict], space) -> None:
+        """The selected models, checked like input: distinct labels, archs of the run's final
+        space, one-shot accuracy in [0, 1], latency finite and positive."""
+        from padnas.search.ces import check_accuracy, check_latency
+
+        if len({m["label"] for m in models}) != len(models):
+            raise RunDirError(f"{where} gives a model label twice; {REBUILD}")
+        for m in models:
+            what = f"{where}: model {m['label'][:20]!r}"
+            try:
+                space.validate(m["arch"])
+            except ValueError as exc:
+                raise RunDirError(f"{what}: {exc}; {REBUILD}") from None
+            check_accuracy(m.get("one_shot_accuracy"), f"{what}: one_shot_accuracy", REBUILD)
+            check_latency(m.get("latency_ms"), f"{what}: latency_ms", REBUILD)
+
+    def evaluated(self) -> list[dict]:
+        """``evaluated.jsonl`` of a finished run, every line checked against the space its
+        stage searched (:meth:`padnas.search.ces.Evaluated.from_json`)."""
+        from padnas.search.ces import Evaluated
+
+        p = self.run.path / EVALUATED
+        if not _is_file(p, REBUILD):
+            raise RunDirError(f"{p} is missing from a finished run; {REBUILD}")
+        stages = self.config["stages"]
+        spaces = {}  # stage k searched the space stage k - 1 left (stage 1: the initial one)
+        for k in range(2, stages + 1):
+            rel = RunDir.space_file(k - 1)
+            spaces[k] = self._space(self.run.path / rel, self._read_stage(rel))
+        try:
+            rows = self.run.read_records(EVALUATED)
+        except FileFormatError as exc:
+            raise RunDirError(f"{exc}; {REBUILD}") from None
+        for i, row in enumerate(rows, 1):
+            stage = row.get("stage")
+            if stage not in spaces or isinstance(stage, bool):
+                raise RunDirError(f"{p}, line {i}: no stage in 2..{stages}; {REBUILD}")
+            record = {k: v for k, v in row.items() if k != "stage"}
+            Evaluated.from_json(record, spaces[stage], where=f"{p}, line {i}", fix=REBUILD)
+        return rows
+
+    def check_stages(self) -> None:
+        """Every stage result ``--resume`` reads back (``stage-K/search.json`` and
+        ``stage-K/ces.jsonl``), checked against the space its stage searched before anything
+        is written: a forged or damaged one is refused with the run directory as it was."""
+        from padnas.search.ces import Evaluated, stored_search
+
+        for k in range(2, self.config["stages"] + 1):
+            search, log = RunDir.search_file(k), RunDir.ces_log(k)
+            has_search = _is_file(self.run.path / search, DAMAGED)
+            if not has_search and not _is_file(self.run.path / log, DAMAGED):
+                continue
+            rel = RunDir.space_file(k - 1)
+            space = self._space(self.run.path / rel, self._read_stage(rel))
+            if has_search:
+                where = str(self.run.path / search)
+                stored_search(self._read_stage(search), space, where=where, fix=DAMAGED)
+            for i, row in enumerate(self.run.read_records(log), 1):
+                where = f"{self.run.path / log}, line {i}"
+                Evaluated.from_json(row, space, where=where, fix=DAMAGED)
+
+    def _read_stage(self, rel: str) -> dict:
+        p = self.run.path / rel
+        if not _is_file(p, DAMAGED):
+            raise RunDirError(f"{p} is missing; {DAMAGED}")
+        try:
+            return read_json(p, expect=dict, fix=DAMAGED)
+        except FileFormatError as exc:
+            raise RunDirError(str(exc)) from None
 
     def summary_text(self) -> str:
         """``summary.txt`` of a finished run, after checking the files it summarises."""
-        self.final()
+        final = self.final()
+        self.evaluated()
         for name in (SUMMARY, SUMMARY_TEXT):
-            if not (self.run.path / name).is_file():
+            if not _is_file(self.run.path / name, REBUILD):
                 raise RunDirError(
                     f"{self.run.path / name} is missing from a finished run; {REBUILD}"
                 )
-        self._read(SUMMARY)
+        if self._read(SUMMARY).get("final") != final["models"]:
+            raise RunDirError(
+                f"{self.run.path / SUMMARY} does not list the models of {FINAL}; {REBUILD}"
+            )
         try:
             return (self.run.path / SUMMARY_TEXT).read_text(encoding="utf-8")
         except UnicodeDecodeError:
@@ -301,11 +421,16 @@ class LoadedRun:
 
     def damage(self) -> str | None:
         """What is missing or damaged among a finished run's result files (None: nothing);
-        ``--resume`` rebuilds them from the stage files."""
+        ``--resume`` rebuilds them from the stage files. Damage it cannot rebuild (a stage
+        file) is raised."""
+        from padnas.search.ces import StoredRecordError
+
         try:
             self.summary_text()
-        except RunDirError as exc:
-            return str(exc).split("; ")[0]
+        except (RunDirError, StoredRecordError) as exc:
+            if not str(exc).endswith(REBUILD):
+                raise
+            return str(exc)[: -len(REBUILD)].rstrip("; ")
         return None
 
     def _read(self, name: str) -> dict:

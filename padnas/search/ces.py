@@ -24,6 +24,7 @@ evaluated yet, so it ends exactly where an uninterrupted run would.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -113,15 +114,69 @@ class Evaluated:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping) -> Evaluated:
-        return cls(
-            data["arch"],
-            tuple(int(g) for g in data["genome"]),
-            float(data["accuracy"]),
-            float(data["latency_ms"]),
-            int(data["generation"]),
-            int(data.get("rank", 0)),
+    def from_json(cls, data: object, space: SearchSpace, *, where: str, fix: str) -> Evaluated:
+        """One stored record, checked like input from a user: a record of ``space`` (its arch
+        string lies in the space and its genome encodes it), accuracy in [0, 1], latency finite
+        and positive, generation >= 1, rank >= 0. ``where`` names the file (and line) in the
+        error, ``fix`` says what to do; any fault raises :class:`StoredRecordError`."""
+        if not isinstance(data, Mapping):
+            raise StoredRecordError(f"{where}: a record is not an object; {fix}")
+        arch = data.get("arch")
+        if not isinstance(arch, str):
+            raise StoredRecordError(f"{where}: a record has no arch string; {fix}")
+        try:
+            parsed = space.validate(arch)
+        except UsageError as exc:
+            raise StoredRecordError(f"{where}: arch {arch[:60]!r}: {exc}; {fix}") from None
+        genome = data.get("genome")
+        if (
+            not isinstance(genome, list)
+            or not all(_is_int(g) for g in genome)
+            or genome != space.encode(parsed).tolist()
+        ):
+            raise StoredRecordError(f"{where}: the genome of {arch} does not encode it; {fix}")
+        accuracy = check_accuracy(data.get("accuracy"), f"{where}: accuracy of {arch}", fix)
+        latency = check_latency(data.get("latency_ms"), f"{where}: latency_ms of {arch}", fix)
+        generation, rank = data.get("generation"), data.get("rank", 0)
+        if not _is_int(generation) or generation < 1 or not _is_int(rank) or rank < 0:
+            raise StoredRecordError(
+                f"{where}: generation (>= 1) or rank (>= 0) of {arch} is not valid; {fix}"
+            )
+        return cls(str(parsed), tuple(genome), accuracy, latency, generation, rank)
+
+
+class StoredRecordError(UsageError):
+    """A stored result (a run-directory or cache file) holding a value no search produces: a
+    forged or damaged file, refused like bad input (exit code 2)."""
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_accuracy(value: object, what: str, fix: str) -> float:
+    """A stored accuracy: a number in [0, 1], else :class:`StoredRecordError` naming ``what``."""
+    if not _is_number(value) or not 0.0 <= value <= 1.0:
+        raise StoredRecordError(f"{what} must be a number in [0, 1], got {_short(value)}; {fix}")
+    return float(value)
+
+
+def check_latency(value: object, what: str, fix: str) -> float:
+    """A stored latency in ms: finite and positive, else :class:`StoredRecordError`."""
+    if not _is_number(value) or not value > 0:
+        raise StoredRecordError(
+            f"{what} must be a positive number of ms, got {_short(value)}; {fix}"
         )
+    return float(value)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 30 else text[:27] + "..."
 
 
 @dataclass
@@ -157,15 +212,51 @@ class SearchResult:
         }
 
     @classmethod
-    def from_json(cls, data: dict, space: SearchSpace, window: LatencyWindow) -> SearchResult:
-        if data["space_signature"] != space.signature:
-            raise RuntimeError("stored search result belongs to another space; start a new run")
-        records = [Evaluated.from_json(r) for r in data["records"]]
-        return cls(data["method"], space, window, records, list(data["notes"]))
+    def from_json(
+        cls, data: object, space: SearchSpace, window: LatencyWindow, *, where: str, fix: str
+    ) -> SearchResult:
+        """A stored ``stage-K/search.json``, checked by :func:`stored_search`."""
+        method, notes, records = stored_search(data, space, where=where, fix=fix)
+        return cls(method, space, window, records, notes)
 
     def archs(self, max_rank: int | None = None) -> list[Arch]:
         """Architectures of rank < ``max_rank`` (all when None)."""
         return [Arch.parse(r.arch) for r in self.records if max_rank is None or r.rank < max_rank]
+
+
+def stored_search(
+    data: object, space: SearchSpace, *, where: str, fix: str
+) -> tuple[str, list[str], list[Evaluated]]:
+    """(method, notes, records) of a stored ``stage-K/search.json``, checked: it belongs to
+    ``space`` (its signature), every record passes :meth:`Evaluated.from_json`, no arch appears
+    twice and the ranks are the ones the objectives give. A fault raises
+    :class:`StoredRecordError` naming ``where``, with ``fix``."""
+    if not isinstance(data, Mapping):
+        raise StoredRecordError(f"{where} does not hold an object; {fix}")
+    signature = data.get("space_signature")
+    if not isinstance(signature, str):
+        raise StoredRecordError(f"{where} has no space_signature; {fix}")
+    if signature != space.signature:
+        raise StoredRecordError(f"{where} belongs to another search space; {fix}")
+    method, notes, rows = data.get("method"), data.get("notes"), data.get("records")
+    if (
+        not isinstance(method, str)
+        or not isinstance(notes, list)
+        or not all(isinstance(n, str) for n in notes)
+        or not isinstance(rows, list)
+    ):
+        raise StoredRecordError(f"{where} has no method, notes or records list; {fix}")
+    records = [
+        Evaluated.from_json(r, space, where=f"{where}, record {i + 1}", fix=fix)
+        for i, r in enumerate(rows)
+    ]
+    if len({r.arch for r in records}) != len(records):
+        raise StoredRecordError(f"{where} lists an architecture twice; {fix}")
+    # the ranks decide the pruning and the final choice: they must be the ones the stored
+    # objectives give, not ones written by hand
+    if [r.rank for r in ranked(records)] != [r.rank for r in records]:
+        raise StoredRecordError(f"{where}: the ranks do not match the objectives; {fix}")
+    return method, list(notes), records
 
 
 def objectives(records: Sequence[Evaluated]) -> np.ndarray:

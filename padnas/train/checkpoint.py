@@ -49,11 +49,44 @@ def load_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"{path} is not a padnas checkpoint ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a padnas checkpoint (format {CHECKPOINT_FORMAT})")
+    _check_contents(path, ckpt)
     return ckpt
 
 
 #: what a checkpoint of each ``meta["kind"]`` holds, in the words its errors use
 _HOLDS = {"supernet": "a supernet", "child": "a stand-alone network"}
+#: the most classes a checkpoint may claim (ImageNet-21k has ~22k; a bound keeps a forged
+#: count from allocating a classifier of any size)
+MAX_CLASSES = 100_000
+_FORGED = "it is damaged or was not written by padnas: train again"
+
+
+def _check_contents(path: Path, ckpt: dict) -> None:
+    """Everything the loaders read, checked before use: a ``meta`` object of a known kind with
+    its space, proxy and class count (and a child's arch), the weights and the step."""
+    meta = ckpt.get("meta")
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} has no metadata; {_FORGED}")
+    kind = meta.get("kind")
+    if kind not in _HOLDS:
+        raise CheckpointError(
+            f"{path} holds an unknown kind of network ({str(kind)[:20]!r}); {_FORGED}"
+        )
+    wanted = {"space": dict, "proxy": dict, "num_classes": int} | (
+        {"arch": str} if kind == "child" else {}
+    )
+    for key, typ in wanted.items():
+        if not isinstance(meta.get(key), typ) or isinstance(meta.get(key), bool):
+            raise CheckpointError(f"{path}: the metadata has no valid {key!r}; {_FORGED}")
+    if not 1 <= meta["num_classes"] <= MAX_CLASSES:
+        raise CheckpointError(
+            f"{path}: num_classes must be 1..{MAX_CLASSES}, got {meta['num_classes']}; {_FORGED}"
+        )
+    model, step = ckpt.get("model"), ckpt.get("global_step")
+    if not isinstance(model, dict) or not all(isinstance(v, torch.Tensor) for v in model.values()):
+        raise CheckpointError(f"{path} holds no network weights; {_FORGED}")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise CheckpointError(f"{path}: global_step must be a count >= 0; {_FORGED}")
 
 
 def _load_net(path: str | Path, kind: str, build: Callable[[SearchSpace, Proxy, dict], Module]):
@@ -63,8 +96,16 @@ def _load_net(path: str | Path, kind: str, build: Callable[[SearchSpace, Proxy, 
     meta = ckpt["meta"]
     if meta["kind"] != kind:
         raise CheckpointError(f"{path} holds {_HOLDS[meta['kind']]}, not {_HOLDS[kind]}")
-    net = build(SearchSpace.from_dict(meta["space"]), Proxy(**meta["proxy"]), meta)
-    net.load_state_dict(ckpt["model"])
+    try:
+        net = build(SearchSpace.from_dict(meta["space"]), Proxy(**meta["proxy"]), meta)
+    except (ValueError, TypeError) as exc:  # SpaceError is a ValueError
+        raise CheckpointError(f"{path}: the metadata is not valid ({exc}); {_FORGED}") from None
+    try:
+        net.load_state_dict(ckpt["model"])
+    except RuntimeError:
+        raise CheckpointError(
+            f"{path}: the weights do not fit the network its metadata describes; {_FORGED}"
+        ) from None
     return net, meta
 
 

@@ -331,11 +331,17 @@ def _resume(ckpt_path: Path, meta: dict, model: nn.Module, opt, scaler) -> int:
     """Load a run's checkpoint into the model, optimiser and loss scaler; the step it reached."""
     ckpt = load_checkpoint(ckpt_path)
     _check_resumable(ckpt_path, ckpt["meta"], meta)
-    model.load_state_dict(ckpt["model"])
-    opt.load_state_dict(ckpt["optimizer"])
-    if "scaler" in ckpt:
-        scaler.load_state_dict(ckpt["scaler"])
-    return int(ckpt["global_step"])
+    try:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        if "scaler" in ckpt:
+            scaler.load_state_dict(ckpt["scaler"])
+    except (KeyError, ValueError, TypeError, RuntimeError):
+        raise CheckpointError(
+            f"{ckpt_path}: the weights or optimiser state do not fit this run; it is damaged "
+            "or was not written by padnas: delete it to start over"
+        ) from None
+    return ckpt["global_step"]
 
 
 def _save(ckpt_path: Path, meta: dict, model: nn.Module, opt, scaler, step: int, *, done: bool):

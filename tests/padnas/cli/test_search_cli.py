@@ -7,6 +7,7 @@ import json
 
 from padnas.cli.runs import export, show
 from padnas.cli.search import search
+from padnas.space import get_space
 
 
 def test_unreachable_window_fails_before_training(lut_file, tmp_path, cli, expect_error):
@@ -57,9 +58,10 @@ def test_export_from_run_dir_label(tmp_path, cli, expect_error):
     config = {"format": 1, "method": "I-Supernet", "space": "basic", "stages": 2}
     (run / "config.json").write_text(json.dumps(config))
     (run / "state.json").write_text(json.dumps({"done": {"final": {}}}))
-    (run / "final.json").write_text(
-        json.dumps({"space": {"family": "basic"}, "models": [{"label": "A", "arch": arch}]})
-    )
+    # (the fields export reads back are checked: the space, each model's arch and objectives)
+    model = {"label": "A", "arch": arch, "one_shot_accuracy": 0.5, "latency_ms": 70.0}
+    space = get_space("basic").to_dict()
+    (run / "final.json").write_text(json.dumps({"space": space, "models": [model]}))
     out = tmp_path / "a.onnx"
     res = cli(export, *[f"{run}:A", "--format", "onnx", "--resolution", "64", "-o", out])
     assert res.exit_code == 0, res.output

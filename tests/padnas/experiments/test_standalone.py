@@ -68,5 +68,5 @@ def test_a_damaged_or_foreign_cache_file_counts_as_absent(tmp_path):
     other = Job("basic", job.arch, "digits", TINY, seed=5)
     cache.path(job).write_text(json.dumps({"job": other.identity(), "test_accuracy": 0.9}))
     assert cache.get(job) is None
-    cache.put(job, {"test_accuracy": 0.25})
+    cache.put(job, {"test_accuracy": 0.25, "val_accuracy": 0.5, "seconds": 3.0})
     assert cache.get(job)["test_accuracy"] == 0.25

@@ -18,6 +18,7 @@ from padnas.cli.runs import export, show
 from padnas.cli.search import search
 from padnas.run.pipeline import Pipeline
 from padnas.run.settings import PRESETS, Preset
+from padnas.space import get_space
 
 
 @pytest.fixture
@@ -103,12 +104,14 @@ def finished_run(tmp_path):
     run = tmp_path / "done"
     run.mkdir()
     arch = "-".join(["K3E1"] + ["K3E3"] * 21)
-    models = [{"label": "A", "arch": arch}]
+    # (the fields export reads back are checked: the space, each model's arch and objectives)
+    models = [{"label": "A", "arch": arch, "one_shot_accuracy": 0.5, "latency_ms": 70.0}]
     # the files export checks: a finished run's config, state and final result
     config = {"format": 1, "method": "I-Supernet", "space": "basic", "stages": 2}
     (run / "config.json").write_text(json.dumps(config))
     (run / "state.json").write_text(json.dumps({"done": {"final": {}}}))
-    (run / "final.json").write_text(json.dumps({"space": {"family": "basic"}, "models": models}))
+    space = get_space("basic").to_dict()
+    (run / "final.json").write_text(json.dumps({"space": space, "models": models}))
     return run
 
 

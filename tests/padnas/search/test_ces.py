@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
-from padnas.core.errors import exit_code
+from padnas.core.errors import UsageError, exit_code
 from padnas.experiments.baselines import random_search, spos_evolution
 from padnas.search.ces import CESConfig, nondominated_ranks, run_ces
 from padnas.search.window import LatencyWindow, WindowError
@@ -243,8 +243,8 @@ def test_search_result_json_round_trip_and_foreign_space(basic, pruned):
     res.notes.append("a note to keep")
     data = res.to_json(stage=2)
     assert data["stage"] == 2 and data["window_ms"] == window.to_list()
-    back = SearchResult.from_json(data, basic, window)
+    back = SearchResult.from_json(data, basic, window, where="search.json", fix="start again")
     assert back == res
     assert [r.genome for r in back.records] == [r.genome for r in res.records]
-    with pytest.raises(RuntimeError, match="belongs to another space"):
-        SearchResult.from_json(data, pruned, window)
+    with pytest.raises(UsageError, match="belongs to another search space; start"):
+        SearchResult.from_json(data, pruned, window, where="search.json", fix="start again")
