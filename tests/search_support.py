@@ -121,3 +121,10 @@ def tiny_quick(cache: Path) -> Iterator[None]:
             yield
         finally:
             torch.set_num_threads(threads)
+
+
+def invoke(command, args):
+    """Run a click command in-process; arguments become strings."""
+    from click.testing import CliRunner
+
+    return CliRunner().invoke(command, [str(a) for a in args])

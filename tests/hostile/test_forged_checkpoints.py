@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 from hostile_support import ARCH
-from search_support import tiny_quick
+from search_support import invoke
 
 from padnas.cli.evaluate import evaluate
 from padnas.cli.training import supernet
@@ -22,21 +21,11 @@ from padnas.core.errors import exit_code
 from padnas.train.checkpoint import CheckpointError, load_child
 
 
-def _invoke(command, args):
-    return CliRunner().invoke(command, [str(a) for a in args])
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    with tiny_quick(tmp_path_factory.mktemp("cache")):
-        yield
-
-
 @pytest.fixture(scope="module")
 def trained(tiny, tmp_path_factory) -> Path:
     """A real supernet checkpoint (one epoch on digits), never changed."""
     out = tmp_path_factory.mktemp("supernet")
-    r = _invoke(supernet, ["train", "--data", "digits", "--out", out])
+    r = invoke(supernet, ["train", "--data", "digits", "--out", out])
     assert r.exit_code == 0, r.output
     return out / "checkpoint.pt"
 
@@ -87,7 +76,7 @@ FORGERIES = [
 def test_evaluate_refuses_a_forged_supernet(trained, tmp_path, change, words, expect_error, frozen):
     path = _forge(trained, tmp_path / "forged", change)
     before = frozen(tmp_path)
-    res = _invoke(evaluate, ["--supernet", path, "--arch", ARCH, "--data", "digits"])
+    res = invoke(evaluate, ["--supernet", path, "--arch", ARCH, "--data", "digits"])
     expect_error(res, 2, str(path), *words, unchanged=before)
 
 
@@ -98,7 +87,7 @@ def test_training_does_not_resume_from_a_forged_checkpoint(
     # supernet train --out continues the checkpoint it finds there: a forged one is refused
     path = _forge(trained, tmp_path / "forged", change)
     before = frozen(tmp_path)
-    res = _invoke(supernet, ["train", "--data", "digits", "--out", path.parent])
+    res = invoke(supernet, ["train", "--data", "digits", "--out", path.parent])
     expect_error(res, 2, str(path), *words, alone=False, unchanged=before)
 
 

@@ -10,44 +10,16 @@ shrunk as in search_support.py); each test forges a fresh copy of it."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from search_support import TINY_PRESET, search_args, tiny_quick
+from search_support import TINY_PRESET, invoke, search_args
 
 from padnas.cli.runs import export, show
 from padnas.cli.search import search
 from padnas.core.errors import exit_code
 from padnas.experiments.standalone import Job, StandaloneCache
 from padnas.search.ces import StoredRecordError
-
-
-def _invoke(command, args):
-    return CliRunner().invoke(command, [str(a) for a in args])
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    with tiny_quick(tmp_path_factory.mktemp("cache")):
-        yield
-
-
-@pytest.fixture(scope="module")
-def finished(tiny, lut_file, tmp_path_factory) -> Path:
-    """A real finished run, never changed: tests forge copies of it."""
-    run = tmp_path_factory.mktemp("runs") / "done"
-    r = _invoke(search, search_args(lut_file, run))
-    assert r.exit_code == 0, r.output
-    return run
-
-
-@pytest.fixture
-def run_copy(finished, tmp_path) -> Path:
-    dst = tmp_path / "run"
-    shutil.copytree(finished, dst)
-    return dst
 
 
 def _edit_json(path: Path, change) -> None:
@@ -99,7 +71,7 @@ def test_forged_stage_result_is_refused_on_resume(
     (run_copy / "final.json").unlink()
     _edit_json(run_copy / "stage-2" / "search.json", change)
     before = frozen(run_copy)
-    res = _invoke(search, [*search_args(lut_file, run_copy), "--resume"])
+    res = invoke(search, [*search_args(lut_file, run_copy), "--resume"])
     expect_error(
         res, 2, "stage-2/search.json", *words, "start a new run", alone=False, unchanged=before
     )
@@ -120,7 +92,7 @@ def test_forged_ces_log_is_refused_on_resume(
     (run_copy / "final.json").unlink()
     _forge_line(run_copy / "stage-2" / "ces.jsonl", 1, key, value)
     before = frozen(run_copy)
-    res = _invoke(search, [*search_args(lut_file, run_copy), "--resume"])
+    res = invoke(search, [*search_args(lut_file, run_copy), "--resume"])
     expect_error(res, 2, "stage-2/ces.jsonl, line 2", *words, alone=False, unchanged=before)
 
 
@@ -138,8 +110,8 @@ def test_forged_final_is_refused_by_show_and_export(
 ):
     _edit_json(run_copy / "final.json", lambda d: d["models"][0].update({key: value}))
     before = frozen(run_copy, tmp_path / "a.onnx")
-    expect_error(_invoke(show, [run_copy]), 2, "final.json", *words, unchanged=before)
-    res = _invoke(export, [f"{run_copy}:A", "--format", "onnx", "-o", tmp_path / "a.onnx"])
+    expect_error(invoke(show, [run_copy]), 2, "final.json", *words, unchanged=before)
+    res = invoke(export, [f"{run_copy}:A", "--format", "onnx", "-o", tmp_path / "a.onnx"])
     expect_error(res, 2, "final.json", *words, unchanged=before)
 
 
@@ -155,7 +127,7 @@ def test_forged_final_is_refused_by_show_and_export(
 def test_forged_evaluated_log_is_refused_by_show(run_copy, key, value, words, expect_error, frozen):
     _forge_line(run_copy / "evaluated.jsonl", 0, key, value)
     before = frozen(run_copy)
-    res = _invoke(show, [run_copy])
+    res = invoke(show, [run_copy])
     expect_error(res, 2, "evaluated.jsonl, line 1", *words, "--resume", unchanged=before)
 
 
@@ -163,12 +135,12 @@ def test_forged_final_is_rebuilt_on_resume(lut_file, finished, run_copy):
     # a forged value in a result file is damage --resume repairs from the (checked) stage files
     _edit_json(run_copy / "final.json", lambda d: d["models"][0].update(one_shot_accuracy=7.5))
     _forge_line(run_copy / "evaluated.jsonl", 0, "accuracy", 7.5)
-    res = _invoke(search, [*search_args(lut_file, run_copy), "--resume"])
+    res = invoke(search, [*search_args(lut_file, run_copy), "--resume"])
     assert res.exit_code == 0, res.output
     assert "final.json: model 'A': one_shot_accuracy" in res.stderr
     for name in ("final.json", "evaluated.jsonl", "summary.json"):
         assert (run_copy / name).read_text() == (finished / name).read_text(), name
-    assert _invoke(show, [run_copy]).exit_code == 0
+    assert invoke(show, [run_copy]).exit_code == 0
 
 
 # ---- the stand-alone training cache ----------------------------------------------------------

@@ -8,43 +8,15 @@ shrunk as in search_support.py); each test damages a fresh copy of it."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from hostile_support import ARCH
-from search_support import search_args, tiny_quick
+from search_support import invoke, search_args
 
 from padnas.cli.runs import export, show
 from padnas.cli.search import search
 from padnas.cli.training import supernet, train
-
-
-def _invoke(command, args):
-    return CliRunner().invoke(command, [str(a) for a in args])
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    with tiny_quick(tmp_path_factory.mktemp("cache")):
-        yield
-
-
-@pytest.fixture(scope="module")
-def finished(tiny, lut_file, tmp_path_factory) -> Path:
-    """A real finished run, never changed: tests damage copies of it."""
-    run = tmp_path_factory.mktemp("runs") / "done"
-    r = _invoke(search, search_args(lut_file, run))
-    assert r.exit_code == 0, r.output
-    return run
-
-
-@pytest.fixture
-def run_copy(finished, tmp_path) -> Path:
-    dst = tmp_path / "run"
-    shutil.copytree(finished, dst)
-    return dst
 
 
 def _folder_in_place_of(path: Path) -> None:
@@ -63,7 +35,7 @@ def test_resume_refuses_a_folder_in_place_of_a_result_file(
     # --resume would rewrite the file: it must fail before state.json (or anything) changes
     _folder_in_place_of(run_copy / name)
     before = frozen(run_copy)
-    res = _invoke(search, [*search_args(lut_file, run_copy), "--resume"])
+    res = invoke(search, [*search_args(lut_file, run_copy), "--resume"])
     words = [f"{name} is not a file", "move what is there"]
     expect_error(res, 2, *words, alone=False, unchanged=before)
 
@@ -76,23 +48,23 @@ def test_a_folder_in_place_of_the_bookkeeping_is_refused(
     _folder_in_place_of(run_copy / name)
     before = frozen(run_copy)
     words = [f"{name} is not a file", "start a new run"]
-    expect_error(_invoke(show, [run_copy]), 2, *words, unchanged=before)
-    expect_error(_invoke(show, [run_copy, "--json"]), 2, *words, unchanged=before)
-    expect_error(_invoke(export, [f"{run_copy}:A"]), 2, *words, unchanged=before)
-    res = _invoke(search, [*search_args(lut_file, run_copy), "--resume"])
+    expect_error(invoke(show, [run_copy]), 2, *words, unchanged=before)
+    expect_error(invoke(show, [run_copy, "--json"]), 2, *words, unchanged=before)
+    expect_error(invoke(export, [f"{run_copy}:A"]), 2, *words, unchanged=before)
+    res = invoke(search, [*search_args(lut_file, run_copy), "--resume"])
     expect_error(res, 2, *words, alone=False, unchanged=before)
 
 
 # ---- a lost evaluated.jsonl ------------------------------------------------------------------
 def test_lost_evaluated_log_is_named_and_rebuilt(lut_file, finished, run_copy, expect_error):
     (run_copy / "evaluated.jsonl").unlink()
-    expect_error(_invoke(show, [run_copy]), 2, "evaluated.jsonl is missing", "--resume")
-    res = _invoke(search, [*search_args(lut_file, run_copy), "--resume"])
+    expect_error(invoke(show, [run_copy]), 2, "evaluated.jsonl is missing", "--resume")
+    res = invoke(search, [*search_args(lut_file, run_copy), "--resume"])
     assert res.exit_code == 0, res.output
     assert "evaluated.jsonl is missing from a finished run: rebuilding" in res.stderr
     for name in ("evaluated.jsonl", "final.json", "summary.json", "state.json"):
         assert (run_copy / name).read_text() == (finished / name).read_text(), name
-    assert _invoke(show, [run_copy]).exit_code == 0
+    assert invoke(show, [run_copy]).exit_code == 0
 
 
 # ---- training into a search run's folder -----------------------------------------------------
@@ -101,7 +73,7 @@ def test_training_into_a_search_run_is_refused(finished, inside, expect_error, f
     out = finished / inside if inside else finished
     before = frozen(finished)
     words = ["--out", "the folder belongs to the search run in", "choose a folder outside it"]
-    res = _invoke(train, ["--arch", ARCH, "--data", "digits", "--out", out])
+    res = invoke(train, ["--arch", ARCH, "--data", "digits", "--out", out])
     expect_error(res, 2, *words, unchanged=before)
-    res = _invoke(supernet, ["train", "--data", "digits", "--out", out])
+    res = invoke(supernet, ["train", "--data", "digits", "--out", out])
     expect_error(res, 2, *words, unchanged=before)
