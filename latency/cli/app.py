@@ -41,7 +41,14 @@ from latency.profiling.profile import build_lut, profile_space
 from latency.profiling.store import MeasurementStore
 from latency.profiling.validation import measure_arch, validate_lut
 from padnas.core import atomic_write_json, read_json
-from padnas.core.cli import CommandGroup, echo_json, handle_errors, json_option, path_option
+from padnas.core.cli import (
+    CommandGroup,
+    echo_json,
+    handle_errors,
+    json_option,
+    path_option,
+    profile_option,
+)
 from padnas.core.errors import UsageError
 from padnas.space import Proxy, get_space
 
@@ -235,7 +242,7 @@ def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir
 @click.option("--space", "-s", type=SPACE, default="large", show_default=True)
 @resolution_option
 @width_option
-@path_option("--lut", default=None, help="Also print this LUT's prediction for the architecture.")
+@profile_option("--lut", help="Also print this LUT's prediction for the architecture.")
 @click.option("--net", "names", multiple=True, help="Network(s) of a NET.json [default: all].")
 @json_option
 @adb_options
@@ -327,7 +334,7 @@ def measure(
 
 @main.command()
 @click.argument("profile_path", metavar="[PROFILE]", required=False, default=None)
-@path_option("--lut", "lut_path", default=None, help="The LUT to measure and calibrate.")
+@profile_option("--lut", "lut_path", help="The LUT to measure and calibrate.")
 @device_option(required=False)
 @click.option("--space", "-s", type=SPACE, default=None, help="Space [default: the LUT's].")
 @click.option("--n", "n", type=int, default=30, show_default=True, help="Architectures.")

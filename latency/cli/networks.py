@@ -21,7 +21,7 @@ from latency.lut.model import LatencyModel
 from latency.lut.pool import network_pool
 from latency.lut.table import load_lut, read_luts, source_line
 from padnas.core import atomic_write_json
-from padnas.core.cli import echo_json, handle_errors, json_option, path_option
+from padnas.core.cli import echo_json, handle_errors, json_option, path_option, profile_option
 from padnas.core.errors import UsageError
 from padnas.space import get_space
 
@@ -69,7 +69,7 @@ def _network_lut(path: Path, net):
 
 @click.command()
 @click.argument("target")
-@path_option(
+@profile_option(
     "--lut",
     "lut_path",
     required=True,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import click
 
@@ -17,7 +16,7 @@ from padnas.cli.options import (
     set_threads,
     threads_option,
 )
-from padnas.core.cli import handle_errors, path_option, quiet_tensorflow
+from padnas.core.cli import handle_errors, path_option, profile_option, quiet_tensorflow
 from padnas.run.rundir import SUMMARY_TEXT, LoadedRun, RunDir
 from padnas.space import DEPLOY_RESOLUTION
 from padnas.space.choice import space_option
@@ -40,11 +39,10 @@ Default window: the paper's for a Pixel 3 table (60-70 ms basic, 50-100 ms large
 and for other devices the 25th-75th (basic, v3) or 10th-90th (large) percentile of the
 latencies of 10,000 random architectures of the space, printed at start."""
 )
-@click.option(
+@profile_option(
     "--lut",
     "lut_path",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
     help="Latency table: a LUT JSON, a device profile with 'luts', or a profile name (pixel3).",
 )
 @space_option("family", default="basic", show_default=True)

@@ -111,6 +111,14 @@ def path_option(*decls: str, folder: bool = False, **kw):
     return click.option(*decls, type=kind, **kw)
 
 
+def profile_option(*decls: str, **kw):
+    """An option naming a file or a device profile by name (``--lut pixel3``): a folder of that
+    name in the working directory must not stop the name from reaching the profile lookup, so
+    click checks nothing here and the lookup decides (a file wins, then a profile name)."""
+    kw.setdefault("default", None)
+    return click.option(*decls, type=click.Path(path_type=Path), **kw)
+
+
 def renamed_option(new: str, old: str, dest: str, **kw):
     """Option ``new`` (stored as ``dest``); the former spelling ``old`` still works, hidden,
     with a one-line deprecation note on stderr."""

@@ -97,6 +97,20 @@ def test_search_with_an_unknown_lut_name_writes_nothing(elsewhere, cli, expect_e
     assert not out.exists()
 
 
+def test_a_folder_named_like_a_profile_does_not_shadow_it(elsewhere, cli, latency_cli):
+    """A folder called ``pixel3`` in the working directory (a run directory, say) is not the
+    profile: ``--lut pixel3`` still finds the shipped one, in predict and in search."""
+    from padnas.cli import main
+
+    (elsewhere / "pixel3").mkdir()
+    net = REPO / "latency" / "data" / "pixel3_published.json"
+    r = latency_cli("predict", net, "--lut", "pixel3", "--net", "MobileNetV2_1.0")
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("MobileNetV2_1.0: ") and "on pixel3" in r.output
+    plan_only = cli(main, "search", "--lut", "pixel3", "--stages", "11", "--out", elsewhere / "r")
+    assert plan_only.exit_code == 2 and "--stages must be 2..10" in plan_only.output
+
+
 def test_validate_does_not_update_a_named_profile_in_place(elsewhere, latency_cli, expect_error):
     result = latency_cli("validate", "--lut", "pixel3", "--device", "pixel3", "--space", "basic")
     expect_error(result, 2, "-o FILE.json")
