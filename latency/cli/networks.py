@@ -58,13 +58,21 @@ def _networks(path: str, names: tuple[str, ...]):
     return select_networks(load_networks(path), names)
 
 
-def _network_lut(path: Path, net):
-    """The pooled table of ``path`` a network is priced from (:mod:`latency.lut.pool`): every
-    family of the device at the network's input resolution, one price per unit whatever else
-    the network holds."""
+def _network_tables(path: Path):
+    """``net -> table``: the pooled table of ``path`` a network is priced from
+    (:mod:`latency.lut.pool`): every family of the device at the network's input resolution,
+    one price per unit whatever else the network holds. The file is read once and each
+    resolution pooled once, however many networks are priced."""
     _, luts, _ = read_luts(path)
-    res = net.input_hw[0] if net.input_hw[0] == net.input_hw[1] else None
-    return network_pool(luts, res)
+    pools: dict[int | None, object] = {}
+
+    def table_for(net):
+        res = net.input_hw[0] if net.input_hw[0] == net.input_hw[1] else None
+        if res not in pools:
+            pools[res] = network_pool(luts, res)
+        return pools[res]
+
+    return table_for
 
 
 @click.command()
@@ -135,8 +143,9 @@ def predict(target, lut_path, space, names, breakdown, as_json, verbose):
             "device's pooled table of every family",
             err=True,
         )
+    table_for = _network_tables(lut_path)
     for net in _networks(target, names):
-        lut = _network_lut(lut_path, net)
+        lut = table_for(net)
         pred = _predict(net, lut)
         if as_json:
             luts[lut.label] = _lut_doc(lut)
@@ -272,19 +281,21 @@ def measure_network_file(
     from latency.networks.latency import measure_network
 
     docs = []
+    table_for = _network_tables(lut_path) if lut_path is not None else None
     for net in _networks(target, names):
         stats = measure_network(net, backend)
         doc = measurement_doc(net.name, stats)
         docs.append(doc)
-        pred = _price_beside(doc, net, lut_path, stats) if lut_path is not None else None
+        pred = _price_beside(doc, net, lut_path, table_for, stats) if table_for else None
         if not as_json:
             _echo_measurement(net.name, stats, backend, lut_path, pred)
     return docs
 
 
-def _price_beside(doc: dict, net, lut_path, stats):
-    """Price ``net`` with the LUT in ``lut_path``, record the check in ``doc``; the prediction."""
-    lut = _network_lut(lut_path, net)
+def _price_beside(doc: dict, net, lut_path, table_for, stats):
+    """Price ``net`` with its table from ``lut_path`` (``table_for``: see
+    :func:`_network_tables`), record the check in ``doc``; the prediction."""
+    lut = table_for(net)
     pred = _predict(net, lut)
     doc["lut_check"] = lut_check_doc(lut_path, lut, pred.ms, stats.ms, pred.rows)
     return pred
@@ -310,9 +321,10 @@ def measure_onnx_file(target: str, backend, lut_path=None, *, as_json: bool = Fa
     from latency.networks.latency import measure_onnx_model
 
     net = _networks(target, ())[0] if lut_path is not None else None  # refuse before timing
+    table_for = _network_tables(lut_path) if net is not None else None
     stats = measure_onnx_model(target, backend)
     doc = measurement_doc(target, stats)
-    pred = _price_beside(doc, net, lut_path, stats) if net is not None else None
+    pred = _price_beside(doc, net, lut_path, table_for, stats) if net is not None else None
     if not as_json:
         _echo_measurement(target, stats, backend, lut_path, pred)
     return doc

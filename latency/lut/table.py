@@ -132,6 +132,15 @@ class Lut:
             )
 
 
+#: the times of an entry (a rescaling changes these, never ``n`` or ``source``)
+TIME_FIELDS = ("ms", "p10", "p90")
+
+
+def scaled_entry(entry: dict, factor: float) -> dict:
+    """``entry`` with its times multiplied by ``factor``."""
+    return {**entry, **{f: entry[f] * factor for f in TIME_FIELDS}}
+
+
 def _clean_entry(e: dict) -> dict:
     out = {"ms": float(e["ms"]), "source": e["source"]}
     for name in ("p10", "p90"):

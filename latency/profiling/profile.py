@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from latency.backends.base import Backend
 from latency.export.convert import tool_versions, tools_hash
 from latency.export.pool import iter_export
-from latency.lut.table import Lut, LutError
+from latency.lut.table import Lut, LutError, scaled_entry
 from latency.profiling.guard import GUARD_FIELDS, make_guard, reference_ratio
 from latency.profiling.loop import MeasureLoop, export_cpus, measure_bar, pending_keys
 from latency.profiling.report import ProfileReport
@@ -196,10 +196,7 @@ def build_lut(
     # one machine only; batches whose reference time moved are brought to the common reference
     check = reference_ratio([records[k] for k in entries])
     for key, factor in check["rescaled"].items():
-        entries[key] = {
-            **entries[key],
-            **{f: entries[key][f] * factor for f in ("ms", "p10", "p90")},
-        }
+        entries[key] = scaled_entry(entries[key], factor)
     if not entries:
         raise LutError(
             f"no measurements of the {space.family} space at {resolution} for device "

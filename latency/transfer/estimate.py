@@ -34,7 +34,7 @@ from pathlib import Path
 from latency.devices import load_profile, make_backend
 from latency.errors import LatencyRuntimeError
 from latency.export.convert import tool_versions
-from latency.lut.table import Lut
+from latency.lut.table import Lut, scaled_entry
 from latency.networks.checks import load_networks
 from latency.networks.description import Network
 from latency.networks.latency import measure_units
@@ -309,10 +309,7 @@ def _at_fit_reference(host_lut: Lut, transfer: dict, check: dict) -> Lut:
         )
     ratio = float(then["reference_ms"]) / float(check["reference_ms"])
     data = host_lut.to_dict()
-    data["entries"] = {
-        k: {**e, **{f: e[f] * ratio for f in ("ms", "p10", "p90")}}
-        for k, e in data["entries"].items()
-    }
+    data["entries"] = {k: scaled_entry(e, ratio) for k, e in data["entries"].items()}
     data["provenance"] = {**host_lut.provenance, "rescaled_to_fit_reference": round(ratio, 6)}
     return Lut.from_dict(data)
 
