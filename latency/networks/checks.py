@@ -241,8 +241,8 @@ def _ibconv(net: str, where: str, raw: Mapping, base: Layer) -> Layer:
             f"{net} {where}: 'expansion' must be a finite number in (0, {MAX_EXPANSION}], "
             f"got {exp!r}"
         )
-    expand = _bool(net, where, raw, "expand_conv", exp != 1)
     hidden = _int(net, where, raw, "hidden", round(cin * exp))
+    expand = _bool(net, where, raw, "expand_conv", hidden != cin)
     if not expand and hidden != cin:
         raise NetDescError(
             f"{net} {where}: without an expand conv the hidden width is cin ({cin}); got "
@@ -289,7 +289,9 @@ def _ibconv(net: str, where: str, raw: Mapping, base: Layer) -> Layer:
     return replace(
         base,
         act=_act(net, where, raw, "act", "relu6"),
-        expansion=float(exp),
+        # the expansion a block computes, however it was written (``hidden`` or ``expansion``):
+        # the same block must get the same key
+        expansion=hidden / cin,
         expand_conv=expand,
         hidden=hidden,
         groups=groups,

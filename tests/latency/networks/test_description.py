@@ -221,8 +221,22 @@ def test_options_resolve_to_exact_widths():
     assert net.params == sum(p.numel() for p in net.build_module().parameters())
     keys = [u.key for u in network_units(net)]
     assert keys[1].endswith("-h72-se6.relu.sigmoid-hswish")
-    assert "-g2shuffle-" in keys[3] and "-expand-" in keys[4]
-    assert all(u.variant is None for u in network_units(net)[1:])
+    assert "-g2shuffle-" in keys[3]
+    # "expansion 1, hidden 96, expand conv" computes the e3 block: it gets the e3 variant's key
+    assert keys[4] == "ibconv-k3-e3-s1-i8x8x32-o8x8x32"
+    assert all(u.variant is None for u in network_units(net)[1:4])
+
+
+def test_a_block_has_one_key_however_its_width_is_written():
+    """``hidden`` or ``expansion``: the same computation is the same LUT entry."""
+    stem = {"type": "conv", "cin": 3, "cout": 16, "kernel": 3, "stride": 2, "act": "relu6"}
+    block = {"type": "ibconv", "cin": 16, "cout": 24, "kernel": 3, "stride": 2}
+    keys = [
+        network_units(network_from_dict("n", _net(stem, block | width)))[1].key
+        for width in ({"expansion": 6}, {"hidden": 96}, {"hidden": 72})
+    ]
+    assert keys[0] == keys[1] == "ibconv-k3-e6-s2-i16x16x16-o8x8x24"
+    assert keys[2] == "ibconv-k3-e4.5-s2-i16x16x16-o8x8x24-h72-relu6"
 
 
 def test_proxyless_layer_list_is_the_basic_space_arch(published):
