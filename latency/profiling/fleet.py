@@ -5,10 +5,16 @@ timing) and puts each ready ``.tflite`` on a shared queue; each phone's worker t
 block, times it and appends the result to the device's one store. Phones of one model share a
 profile and a store, so N phones finish a space about N times sooner.
 
+Each phone times its blocks in guarded batches (:mod:`latency.profiling.guard`): a batch is
+bracketed by the reference op timed on that phone, measured again when the phone's speed drifted
+beyond the tolerance, and stored with that phone's conditions and reference time. A phone takes
+up to a batch of ready blocks at a time, waiting briefly for more while the host still converts.
+
 A phone that is lost for good (its backend raises an error marked ``fatal``, e.g. the adb
-backend's DeviceLost after its retries) hands its block back to the queue and leaves; the others
-carry on. When no phone is left the profile stops with that error: every measurement taken so
-far is already in the store, and the same command resumes.
+backend's DeviceLost after its retries) or whose speed keeps drifting (the guard's
+:class:`~latency.profiling.conditions.ConditionsError`) hands its blocks back to the queue and
+leaves; the others carry on. When no phone is left the profile stops with that error: every
+measurement taken so far is already in the store, and the same command resumes.
 """
 
 from __future__ import annotations
@@ -20,11 +26,16 @@ import time
 from latency.backends.base import Backend
 from latency.errors import BackendError
 from latency.export.pool import iter_export
+from latency.profiling.conditions import ConditionsError
+from latency.profiling.guard import Guard, GuardSettings, reference_file
 from latency.profiling.loop import MeasureLoop, export_cpus, measure_bar, pending_keys
 from latency.profiling.report import ProfileReport
 from latency.profiling.store import MeasurementStore
 from latency.variants import space_variants
 from padnas.space import DEPLOY_CLASSES, DEPLOY_RESOLUTION, SearchSpace
+
+#: how long a phone waits for more ready blocks before it times a batch that is not full
+BATCH_WAIT_S = 30.0
 
 
 def profile_fleet(
@@ -41,12 +52,14 @@ def profile_fleet(
     progress: bool = True,
     cache_dir=None,
     warn=None,
+    guard: bool = True,
 ) -> ProfileReport:
     """Measure the variants of ``space`` missing from ``store`` on every backend in parallel.
 
     ``limit`` caps how many are measured in this run (the rest wait for the next run).
     Per-block failures are reported in :attr:`ProfileReport.failed`; a fatal backend error
-    ends that backend's worker, and raises once no backend is left.
+    ends that backend's worker, and raises once no backend is left. ``guard``: time in guarded
+    batches, one guard per phone (see the module doc).
     """
     if not backends:
         raise ValueError("profile_fleet needs at least one backend")
@@ -67,8 +80,16 @@ def profile_fleet(
     stop = threading.Event()
     fatal: list[Exception] = []
     alive = [len(backends)]
+    exported = threading.Event()  # the host has converted every block
     bar = measure_bar(len(todo), f"profile {report.device} x{len(backends)}", progress)
     loop = MeasureLoop(backends[0], store, report, bar, lock=done)
+    guards: dict[int, Guard | None] = dict.fromkeys(map(id, backends))
+    if guard:
+        reference = reference_file(cache_dir)  # exported once, before the phones share it
+        for b in backends:
+            settings = GuardSettings.from_profile(getattr(b, "profile", None))
+            guards[id(b)] = Guard(b, reference, settings, note=bar.write)
+    size = max(g.settings.batch_size if g else 1 for g in guards.values())
 
     def leave(exc: Exception) -> None:
         with done:
@@ -82,24 +103,45 @@ def profile_fleet(
         except Exception as exc:  # e.g. the store's disk is full: this worker cannot go on
             leave(exc)
 
+    def next_batch() -> list | None:
+        """Up to ``size`` ready blocks (None: stop); waits a little for more while the host
+        still converts, so the reference op brackets many blocks, not one."""
+        first = jobs.get()
+        if first is None:
+            return None
+        batch, waited = [first], 0.0
+        while len(batch) < size and waited < BATCH_WAIT_S:
+            if exported.is_set() and jobs.empty():
+                break
+            try:
+                item = jobs.get(timeout=0.5)
+            except queue.Empty:
+                waited += 0.5
+                continue
+            if item is None:
+                jobs.put(None)  # this worker's stop signal, seen after this batch
+                break
+            batch.append(item)
+        return batch
+
     def _work(backend: Backend) -> None:
         meta = {"serial": backend.label} if len(backends) > 1 else {}
         while not stop.is_set():
-            item = jobs.get()
-            if item is None:
+            batch = next_batch()
+            if batch is None:
                 return
+            pairs = [(item.key, item.path) for item in batch]
             try:
-                stats = loop.measure(item.key, item.path, backend)
-            except BackendError as exc:  # fatal: this phone is gone
-                jobs.put(item)  # another phone may take it
+                loop.run_batch(pairs, backend, guard=guards[id(backend)], meta=meta)
+            except (BackendError, ConditionsError) as exc:  # fatal, or its speed keeps drifting
+                for item in batch:
+                    jobs.put(item)  # another phone may take them
                 leave(exc)
                 if warn and alive[0]:
                     warn(f"{backend.label} left the profile ({exc}); {alive[0]} phone(s) carry on")
                 return
-            if stats is not None:
-                loop.record(item.key, stats, **meta)
             with done:
-                pending[0] -= 1
+                pending[0] -= len(batch)
                 done.notify_all()
 
     threads = [threading.Thread(target=work, args=(b,), daemon=True) for b in backends]
@@ -119,6 +161,7 @@ def profile_fleet(
             with done:
                 pending[0] += 1
             jobs.put(res)
+        exported.set()
         with done:  # every block finished, or no phone left to finish it
             while pending[0] > 0 and alive[0] > 0:
                 done.wait(0.5)

@@ -120,15 +120,25 @@ class MeasureLoop:
             measured.update(self.run_batch(batch))
         return measured
 
-    def run_batch(self, batch: list[tuple[str, Path]], backend: Backend | None = None) -> dict:
-        """Time and store ``(key, path)`` pairs; with a guard, between two reference timings,
-        measured again when the reference drifted, and stored only once accepted."""
-        if self.guard is None:
+    def run_batch(
+        self,
+        batch: list[tuple[str, Path]],
+        backend: Backend | None = None,
+        *,
+        guard: Guard | None = None,
+        meta: dict | None = None,
+    ) -> dict:
+        """Time and store ``(key, path)`` pairs; with a guard (``guard``, else the loop's),
+        between two reference timings, measured again when the reference drifted, and stored
+        only once accepted. ``meta`` goes into every record (e.g. the phone's serial)."""
+        guard = guard or self.guard
+        meta = meta or {}
+        if guard is None:
             done = {}
             for key, path in batch:
                 stats = self.measure(key, path, backend)
                 if stats is not None:
-                    self.record(key, stats)
+                    self.record(key, stats, **meta)
                     done[key] = path
             return done
 
@@ -146,11 +156,11 @@ class MeasureLoop:
                     self.report.measure_s += time.perf_counter() - ts
             return ok, failed
 
-        (ok, failed), rec = self.guard.run(timed, backend)
+        (ok, failed), rec = guard.run(timed, backend)
         with self.lock:
             self.store.remember_conditions(rec.conditions, rec.facts)
         for key, message in failed.items():
             self.fail(key, message)
         for key, (_, stats) in ok.items():
-            self.record(key, stats, **rec.meta())
+            self.record(key, stats, **rec.meta(), **meta)
         return {key: path for key, (path, _) in ok.items()}

@@ -48,9 +48,12 @@ def phone_profile(retries: int = 2) -> dict:
     return prof
 
 
-def phone(peer, env, retries=2, warn=None):
+def phone(peer, env, retries=2, warn=None, batch_size=None):
+    prof = phone_profile(retries)
+    if batch_size:
+        prof["guard"] = {"batch_size": batch_size}
     return make_backend(
-        phone_profile(retries),
+        prof,
         serial=peer.serial,
         benchmark_model=STANDIN,
         adb_key=env["key"],
@@ -72,13 +75,14 @@ def test_two_phones_share_the_work_and_the_store(env):
         report = profile_fleet(get_space("basic"), backends, store, limit=LIMIT, progress=False)
         for be in backends:
             be.close()
-        assert a.shell.runs + b.shell.runs == LIMIT
-        assert a.shell.runs > 0 and b.shell.runs > 0
     assert report.measured == LIMIT and not report.failed
     assert sorted(store.records()) == sorted(first_keys())
     recs = store.records().values()
     assert {r["serial"] for r in recs} == {a.serial, b.serial}
     assert all(r["source"] == "measured" and r["n"] == 10 for r in recs)
+    # every block was timed in a batch bracketed by the reference op on its own phone
+    assert all(r["reference_ms"] > 0 and r["conditions"] for r in recs)
+    assert len({r["conditions"] for r in recs}) == 1  # two phones of one model: one set-up
 
 
 def test_a_lost_phone_hands_its_block_to_the_other(env):
@@ -103,12 +107,14 @@ def test_a_lost_phone_hands_its_block_to_the_other(env):
 @pytest.mark.slow
 def test_all_phones_lost_stops_and_resumes(env):
     store = MeasurementStore("pixel3", env["tmp"] / "store")
-    with AdbPeer(env["tmp"] / "p", allowed_keys=[env["pub"]], faults=Faults(drop={3, 4})) as p:
-        b = phone(p, env, retries=1)  # invocation 3 drops, its one retry (4) drops: give up
+    # batches of two blocks, each bracketed by three reference runs: invocations 1-8 are the
+    # first batch; 11 (a reference run of the second) drops, its one retry (12) too: give up
+    with AdbPeer(env["tmp"] / "p", allowed_keys=[env["pub"]], faults=Faults(drop={11, 12})) as p:
+        b = phone(p, env, retries=1, batch_size=2)
         with pytest.raises(DeviceLost, match="rerun the same command"):
             profile_fleet(get_space("basic"), [b], store, limit=LIMIT, progress=False)
         b.close()
-        assert len(store) == 2  # the two blocks measured before the phone was lost are kept
+        assert len(store) == 2  # the batch accepted before the phone was lost is kept
         kept = dict(store.records())
         p.faults = Faults()
         b = phone(p, env)
