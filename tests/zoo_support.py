@@ -1,6 +1,10 @@
 """The mobile zoo written in plain torch from the papers' definitions, as a user would write them:
 MobileNetV2, MobileNetV3-Large/Small, MnasNet-A1, EfficientNet-B0, ShuffleNetV2 x1.0 and
-ResNet-18 (ImageNet heads, random weights), and their ONNX export.
+ResNet-18 (ImageNet heads, random weights), and their ONNX export. ``HELD_OUT`` adds the
+networks of the PAD-NAS paper's Tables 3-4 with a published Pixel 3 latency that the shipped
+estimate was not fitted on: FBNet-A/B/C, FairNAS-C, Single-Path NAS and MobileNetV3-Large x0.75,
+each read from its authors' public definition and checked against the paper's MACs and
+parameters (each builder's docstring says how closely).
 
 Nothing here comes from padnas or latency: the ONNX reader is tested against models it has not
 written. Blocks follow the published tables; SE widths follow each family's rule (MobileNetV3:
@@ -147,20 +151,45 @@ V3_SMALL = [
 ]
 
 
-def _mobilenet_v3(table, last: int, feat: int) -> nn.Module:
-    layers: list[nn.Module] = [conv_bn(3, 16, 3, 2, act=nn.Hardswish)]
-    cin = 16
+def _mobilenet_v3(table, last: int, feat: int, width: float = 1.0) -> nn.Module:
+    """A MobileNetV3 at a width multiplier, as the authors' slim reference scales it: the stem,
+    every block's output and the last conv are ``make_divisible(width * c, 8)``; a block's
+    expanded width is its expansion ratio (``hidden / cin`` of the width-1.0 table) times its
+    scaled input width, rounded the same way; the classifier's hidden layer (``feat``) keeps its
+    width (slim's "finegrain classification mode"). At width 1.0 this is the table itself (its
+    widths are multiples of 8)."""
+
+    def w(c: float) -> int:
+        return make_divisible(c * width)
+
+    layers: list[nn.Module] = [conv_bn(3, w(16), 3, 2, act=nn.Hardswish)]
+    cin, cin_1 = w(16), 16  # scaled input width, and the width-1.0 one the ratios refer to
     for k, hidden, cout, se, hs, s in table:
+        hidden = make_divisible(cin * hidden / cin_1)
         act = nn.Hardswish if hs else nn.ReLU
         squeeze = ConvSE(hidden, make_divisible(hidden // 4), gate=nn.Hardsigmoid) if se else None
-        layers.append(InvertedResidual(cin, cout, k, s, hidden, act, squeeze))
-        cin = cout
-    layers += [conv_bn(cin, last, 1, act=nn.Hardswish), *_classifier(last, feat, nn.Hardswish)]
+        layers.append(InvertedResidual(cin, w(cout), k, s, hidden, act, squeeze))
+        cin, cin_1 = w(cout), cout
+    layers += [
+        conv_bn(cin, w(last), 1, act=nn.Hardswish),
+        *_classifier(w(last), feat, nn.Hardswish),
+    ]
     return nn.Sequential(*layers).eval()
 
 
 def mobilenet_v3_large() -> nn.Module:
     return _mobilenet_v3(V3_LARGE, 960, 1280)
+
+
+def mobilenet_v3_large_075() -> nn.Module:
+    """MobileNetV3-Large x0.75 (Howard et al. 2019, Table 3: 155 M MAdds, 4.0 M parameters;
+    the PAD-NAS paper's Table 4: 155 M FLOPs).
+
+    Read back from ONNX: 154.6 M MACs (-0.3 %) and 3,993,528 parameters (the 3.99 M that
+    timm lists for its port of the TF weights, ``tf_mobilenetv3_large_075``). Scaling the
+    expanded widths themselves instead (torchvision's ``width_mult``) and the classifier's 1280
+    gives 140.0 M MACs and 3.38 M parameters, 10 % and 16 % short: not the paper's network."""
+    return _mobilenet_v3(V3_LARGE, 960, 1280, width=0.75)
 
 
 def mobilenet_v3_small() -> nn.Module:
@@ -290,6 +319,151 @@ def resnet18() -> nn.Module:
     return nn.Sequential(*layers).eval()
 
 
+# ---- networks of the PAD-NAS paper's Tables 3-4 (held out from the Pixel 3 estimate's fit) ----
+
+
+class FBNetBlock(nn.Module):
+    """FBNet's block (Wu et al. 2019, Figure 3): 1x1 group conv + ReLU, a channel shuffle when
+    grouped, kxk depthwise + ReLU, 1x1 linear group conv, the input added back at stride 1 and
+    equal widths. The expand conv is there at expansion 1 too (``cin -> cin``), as in the
+    authors' maskrcnn-benchmark ``IRFBlock`` and their released Caffe2 models."""
+
+    def __init__(self, cin: int, cout: int, k: int, s: int, e: int, groups: int = 1) -> None:
+        super().__init__()
+        hidden, self.groups = cin * e, groups
+        self.pw = conv_bn(cin, hidden, 1, groups=groups, act=nn.ReLU)
+        self.dw = conv_bn(hidden, hidden, k, s, groups=hidden, act=nn.ReLU)
+        self.pwl = conv_bn(hidden, cout, 1, groups=groups)
+        self.residual = s == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.pw(x)
+        if self.groups > 1:
+            y = channel_shuffle(y, self.groups)
+        y = self.pwl(self.dw(y))
+        return x + y if self.residual else y
+
+
+#: FBNet-A/B/C, the 22 searched layers after the 3x3 stem (16 channels, stride 2): (kernel,
+#: expansion, out, stride, groups), or None for a 'skip' (identity: every skip here keeps its
+#: shape). Channels and strides of the macro space (FBNet Table 1): 16, 24 s2, 32 s2, 64 s2,
+#: 112, 184 s2, 352. Blocks as in facebookresearch/maskrcnn-benchmark ``fbnet_modeldef.py`` and
+#: mobile-vision ``fbnet_modeldef_cls.py``; where those two disagree (A: the third 112-wide
+#: block, e1 vs e3; B: the second 64-wide block, e1 vs e6) the layer widths of the released
+#: Caffe2 models (mobile-vision ``FBNet/models/FBNet-{A,B}/fp32/model.pbtxt``, depthwise
+#: ``group`` = expanded width) decide: A e3, B e1. (Those netdefs also write two of A's grouped
+#: k5 blocks with a 3x3 depthwise conv and one of B's k5 blocks as two stacked 3x3 ones; where
+#: both definitions agree, they are kept.)
+FBNET_A = [
+    None,
+    (3, 3, 24, 2, 1), (3, 1, 24, 1, 1), None, None,
+    (5, 6, 32, 2, 1), (3, 3, 32, 1, 1), (5, 1, 32, 1, 1), (3, 3, 32, 1, 1),
+    (5, 6, 64, 2, 1), (5, 3, 64, 1, 1), (5, 1, 64, 1, 2), (5, 6, 64, 1, 1),
+    (3, 6, 112, 1, 1), (5, 1, 112, 1, 2), (5, 3, 112, 1, 1), (3, 1, 112, 1, 2),
+    (5, 6, 184, 2, 1), (5, 6, 184, 1, 1), (5, 3, 184, 1, 1), (5, 6, 184, 1, 1),
+    (5, 6, 352, 1, 1),
+]  # fmt: skip
+FBNET_B = [
+    (3, 1, 16, 1, 1),
+    (3, 6, 24, 2, 1), (5, 1, 24, 1, 1), (3, 1, 24, 1, 1), (3, 1, 24, 1, 1),
+    (5, 6, 32, 2, 1), (5, 3, 32, 1, 1), (3, 6, 32, 1, 1), (5, 6, 32, 1, 1),
+    (5, 6, 64, 2, 1), (5, 1, 64, 1, 1), None, (5, 3, 64, 1, 1),
+    (5, 6, 112, 1, 1), (3, 1, 112, 1, 1), (5, 1, 112, 1, 1), (5, 3, 112, 1, 1),
+    (5, 6, 184, 2, 1), (5, 1, 184, 1, 1), (5, 6, 184, 1, 1), (5, 6, 184, 1, 1),
+    (3, 6, 352, 1, 1),
+]  # fmt: skip
+FBNET_C = [
+    (3, 1, 16, 1, 1),
+    (3, 6, 24, 2, 1), None, (3, 1, 24, 1, 1), (3, 1, 24, 1, 1),
+    (5, 6, 32, 2, 1), (5, 3, 32, 1, 1), (5, 6, 32, 1, 1), (3, 6, 32, 1, 1),
+    (5, 6, 64, 2, 1), (5, 3, 64, 1, 1), (5, 6, 64, 1, 1), (5, 6, 64, 1, 1),
+    (5, 6, 112, 1, 1), (5, 6, 112, 1, 1), (5, 6, 112, 1, 1), (5, 3, 112, 1, 1),
+    (5, 6, 184, 2, 1), (5, 6, 184, 1, 1), (5, 6, 184, 1, 1), (5, 6, 184, 1, 1),
+    (3, 6, 352, 1, 1),
+]  # fmt: skip
+
+
+def _fbnet(blocks, head: int) -> nn.Module:
+    layers: list[nn.Module] = [conv_bn(3, 16, 3, 2, act=nn.ReLU)]
+    cin = 16
+    for block in blocks:
+        if block is None:  # 'skip': the identity
+            continue
+        k, e, cout, s, g = block
+        layers.append(FBNetBlock(cin, cout, k, s, e, g))
+        cin = cout
+    layers += [conv_bn(cin, head, 1, act=nn.ReLU), *_classifier(head, None, None)]
+    return nn.Sequential(*layers).eval()
+
+
+def fbnet_a() -> nn.Module:
+    """FBNet-A (Wu et al. 2019; last conv 1504 wide, FBNet Table 1). Paper: 249 M FLOPs, 4.3 M
+    parameters. Read back from ONNX: 249.9 M MACs (+0.4 %), 4,321,464 parameters (+0.5 %)."""
+    return _fbnet(FBNET_A, 1504)
+
+
+def fbnet_b() -> nn.Module:
+    """FBNet-B (last conv 1984 wide). Paper: 295 M FLOPs, 4.5 M parameters. Read back from
+    ONNX: 296.6 M MACs (+0.5 %) but 4,813,048 parameters (+7.0 %): the paper's parameter count is
+    not reproduced. Every block's width, kernel and stride is the released model's; its last
+    conv width is not in the netdef (with 1504, as FBNet-A, it would be 4.16 M)."""
+    return _fbnet(FBNET_B, 1984)
+
+
+def fbnet_c() -> nn.Module:
+    """FBNet-C (last conv 1984 wide). Paper: 375 M FLOPs, 5.5 M parameters. Read back from
+    ONNX: 385.0 M MACs (+2.7 %), 5,572,200 parameters (+1.3 %; timm lists 5.57 M for its
+    ``fbnetc_100``, the same block list)."""
+    return _fbnet(FBNET_C, 1984)
+
+
+def fairnas_c() -> nn.Module:
+    """FairNAS-C (Chu et al. 2019; xiaomi-automl/FairNAS release, as its ``FairNasC`` port
+    writes it): ReLU6, a 3x3 stem to 32 and a depthwise-separable layer to 16, then 19 inverted
+    residuals ``(in, expansion, out, kernel, stride)`` on ProxylessNAS's macro widths, and a
+    1x1 conv to 1280. Paper (PAD-NAS Table 3): 321 M FLOPs, 4.4 M parameters. Read back from
+    ONNX: 321.0 M MACs (+0.01 %), 4,397,864 parameters (-0.05 %)."""
+    blocks = [
+        (16, 3, 32, 5, 2), (32, 3, 32, 3, 1),
+        (32, 3, 40, 7, 2), (40, 3, 40, 3, 1), (40, 3, 40, 3, 1), (40, 3, 40, 3, 1),
+        (40, 3, 80, 3, 2), (80, 3, 80, 3, 1), (80, 3, 80, 3, 1), (80, 6, 80, 3, 1),
+        (80, 3, 96, 3, 1), (96, 3, 96, 3, 1), (96, 3, 96, 3, 1), (96, 3, 96, 3, 1),
+        (96, 6, 192, 7, 2), (192, 6, 192, 7, 1), (192, 6, 192, 3, 1), (192, 6, 192, 3, 1),
+        (192, 6, 320, 5, 1),
+    ]  # fmt: skip
+    layers: list[nn.Module] = [
+        conv_bn(3, 32, 3, 2, act=nn.ReLU6),
+        InvertedResidual(32, 16, 3, 1, 32, nn.ReLU6),  # depthwise 3x3 + linear 1x1
+    ]
+    for cin, e, cout, k, s in blocks:
+        layers.append(InvertedResidual(cin, cout, k, s, cin * e, nn.ReLU6))
+    layers += [conv_bn(320, 1280, 1, act=nn.ReLU6), *_classifier(1280, None, None)]
+    return nn.Sequential(*layers).eval()
+
+
+def single_path_nas() -> nn.Module:
+    """Single-Path NAS (Stamoulis et al. 2019, the Pixel 1 search's ConvNet, as timm's
+    ``spnasnet_100`` writes it): ReLU, MnasNet's macro space with stages ``(expansion,
+    kernel, out, repeats, stride, se)`` and no SE. Paper (PAD-NAS Table 3): 334 M FLOPs, 4.4 M
+    parameters. Read back from ONNX: 333.5 M MACs (-0.2 %), 4,421,616 parameters (+0.5 %)."""
+    stages = [
+        (1, 3, 16, 1, 1, False),  # depthwise 3x3 + linear 1x1, no residual (32 -> 16)
+        (3, 3, 24, 3, 2, False),
+        (6, 5, 40, 1, 2, False),
+        (3, 3, 40, 3, 1, False),
+        (6, 5, 80, 1, 2, False),
+        (3, 3, 80, 3, 1, False),
+        (6, 5, 96, 1, 1, False),
+        (3, 5, 96, 3, 1, False),
+        (6, 5, 192, 4, 2, False),
+        (6, 3, 320, 1, 1, False),
+    ]
+    body, cin = _mbconv_stages(stages, 32, nn.ReLU, None)
+    stem = conv_bn(3, 32, 3, 2, act=nn.ReLU)
+    head = [conv_bn(cin, 1280, 1, act=nn.ReLU), *_classifier(1280, None, None)]
+    return nn.Sequential(stem, *body, *head).eval()
+
+
 ZOO = {
     "MobileNetV2": mobilenet_v2,
     "MobileNetV3-Large": mobilenet_v3_large,
@@ -298,6 +472,17 @@ ZOO = {
     "EfficientNet-B0": efficientnet_b0,
     "ShuffleNetV2": shufflenet_v2,
     "ResNet-18": resnet18,
+}
+
+#: the networks of the PAD-NAS paper's Tables 3-4 with a published Pixel 3 latency that the
+#: shipped estimate was not fitted on (MnasNet-A1 and MobileNetV3-Large are in ``ZOO``)
+HELD_OUT = {
+    "FBNet-A": fbnet_a,
+    "FBNet-B": fbnet_b,
+    "FBNet-C": fbnet_c,
+    "FairNAS-C": fairnas_c,
+    "Single-Path NAS": single_path_nas,
+    "MobileNetV3-Large-0.75": mobilenet_v3_large_075,
 }
 
 
