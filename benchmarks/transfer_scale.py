@@ -153,9 +153,11 @@ def load_samples():
     def campaign(source, field):
         return [sample(n, field) for n, net in source.items() if field in net.meta]
 
+    pixel3 = campaign(paper, "pixel3_latency_ms") + campaign(slim, "pixel3_latency_ms")
     return {
         "paper Pixel 3 (Table 3)": campaign(paper, "pixel3_latency_ms"),
         "slim Pixel 3 (small)": campaign(slim, "pixel3_latency_ms"),
+        "both Pixel 3 campaigns pooled": pixel3,
         "slim Pixel 1 (V2 width x res)": campaign(
             {n: v for n, v in slim.items() if n.startswith("MobileNetV2")}, "pixel1_latency_ms"
         ),

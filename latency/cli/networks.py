@@ -135,6 +135,7 @@ def predict(target, lut_path, space, names, breakdown, as_json, verbose):
         if breakdown:
             for key, part in model.breakdown(arch):
                 click.echo(f"    {part:9.4f} ms  {model.entries[key]['source']:<10} {key}")
+        _warn_extrapolated(lut, ms)
         return
     docs, luts = [], {}
     if space is not None:
@@ -165,9 +166,16 @@ def predict(target, lut_path, space, names, breakdown, as_json, verbose):
             for kind, key, ms, src in pred.rows:
                 held = "+".join(_families(lut, key) or ["-"])
                 click.echo(f"    {ms:9.4f} ms  {src:<10} {kind:<10} {held:<15} {key}")
+        _warn_extrapolated(lut, pred.ms)
 
     if as_json:
         echo_json({"luts": list(luts.values()), "predictions": docs})
+
+
+def _warn_extrapolated(lut, ms: float) -> None:
+    note = lut.extrapolation_note(ms)
+    if note:
+        click.echo(note, err=True)
 
 
 def _lut_doc(lut) -> dict:
@@ -195,6 +203,8 @@ def _prediction_doc(name: str, ms: float, lut, rows) -> dict:
         "unit": "ms",
         "lut": lut.label,
         "source_ms": _source_ms(rows),
+        # beyond the range an estimated table was fitted on (null: within it, or measured)
+        "warning": lut.extrapolation_note(ms),
         "units": [
             {
                 "kind": kind,

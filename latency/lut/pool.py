@@ -135,7 +135,12 @@ def pool_luts(luts: Sequence[Lut], tolerance: float = AGREEMENT_TOLERANCE) -> Lu
         width_mult=first.width_mult,
         num_classes=first.num_classes,
         calibration=dict(first.calibration) if first.calibration else None,
-        provenance={"pooled": [lut.label for lut in luts], "entry_families": families},
+        provenance={
+            "pooled": [lut.label for lut in luts],
+            "entry_families": families,
+            # one calibration, hence one transfer fit: its fitted range bounds the pool too
+            **{k: v for k, v in first.provenance.items() if k == "transfer"},
+        },
     )
 
 

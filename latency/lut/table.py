@@ -31,6 +31,12 @@ SOURCES = ("measured", "regression", "estimate", "mock")
 OBSERVED = ("measured", "mock")
 
 
+#: how far beyond its fitted range (a factor either way) an estimated LUT is trusted: the
+#: published networks 40-80 ms on Pixel 3 are priced within 5 % by a fit on 61-105 ms, while
+#: 11-35 ms networks come out 41-131 % slow (docs/pixel3-estimate.md)
+EXTRAPOLATION = 1.5
+
+
 class LutError(LatencyUsageError):
     """A LUT file or object that cannot be used; the message names what is wrong and the fix."""
 
@@ -77,6 +83,35 @@ class Lut:
         return self.calibration["scale"] * raw_ms + self.calibration["offset_ms"]
 
     # ---- (de)serialisation -------------------------------------------------------------------
+    def fitted_range(self) -> tuple[float, float] | None:
+        """The whole-network latencies an estimated LUT's transfer was fitted on (min, max ms),
+        from its provenance; None for a measured LUT."""
+        fit = ((self.provenance or {}).get("transfer") or {}).get("fit") or {}
+        targets = [row.get("target_ms") for row in fit.values() if isinstance(row, dict)]
+        targets = [t for t in targets if isinstance(t, int | float) and t > 0]
+        return (min(targets), max(targets)) if targets else None
+
+    def extrapolation_note(self, ms: float) -> str | None:
+        """A one-line warning when ``ms`` lies beyond what the estimate can vouch for: more than
+        :data:`EXTRAPOLATION` times outside its fitted range (None inside it, or when measured)."""
+        span = self.fitted_range()
+        if span is None:
+            return None
+        lo, hi = span[0] / EXTRAPOLATION, span[1] * EXTRAPOLATION
+        if lo <= ms <= hi:
+            return None
+        offset = (self.calibration or {}).get("offset_ms", 0.0)
+        why = (
+            f"; its per-network offset ({offset:.1f} ms) makes smaller networks too slow"
+            if ms < lo and offset
+            else ""
+        )
+        return (
+            f"warning: {ms:.1f} ms is outside what the {self.device_name} estimate was fitted on "
+            f"({span[0]:g}-{span[1]:g} ms, trusted {lo:.0f}-{hi:.0f} ms){why}: see "
+            "docs/pixel3-estimate.md (transfer across scale)"
+        )
+
     def to_dict(self) -> dict:
         return {
             "schema": SCHEMA,

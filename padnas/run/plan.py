@@ -161,6 +161,9 @@ def plan_search(
             f"warning: the LUT's latencies are {'/'.join(unmeasured)}, not all measured on the "
             "device; treat the found models' latencies accordingly"
         )
+    beyond = lut.extrapolation_note(win.lo) or lut.extrapolation_note(win.hi)
+    if beyond:
+        warnings.append(f"warning: latency window {win}: " + beyond.removeprefix("warning: "))
     settings = SearchSettings(
         family=family,
         stages=stages,
