@@ -57,6 +57,10 @@ PRESETS: dict[str, Preset] = {
     # shortened) and three CES runs of 16 x 7 take ~4.5 minutes (how the size was chosen:
     # docs/reproduction.md). Stand-alone: 8 epochs at lr 0.05 with zero-initialised residual BN
     # and label smoothing 0.1; over 3 seeds an architecture's test accuracy varies by ~0.5 points.
+    # Noise ceiling on (padnas.search.ceiling): a second stage-1 supernet (20 epochs, ~100 s of
+    # CPU at ~5 s an epoch, on the second core beside the first when one is free) and 40 more
+    # one-shot evaluations (~12 s at ~0.3 s each): estimates from the figures above, not
+    # measured with the ceiling. The paper preset leaves it off: it doubles the initial training.
     "quick": Preset(
         TrainConfig(
             name="quick",
