@@ -18,6 +18,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import pickle
+import signal
 import time
 from pathlib import Path
 
@@ -35,8 +36,13 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-class _Orphaned(Exception):
-    """The parent died: the child stops (its last checkpoint is kept)."""
+class _Stopped(Exception):
+    """The parent stopped the child (SIGTERM) or died: the child ends, its last checkpoint kept
+    and no temporary file left behind (the atomic writes clean up on an exception)."""
+
+
+def _stop(signum, frame) -> None:
+    raise _Stopped
 
 
 def _child(conn, space: dict, data, config, ckpt_dir, seed, epochs, lr, device, threads) -> None:
@@ -45,12 +51,13 @@ def _child(conn, space: dict, data, config, ckpt_dir, seed, epochs, lr, device, 
 
     from padnas.train.loop import build_supernet, train_supernet
 
+    signal.signal(signal.SIGTERM, _stop)
     torch.set_num_threads(threads)
     parent = mp.parent_process()
 
     def watch(step: int, loss: float) -> None:
         if parent is not None and not parent.is_alive():
-            raise _Orphaned
+            raise _Stopped
 
     t0 = time.perf_counter()
     try:
@@ -69,7 +76,7 @@ def _child(conn, space: dict, data, config, ckpt_dir, seed, epochs, lr, device, 
             on_step=watch,
         )
         reply = ("ok", round(time.perf_counter() - t0, 1))
-    except (KeyboardInterrupt, _Orphaned):
+    except (KeyboardInterrupt, _Stopped):
         return
     except Exception as exc:  # handed to the parent, which raises it
         try:
@@ -128,7 +135,8 @@ class BackgroundTraining:
         return self._proc is not None and self._proc.is_alive()
 
     def wait(self) -> float:
-        """Block until the training ends; its seconds. The child's error is raised here."""
+        """Block until the training ends; its seconds. The child's error is raised here. An
+        interrupt while waiting leaves the child to :meth:`stop`."""
         if self._proc is None:
             raise RuntimeError("wait() before start()")
         try:
@@ -139,8 +147,7 @@ class BackgroundTraining:
                 f"the second supernet's training process ended without a result "
                 f"(exit code {self._proc.exitcode})"
             ) from None
-        finally:
-            self._proc.join()
+        self._proc.join()
         if status == "error":
             raise value
         return float(value)
