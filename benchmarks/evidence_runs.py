@@ -10,6 +10,11 @@ the preset's first schedule entry whatever M is, pipeline.stage_schedule) and th
 The runs of ev2 showed it byte for byte (M = 3 and M = 4 at seeds 0-2: equal stage-1 checkpoints
 and stage-2 CES logs), so the longest of them runs first and the others start from a copy of its
 stage 1 and its stage-2 search instead of recomputing them (:func:`share_prefix`).
+
+Every figure these benchmarks print stands beside the noise ceiling of the searches behind it
+(:func:`ceiling_text`): Kendall tau between two stage-1 supernets that differ only by their seed,
+and the seed noise of a one-shot accuracy, as each search's summary records them
+(``padnas.search.ceiling``; the quick preset measures it by default).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from padnas.run.settings import PRESETS, method_name, stage_schedule  # noqa: E402
+from padnas.search.ceiling import spread_by_latency  # noqa: E402
 from padnas.space import SPACE_NAMES, SearchSpace  # noqa: E402
 from padnas.train.config import TrainConfig  # noqa: E402
 
@@ -58,6 +64,10 @@ class SearchRun:
         """The space the last search ran in (the auto-designed space for M > 2)."""
         data = json.loads((self.path / f"stage-{self.stages - 1}" / "space.json").read_text())
         return SearchSpace.from_dict(data)
+
+    def ceiling(self) -> dict | None:
+        """The search's noise ceiling (summary.json's ``noise_ceiling``; None: not measured)."""
+        return json.loads((self.path / "summary.json").read_text()).get("noise_ceiling")
 
     def seconds(self) -> float:
         state = json.loads((self.path / "state.json").read_text())
@@ -209,12 +219,30 @@ def add_search_args(ap) -> None:
 
 
 def spread(records: list[dict], n: int) -> list[dict]:
-    """``n`` distinct records at evenly spaced positions of the latency order."""
-    order = sorted(records, key=lambda r: (r["latency_ms"], r["arch"]))
-    if len(order) <= n:
-        return order
-    idx = np.unique(np.round(np.linspace(0, len(order) - 1, n)).astype(int))
-    return [order[i] for i in idx]
+    """``n`` distinct records at evenly spaced positions of the latency order (the rule the
+    noise ceiling picks its architectures by)."""
+    at = spread_by_latency([r["latency_ms"] for r in records], [r["arch"] for r in records], n)
+    return [records[i] for i in at]
+
+
+def ceiling_text(blocks: list[dict | None], *, short: bool = False) -> str:
+    """The noise ceiling of one or more searches (their summaries' ``noise_ceiling``), for a
+    table cell: tau between seeds (mean ± std over the searches) and, unless ``short``, the seed
+    noise of one model's one-shot accuracy and of a difference of two, in points."""
+    got = [b for b in blocks if b is not None]
+    missing = len(blocks) - len(got)
+    if not got:
+        return "ceiling not measured"
+    taus = np.array([b["tau"] for b in got if b["tau"] is not None], dtype=float)
+    tau = f"tau {taus.mean():+.2f}" if len(taus) else "tau undefined"
+    if len(taus) > 1:
+        tau += f" ± {taus.std():.2f}"
+    if short:
+        return f"ceiling {tau}"
+    one = 100 * np.mean([b["accuracy_noise"] for b in got])
+    two = 100 * np.mean([b["step_noise"] for b in got])
+    text = f"ceiling {tau}, ±{one:.1f} pts per model, ±{two:.1f} per difference"
+    return text + (f" ({missing} of {len(blocks)} not measured)" if missing else "")
 
 
 def standalone_config(preset: str) -> TrainConfig:

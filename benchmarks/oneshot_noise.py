@@ -6,7 +6,8 @@ loads the supernet the final search of RUN_DIR used, evaluates each final model 
 with ``--recal-seeds`` different recalibration draws (the search itself used the run's seed), and
 prints per model the mean and std over draws, then the accuracy step from the fastest to the
 slowest model beside that noise: a trade-off the main job reports is real only if the step is
-well above it.
+well above it. Beside it stands the run's noise ceiling when it measured one (a second supernet of
+another seed: seed noise, which recalibration draws do not show).
 
 Usage: python benchmarks/oneshot_noise.py runs/quick [--recal-seeds 10]
 """
@@ -25,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from padnas.data.datasets import load_data
+from padnas.search.ceiling import describe
 from padnas.search.oneshot import OneShotEvaluator
 from padnas.train.checkpoint import load_supernet
 from padnas.train.config import TrainConfig
@@ -65,6 +67,12 @@ def main() -> None:
             f"{100 * step.std(ddof=1):.2f}; per-model noise {100 * noise.mean():.2f} pts); "
             f"positive in {int((step > 0).sum())}/{len(step)} draws"
         )
+    summary = json.loads((args.run_dir / "summary.json").read_text())
+    block = summary.get("noise_ceiling")
+    print(
+        "the run's noise ceiling (seed noise): "
+        + ("not measured" if block is None else describe(block))
+    )
     print(f"wall {time.perf_counter() - t0:.0f} s")
 
 

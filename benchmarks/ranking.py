@@ -6,7 +6,10 @@ proxy task, take ``--n`` architectures spread evenly along the latency order of 
 evaluated set (all in the latency window), train each stand-alone with the preset's one short fixed
 schedule and the same seed, and compute Kendall's tau (scipy) between their one-shot and stand-alone
 accuracies. Prints tau per seed, mean +- std over seeds, the final space's size, and the paper's
-tau beside it; draws one-shot vs stand-alone accuracy per setting.
+tau beside it, and beside every tau the noise ceiling of the searches behind it (tau between two
+stage-1 supernets differing only by seed, and the seed noise of one one-shot accuracy: a tau
+against stand-alone accuracy cannot be trusted beyond it); draws one-shot vs stand-alone accuracy
+per setting.
 
 What it reproduces: the *direction* of Table 8 (does tau rise with M?) on Fashion-MNIST at 32x32,
 width 0.25, minutes of training; not the paper's ImageNet numbers.
@@ -31,6 +34,7 @@ import numpy as np
 from evidence_runs import (
     METHODS,
     add_search_args,
+    ceiling_text,
     resumable,
     run_searches,
     spread,
@@ -58,6 +62,7 @@ def rank_setting(run, picks: list[dict], alone: list[float]) -> dict:
         "one_shot": one_shot,
         "standalone": alone,
         "search_seconds": run.seconds(),
+        "noise_ceiling": run.ceiling(),
     }
 
 
@@ -101,7 +106,11 @@ def plot(rows: list[dict], stages: list[int], path: Path) -> None:
         taus = [r["tau"] for r in rows if r["stages"] == m]
         for r in (r for r in rows if r["stages"] == m):
             ax.scatter(r["one_shot"], r["standalone"], s=14, label=f"seed {r['seed']}")
-        ax.set_title(f"{METHODS[m]} (M={m}): tau {np.mean(taus):.2f} ± {np.std(taus):.2f}")
+        ceiling = ceiling_text([r["noise_ceiling"] for r in rows if r["stages"] == m], short=True)
+        ax.set_title(
+            f"{METHODS[m]} (M={m}): tau {np.mean(taus):.2f} ± {np.std(taus):.2f}\n{ceiling}",
+            fontsize=9,
+        )
         ax.set_xlabel("one-shot accuracy (val)")
         ax.set_ylabel("stand-alone accuracy (test)")
         ax.legend(fontsize=7)
@@ -147,7 +156,8 @@ def main() -> None:
         print(
             f"{METHODS[m]:<12} {m:>2} {' '.join(f'{t:+.2f}' for t in taus):<24} "
             f"{taus.mean():+.2f} ± {taus.std():.2f}   {size:9.2e} "
-            f"{p_mean:.4f}±{p_std:.4f} {PAPER_SIZE.get(m, '?'):>10}"
+            f"{p_mean:.4f}±{p_std:.4f} {PAPER_SIZE.get(m, '?'):>10}  "
+            f"[{ceiling_text([r['noise_ceiling'] for r in sel])}]"
         )
     plot(rows, args.stages, args.plot)
     print(

@@ -15,10 +15,16 @@ Figures:
   shared seeds, and CES's ratio to each baseline;
 - variance across seeds of the op distribution estimated from the archs of rank < 10 (what
   pruning uses): the last layer (Fig. 7) and the mean over layers, CES vs SPOS; and how sparse
-  those distributions are (entropy / log(#ops), mean over layers and seeds; 1 = uniform).
+  those distributions are (entropy / log(#ops), mean over layers and seeds; 1 = uniform);
+- beside them, the noise ceiling of the supernet all of them ran on (padnas.search.ceiling): a
+  second supernet trained the same way but for its seed (cached too) scores up to
+  ``--ceiling-archs`` of seed 0's CES architectures, spread along the window; Kendall tau between
+  the two and the seed noise of one one-shot accuracy say how much of a difference between the
+  methods' fronts one-shot accuracy can resolve at all (``--ceiling-archs 0`` skips it).
 
 Usage: python benchmarks/search_quality.py [--lut L.json] [--space basic] [--seeds 3]
        [--dist-seeds 5] [--pop 16] [--generations 8] [--epochs 10] [--data fashion]
+       [--ceiling-archs 40]
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ from padnas.data.datasets import load_data
 from padnas.experiments.baselines import random_search, spos_evolution
 from padnas.run.plan import default_window
 from padnas.run.settings import PRESETS
+from padnas.search.ceiling import NoiseCeiling, describe, measure_ceiling, spread_by_latency
+from padnas.search.ceiling import twin_seed as derive_twin_seed
 from padnas.search.ces import CESConfig, SearchResult, run_ces
 from padnas.search.oneshot import OneShotEvaluator
 from padnas.search.prune import MAX_RANK, OpDistribution
@@ -84,6 +92,27 @@ def cached_supernet(family: str, data, epochs: int, seed: int):
     return net, preset
 
 
+def noise_ceiling(result: SearchResult, evaluator, data, epochs: int, n: int) -> NoiseCeiling:
+    """``result``'s architectures (up to ``n``, spread by latency) on a second supernet that
+    differs from the evaluator's only by its seed, under the same recalibration draw."""
+    recs = result.records
+    picks = [
+        recs[i] for i in spread_by_latency([r.latency_ms for r in recs], [r.arch for r in recs], n)
+    ]
+    seed = derive_twin_seed(0)
+    twin, preset = cached_supernet(result.space.family, data, epochs, seed=seed)
+    twin_eval = OneShotEvaluator.from_config(twin, data, preset, seed=evaluator.seed)
+    archs = [r.arch for r in picks]
+    return measure_ceiling(
+        archs,
+        [r.latency_ms for r in picks],
+        evaluator.accuracy(archs),
+        twin_eval.accuracy(archs),
+        seeds=(0, seed),
+        recal_seed=evaluator.seed,
+    )
+
+
 def front_hv(result: SearchResult, ref: np.ndarray) -> float:
     F = result.objectives()[[r.rank == 1 for r in result.records]]
     return float(HV(ref_point=ref)(F))
@@ -112,6 +141,12 @@ def main() -> None:
         "--mutation-prob", type=float, default=None, help="CES per-gene PM rate [CESConfig's]"
     )
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument(
+        "--ceiling-archs",
+        type=int,
+        default=40,
+        help="architectures the noise ceiling is measured on (0: do not measure it)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -152,6 +187,12 @@ def main() -> None:
         )
 
     hv = {m: np.array([front_hv(r, ref) for r in rs[: args.seeds]]) for m, rs in results.items()}
+    ceiling = None
+    if args.ceiling_archs:
+        ceiling = noise_ceiling(
+            results["ces"][0], evaluator, data, args.epochs, max(3, args.ceiling_archs)
+        )
+        print(f"noise ceiling of the supernet: {describe(ceiling.summary())}")
     var, entropy = {}, {}
     for m in ("ces", "spos"):
         dists = np.stack([distribution(r) for r in results[m][: args.dist_seeds]])
@@ -181,6 +222,14 @@ def main() -> None:
         print(f"hv_{m}_mean: {v.mean():.4f}")
         print(f"hv_{m}_std: {v.std():.4f}")
         print(f"hv_{m}_median: {np.median(v):.4f}")
+    if ceiling is not None:
+        # beside every HV and its ratios: how far the one-shot accuracies under them are noise
+        print(f"noise_ceiling_tau: {ceiling.tau if ceiling.tau is None else round(ceiling.tau, 4)}")
+        print(f"noise_ceiling_p_value: {ceiling.p_value}")
+        print(f"noise_ceiling_archs: {ceiling.n}")
+        print(f"noise_ceiling_seeds: {list(ceiling.seeds)}")
+        print(f"noise_ceiling_accuracy_noise_pts: {100 * ceiling.accuracy_noise:.2f}")
+        print(f"noise_ceiling_step_noise_pts: {100 * ceiling.step_noise:.2f}")
     print(f"hv_ratio_ces_over_spos: {hv['ces'].mean() / hv['spos'].mean():.4f}")
     print(f"hv_ratio_ces_over_random: {hv['ces'].mean() / hv['random'].mean():.4f}")
     for m in ("ces", "spos"):

@@ -61,11 +61,15 @@ def tiny_plan(
     epochs: tuple[int, ...] = (1, 1),
     ces: CESConfig = TINY_CES,
     eval_batch_size: int = 48,
+    noise_ceiling: bool = False,
     **plan_kw,
 ) -> SearchPlan:
     """The plan ``padnas search --preset quick`` makes, then shrunk to seconds: width 0.1, batches
-    of 32, supernet stages of ``epochs`` epochs (lr 0.1 for the first, 0.05 after)."""
-    plan = plan_search(str(lut_file), stages=stages, preset="quick", **plan_kw)
+    of 32, supernet stages of ``epochs`` epochs (lr 0.1 for the first, 0.05 after); without the
+    noise ceiling unless ``noise_ceiling``."""
+    plan = plan_search(
+        str(lut_file), stages=stages, preset="quick", noise_ceiling=noise_ceiling, **plan_kw
+    )
     schedule = tuple(Stage(n, 0.1 if i == 0 else 0.05) for i, n in enumerate(epochs))
     preset = replace(
         PRESETS["quick"].train,

@@ -17,6 +17,7 @@ from padnas.cli.options import (
     threads_option,
 )
 from padnas.core.cli import handle_errors, path_option, profile_option, quiet_tensorflow
+from padnas.core.errors import UsageError
 from padnas.run.rundir import SUMMARY_TEXT, LoadedRun, RunDir
 from padnas.space import DEPLOY_RESOLUTION
 from padnas.space.choice import space_option
@@ -24,6 +25,16 @@ from padnas.space.choice import space_option
 
 def _echo(msg: str) -> None:
     click.echo(msg, err=True)
+
+
+def _saved_ceiling(out) -> bool | None:
+    """Whether the run in ``out`` measures the noise ceiling (None: no readable run there; the
+    run-directory checks say why later). A run from before the ceiling existed does not."""
+    try:
+        saved = RunDir(out).config()
+    except UsageError:  # a damaged config.json or a file in the way
+        return None
+    return None if saved is None else saved.get("noise_ceiling") is not None
 
 
 @click.command(
@@ -81,6 +92,14 @@ latencies of 10,000 random architectures of the space, printed at start."""
     show_default=True,
     help="Deployment resolution the LUT must be built for.",
 )
+@click.option(
+    "--noise-ceiling/--no-noise-ceiling",
+    default=None,
+    help="Measure how far the one-shot ranking can be trusted: a second stage-1 supernet, the "
+    "same but for its seed, ranks the first search's architectures too (Kendall tau, seed noise "
+    "of an accuracy) [default: the preset's: on for quick (about 100 s of CPU on a second core, "
+    "beside the first supernet, plus 40 evaluations), off for paper; with --resume: the run's].",
+)
 @threads_option
 @accelerator_option
 @precision_option
@@ -99,6 +118,7 @@ def search(
     resume,
     seed,
     resolution,
+    noise_ceiling,
     threads,
     device,
     precision,
@@ -115,6 +135,8 @@ def search(
 
     check_threads(threads)
     t0 = time.perf_counter()
+    if resume and noise_ceiling is None:  # a run continues as it started
+        noise_ceiling = _saved_ceiling(out)
     plan = plan_search(
         str(lut_path),
         family=family,
@@ -125,6 +147,7 @@ def search(
         preset=preset,
         seed=seed,
         resolution=resolution,
+        noise_ceiling=noise_ceiling,
     )
     ctx = init_distributed()
     echo = _echo if ctx.is_main else (lambda msg: None)

@@ -9,6 +9,12 @@ Every step is a deterministic function of the config and of the files earlier st
 run directory, so a run killed anywhere continues with ``--resume`` and ends exactly as an
 uninterrupted run: training resumes from its per-epoch checkpoint (train.py), a stage's CES replays
 from the accuracies already measured (ces.py), and pruning is recomputed from the search result.
+
+The noise ceiling (:mod:`padnas.search.ceiling`, when the settings ask for it): a second stage-1
+supernet, the same but for its seed, trains in another process beside the first
+(:mod:`padnas.train.background`); after the first search, up to N of the architectures it evaluated
+are evaluated on the second supernet too, and the summary says how far the two agree. It changes
+nothing the search does: its result is the same with or without it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from latency.lut.model import LatencyModel
 from padnas.run.rundir import DAMAGED, EVALUATED, FINAL, SUMMARY, SUMMARY_TEXT, RunDir
 from padnas.run.selection import final_notes, select_final
 from padnas.run.settings import SearchSettings, method_name
+from padnas.search.ceiling import NoiseCeiling, describe, measure_ceiling, spread_by_latency
 from padnas.search.ces import Evaluated, SearchResult, run_ces
 from padnas.search.prune import MAX_RANK, OpDistribution, prune
 from padnas.space import Arch, SearchSpace
@@ -56,10 +63,20 @@ class Pipeline:
         self.results: dict[int, SearchResult] = {}
         self.spaces: dict[int, SearchSpace] = {}
         self.distributions: dict[int, OpDistribution] = {}
+        self.ceiling: NoiseCeiling | None = None
+        self._twin = None  # the second supernet's training process, while it runs
+        self._twin_beside = False  # whether it runs beside the first (on another core)
 
     # ---- Algorithm 1 ----------------------------------------------------------------------------
     def execute(self) -> dict:
         """Run (or continue) every stage; return the summary."""
+        try:
+            return self._stages()
+        finally:
+            if self._twin is not None:  # an error or Ctrl-C: its last checkpoint stays
+                self._twin.stop()
+
+    def _stages(self) -> dict:
         from padnas.train.loop import build_supernet
 
         s, echo = self.s, self.hooks.echo
@@ -73,9 +90,11 @@ class Pipeline:
             f"stage 1/{M}: train the initial supernet "
             f"({sched[0].epochs} epochs, lr {sched[0].lr:g})"
         )
+        self._start_twin(space, sched[0])
         self._train(1, supernet, sched[0])
         for k in range(2, M):
             result = self._search(k, space, supernet)
+            self._measure_ceiling(k, result)
             dist = OpDistribution.estimate(space, result.archs(max_rank=MAX_RANK))
             pr = prune(dist, s.p_th)
             self.distributions[k] = dist
@@ -105,6 +124,7 @@ class Pipeline:
             )
             self._train(k, supernet, stage)
         result = self._search(M, space, supernet)
+        self._measure_ceiling(M, result)
         self.distributions[M] = OpDistribution.estimate(space, result.archs(max_rank=MAX_RANK))
         return self._finish(result, space)
 
@@ -129,6 +149,112 @@ class Pipeline:
         if not self.run.is_done(f"train-{k}"):
             self.run.mark_done(f"train-{k}", seconds=round(time.perf_counter() - t0, 1))
 
+    # ---- the noise ceiling -----------------------------------------------------------------
+    def _start_twin(self, space: SearchSpace, stage: Stage) -> None:
+        """Start training the second stage-1 supernet, unless the ceiling needs none (off, not
+        rank 0, already measured, already trained). Beside the first when a core is free."""
+        import torch
+
+        from padnas.search.ceiling import twin_seed
+        from padnas.train.background import BackgroundTraining, available_cores
+        from padnas.train.distributed import dist_context, resolve_device
+
+        s = self.s
+        if s.ceiling is None or not dist_context().is_main or self.run.is_done("train-1-twin"):
+            return
+        if self.run.file(RunDir.ceiling_file()).is_file():
+            return
+        threads = torch.get_num_threads()
+        device = resolve_device(self.device)
+        beside = device.type != "cpu" or available_cores() >= 2 * threads
+        seed = twin_seed(s.seed)
+        self._twin = BackgroundTraining(
+            space,
+            self.data,
+            s.preset,
+            self.run.twin_ckpt_dir(),
+            seed=seed,
+            epochs=stage.epochs,
+            lr=stage.lr,
+            device=str(device),
+            threads=threads,
+        ).start()
+        self._twin_beside = beside
+        where = (
+            "beside it, in another process"
+            if beside
+            else f"first (no core free beside {threads} thread(s))"
+        )
+        self.hooks.echo(
+            f"stage 1/{s.stages}: noise ceiling: a second supernet, seed {seed}, trains {where}"
+        )
+        if not beside:
+            self._wait_twin()
+
+    def _wait_twin(self) -> None:
+        if self._twin is None:
+            return
+        seconds = self._twin.wait()
+        self._twin = None
+        self.run.mark_done("train-1-twin", seconds=seconds, concurrent=self._twin_beside)
+
+    def _load_twin(self):
+        """The second supernet, checked: a supernet of the stage-1 space with the twin's seed."""
+        from padnas.train.checkpoint import CheckpointError, load_supernet
+        from padnas.train.distributed import resolve_device
+
+        path = self.run.twin_ckpt_dir()
+        net, meta = load_supernet(path)
+        seed = self.s.ceiling_record["seeds"][1]
+        if meta.get("seed") != seed or net.space.signature != self.spaces[1].signature:
+            raise CheckpointError(
+                f"{path} holds another supernet than this run's second one (seed {seed}); {DAMAGED}"
+            )
+        return net.to(resolve_device(self.device)).eval()
+
+    def _measure_ceiling(self, k: int, result: SearchResult) -> None:
+        """After the first search (stage 2): its architectures, spread along the window, on the
+        second supernet with the same recalibration draw; or the measurement on record."""
+        from padnas.search.oneshot import OneShotEvaluator
+        from padnas.train.distributed import dist_context
+
+        s = self.s
+        if k != 2 or s.ceiling is None or not dist_context().is_main:
+            return
+        record = s.ceiling_record
+        seeds, recal = (record["seeds"][0], record["seeds"][1]), record["recal_seed"]
+        stored = self.run.read_json(RunDir.ceiling_file())
+        if stored is not None:
+            where = str(self.run.file(RunDir.ceiling_file()))
+            self.ceiling = NoiseCeiling.from_json(
+                stored, self.spaces[1], seeds, recal, where=where, fix=DAMAGED
+            )
+            return
+        self._wait_twin()
+        t0 = time.perf_counter()
+        recs = result.records
+        picks = [
+            recs[i]
+            for i in spread_by_latency(
+                [r.latency_ms for r in recs], [r.arch for r in recs], s.ceiling.archs
+            )
+        ]
+        evaluator = OneShotEvaluator.from_config(self._load_twin(), self.data, s.preset, seed=recal)
+        twin = evaluator.accuracy([r.arch for r in picks])
+        self.ceiling = measure_ceiling(
+            [r.arch for r in picks],
+            [r.latency_ms for r in picks],
+            [r.accuracy for r in picks],
+            twin,
+            seeds=seeds,
+            recal_seed=recal,
+        )
+        self.run.write_json(RunDir.ceiling_file(), self.ceiling.to_json())
+        self.run.mark_done("noise-ceiling", seconds=round(time.perf_counter() - t0, 1))
+        found = describe(self.ceiling.summary())
+        self.hooks.echo(f"noise ceiling of the stage-1 supernet: {found}")
+
+    # ---- one stage's search -------------------------------------------------------------------
     def _search(self, k: int, space: SearchSpace, supernet) -> SearchResult:
 
         from padnas.search.oneshot import OneShotEvaluator
@@ -275,4 +401,19 @@ class Pipeline:
             "stages": stages,
             "final": final["models"],
             "final_notes": final["notes"],
+            "noise_ceiling": self._ceiling_block(final["models"]),
+        }
+
+    def _ceiling_block(self, models: list[dict]) -> dict | None:
+        """The ``noise_ceiling`` block of the summary (None when not measured), with the cost
+        of measuring it from the run's bookkeeping."""
+        if self.ceiling is None:
+            return None
+        state = self.run.state()["done"]
+        twin = state.get("train-1-twin", {})
+        return {
+            **self.ceiling.summary(models),
+            "twin_train_seconds": twin.get("seconds"),
+            "twin_concurrent": twin.get("concurrent"),
+            "eval_seconds": state.get("noise-ceiling", {}).get("seconds"),
         }

@@ -20,6 +20,7 @@ from latency.lut.model import LatencyModel
 from latency.lut.table import load_lut
 from padnas.core.errors import UsageError
 from padnas.run.settings import FINAL_MODELS, SearchSettings, get_preset
+from padnas.search.ceiling import CeilingConfig
 from padnas.search.ces import CESConfig
 from padnas.search.prune import check_p_th
 from padnas.search.window import Gate, LatencyWindow, WindowError, sample_admissible
@@ -127,8 +128,11 @@ def plan_search(
     preset: str = "quick",
     seed: int = 0,
     resolution: int = DEPLOY_RESOLUTION,
+    noise_ceiling: bool | None = None,
 ) -> SearchPlan:
-    """Validate every input of ``padnas search`` and resolve the defaults, without training."""
+    """Validate every input of ``padnas search`` and resolve the defaults, without training.
+
+    ``noise_ceiling`` None takes the preset's choice (on for quick, off for paper)."""
 
     if not MIN_STAGES <= stages <= MAX_STAGES:
         raise UsageError(
@@ -142,6 +146,9 @@ def plan_search(
     space = get_space(family)
     named = get_preset(preset)
     train_cfg, ces_cfg = named.train, named.ces
+    ceiling = named.ceiling
+    if noise_ceiling is not None:
+        ceiling = (ceiling or CeilingConfig()) if noise_ceiling else None
     lut = load_lut(lut_path, family=family, resolution=resolution)
     model = LatencyModel.from_lut(lut, space)
     if window is None:
@@ -176,5 +183,6 @@ def plan_search(
         seed=seed,
         lut=lut_identity(lut),
         final_models=FINAL_MODELS[family],
+        ceiling=ceiling,
     )
     return SearchPlan(settings, lut, messages, warnings)

@@ -1,7 +1,8 @@
 """What a search run shows a person: the text summary and three plots (matplotlib, Agg).
 
 - ``pareto.png``: every architecture each CES evaluated (latency vs one-shot accuracy), ranks < 10
-  highlighted, the Pareto front drawn, the window shaded, the final models labelled;
+  highlighted, the Pareto front drawn, the window shaded, the final models labelled, with error
+  bars of one standard deviation of seed noise and the ceiling's tau when it was measured;
 - ``op_heatmap.png``: per stage, the probability of each op in each layer among the archs of rank
   < 10 (the paper's Fig. 3); ops a layer no longer has are hatched grey;
 - ``space_size.png``: the number of architectures in each stage's space (log scale).
@@ -17,6 +18,7 @@ import numpy as np
 
 from padnas.core import atomic_write_bytes
 from padnas.run.rundir import PLOTS, LoadedRun, RunDir
+from padnas.search.ceiling import Step, describe
 from padnas.search.ces import SearchResult
 from padnas.search.prune import MAX_RANK, OpDistribution
 from padnas.space import SearchSpace
@@ -64,7 +66,37 @@ def render_summary(summary: dict) -> str:
         lines.append("(no architecture found)")
     for note in summary.get("final_notes", []):
         lines.append(f"note: {note}")
+    lines += ["", *render_ceiling(summary.get("noise_ceiling"))]
     return "\n".join(lines) + "\n"
+
+
+def render_ceiling(block: dict | None) -> list[str]:
+    """The summary's noise-ceiling lines: how far two supernets that differ only by their seed
+    agree, and, step by step, whether the final models' accuracy rises beyond that noise."""
+    if block is None:
+        return [
+            "noise ceiling: not measured (--no-noise-ceiling): how far this ranking can be "
+            "trusted is unknown"
+        ]
+    a, b = block["seeds"]
+    lines = [
+        f"noise ceiling: two stage-{block['stage']} supernets, seeds {a} and {b} (nothing else "
+        f"differs), on {block['archs']} archs of the first search spread along the window, "
+        "the same recalibration draw",
+        f"  {describe(block, archs=False)}",
+    ]
+    cost = []
+    if block.get("twin_train_seconds") is not None:
+        beside = " beside the first" if block.get("twin_concurrent") else ""
+        cost.append(f"second supernet {block['twin_train_seconds']:.0f} s{beside}")
+    if block.get("eval_seconds") is not None:
+        cost.append(f"{block['archs']} evaluations {block['eval_seconds']:.0f} s")
+    if cost:
+        lines.append(f"  cost: {', '.join(cost)}")
+    for st in block["steps"]:
+        step = Step(st["from"], st["to"], st["points"], st["band_points"])
+        lines.append(f"  {step.sentence()}")
+    return lines
 
 
 def show(path: str | Path) -> str:
@@ -163,6 +195,7 @@ def _pareto(plt, run: RunDir, summary: dict, results: Mapping[int, SearchResult]
         front = front[np.argsort(lat[front])]
         ax.plot(lat[front], acc[front], "-o", c="tab:red", ms=3, lw=1, label="Pareto front")
         if k == last:
+            _noise_marks(ax, summary)
             for m in summary["final"]:
                 ax.annotate(
                     m["label"],
@@ -177,6 +210,36 @@ def _pareto(plt, run: RunDir, summary: dict, results: Mapping[int, SearchResult]
     axes[0][0].set_ylabel("one-shot accuracy")
     axes[0][0].legend(fontsize=7, loc="lower right")
     _save(run, PLOTS["pareto"], fig)
+
+
+def _noise_marks(ax, summary: dict) -> None:
+    """Error bars of one standard deviation of seed noise on the final models' one-shot
+    accuracy, and the ceiling's tau, when the run measured it."""
+    block = summary.get("noise_ceiling")
+    if block is None or not summary["final"]:
+        return
+    lat = [m["latency_ms"] for m in summary["final"]]
+    acc = [m["one_shot_accuracy"] for m in summary["final"]]
+    ax.errorbar(
+        lat,
+        acc,
+        yerr=block["accuracy_noise"],
+        fmt="none",
+        ecolor="k",
+        elinewidth=1,
+        capsize=3,
+        label="±1 std seed noise",
+    )
+    tau = "undefined" if block["tau"] is None else f"{block['tau']:+.2f}"
+    ax.text(
+        0.02,
+        0.98,
+        f"noise ceiling: tau {tau} over {block['archs']} archs\n"
+        f"±{100 * block['accuracy_noise']:.1f} pts per model",
+        transform=ax.transAxes,
+        va="top",
+        fontsize=7,
+    )
 
 
 def _heatmap(plt, run: RunDir, distributions: Mapping[int, OpDistribution]) -> None:

@@ -6,6 +6,8 @@ Layout (every whole file written atomically; logs are append-only JSON lines)::
       config.json              everything that determines the result (checked on --resume)
       state.json               finished steps, stage timings (bookkeeping, not part of the result)
       stage-1/space.json       the initial layer-wise space; stage-1/ckpt/ the initial supernet
+      stage-1/twin/ckpt/       the noise ceiling's second supernet (the same but for its seed)
+      stage-1/noise_ceiling.json  both supernets' accuracies on the first search's archs
       stage-k/ces.jsonl        CES progress, one record per evaluated arch (resume memo)
       stage-k/search.json      the finished CES of stage k: every evaluated arch, ranked
       stage-k/distribution.json, stage-k/space.json, stage-k/ckpt/   (k = 2..M-1: prune, finetune)
@@ -172,8 +174,17 @@ class RunDir:
     def ckpt_dir(self, k: int) -> Path:
         return self.stage_dir(k) / "ckpt"
 
+    def twin_ckpt_dir(self) -> Path:
+        """The noise ceiling's second stage-1 supernet (search.ceiling): another seed."""
+        return self.stage_dir(1) / "twin" / "ckpt"
+
     def file(self, name: str) -> Path:
         return self.path / name
+
+    @staticmethod
+    def ceiling_file() -> str:
+        """The noise ceiling: both stage-1 supernets' accuracies on the same architectures."""
+        return "stage-1/noise_ceiling.json"
 
     @staticmethod
     def space_file(k: int) -> str:
@@ -386,6 +397,28 @@ class LoadedRun:
             for i, row in enumerate(self.run.read_records(log), 1):
                 where = f"{self.run.path / log}, line {i}"
                 Evaluated.from_json(row, space, where=where, fix=DAMAGED)
+        self._check_ceiling()
+
+    def _check_ceiling(self) -> None:
+        """The noise ceiling on record (``stage-1/noise_ceiling.json``), when the run measures
+        one: this run's seeds, archs of the stage-1 space, accuracies in [0, 1]."""
+        from padnas.search.ceiling import NoiseCeiling
+
+        block, rel = self.config.get("noise_ceiling"), RunDir.ceiling_file()
+        if not isinstance(block, dict) or not _is_file(self.run.path / rel, DAMAGED):
+            return
+        space = self._space(
+            self.run.path / RunDir.space_file(1), self._read_stage(RunDir.space_file(1))
+        )
+        seeds = block.get("seeds") or [None, None]
+        NoiseCeiling.from_json(
+            self._read_stage(rel),
+            space,
+            (seeds[0], seeds[1]),
+            block.get("recal_seed"),
+            where=str(self.run.path / rel),
+            fix=DAMAGED,
+        )
 
     def _read_stage(self, rel: str) -> dict:
         p = self.run.path / rel

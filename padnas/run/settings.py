@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from padnas.core.errors import UsageError
+from padnas.search.ceiling import CeilingConfig, twin_seed
 from padnas.search.ces import CESConfig
 from padnas.search.prune import MAX_RANK
 from padnas.search.window import LatencyWindow
@@ -17,11 +18,13 @@ from padnas.train.config import Stage, TrainConfig
 
 @dataclass(frozen=True)
 class Preset:
-    """A named way to run: how supernets and stand-alone networks train, and the CES size (the
-    paper's population 64 x 40 generations, or a CPU-sized one)."""
+    """A named way to run: how supernets and stand-alone networks train, the CES size (the
+    paper's population 64 x 40 generations, or a CPU-sized one) and whether a search measures
+    its noise ceiling by default (``ceiling``; None = off unless ``--noise-ceiling``)."""
 
     train: TrainConfig
     ces: CESConfig
+    ceiling: CeilingConfig | None = None
 
 
 PRESETS: dict[str, Preset] = {
@@ -54,6 +57,10 @@ PRESETS: dict[str, Preset] = {
     # shortened) and three CES runs of 16 x 7 take ~4.5 minutes (how the size was chosen:
     # docs/reproduction.md). Stand-alone: 8 epochs at lr 0.05 with zero-initialised residual BN
     # and label smoothing 0.1; over 3 seeds an architecture's test accuracy varies by ~0.5 points.
+    # Noise ceiling on (padnas.search.ceiling): a second stage-1 supernet (20 epochs, ~100 s of
+    # CPU at ~5 s an epoch, on the second core beside the first when one is free) and 40 more
+    # one-shot evaluations (~12 s at ~0.3 s each): estimates from the figures above, not
+    # measured with the ceiling. The paper preset leaves it off: it doubles the initial training.
     "quick": Preset(
         TrainConfig(
             name="quick",
@@ -71,6 +78,7 @@ PRESETS: dict[str, Preset] = {
             train_per_class=500,
         ),
         CESConfig(pop_size=16, generations=7),
+        CeilingConfig(archs=40),
     ),
 }
 
@@ -130,6 +138,7 @@ class SearchSettings:
     seed: int
     lut: dict  # sha256, device, label, sources, calibrated (identifies the table, not its path)
     final_models: int = 3
+    ceiling: CeilingConfig | None = None  # the noise ceiling (None: not measured)
 
     @property
     def schedule(self) -> list[Stage]:
@@ -151,4 +160,17 @@ class SearchSettings:
             "seed": self.seed,
             "lut": self.lut,
             "final_models": self.final_models,
+            "noise_ceiling": None if self.ceiling is None else self.ceiling_record,
+        }
+
+    @property
+    def ceiling_record(self) -> dict:
+        """What the noise ceiling is measured with: the architectures (at most), the two
+        supernets' seeds (the run's, and the second's derived from it: search.ceiling.twin_seed)
+        and the BatchNorm recalibration draw both are evaluated with (the search's own)."""
+        assert self.ceiling is not None
+        return {
+            **self.ceiling.to_dict(),
+            "seeds": [self.seed, twin_seed(self.seed)],
+            "recal_seed": self.seed,
         }

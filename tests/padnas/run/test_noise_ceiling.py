@@ -1,0 +1,261 @@
+"""A search's noise ceiling end to end on tiny settings: measured by default where the preset
+says so and reported in ``show --json``, ``summary.txt`` and the plot; skipped with
+``--no-noise-ceiling``; a resume never retrains the second supernet; a killed run stops it; a
+forged ceiling or second supernet is refused. The summary's sentences are checked on
+constructed numbers. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from search_support import (
+    TINY_CES,
+    TINY_PRESET,
+    invoke,
+    run_pipeline,
+    search_args,
+    tiny_data,
+    tiny_plan,
+    tiny_quick,
+)
+
+from padnas.cli.runs import show
+from padnas.cli.search import search
+from padnas.run.pipeline import Hooks
+from padnas.run.report import render_ceiling, render_summary
+from padnas.run.settings import PRESETS, Preset
+from padnas.search.ceiling import CeilingConfig, measure_ceiling, twin_seed
+from padnas.space import get_space
+from padnas.train.background import BackgroundTraining
+from padnas.train.checkpoint import load_checkpoint
+
+TWIN = Path("stage-1/twin/ckpt/checkpoint.pt")
+CEILING = Path("stage-1/noise_ceiling.json")
+
+
+@pytest.fixture(scope="module")
+def ceiling_on(tmp_path_factory):
+    """The tiny quick preset with the noise ceiling on by default (at most 8 archs)."""
+    with tiny_quick(tmp_path_factory.mktemp("cache")), pytest.MonkeyPatch.context() as mp:
+        mp.setitem(PRESETS, "quick", Preset(TINY_PRESET, TINY_CES, CeilingConfig(archs=8)))
+        yield
+
+
+@pytest.fixture(scope="module")
+def measured(ceiling_on, lut_file, tmp_path_factory) -> Path:
+    """A finished run through the CLI that measured its ceiling (the preset's default)."""
+    run = tmp_path_factory.mktemp("runs") / "measured"
+    r = invoke(search, search_args(lut_file, run))
+    assert r.exit_code == 0, r.output
+    return run
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_show_json_and_summary_carry_the_ceiling(measured):
+    r = invoke(show, [measured, "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    block = doc["noise_ceiling"]
+    records = _json(measured / CEILING)["records"]
+    evaluated = doc["stages"][1]["evaluations"]
+    assert block["archs"] == len(records) == min(8, evaluated)
+    assert -1 <= block["tau"] <= 1 and 0 <= block["p_value"] <= 1
+    assert block["seeds"] == [0, twin_seed(0)] and block["recal_seed"] == 0
+    assert doc["config"]["noise_ceiling"] == {
+        "archs": 8,
+        "seeds": [0, twin_seed(0)],
+        "recal_seed": 0,
+    }
+    diff = np.array([x["accuracy"] - x["twin_accuracy"] for x in records])
+    assert block["acc_difference_std"] == pytest.approx(diff.std(ddof=1))
+    assert block["accuracy_noise"] == pytest.approx(diff.std(ddof=1) / np.sqrt(2))
+    # the first supernet's accuracies are the ones its search measured (same recalibration)
+    searched = _json(measured / "stage-2/search.json")["records"]
+    by_arch = {x["arch"]: x["accuracy"] for x in searched}
+    assert all(by_arch[x["arch"]] == x["accuracy"] for x in records)
+    # the archs are spread along the evaluated set's latencies: the fastest and the slowest
+    lats = sorted(x["latency_ms"] for x in searched)
+    got = sorted(x["latency_ms"] for x in records)
+    assert got[0] == lats[0] and got[-1] == lats[-1]
+    assert load_checkpoint(measured / TWIN)["meta"]["seed"] == twin_seed(0)
+    # every step of the final models, in the summary and the text, with its verdict
+    final = doc["final"]
+    assert len(block["steps"]) == max(0, len(final) - 1) + (len(final) > 2)
+    text = (measured / "summary.txt").read_text()
+    assert f"seeds 0 and {twin_seed(0)}" in text and "Kendall tau" in text
+    for st in block["steps"]:
+        verdict = "within the ranking noise" if st["within_noise"] else "beyond the ranking noise"
+        assert f"{st['from']} → {st['to']}" in text and verdict in text
+    assert (measured / "pareto.png").stat().st_size > 0
+
+
+def test_no_noise_ceiling_skips_it(ceiling_on, measured, lut_file, tmp_path, expect_error):
+    out = tmp_path / "off"
+    r = invoke(search, [*search_args(lut_file, out), "--no-noise-ceiling"])
+    assert r.exit_code == 0, r.output
+    assert not (out / "stage-1/twin").exists() and not (out / CEILING).exists()
+    assert _json(out / "summary.json")["noise_ceiling"] is None
+    assert _json(out / "config.json")["noise_ceiling"] is None
+    assert "noise ceiling: not measured" in (out / "summary.txt").read_text()
+    # --resume continues a run as it started, whatever the preset's default
+    r = invoke(search, [*search_args(lut_file, out), "--resume"])
+    assert r.exit_code == 0 and "is finished" in r.stderr, r.output
+    # ...and a run that measures its ceiling cannot be resumed without it
+    r = invoke(search, [*search_args(lut_file, measured), "--resume", "--no-noise-ceiling"])
+    expect_error(r, 2, "another configuration", "noise_ceiling", alone=False)
+
+
+def test_resume_does_not_retrain_the_second_supernet(measured, lut_file, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    shutil.copytree(measured, out)
+    twin_before = (out / TWIN).read_bytes(), (out / TWIN).stat().st_mtime_ns
+    (out / CEILING).unlink()  # measured again from the stored second supernet...
+    (out / "summary.json").unlink()  # ...when --resume rebuilds the damaged result
+
+    def no_training(self):
+        raise AssertionError("the second supernet was trained again")
+
+    monkeypatch.setattr(BackgroundTraining, "start", no_training)
+    r = invoke(search, [*search_args(lut_file, out), "--resume"])
+    assert r.exit_code == 0, r.output
+    assert "rebuilding" in r.stderr
+    assert ((out / TWIN).read_bytes(), (out / TWIN).stat().st_mtime_ns) == twin_before
+    assert _json(out / CEILING) == _json(measured / CEILING)
+    seconds = ("eval_seconds", "twin_train_seconds")
+    again, first = (
+        {k: v for k, v in _json(p / "summary.json")["noise_ceiling"].items() if k not in seconds}
+        for p in (out, measured)
+    )
+    assert again == first
+
+
+class Kill(Exception):
+    pass
+
+
+def test_a_killed_run_stops_the_second_supernet_and_resumes_it(lut_file, tmp_path):
+    data = tiny_data()
+    plan = tiny_plan(lut_file, 2, epochs=(2,), noise_ceiling=True)
+    plan.settings = replace(plan.settings, ceiling=CeilingConfig(archs=6))
+    run_pipeline(plan, data, tmp_path / "ref")
+
+    def kill(k, step, loss):
+        if k == 1 and step == 2:
+            raise Kill
+
+    out = tmp_path / "killed"
+    with pytest.raises(Kill):
+        run_pipeline(plan, data, out, hooks=Hooks(on_train_step=kill))
+    assert multiprocessing.active_children() == []  # the second supernet's process is gone
+    summary = run_pipeline(plan, data, out, resume=True)
+    assert _json(out / CEILING) == _json(tmp_path / "ref" / CEILING)
+    assert summary["noise_ceiling"]["archs"] == len(_json(out / CEILING)["records"]) <= 6
+
+
+def test_a_forged_ceiling_is_refused_before_anything_is_written(
+    measured, lut_file, tmp_path, expect_error, frozen
+):
+    out = tmp_path / "run"
+    shutil.copytree(measured, out)
+    (out / "summary.json").unlink()  # a damaged result: --resume reads the stage files back
+    data = _json(out / CEILING)
+    data["records"][0]["twin_accuracy"] = 1.5
+    (out / CEILING).write_text(json.dumps(data))
+    before = frozen(out)
+    r = invoke(search, [*search_args(lut_file, out), "--resume"])
+    expect_error(r, 2, "noise_ceiling.json", "twin_accuracy", alone=False, unchanged=before)
+
+
+def test_a_forged_second_supernet_is_refused(measured, lut_file, tmp_path, expect_error):
+    out = tmp_path / "run"
+    shutil.copytree(measured, out)
+    for name in ("summary.json", str(CEILING)):
+        (out / name).unlink()
+    state = _json(out / "state.json")
+    del state["done"]["train-1-twin"]  # so the second supernet's training resumes, in a child
+    (out / "state.json").write_text(json.dumps(state))
+    (out / TWIN).write_bytes(b"not a checkpoint")
+    r = invoke(search, [*search_args(lut_file, out), "--resume"])
+    expect_error(r, 2, "is not a padnas checkpoint", alone=False)
+
+
+# ---- the summary's words, on constructed numbers ---------------------------------------------
+def _summary(accs: list[float], noise: float) -> dict:
+    """A summary of final models with ``accs`` and a ceiling whose differences have std
+    ``noise`` (accuracies 0..1)."""
+    space = get_space("basic")
+    rng = np.random.default_rng(0)
+    archs = [str(space.decode(g)) for g in space.sample_genomes(rng, 4)]
+    base = np.array([0.60, 0.62, 0.64, 0.66])
+    twin = base + noise * np.array([1, -1, 1, -1]) * np.sqrt(3) / 2  # std of the diff = noise
+    ceiling = measure_ceiling(archs, [50, 60, 70, 80], base, twin, seeds=(0, 1), recal_seed=0)
+    assert ceiling.step_noise == pytest.approx(noise)
+    models = [
+        {
+            "label": label,
+            "arch": archs[0],
+            "latency_ms": 50.0 + i,
+            "latency_source": "mock",
+            "one_shot_accuracy": a,
+            "macs": 1e6,
+            "params": 1e5,
+        }
+        for i, (label, a) in enumerate(zip("ABC", accs, strict=False))
+    ]
+    config = {
+        "space": "basic",
+        "stages": 2,
+        "data": "digits",
+        "preset": {"name": "quick"},
+        "seed": 0,
+        "lut": {"device": "mock", "label": "x", "sources": ["mock"], "calibrated": False},
+        "latency_window_ms": [40, 90],
+        "window_rule": "given",
+        "ces": {"pop_size": 6, "generations": 2},
+        "p_th": 0.01,
+        "max_rank": 10,
+    }
+    return {
+        "method": "I-Supernet",
+        "config": config,
+        "stages": [],
+        "final": models,
+        "final_notes": [],
+        "noise_ceiling": ceiling.summary(models),
+    }
+
+
+def test_summary_says_when_steps_are_within_the_noise():
+    # std of a difference 1.55 points: band ±3.1; A -> C rises 1.2 points
+    text = render_summary(_summary([0.600, 0.605, 0.612], 0.0155))
+    assert (
+        "A → C rises 1.2 points, within the ranking noise (±3.1): these models are not "
+        "distinguishable by one-shot accuracy"
+    ) in text
+    assert "beyond" not in text
+
+
+def test_summary_says_when_steps_rise_beyond_the_noise():
+    text = render_summary(_summary([0.60, 0.65, 0.70], 0.0155))
+    assert "A → B rises 5.0 points, beyond the ranking noise (±3.1)" in text
+    assert "A → C rises 10.0 points, beyond the ranking noise (±3.1)" in text
+    assert "not distinguishable" not in text
+
+
+def test_summary_of_a_run_without_a_ceiling_says_it_is_unknown():
+    summary = _summary([0.6, 0.7], 0.01)
+    summary["noise_ceiling"] = None
+    assert render_ceiling(None) == [
+        "noise ceiling: not measured (--no-noise-ceiling): how far this ranking can be "
+        "trusted is unknown"
+    ]
+    assert "noise ceiling: not measured" in render_summary(summary)
