@@ -130,6 +130,8 @@ class SearchSettings:
     seed: int
     lut: dict  # sha256, device, label, sources, calibrated (identifies the table, not its path)
     final_models: int = 3
+    #: portable CPU kernels, one thread: the same result on any CPU (--deterministic)
+    deterministic: bool = False
 
     @property
     def schedule(self) -> list[Stage]:
@@ -151,4 +153,5 @@ class SearchSettings:
             "seed": self.seed,
             "lut": self.lut,
             "final_models": self.final_models,
+            "deterministic": self.deterministic,
         }
