@@ -8,6 +8,9 @@ import click
 
 from padnas.cli.options import (
     accelerator_option,
+    check_deterministic,
+    deterministic_option,
+    enter_deterministic,
     precision_option,
     set_threads,
     threads_option,
@@ -44,6 +47,7 @@ Examples:
 @accelerator_option
 @precision_option
 @threads_option
+@deterministic_option
 @verbose_option
 @handle_errors
 def evaluate(
@@ -59,6 +63,7 @@ def evaluate(
     device,
     precision,
     threads,
+    deterministic,
     verbose,
 ) -> None:
     """One-shot accuracy of architectures on a trained supernet (BN recalibrated)."""
@@ -71,6 +76,8 @@ def evaluate(
     from padnas.train.config import TrainConfig
     from padnas.train.distributed import resolve_device
 
+    device = check_deterministic(deterministic, threads, device)
+    enter_deterministic(deterministic)
     set_threads(threads)
     if not archs and n_random <= 0:
         raise UsageError("give --arch ARCH (repeatable) or --random N")
@@ -110,5 +117,6 @@ def evaluate(
             "recal_images": cfg.recal_images if recalibrate else None,
             "precision": cfg.precision,
             "seed": seed,
+            "deterministic": deterministic,
         }
         echo_json({**doc, "results": results})

@@ -1,9 +1,11 @@
 """Options shared by the ``padnas`` commands, each declared once (one spelling, one help), and
-the set-up they imply (threads, precision)."""
+the set-up they imply (threads, precision, the deterministic mode)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Sequence
 
 import click
 
@@ -53,6 +55,54 @@ threads_option = click.option(
 )
 
 verbose_option = click.option("-v", "--verbose", is_flag=True, help="Tracebacks on errors.")
+
+DETERMINISTIC_FLAG = "--deterministic"
+
+deterministic_option = click.option(
+    DETERMINISTIC_FLAG,
+    is_flag=True,
+    help="The same result on any CPU: portable kernels (ATen default, oneDNN SSE4.1, MKL "
+    "CBWR=COMPATIBLE), one thread, deterministic algorithms; CPU only, slower. Recorded; a "
+    "resumed run keeps its mode.",
+)
+
+
+def relaunch_deterministic(argv: Sequence[str]) -> None:
+    """Re-execute ``padnas ARGV`` in the pinned environment when ``--deterministic`` is among
+    the arguments and this process's environment is not pinned yet (its variables are read
+    when torch loads). The entry point calls this before parsing; returns when nothing is to
+    be done."""
+    from padnas.train.reproducibility import is_pinned, pinned_environment
+
+    if DETERMINISTIC_FLAG not in argv or is_pinned():
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    command = [sys.executable, "-m", "padnas.cli", *argv]
+    os.execve(sys.executable, command, pinned_environment(os.environ))
+
+
+def check_deterministic(deterministic: bool, threads: int, device: str) -> str:
+    """``--accelerator`` for the run: with ``--deterministic`` a CPU run on one thread (auto
+    means cpu; another device or thread count is refused before any work starts)."""
+    if not deterministic:
+        return device
+    if threads != 1:
+        raise UsageError(f"{DETERMINISTIC_FLAG} runs one thread; drop --threads {threads}")
+    if device not in ("auto", "cpu"):
+        raise UsageError(
+            f"{DETERMINISTIC_FLAG} pins CPU kernels; it runs on the CPU, not --accelerator {device}"
+        )
+    return "cpu"
+
+
+def enter_deterministic(deterministic: bool) -> None:
+    """Start the deterministic mode in this process (see
+    :mod:`padnas.train.reproducibility`); nothing without ``--deterministic``."""
+    if deterministic:
+        from padnas.train.reproducibility import enter_deterministic_mode
+
+        enter_deterministic_mode()
 
 
 def check_threads(threads: int) -> int:

@@ -10,15 +10,18 @@ import click
 
 from padnas.cli.options import (
     accelerator_option,
+    check_deterministic,
     check_threads,
     data_option,
+    deterministic_option,
+    enter_deterministic,
     precision_option,
     set_threads,
     threads_option,
 )
 from padnas.core.cli import handle_errors, path_option, profile_option, quiet_tensorflow
 from padnas.core.errors import UsageError
-from padnas.run.rundir import SUMMARY_TEXT, LoadedRun, RunDir
+from padnas.run.rundir import PLATFORM, SUMMARY_TEXT, LoadedRun, RunDir
 from padnas.space import DEPLOY_RESOLUTION
 from padnas.space.choice import space_option
 
@@ -43,6 +46,7 @@ Examples:
   padnas search --lut pixel3 --preset quick --out runs/quick
   padnas search --lut my_phone.json --space large --latency-window 40:80 --stages 3
   padnas search --lut my_phone.json --out runs/quick --resume   # continue a killed run
+  padnas search --lut pixel3 --out runs/same-anywhere --deterministic   # same result on any CPU
 
 \b
 --stages: 2 = I-Supernet (train + search), 3 = P-Supernet (prune once), 4 = PAD-NAS.
@@ -103,6 +107,7 @@ latencies of 10,000 random architectures of the space, printed at start."""
 @threads_option
 @accelerator_option
 @precision_option
+@deterministic_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--verbose", "-v", is_flag=True, help="Tracebacks and TensorFlow logs.")
 @handle_errors
@@ -122,6 +127,7 @@ def search(
     threads,
     device,
     precision,
+    deterministic,
     quiet,
     verbose,
 ):
@@ -134,6 +140,7 @@ def search(
     from padnas.train.precision import resolve_precision
 
     check_threads(threads)
+    device = check_deterministic(deterministic, threads, device)
     t0 = time.perf_counter()
     if resume and noise_ceiling is None:  # a run continues as it started
         noise_ceiling = _saved_ceiling(out)
@@ -155,9 +162,14 @@ def search(
         echo(line)
     device = resolve_device(device, ctx)
     prec = resolve_precision(precision, device).name
-    settings = replace(plan.settings, preset=plan.settings.preset.replace(precision=prec))
+    settings = replace(
+        plan.settings,
+        preset=plan.settings.preset.replace(precision=prec),
+        deterministic=deterministic,
+    )
     # everything is checked before the first write: a refused command leaves --out as it was
     RunDir.check(out, settings.to_config(), resume=resume)
+    enter_deterministic(deterministic)
     rebuild = False
     if resume and LoadedRun(out).finished:
         damage = LoadedRun(out).damage()
@@ -171,14 +183,24 @@ def search(
     if resume:  # the stage results the run continues from, checked before anything is written
         LoadedRun(out).check_stages()
     from padnas.data.datasets import load_data
+    from padnas.train.reproducibility import platform_change, platform_record
 
     set_threads(threads)
+    platform = platform_record()
+    if resume and not deterministic:
+        changed = platform_change((RunDir(out).config() or {}).get(PLATFORM), platform)
+        if changed:
+            echo(
+                f"note: the run started on another platform ({'; '.join(changed[:3])}): its "
+                "numbers can differ from an uninterrupted run's"
+            )
     preset = plan.settings.preset
     bundle = load_data(data, preset.resolution, seed, preset.train_per_class)
-    run = open_run(out, settings.to_config(), resume=resume, ctx=ctx)
+    run = open_run(out, settings.to_config(), resume=resume, ctx=ctx, platform=platform)
     if rebuild:
         run.unmark("final")
-    echo(f"data: {bundle.describe()}, {prec}, {ctx.world_size} process(es)")
+    mode = ", deterministic" if deterministic else ""
+    echo(f"data: {bundle.describe()}, {prec}, {ctx.world_size} process(es){mode}")
     from padnas.run.pipeline import Hooks
 
     pipeline = Pipeline(

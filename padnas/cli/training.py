@@ -9,7 +9,10 @@ import click
 
 from padnas.cli.options import (
     accelerator_option,
+    check_deterministic,
     data_option,
+    deterministic_option,
+    enter_deterministic,
     precision_option,
     set_threads,
     threads_option,
@@ -27,17 +30,20 @@ def _echo(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-def _training_setup(threads, config_args, precision, device, family, data, seed):
-    """What ``supernet train`` and ``train`` both start with: threads, process group, the
-    preset with the command's overrides and precision, the space and the data."""
+def _training_setup(threads, config_args, precision, device, family, data, seed, deterministic):
+    """What ``supernet train`` and ``train`` both start with: the deterministic mode if asked,
+    threads, process group, the preset with the command's overrides and precision, the space
+    and the data; and the device to train on."""
     from padnas.data.datasets import load_data
     from padnas.train.distributed import init_distributed
 
+    device = check_deterministic(deterministic, threads, device)
+    enter_deterministic(deterministic)
     set_threads(threads)
     ctx = init_distributed()
     cfg = with_precision(_config(*config_args), precision, device, ctx)
     bundle = load_data(data, cfg.resolution, seed, cfg.train_per_class)
-    return ctx, cfg, get_space(family), bundle
+    return ctx, cfg, get_space(family), bundle, device
 
 
 def _training_options(func):
@@ -80,6 +86,7 @@ def _training_options(func):
             ),
             precision_option,
             threads_option,
+            deterministic_option,
             verbose_option,
         ]
     ):
@@ -157,6 +164,7 @@ def supernet_train(
     workers,
     precision,
     threads,
+    deterministic,
     verbose,
     out,
     stage,
@@ -165,7 +173,7 @@ def supernet_train(
     from padnas.train.loop import build_supernet, train_supernet
 
     refuse_inside_run(out, "--out")
-    ctx, cfg, sp, bundle = _training_setup(
+    ctx, cfg, sp, bundle, device = _training_setup(
         threads,
         (preset, epochs, lr, batch_size, resolution, width, workers),
         precision,
@@ -173,6 +181,7 @@ def supernet_train(
         family,
         data,
         seed,
+        deterministic,
     )
     sched = cfg.supernet_stage(stage)
     epochs = sched.epochs if epochs is None else epochs
@@ -221,6 +230,7 @@ def train(
     workers,
     precision,
     threads,
+    deterministic,
     verbose,
     out,
 ) -> None:
@@ -232,7 +242,7 @@ def train(
     a = get_space(family).validate(arch)  # before the data is loaded
     out = out or Path("runs/standalone") / str(a)
     refuse_inside_run(out, "--out")
-    ctx, cfg, sp, bundle = _training_setup(
+    ctx, cfg, sp, bundle, device = _training_setup(
         threads,
         (preset, epochs, lr, batch_size, resolution, width, workers),
         precision,
@@ -240,6 +250,7 @@ def train(
         family,
         data,
         seed,
+        deterministic,
     )
     if ctx.is_main:
         _echo(f"stand-alone {a} on {bundle.describe()}; {cfg.name} preset -> {out}")

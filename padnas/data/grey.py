@@ -8,6 +8,7 @@ trained here keeps the RGB stem of its deployment form.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -123,8 +124,7 @@ def _grey_bundle(
     used = np.concatenate([train_idx, val_idx, test_idx])
     grey = torch.zeros((len(images), 1, resolution, resolution), dtype=torch.uint8)
     grey[torch.from_numpy(used)] = _resize_grey(images[used], resolution)
-    train_px = grey[torch.from_numpy(train_idx)].float() / 255.0
-    mean, std = float(train_px.mean()), float(train_px.std())
+    mean, std = pixel_statistics(grey[torch.from_numpy(train_idx)])
 
     def split(idx: np.ndarray) -> TensorSplit:
         return TensorSplit(grey[torch.from_numpy(idx)], labels[idx], mean, std)
@@ -139,6 +139,27 @@ def _grey_bundle(
         classes,
         seed,
     )
+
+
+def pixel_statistics(images: torch.Tensor, chunk: int = 4096) -> tuple[float, float]:
+    """Mean and (unbiased) std of uint8 ``images`` scaled to [0, 1], in float64 and exact.
+
+    Why: a float32 reduction's order depends on the thread count (two threads changed the
+    normalisation mean, and with it every run). Here the pixels are counted by value (an
+    integer histogram, chunk by chunk, so no large copy is made), the sums are exact Python
+    integers and each statistic is rounded once: the same on every machine and thread count.
+    """
+    counts = torch.zeros(256, dtype=torch.int64)
+    for start in range(0, len(images), chunk):
+        values = images[start : start + chunk].reshape(-1).to(torch.int64)
+        counts += torch.bincount(values, minlength=256)
+    hist = counts.tolist()
+    n = sum(hist)
+    total = sum(v * c for v, c in enumerate(hist))
+    squares = sum(v * v * c for v, c in enumerate(hist))
+    mean = total / (n * 255)  # int / int: one correctly rounded division
+    var = (n * squares - total * total) / (n * (n - 1) * 255 * 255) if n > 1 else float("nan")
+    return mean, math.sqrt(var)
 
 
 def _resize_grey(images: np.ndarray, resolution: int) -> torch.Tensor:

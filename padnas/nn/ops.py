@@ -153,7 +153,9 @@ class SqueezeExcite(nn.Module):
 
 class IBConv(nn.Module):
     """MobileNetV2 inverted bottleneck: [1x1 expand] -> kxk depthwise (stride) -> [SE] -> 1x1
-    linear projection, BN after each conv, residual when stride 1 and ``in_chs == out_chs``.
+    linear projection, BN after each conv, residual when stride 1 and ``in_chs == out_chs``
+    (``residual=False`` drops it where the shapes would allow it: a proxy layer whose deployed
+    form has none).
 
     The expand conv is absent when ``exp_ratio == 1`` (unless ``expand`` forces it), as in the
     paper's first searchable block.
@@ -200,7 +202,12 @@ class IBConv(nn.Module):
         # name its parts for code that needs one of them
         self.body = nn.Sequential(*layers)
         can_add = stride == 1 and in_chs == out_chs
-        self.residual = can_add if residual is None else (residual and can_add)
+        if residual and not can_add:
+            raise ValueError(
+                f"a residual add needs stride 1 and in_chs == out_chs "
+                f"(got stride {stride}, {in_chs}->{out_chs})"
+            )
+        self.residual = can_add if residual is None else residual
 
     @property
     def expand_conv(self) -> ConvBNAct | None:
@@ -250,10 +257,17 @@ class Head(nn.Module):
 
 
 def build_op(
-    name: str, in_chs: int, out_chs: int, stride: int, act: str = DEFAULT_ACT
+    name: str,
+    in_chs: int,
+    out_chs: int,
+    stride: int,
+    act: str = DEFAULT_ACT,
+    residual: bool | None = None,
 ) -> nn.Module:
     """The block for an op name of the catalogue (``K5E3``, ``K5E6SE``, ``ID``) with the layer's
-    activation; an ``SE`` op gets MobileNetV3's squeeze-excite (quarter width, ReLU, h-sigmoid)."""
+    activation; an ``SE`` op gets MobileNetV3's squeeze-excite (quarter width, ReLU, h-sigmoid).
+    ``residual`` decides the skip connection (None: wherever the shapes allow one); a proxy
+    network passes the deployed layer's (:attr:`padnas.space.LayerSpec.residual`)."""
     parsed = parse_op(name)
     if parsed is None:
         if name == IDENTITY and (stride != 1 or in_chs != out_chs):
@@ -272,4 +286,5 @@ def build_op(
         se_chs=se_channels(hidden) if parsed.se else None,
         se_act="relu",
         se_gate="hsigmoid",
+        residual=residual,
     )

@@ -17,7 +17,10 @@ from padnas.space import DEPLOY_CLASSES, HEAD_CHANNELS, STEM_STRIDE, Arch, Proxy
 
 
 def layer_shapes(space: SearchSpace, proxy: Proxy) -> tuple[int, list[tuple[int, int, int]], int]:
-    """(stem channels, per-layer (in, out, stride), head width) at the proxy width."""
+    """(stem channels, per-layer (in, out, stride), head width) at the proxy width.
+
+    Residual connections are not a matter of these widths: every block takes its deployed
+    layer's (``space.layers[j].residual``), so a proxy network has the deployed topology."""
     layers = [(proxy.channels(s.in_chs), proxy.channels(s.out_chs), s.stride) for s in space.layers]
     # MobileNetV2 keeps the 1280-wide head for width multipliers below 1 and scales it above.
     head_chs = HEAD_CHANNELS if proxy.width_mult <= 1 else proxy.channels(HEAD_CHANNELS)
@@ -46,7 +49,7 @@ class Supernet(_Net):
     ) -> None:
         super().__init__(space, proxy or Proxy(), num_classes)
         self.blocks = nn.ModuleList(
-            nn.ModuleDict({op: build_op(op, i, o, s, spec.act) for op in ops})
+            nn.ModuleDict({op: build_op(op, i, o, s, spec.act, spec.residual) for op in ops})
             for ops, (i, o, s), spec in zip(
                 space.layer_ops, self._layer_shapes, space.layers, strict=True
             )
@@ -99,7 +102,7 @@ class ChildNet(_Net):
         super().__init__(space, proxy or Proxy(), num_classes)
         self.arch = space.validate(arch)
         self.blocks = nn.ModuleList(
-            build_op(op, i, o, s, spec.act)
+            build_op(op, i, o, s, spec.act, spec.residual)
             for op, (i, o, s), spec in zip(
                 self.arch.ops, self._layer_shapes, space.layers, strict=True
             )

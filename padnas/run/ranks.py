@@ -19,19 +19,21 @@ from padnas.run.rundir import RunDir
 from padnas.train.distributed import DistContext
 
 
-def open_run(path: str | Path, config: dict, *, resume: bool, ctx: DistContext) -> RunDir:
+def open_run(
+    path: str | Path, config: dict, *, resume: bool, ctx: DistContext, platform: dict | None = None
+) -> RunDir:
     """The run directory this rank works in: ``path`` itself on rank 0, a private copy elsewhere.
 
     Rank 0 opens (or refuses) the directory first; its verdict reaches every rank, so a refused
     ``--resume`` stops all of them with the same message instead of leaving them waiting.
     """
     if ctx.world_size == 1:
-        return RunDir.open(path, config, resume=resume)
+        return RunDir.open(path, config, resume=resume, platform=platform)
     verdict: list = [None]
     run = None
     if ctx.is_main:
         try:
-            run = RunDir.open(path, config, resume=resume)
+            run = RunDir.open(path, config, resume=resume, platform=platform)
         except Exception as exc:  # handed to the other ranks, then raised here
             verdict[0] = exc
     dist.broadcast_object_list(verdict, src=0)

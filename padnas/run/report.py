@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from padnas.core import atomic_write_bytes
-from padnas.run.rundir import PLOTS, LoadedRun, RunDir
+from padnas.run.rundir import PLATFORM, PLOTS, LoadedRun, RunDir
 from padnas.search.ceiling import Step, describe
 from padnas.search.ces import SearchResult
 from padnas.search.prune import MAX_RANK, OpDistribution
@@ -33,7 +33,8 @@ def render_summary(summary: dict) -> str:
     cfg = summary["config"]
     lines = [
         f"{summary['method']} on the {cfg['space']} space, {cfg['stages']} stages, "
-        f"data {cfg['data']}, preset {cfg['preset']['name']}, seed {cfg['seed']}",
+        f"data {cfg['data']}, preset {cfg['preset']['name']}, seed {cfg['seed']}"
+        f"{', deterministic mode' if cfg.get('deterministic') else ''}",
         f"latency: {cfg['lut']['device']} {cfg['lut']['label']} LUT "
         f"(sources: {', '.join(cfg['lut']['sources'])}"
         f"{', calibrated' if cfg['lut']['calibrated'] else ''}); "
@@ -118,19 +119,22 @@ def show(path: str | Path) -> str:
 def show_document(path: str | Path) -> dict:
     """What ``padnas show --json`` prints: ``summary.json`` of a finished run with
     ``finished: true``; for an unfinished one, its finished steps and the CES under way (the
-    same facts :func:`show` writes as text)."""
+    same facts :func:`show` writes as text); both with the ``platform`` of ``config.json``."""
     loaded = LoadedRun(path)
     head = {"run_dir": str(path), "finished": loaded.finished}
+    platform = {PLATFORM: loaded.config.get(PLATFORM)}  # null for runs from before the record
     if loaded.finished:
-        return {**head, **loaded.summary()}
+        return {**head, **loaded.summary(), **platform}
     cfg = loaded.config
     return {
         **head,
         "method": cfg["method"],
         "space": cfg["space"],
         "stages": cfg["stages"],
+        "deterministic": bool(cfg.get("deterministic", False)),
         "done": list(loaded.done),
         "ces_in_progress": [{"stage": k, "evaluated": n} for k, n in _ces_in_progress(loaded)],
+        **platform,
     }
 
 

@@ -3,7 +3,8 @@
 Layout (every whole file written atomically; logs are append-only JSON lines)::
 
     RUN_DIR/
-      config.json              everything that determines the result (checked on --resume)
+      config.json              everything that determines the result (checked on --resume),
+                               and the platform the run started on (CPU, kernels, threads)
       state.json               finished steps, stage timings (bookkeeping, not part of the result)
       stage-1/space.json       the initial layer-wise space; stage-1/ckpt/ the initial supernet
       stage-1/twin/ckpt/       the noise ceiling's second supernet (the same but for its seed)
@@ -44,6 +45,10 @@ EVALUATED = "evaluated.jsonl"
 FINAL, SUMMARY, SUMMARY_TEXT = "final.json", "summary.json", "summary.txt"
 PLOTS = {"pareto": "pareto.png", "op_heatmap": "op_heatmap.png", "space_size": "space_size.png"}
 RUN_FORMAT = 1
+#: config.json's record of the machine a run started on (not compared on --resume)
+PLATFORM = "platform"
+#: config.json's key for the deterministic mode (a run never mixes modes)
+DETERMINISTIC = "deterministic"
 #: the fix named when a run-directory file is damaged
 DAMAGED = "the run directory is damaged: start a new run with another --out"
 #: the fix named when a result file of a finished run is damaged
@@ -106,13 +111,18 @@ class RunDir:
 
     # ---- opening ------------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path, config: dict, *, resume: bool) -> RunDir:
+    def open(
+        cls, path: str | Path, config: dict, *, resume: bool, platform: dict | None = None
+    ) -> RunDir:
         """Start a run in ``path`` or continue the one there; refuses mismatches (RunDirError).
-        Everything is checked (:meth:`check`) before the first byte is written."""
+        Everything is checked (:meth:`check`) before the first byte is written. A new run's
+        ``config.json`` also records ``platform`` (what it computes with: CPU, kernels,
+        libraries, threads), which is not compared on ``--resume``."""
         run = cls.check(path, config, resume=resume)
         if run.config() is None:
             make_dir(run.path, "--out")
-            atomic_write_json(run.path / CONFIG, {"format": RUN_FORMAT, **config})
+            extra = {} if platform is None else {PLATFORM: platform}
+            atomic_write_json(run.path / CONFIG, {"format": RUN_FORMAT, **config, **extra})
         return run
 
     @classmethod
@@ -146,8 +156,19 @@ class RunDir:
                     f"{run.path} holds no {CONFIG}: it is not a padnas run directory; "
                     "choose another --out"
                 )
+            # a run from before the deterministic mode ran without it
+            was = bool(saved.get(DETERMINISTIC, False))
+            # the platform is a record, not a setting
+            saved = {k: v for k, v in saved.items() if k not in (PLATFORM, DETERMINISTIC)}
+            if was != bool(config.get(DETERMINISTIC, False)):
+                how = "with" if was else "without"
+                raise RunDirError(
+                    f"{run.path} was run {how} --deterministic and a run cannot mix modes: "
+                    f"resume it {how} --deterministic, or choose another --out"
+                )
             # compare as JSON (tuples vs lists, int vs float keys) to avoid false mismatches
             wanted = json.loads(json.dumps(config))
+            wanted.pop(DETERMINISTIC, None)
             diffs = _diff(saved, wanted)
             if diffs:
                 raise RunDirError(

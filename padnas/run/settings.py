@@ -139,6 +139,8 @@ class SearchSettings:
     lut: dict  # sha256, device, label, sources, calibrated (identifies the table, not its path)
     final_models: int = 3
     ceiling: CeilingConfig | None = None  # the noise ceiling (None: not measured)
+    #: portable CPU kernels, one thread: the same result on any CPU (--deterministic)
+    deterministic: bool = False
 
     @property
     def schedule(self) -> list[Stage]:
@@ -160,6 +162,7 @@ class SearchSettings:
             "seed": self.seed,
             "lut": self.lut,
             "final_models": self.final_models,
+            "deterministic": self.deterministic,
             "noise_ceiling": None if self.ceiling is None else self.ceiling_record,
         }
 

@@ -73,6 +73,13 @@ class LayerSpec:
     first_in_stage: bool
     act: str = DEFAULT_ACT
 
+    @property
+    def residual(self) -> bool:
+        """Whether the deployed (full-width) block adds its input to its output: stride 1 and
+        equal channels at width 1.0. A proxy network takes this, never its own rounded widths
+        (at width 0.25, 32->16 and 80->96 both round to equal widths)."""
+        return self.stride == 1 and self.in_chs == self.out_chs
+
 
 def layer_specs(family: str) -> tuple[LayerSpec, ...]:
     macro = MACROS[family]

@@ -20,7 +20,9 @@ from padnas.nn.supernet import ChildNet, Supernet
 from padnas.space import Proxy, SearchSpace
 
 CHECKPOINT = "checkpoint.pt"
-CHECKPOINT_FORMAT = 1
+#: 2: proxy networks take the deployed network's residual connections (format 1 took them from
+#: the proxy's rounded widths, so its weights belong to another topology)
+CHECKPOINT_FORMAT = 2
 
 
 class CheckpointError(UsageError):
@@ -47,6 +49,11 @@ def load_checkpoint(path: str | Path) -> dict:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(f"{path} is not a padnas checkpoint ({type(exc).__name__})") from None
+    if isinstance(ckpt, dict) and ckpt.get("format") == 1:
+        raise CheckpointError(
+            f"{path} was written by an older padnas (checkpoint format 1), whose proxy networks "
+            "had residual connections the deployed network lacks: train again"
+        )
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a padnas checkpoint (format {CHECKPOINT_FORMAT})")
     _check_contents(path, ckpt)

@@ -49,6 +49,7 @@ from padnas.train.distributed import (
     resolve_device,
 )
 from padnas.train.precision import precision_of
+from padnas.train.reproducibility import deterministic_mode
 
 TRAIN_LOG = "train_log.jsonl"
 
@@ -188,6 +189,7 @@ def _meta(model, data, config, kind, arch, seed, epochs, lr, steps_per_epoch) ->
         "lr": lr,
         "steps_per_epoch": steps_per_epoch,
         "config": config.to_dict(),
+        "deterministic": deterministic_mode(),
     }
 
 
@@ -206,6 +208,13 @@ _RESUME_KEYS = (
 
 
 def _check_resumable(path: Path, saved: dict, wanted: dict) -> None:
+    mode = bool(saved.get("deterministic", False))  # older checkpoints: the normal mode
+    if mode != wanted["deterministic"]:
+        how = "with" if mode else "without"
+        raise CheckpointError(
+            f"{path} was trained {how} --deterministic and a training cannot mix modes: "
+            f"continue it {how} --deterministic, or use another output directory or --no-resume"
+        )
     diffs = [k for k in _RESUME_KEYS if saved.get(k) != wanted.get(k)]
     if saved["space"]["signature"] != wanted["space"]["signature"]:
         diffs.append("space")

@@ -177,8 +177,15 @@ def test_show_json_of_an_unfinished_run(cli, tmp_path):
         "method": "PAD-NAS",
         "space": "basic",
         "stages": 4,
+        "deterministic": False,
         "done": ["train-1"],
         "ces_in_progress": [{"stage": 2, "evaluated": 3}],
+        "platform": None,  # a run from before the record
     }
+    platform = {"cpu": "X", "cpu_capability": "DEFAULT", "threads": 1, "deterministic": True}
+    config |= {"deterministic": True, "platform": platform}
+    (run / "config.json").write_text(json.dumps(config))
+    doc = json.loads(cli(show, run, "--json").stdout)
+    assert doc["deterministic"] is True and doc["platform"] == platform
     text = cli(show, run).stdout
     assert "finished steps: train-1\nstage 2: CES in progress, 3 architectures evaluated\n" in text

@@ -69,6 +69,8 @@ FORGERIES = [
     (_drop_weight, ["the weights do not fit the network its metadata describes"]),
     (lambda c: c.update(model="weights"), ["holds no network weights"]),
     (lambda c: c.update(global_step=-1), ["global_step must be a count >= 0"]),
+    # format 1: trained with residuals from the proxy's rounded widths, another topology
+    (lambda c: c.update(format=1), ["older padnas (checkpoint format 1)", "train again"]),
 ]
 
 

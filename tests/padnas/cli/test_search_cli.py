@@ -74,3 +74,43 @@ def test_export_from_run_dir_label(tmp_path, cli, expect_error):
     assert "not 'C'" in expect_error(res, 2)
     res = cli(export, *["K3E1-XX", "--format", "onnx"])
     expect_error(res, 2)
+
+
+def test_a_resumed_run_keeps_its_mode(lut_file, tmp_path, cli, expect_error, frozen):
+    """A run never mixes the deterministic and the normal mode (exit 2, one line, nothing
+    written); --deterministic outside its pinned environment, on another device or on more
+    threads is refused before any work."""
+    from dataclasses import replace
+
+    from padnas.run.plan import plan_search
+    from padnas.run.rundir import RunDir
+
+    settings = plan_search(str(lut_file), seed=1).settings
+    det, normal = tmp_path / "det", tmp_path / "normal"
+    RunDir.open(det, replace(settings, deterministic=True).to_config(), resume=False)
+    RunDir.open(normal, settings.to_config(), resume=False)
+    assert json.loads((det / "config.json").read_text())["deterministic"] is True
+    common = ["--lut", lut_file, "--seed", "1", "--resume", "--out"]
+    before = frozen(tmp_path)
+    res = cli(search, *common, det)
+    words = ["was run with --deterministic", "cannot mix modes"]
+    expect_error(res, 2, *words, alone=False, unchanged=before)
+    res = cli(search, *common, normal, "--deterministic")
+    expect_error(res, 2, "was run without --deterministic", alone=False, unchanged=before)
+    # this test process's environment is not pinned: a fresh deterministic run is refused
+    res = cli(search, "--lut", lut_file, "--out", tmp_path / "new", "--deterministic")
+    expect_error(res, 2, "--deterministic needs the CPU environment pinned", alone=False)
+    assert not (tmp_path / "new").exists()
+    res = cli(search, "--lut", lut_file, "--out", tmp_path / "x", "--deterministic", "--threads", 2)
+    expect_error(res, 2, "--deterministic runs one thread")
+    res = cli(
+        search,
+        "--lut",
+        lut_file,
+        "--out",
+        tmp_path / "x",
+        "--deterministic",
+        "--accelerator",
+        "cuda",
+    )
+    expect_error(res, 2, "it runs on the CPU")

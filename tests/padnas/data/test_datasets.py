@@ -180,3 +180,25 @@ def test_damaged_fashion_files_are_refused_in_one_line(tmp_path, damage, message
 def test_missing_fashion_folder_says_how_to_get_it(tmp_path):
     with pytest.raises(DataError, match=r"does not exist; install Debian's dataset-fashion-mnist"):
         load_data(f"fashion:{tmp_path / 'nowhere'}", 32, seed=0)
+
+
+def test_normalisation_statistics_are_exact_and_thread_independent():
+    """float64 from an integer histogram: the thread count (a float32 reduction's order) no
+    longer moves the mean and std, and both equal the exact values of the pixels."""
+    from padnas.data.grey import pixel_statistics
+
+    rng = np.random.default_rng(0)
+    images = torch.from_numpy(rng.integers(0, 256, (3000, 1, 32, 32), dtype=np.uint8))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one, d1 = pixel_statistics(images, chunk=700), load_data("digits", 32, seed=0)
+        torch.set_num_threads(2)
+        two, d2 = pixel_statistics(images), load_data("digits", 32, seed=0)
+    finally:
+        torch.set_num_threads(threads)
+    assert one == two
+    assert (d1.train.mean, d1.train.std) == (d2.train.mean, d2.train.std)
+    px = images.numpy().astype(np.float64).ravel() / 255.0
+    assert one[0] == pytest.approx(px.mean(), rel=1e-15)
+    assert one[1] == pytest.approx(px.std(ddof=1), rel=1e-12)

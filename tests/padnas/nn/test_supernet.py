@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from padnas.nn.initialize import init_weights
-from padnas.nn.ops import IBConv
-from padnas.nn.supernet import ChildNet, Supernet
-from padnas.space import Proxy, get_space
+from padnas.nn.ops import IBConv, build_op
+from padnas.nn.supernet import ChildNet, Supernet, layer_shapes
+from padnas.space import IDENTITY, SPACE_NAMES, Proxy, get_space
 
 PROXY = Proxy(32, 0.25)
 # One thread: on a shared 2-core machine two OpenMP threads stall on every op when another
@@ -100,3 +100,42 @@ def test_entangled_init_nests_ops_and_zero_residual_makes_identity():
         assert torch.equal(block[op](x), x)  # zero-initialised last BN: identity at step 0
     residual = [m for m in net.modules() if isinstance(m, IBConv) and m.residual]
     assert residual and all(m.project.bn.weight.abs().sum() == 0 for m in residual)
+
+
+def _deployed_residual_layers(sp) -> set[int]:
+    """Layers whose full-width, 224-px block (as the latency table measures it:
+    :func:`build_op` at the deployed shapes, residual wherever they allow one) adds its input."""
+    out = set()
+    for j, (spec, ops) in enumerate(zip(sp.layers, sp.layer_ops, strict=True)):
+        op = next(op for op in ops if op != IDENTITY)
+        if build_op(op, spec.in_chs, spec.out_chs, spec.stride, spec.act).residual:
+            out.add(j)
+    return out
+
+
+@pytest.mark.parametrize("family", SPACE_NAMES)
+@pytest.mark.parametrize("width", [0.1, 0.25, 0.35, 0.5, 1.0])
+def test_proxy_supernet_has_the_deployed_residual_layers(family, width):
+    sp = get_space(family)
+    proxy = Proxy(32, width)
+    deployed = _deployed_residual_layers(sp)
+    net = Supernet(sp, proxy, 10)
+    for j, block in enumerate(net.blocks):
+        flags = {op: m.residual for op, m in block.items() if isinstance(m, IBConv)}
+        assert set(flags.values()) == {j in deployed}, (family, width, j, flags)
+    child = ChildNet(sp, sp.sample(np.random.default_rng(0)), proxy, 10)
+    for j, block in enumerate(child.blocks):
+        if isinstance(block, IBConv):
+            assert block.residual == (j in deployed), (family, width, j)
+
+
+def test_rounded_widths_would_have_added_residuals():
+    """The case the rule is for: at width 0.25 the basic space's 32->16 and 80->96 layers
+    round to equal widths, and still take no residual."""
+    sp = get_space("basic")
+    _, shapes, _ = layer_shapes(sp, Proxy(32, 0.25))
+    equal_rounded = {j for j, (i, o, s) in enumerate(shapes) if s == 1 and i == o}
+    extra = equal_rounded - _deployed_residual_layers(sp)
+    assert {(sp.layers[j].in_chs, sp.layers[j].out_chs) for j in extra} == {(32, 16), (80, 96)}
+    net = Supernet(sp, Proxy(32, 0.25), 10)
+    assert not any(m.residual for j in extra for m in net.blocks[j].values())

@@ -55,7 +55,14 @@ def test_search_show_export_end_to_end(tiny_quick, cli, lut_file, tmp_path, monk
     r = cli(show, out, "--json")
     assert r.exit_code == 0
     head = {"run_dir": str(out), "finished": True}
-    assert json.loads(r.stdout) == {**head, **json.loads((out / "summary.json").read_text())}
+    platform = json.loads((out / "config.json").read_text())["platform"]
+    summary_json = json.loads((out / "summary.json").read_text())
+    assert json.loads(r.stdout) == {**head, **summary_json, "platform": platform}
+    # config.json records what the run computed with
+    assert platform["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert platform["threads"] == 1 and platform["deterministic"] is False
+    assert platform["torch"] == torch.__version__ and "ATEN_CPU_CAPABILITY" in platform["env"]
+    assert summary_json["config"]["deterministic"] is False
 
     # the same command again with --resume: nothing is trained, the summary is printed
     r = cli(search, *_search_args(lut_file, out), "--resume")

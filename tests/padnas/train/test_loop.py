@@ -110,6 +110,12 @@ def test_interrupted_and_resumed_training_is_bit_identical(tmp_path):
     # a checkpoint of another training is refused, naming the difference
     with pytest.raises(CheckpointError, match="lr"):
         train_supernet(again, data, CFG, tmp_path / "a", seed=0, epochs=2, lr=0.1, progress=False)
+    # ... and so is one of the other mode: a training never mixes deterministic and normal
+    assert ca["meta"]["deterministic"] is False
+    ca["meta"]["deterministic"] = True
+    torch.save(ca, tmp_path / "a" / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match=r"trained with --deterministic.*cannot mix modes"):
+        train_supernet(again, data, CFG, tmp_path / "a", seed=0, epochs=2, progress=False)
 
 
 def test_training_updates_only_the_sampled_paths(tmp_path):
