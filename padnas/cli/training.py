@@ -148,6 +148,13 @@ Interrupted runs continue from the last checkpoint when run again (--no-resume s
     show_default=True,
     help="Which schedule of the preset: 0 = initial, 1.. = finetune after pruning.",
 )
+@click.option(
+    "--sampler",
+    type=click.Choice(["uniform", "fair"]),
+    default=None,
+    help="Override the preset's path sampler: uniform (SPOS, one path a step) or fair "
+    "(FairNAS: every op of every layer once a step, gradients summed).",
+)
 @handle_errors
 def supernet_train(
     family,
@@ -168,8 +175,9 @@ def supernet_train(
     verbose,
     out,
     stage,
+    sampler,
 ) -> None:
-    """Train a supernet with SPOS uniform single-path sampling (checkpoint every epoch)."""
+    """Train a supernet with SPOS single-path sampling (checkpoint every epoch)."""
     from padnas.train.loop import build_supernet, train_supernet
 
     refuse_inside_run(out, "--out")
@@ -183,6 +191,8 @@ def supernet_train(
         seed,
         deterministic,
     )
+    if sampler is not None:
+        cfg = cfg.replace(sampler=sampler)
     sched = cfg.supernet_stage(stage)
     epochs = sched.epochs if epochs is None else epochs
     lr = sched.lr if lr is None else lr
@@ -190,7 +200,8 @@ def supernet_train(
         _echo(
             f"supernet {sp.family} ({float(sp.size):.3g} archs) on {bundle.describe()}; "
             f"{cfg.name} preset: {epochs} epochs, lr {lr:g}, batch {cfg.batch_size}, "
-            f"width {cfg.width_mult:g}, {cfg.precision}, {ctx.world_size} process(es) -> {out}"
+            f"width {cfg.width_mult:g}, {cfg.sampler} paths, {cfg.precision}, "
+            f"{ctx.world_size} process(es) -> {out}"
         )
     net = build_supernet(sp, cfg, bundle.num_classes, seed)
     train_supernet(

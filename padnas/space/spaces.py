@@ -165,6 +165,17 @@ class SearchSpace:
         """Uniform over each layer's op set, independently per layer (SPOS uniform sampling)."""
         return self.decode(self.sample_genomes(rng, 1)[0])
 
+    def fair_genomes(self, rng: np.random.Generator) -> np.ndarray:
+        """FairNAS's strict fairness: ``m`` genomes (``m`` = the most ops of any layer) in which
+        every op of every layer appears at least once — each layer's ops in a random order, a
+        layer with fewer ops filling its remaining slots with uniform draws. Shape ``(m, L)``."""
+        m = max(self.num_ops)
+        cols = []
+        for n in self.num_ops:
+            order = rng.permutation(n)
+            cols.append(np.concatenate([order, rng.integers(0, n, m - n)]))
+        return np.stack(cols, axis=1).astype(np.int64)
+
     def sample_genomes(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` uniform random genomes, shape ``(n, num_layers)``."""
         highs = np.array(self.num_ops, dtype=np.int64)

@@ -47,6 +47,11 @@ class TrainConfig:
     zero_init_residual: bool = False
     train_per_class: int | None = None  # proxy data size (in-memory sets); None = all
     precision: str = "fp32"  # fp32, bf16 or fp16 (resolved by padnas.train.precision)
+    #: how a supernet step picks its paths: "uniform" (SPOS: one path, uniform per layer) or
+    #: "fair" (FairNAS's strict fairness: every op of every layer once per step, gradients of
+    #: those paths summed before one update; a step costs as many passes as the largest layer
+    #: has ops)
+    sampler: str = "uniform"
 
     def proxy(self) -> Proxy:
         return Proxy(self.resolution, self.width_mult)

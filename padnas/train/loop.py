@@ -52,6 +52,8 @@ from padnas.train.precision import precision_of
 from padnas.train.reproducibility import deterministic_mode
 
 TRAIN_LOG = "train_log.jsonl"
+#: supernet path samplers (TrainConfig.sampler)
+SAMPLERS = ("uniform", "fair")
 
 
 # ---- models ------------------------------------------------------------------------------------
@@ -102,9 +104,14 @@ def train_supernet(
     sched = config.supernet_stage(stage)
     space = supernet.space
     rngs = np.random.default_rng  # paths depend on (seed, epoch, step) only
+    if config.sampler not in SAMPLERS:
+        raise UsageError(f"unknown sampler {config.sampler!r}: use one of {', '.join(SAMPLERS)}")
 
-    def path(epoch: int, step: int) -> Arch:
-        return space.sample(rngs([seed, epoch, step]))
+    def path(epoch: int, step: int) -> list[Arch]:
+        rng = rngs([seed, epoch, step])
+        if config.sampler == "fair":
+            return [space.decode(g) for g in space.fair_genomes(rng)]
+        return [space.sample(rng)]
 
     _fit(
         supernet,
@@ -240,7 +247,7 @@ def _fit(
     *,
     kind: str,
     arch: Arch | None,
-    path_fn: Callable[[int, int], Arch] | None,
+    path_fn: Callable[[int, int], list[Arch]] | None,
     seed: int,
     epochs: int,
     lr: float,
@@ -307,8 +314,8 @@ def _fit(
                     group["lr"] = lr * (1.0 - step / total_steps)  # linear decay to 0
                 x = x.to(device, non_blocking=True, memory_format=fmt)
                 y = y.to(device, non_blocking=True)
-                path = path_fn(epoch, in_epoch) if path_fn else None
-                out, loss = _sgd_step(net, criterion, opt, scaler, precision, x, y, path)
+                paths = path_fn(epoch, in_epoch) if path_fn else None
+                out, loss = _sgd_step(net, criterion, opt, scaler, precision, x, y, paths)
                 step, in_epoch = step + 1, in_epoch + 1
                 seen += len(y)
                 loss_value = float(loss.detach())
@@ -380,16 +387,21 @@ def _epoch_batches(seed, epoch, n, batch, first, steps_per_epoch, ctx) -> list[n
     ]
 
 
-def _sgd_step(net, criterion, opt, scaler, precision, x, y, path):
-    """One optimisation step on batch ``(x, y)``, along ``path`` for a supernet; (logits, loss)."""
-    with precision.autocast():
-        out = net(x, path) if path is not None else net(x)
-        loss = criterion(out, y)
+def _sgd_step(net, criterion, opt, scaler, precision, x, y, paths):
+    """One optimisation step on batch ``(x, y)``: for a supernet along each of ``paths`` (their
+    gradients summed, as FairNAS does), else the network itself; (logits, mean loss) of the
+    last path."""
     opt.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    losses = []
+    for path in paths or [None]:
+        with precision.autocast():
+            out = net(x, path) if path is not None else net(x)
+            loss = criterion(out, y)
+        scaler.scale(loss).backward()
+        losses.append(loss.detach())
     scaler.step(opt)
     scaler.update()
-    return out, loss
+    return out, torch.stack(losses).mean()
 
 
 def _log_epoch(ckpt_dir, ctx, epoch, step, seen, loss_sum, correct, lr, t0, total_steps) -> None:

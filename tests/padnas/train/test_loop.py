@@ -135,6 +135,42 @@ def test_training_updates_only_the_sampled_paths(tmp_path):
     assert len(log) == 1 and '"epoch":1' in log[0]
 
 
+def test_fair_paths_cover_every_op_of_every_layer():
+    sp = get_space("basic")
+    genomes = sp.fair_genomes(np.random.default_rng(3))
+    assert genomes.shape == (max(sp.num_ops), sp.num_layers)
+    for j, n in enumerate(sp.num_ops):
+        assert set(genomes[:, j]) == set(range(n))  # each op at least once
+    again = sp.fair_genomes(np.random.default_rng(3))
+    assert (genomes == again).all()  # a function of the generator only
+
+
+def test_the_fair_sampler_trains_every_op_each_step_and_is_recorded(tmp_path):
+    data, sp = tiny_data(), get_space("basic")
+    cfg = CFG.replace(sampler="fair", ckpt_every_steps=0)
+    net = build_supernet(sp, cfg, data.num_classes, seed=0)
+    before = _state(net)
+    calls = []
+    stem_forward = net.stem.forward
+    net.stem.forward = lambda x: calls.append(1) or stem_forward(x)
+    train_supernet(net, data, cfg, tmp_path, seed=0, epochs=1, progress=False)
+    assert len(calls) == 4 * max(sp.num_ops)  # 4 steps, one pass per fair path
+    # after one step group every op of every layer has moved (identity has no weights)
+    changed = _changed_ops(before, _state(net))
+    assert changed == [set(ops) - {"ID"} for ops in sp.layer_ops]
+    meta = load_checkpoint(tmp_path / "checkpoint.pt")["meta"]
+    assert meta["config"]["sampler"] == "fair"
+
+
+def test_an_unknown_sampler_is_refused(tmp_path):
+    data, sp = tiny_data(), get_space("basic")
+    net = build_supernet(sp, CFG, data.num_classes, seed=0)
+    with pytest.raises(Exception, match="unknown sampler 'greedy'"):
+        train_supernet(
+            net, data, CFG.replace(sampler="greedy"), tmp_path, seed=0, epochs=1, progress=False
+        )
+
+
 def _ddp_worker(rank: int, world: int, tmp: str) -> None:
     import torch.distributed as dist
 
