@@ -155,6 +155,13 @@ Interrupted runs continue from the last checkpoint when run again (--no-resume s
     help="Override the preset's path sampler: uniform (SPOS, one path a step) or fair "
     "(FairNAS: every op of every layer once a step, gradients summed).",
 )
+@click.option(
+    "--warmup-epochs",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Override the preset's warm-up: epochs in which the transition layers train only "
+    "their smallest op, which every other op of the layer then starts from (exact copies).",
+)
 @handle_errors
 def supernet_train(
     family,
@@ -176,6 +183,7 @@ def supernet_train(
     out,
     stage,
     sampler,
+    warmup_epochs,
 ) -> None:
     """Train a supernet with SPOS single-path sampling (checkpoint every epoch)."""
     from padnas.train.loop import build_supernet, train_supernet
@@ -193,6 +201,8 @@ def supernet_train(
     )
     if sampler is not None:
         cfg = cfg.replace(sampler=sampler)
+    if warmup_epochs is not None:
+        cfg = cfg.replace(warmup_epochs=warmup_epochs)
     sched = cfg.supernet_stage(stage)
     epochs = sched.epochs if epochs is None else epochs
     lr = sched.lr if lr is None else lr

@@ -86,3 +86,40 @@ def _convs_of(op: IBConv) -> tuple[nn.Conv2d | None, nn.Conv2d, nn.Conv2d]:
     convs are not among them (SE weights are each op's own)."""
     expand = op.expand_conv
     return (None if expand is None else expand.conv), op.depthwise.conv, op.project.conv
+
+
+def grow_op(src: IBConv, dst: IBConv) -> bool:
+    """Make ``dst`` compute exactly what ``src`` computes, where it can (Net2Net's function-
+    preserving widening): the depthwise kernel zero-padded to ``dst``'s size, each hidden channel
+    repeated ``dst.hidden / src.hidden`` times with the projection's weights divided among the
+    copies, BN statistics and affine parameters copied alike. Returns False, changing nothing,
+    when ``dst`` cannot hold ``src`` (a smaller kernel or hidden width, another expand/SE
+    structure, another output)."""
+    s_exp, s_dw, s_proj = src.expand_conv, src.depthwise, src.project
+    d_exp, d_dw, d_proj = dst.expand_conv, dst.depthwise, dst.project
+    hs, hd = s_dw.conv.out_channels, d_dw.conv.out_channels
+    ks, kd = s_dw.conv.kernel_size[0], d_dw.conv.kernel_size[0]
+    same_shape = (
+        (s_exp is None) == (d_exp is None)
+        and len(src.body) == len(dst.body)  # no SE in one only
+        and s_proj.conv.out_channels == d_proj.conv.out_channels
+        and s_dw.conv.stride == d_dw.conv.stride
+    )
+    if not same_shape or hd % hs or kd < ks or (s_exp is None and hd != hs):
+        return False
+    r, o = hd // hs, (kd - ks) // 2
+    with torch.no_grad():
+        if s_exp is not None:
+            d_exp.conv.weight.copy_(s_exp.conv.weight.repeat(r, 1, 1, 1))
+            _copy_bn(s_exp.bn, d_exp.bn, r)
+        d_dw.conv.weight.zero_()
+        d_dw.conv.weight[:, :, o : o + ks, o : o + ks] = s_dw.conv.weight.repeat(r, 1, 1, 1)
+        _copy_bn(s_dw.bn, d_dw.bn, r)
+        d_proj.conv.weight.copy_(s_proj.conv.weight.repeat(1, r, 1, 1) / r)
+        _copy_bn(s_proj.bn, d_proj.bn, 1)
+    return True
+
+
+def _copy_bn(src: nn.BatchNorm2d, dst: nn.BatchNorm2d, r: int) -> None:
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        getattr(dst, name).copy_(getattr(src, name).repeat(r))

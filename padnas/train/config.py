@@ -52,6 +52,14 @@ class TrainConfig:
     #: those paths summed before one update; a step costs as many passes as the largest layer
     #: has ops)
     sampler: str = "uniform"
+    #: learning-rate factor of a supernet's transition layers (searchable, no residual): their
+    #: sampled op decides the whole representation downstream, and at CPU scale they drift apart
+    #: faster than the rest can follow (docs/reproduction.md)
+    transition_lr_mult: float = 1.0
+    #: epochs during which a supernet's transition layers (searchable, no residual) keep their
+    #: smallest op; then every other op of such a layer starts as an exact copy of it
+    #: (Net2Net widening, padnas.nn.initialize.grow_op) and sampling covers every op
+    warmup_epochs: int = 0
 
     def proxy(self) -> Proxy:
         return Proxy(self.resolution, self.width_mult)

@@ -31,9 +31,10 @@ from padnas.core.errors import UsageError
 from padnas.core.progress import progress_bar
 from padnas.data.datasets import DataBundle
 from padnas.data.loader import BatchFeeder
-from padnas.nn.initialize import init_weights
+from padnas.nn.initialize import grow_op, init_weights
+from padnas.nn.ops import IBConv
 from padnas.nn.supernet import ChildNet, Supernet
-from padnas.space import Arch, SearchSpace
+from padnas.space import Arch, SearchSpace, parse_op
 from padnas.train.checkpoint import (
     CHECKPOINT,
     CHECKPOINT_FORMAT,
@@ -107,11 +108,20 @@ def train_supernet(
     if config.sampler not in SAMPLERS:
         raise UsageError(f"unknown sampler {config.sampler!r}: use one of {', '.join(SAMPLERS)}")
 
+    warm = warmup_ops(space) if config.warmup_epochs > 0 else {}
+
     def path(epoch: int, step: int) -> list[Arch]:
         rng = rngs([seed, epoch, step])
-        if config.sampler == "fair":
-            return [space.decode(g) for g in space.fair_genomes(rng)]
-        return [space.sample(rng)]
+        fair = config.sampler == "fair"
+        genomes = space.fair_genomes(rng) if fair else space.sample_genomes(rng, 1)
+        if epoch < config.warmup_epochs:
+            for j, op in warm.items():
+                genomes[:, j] = op
+        elif (epoch, step) == (config.warmup_epochs, 0) and warm:
+            # the first step after the warm-up (also when a run resumes exactly there; a run
+            # resumed later has the grown weights in its checkpoint)
+            grow_transitions(supernet, warm)
+        return [space.decode(g) for g in genomes]
 
     _fit(
         supernet,
@@ -169,17 +179,54 @@ def train_arch(
     return model
 
 
+def warmup_ops(space: SearchSpace) -> dict[int, int]:
+    """``{layer: op index}``: each searchable transition layer's smallest op (lowest expansion,
+    then kernel), the one a warm-up trains alone and every other op of the layer grows from."""
+    out = {}
+    for j, (spec, ops) in enumerate(zip(space.layers, space.layer_ops, strict=True)):
+        if not spec.residual and len(ops) > 1:
+            out[j] = min(range(len(ops)), key=lambda i: parse_op(ops[i])[::-1])
+    return out
+
+
+def grow_transitions(supernet: Supernet, warm: dict[int, int]) -> None:
+    """Every other op of each warmed-up layer becomes an exact copy of the warmed-up op (where
+    its shape can hold it: :func:`padnas.nn.initialize.grow_op`)."""
+    for j, i in warm.items():
+        block = supernet.blocks[j]
+        src = block[supernet.space.layer_ops[j][i]]
+        for dst in block.values():
+            if dst is not src and isinstance(dst, IBConv) and isinstance(src, IBConv):
+                grow_op(src, dst)
+
+
+def _transition_param_ids(model: nn.Module) -> set[int]:
+    """Parameters of a supernet's searchable layers without a residual connection (the stage
+    transitions, where the sampled op decides the whole representation the next layer sees)."""
+    if not isinstance(model, Supernet):
+        return set()
+    return {
+        id(p)
+        for spec, block in zip(model.space.layers, model.blocks, strict=True)
+        if not spec.residual
+        for p in block.parameters()
+    }
+
+
 def make_optimizer(model: nn.Module, lr: float, config: TrainConfig) -> torch.optim.SGD:
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    return torch.optim.SGD(
-        [
-            {"params": decay, "weight_decay": config.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=lr,
-        momentum=config.momentum,
-    )
+    """Momentum SGD with weight decay on conv/linear weights only; a supernet's transition
+    layers take ``config.transition_lr_mult`` times the rate (each group's ``lr_mult``)."""
+    slow = _transition_param_ids(model) if config.transition_lr_mult != 1.0 else set()
+    groups = []
+    for mult, chosen in ((1.0, False), (config.transition_lr_mult, True)):
+        params = [p for p in model.parameters() if (id(p) in slow) == chosen]
+        for ndim_ok, wd in ((lambda n: n > 1, config.weight_decay), (lambda n: n <= 1, 0.0)):
+            group = [p for p in params if ndim_ok(p.ndim)]
+            if group:
+                groups.append({"params": group, "weight_decay": wd, "lr_mult": mult})
+    for g in groups:
+        g["lr"] = lr * g["lr_mult"]
+    return torch.optim.SGD(groups, lr=lr, momentum=config.momentum)
 
 
 def _meta(model, data, config, kind, arch, seed, epochs, lr, steps_per_epoch) -> dict:
@@ -310,8 +357,8 @@ def _fit(
             batches = _epoch_batches(seed, epoch, n, batch, in_epoch, steps_per_epoch, ctx)
             t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
             for x, y in feed(batches, epoch):
-                for group in opt.param_groups:
-                    group["lr"] = lr * (1.0 - step / total_steps)  # linear decay to 0
+                for group in opt.param_groups:  # linear decay to 0
+                    group["lr"] = lr * group.get("lr_mult", 1.0) * (1.0 - step / total_steps)
                 x = x.to(device, non_blocking=True, memory_format=fmt)
                 y = y.to(device, non_blocking=True)
                 paths = path_fn(epoch, in_epoch) if path_fn else None

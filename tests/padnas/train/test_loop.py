@@ -162,6 +162,51 @@ def test_the_fair_sampler_trains_every_op_each_step_and_is_recorded(tmp_path):
     assert meta["config"]["sampler"] == "fair"
 
 
+def test_grow_op_copies_a_smaller_op_exactly_and_refuses_a_larger_one():
+    from padnas.nn.initialize import grow_op
+    from padnas.nn.ops import IBConv
+
+    torch.manual_seed(0)
+    small, big = IBConv(8, 16, 3, 3, residual=False), IBConv(8, 16, 7, 6, residual=False)
+    for m in small.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.normal_()
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+    assert grow_op(small, big)
+    x = torch.randn(4, 8, 10, 10)
+    for mode in (True, False):  # batch statistics and running statistics alike
+        small.train(mode)
+        big.train(mode)
+        assert torch.allclose(small(x), big(x), atol=1e-5)
+    before = _state(small)
+    assert not grow_op(big, small)  # a smaller kernel or hidden width cannot hold it
+    _assert_same(before, _state(small))
+
+
+def test_warmup_trains_each_transition_layers_smallest_op_then_grows_the_others(tmp_path):
+    from padnas.train.loop import grow_transitions, warmup_ops
+
+    data, sp = tiny_data(), get_space("basic")
+    cfg = CFG.replace(warmup_epochs=1, ckpt_every_steps=0)
+    warm = warmup_ops(sp)
+    assert sorted(warm) == [j for j, s in enumerate(sp.layers) if not s.residual]
+    assert all(sp.layer_ops[j][i] in ("K3E1", "K3E3") for j, i in warm.items())
+    net = build_supernet(sp, cfg, data.num_classes, seed=0)
+    before = _state(net)
+    train_supernet(net, data, cfg, tmp_path, seed=0, epochs=1, progress=False)
+    changed = _changed_ops(before, _state(net))
+    for j, i in warm.items():
+        assert changed[j] == {sp.layer_ops[j][i]}, j  # the warm-up op alone moved
+    grow_transitions(net, warm)
+    net.eval()
+    x = torch.randn(2, 8, 16, 16)
+    j = 1  # the first transition layer at stride 2: 8 -> 8 channels at width 0.25
+    outs = [net.blocks[j][op](x) for op in sp.layer_ops[j]]
+    assert all(torch.allclose(outs[0], o, atol=1e-5) for o in outs[1:])
+
+
 def test_an_unknown_sampler_is_refused(tmp_path):
     data, sp = tiny_data(), get_space("basic")
     net = build_supernet(sp, CFG, data.num_classes, seed=0)
