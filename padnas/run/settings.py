@@ -76,6 +76,11 @@ PRESETS: dict[str, Preset] = {
             entangled_init=True,
             zero_init_residual=True,
             train_per_class=500,
+            # the deployed topology has seven searchable layers without a residual (basic):
+            # sampled from the start they keep the supernet near chance (one-shot accuracy 0.25
+            # after 20 epochs); two epochs on each one's smallest op, then every op grown from it,
+            # train to 0.79 (benchmarks/proxy_candidates.py, docs/reproduction.md)
+            warmup_epochs=2,
         ),
         CESConfig(pop_size=16, generations=7),
         CeilingConfig(archs=40),

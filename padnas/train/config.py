@@ -56,9 +56,10 @@ class TrainConfig:
     #: sampled op decides the whole representation downstream, and at CPU scale they drift apart
     #: faster than the rest can follow (docs/reproduction.md)
     transition_lr_mult: float = 1.0
-    #: epochs during which a supernet's transition layers (searchable, no residual) keep their
-    #: smallest op; then every other op of such a layer starts as an exact copy of it
-    #: (Net2Net widening, padnas.nn.initialize.grow_op) and sampling covers every op
+    #: epochs during which an initial supernet's transition layers (searchable, no residual)
+    #: keep their smallest op; then every other op of such a layer starts as an exact copy of
+    #: it (Net2Net widening, padnas.nn.initialize.grow_op) and sampling covers every op.
+    #: Finetunes of a pruned supernet (stage > 0) have no warm-up.
     warmup_epochs: int = 0
 
     def proxy(self) -> Proxy:

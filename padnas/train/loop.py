@@ -108,13 +108,14 @@ def train_supernet(
     if config.sampler not in SAMPLERS:
         raise UsageError(f"unknown sampler {config.sampler!r}: use one of {', '.join(SAMPLERS)}")
 
-    warm = warmup_ops(space) if config.warmup_epochs > 0 else {}
+    # the warm-up belongs to the initial supernet: a finetune starts from trained ops
+    warm = warmup_ops(space) if config.warmup_epochs > 0 and stage == 0 else {}
 
     def path(epoch: int, step: int) -> list[Arch]:
         rng = rngs([seed, epoch, step])
         fair = config.sampler == "fair"
         genomes = space.fair_genomes(rng) if fair else space.sample_genomes(rng, 1)
-        if epoch < config.warmup_epochs:
+        if warm and epoch < config.warmup_epochs:
             for j, op in warm.items():
                 genomes[:, j] = op
         elif (epoch, step) == (config.warmup_epochs, 0) and warm:

@@ -18,13 +18,14 @@ torch.set_num_threads(1)  # a shared 2-core machine: two OpenMP threads stall wh
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A supernet briefly trained on mnist5k with the quick preset (2 epochs, 54 steps)."""
+    """A supernet briefly trained on mnist5k with the quick preset (its 2 warm-up epochs, then 2
+    with every op sampled: 108 steps)."""
     data = load_data("mnist5k", 32, seed=0)
     sp = get_space("basic")
     cfg = PRESETS["quick"].train
     net = build_supernet(sp, cfg, data.num_classes, seed=0)
     train_supernet(
-        net, data, cfg, tmp_path_factory.mktemp("sn"), seed=0, epochs=2, lr=0.005, progress=False
+        net, data, cfg, tmp_path_factory.mktemp("sn"), seed=0, epochs=4, lr=0.005, progress=False
     )
     archs = [sp.sample(np.random.default_rng(s)) for s in range(6)]
     return net, data, archs

@@ -19,7 +19,8 @@ from padnas.train.loop import build_supernet, train_arch, train_supernet
 torch.set_num_threads(1)  # a shared 2-core machine: two OpenMP threads stall when one is taken
 
 # 256 training images in batches of 64: 4 steps per epoch
-CFG = PRESETS["quick"].train.replace(batch_size=64, ckpt_every_steps=3)
+# uniform SPOS sampling from the first step (the preset's warm-up has tests of its own)
+CFG = PRESETS["quick"].train.replace(batch_size=64, ckpt_every_steps=3, warmup_epochs=0)
 
 
 def tiny_data():
@@ -205,6 +206,17 @@ def test_warmup_trains_each_transition_layers_smallest_op_then_grows_the_others(
     j = 1  # the first transition layer at stride 2: 8 -> 8 channels at width 0.25
     outs = [net.blocks[j][op](x) for op in sp.layer_ops[j]]
     assert all(torch.allclose(outs[0], o, atol=1e-5) for o in outs[1:])
+
+
+def test_a_finetune_has_no_warmup(tmp_path):
+    """Stage > 0 finetunes a pruned supernet's trained ops: no op is fixed, none regrown."""
+    data, sp = tiny_data(), get_space("basic")
+    cfg = CFG.replace(warmup_epochs=5, ckpt_every_steps=0)
+    net = build_supernet(sp, cfg, data.num_classes, seed=0)
+    before = _state(net)
+    train_supernet(net, data, cfg, tmp_path, seed=0, epochs=1, stage=1, progress=False)
+    scheduled = _scheduled_ops(sp, seed=0, steps=4)
+    assert _changed_ops(before, _state(net)) == [ops - {"ID"} for ops in scheduled]
 
 
 def test_an_unknown_sampler_is_refused(tmp_path):
