@@ -4,6 +4,7 @@ project's exporter, pushed, timed by the stand-in benchmark_model, stored, resum
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from adb_peer import AdbPeer, Faults
@@ -12,6 +13,7 @@ from repo_support import STANDIN
 from latency.backends.adb.backend import DeviceLost
 from latency.devices import load_profile, make_backend
 from latency.profiling.fleet import profile_fleet
+from latency.profiling.guard import GUARD_ENV, REFERENCE_KEY
 from latency.profiling.store import MeasurementStore
 from latency.variants import space_variants
 from padnas.space import get_space
@@ -170,7 +172,7 @@ def cli(env, monkeypatch):
 
 
 @pytest.mark.slow
-def test_cli_profile_pixel3_resumes_matches_host_keys_and_exports_a_lut(env, cli):
+def test_cli_profile_pixel3_resumes_matches_host_keys_and_exports_a_lut(env, cli, monkeypatch):
     from latency.lut.table import load_lut
 
     store_dir = env["tmp"] / "stores"
@@ -178,8 +180,10 @@ def test_cli_profile_pixel3_resumes_matches_host_keys_and_exports_a_lut(env, cli
     phone_args = ["--device", "pixel3", "--adb-key", env["key"], *common]
     full = [v.key for v in space_variants(get_space("basic"), 224)]
 
-    # the phone drops off after three blocks: the command stops, keeping them
-    faults = Faults(drop=set(range(4, 1000)))
+    # guarded batches of three blocks: 3 reference runs, 3 blocks, 3 reference runs; the phone
+    # drops off after the first batch (invocation 10 on): the command stops, keeping it
+    monkeypatch.setenv(GUARD_ENV, json.dumps({"busy_cores": 64, "tolerance": 0.5, "batch_size": 3}))
+    faults = Faults(drop=set(range(10, 1000)))
     with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]], faults=faults) as peer:
         r = cli(
             "profile",
@@ -203,7 +207,9 @@ def test_cli_profile_pixel3_resumes_matches_host_keys_and_exports_a_lut(env, cli
         assert r.exit_code == 0, r.output
         assert "71 variants, 3 already stored, 9 measured" in r.output
         assert "59 variants left for the next run (--limit 9)" in r.output
-        assert peer.shell.runs == runs_before + 9  # nothing measured twice
+        resumed = peer.shell.bench_runs[runs_before:]
+        timed = [r for r in resumed if not any(REFERENCE_KEY in a for a in r["argv"])]
+        assert len(timed) == 9  # nothing measured twice (the rest are reference runs)
         argv = peer.shell.bench_runs[-1]["argv"]
         assert "--num_runs=50" in argv and "--min_secs=0" in argv
         assert peer.shell.bench_runs[-1]["mask"] == "80"
