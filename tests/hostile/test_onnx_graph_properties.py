@@ -34,7 +34,12 @@ HANG_S = 60
 GOOD = ["Conv", "Relu", "Add", "MaxPool", "GlobalAveragePool", "Flatten", "Gemm", "Concat"]
 #: ops drawn more often, so that many graphs are networks: conv stacks, a basic block, a head
 CHAIN = ["Conv", "Conv", "Relu", "MaxPool", "Block", "Head"]
-JUNK = ["unknown", "arity", "dangling", "cycle", "attribute", "initialiser"]
+JUNK = ["unknown", "arity", "dangling", "cycle", "attribute", "initialiser", "odd"]
+#: ops the reader maps only in some forms (shuffles, splits, squeeze-excite, clipped activations),
+#: drawn with constant inputs of drawn values, so that those forms' checks see nonsense too
+ODD = ["Clip", "HardSigmoid", "ReduceMean", "Split", "Slice", "Gather", "Reshape", "Transpose"]
+#: constants those ops are handed: indices, axes, bounds, shapes -- sensible and not
+SMALL = st.lists(st.integers(-9, 9), min_size=0, max_size=5)
 
 
 class _Builder:
@@ -186,6 +191,8 @@ class _Builder:
             attrs = {"kernel_shape": [3, 3]} if op == "MaxPool" else {}
             attrs[name] = value
             return self.add(op, inputs, None, **attrs)
+        if kind == "odd":
+            return self.odd(d(st.sampled_from(ODD), label="odd op"))
         # an initialiser whose dims disagree with its data, or of an unknown dtype
         t = self.tensor(4)
         w = onnx.TensorProto()
@@ -199,6 +206,41 @@ class _Builder:
         w.raw_data = bytes(4 * d(st.integers(0, 300), label="floats"))
         self.inits.append(w)
         return self.add("Conv", [t, w.name], None, pads=[1] * 4)
+
+    def const(self, values: list[int], dtype=np.int64) -> str:
+        name = self.name("k")
+        self.inits.append(numpy_helper.from_array(np.array(values, dtype), name))
+        return name
+
+    def odd(self, op: str) -> str:
+        d = self.draw
+        t = self.tensor()
+        if op == "Clip":
+            bounds = d(st.lists(st.sampled_from([0.0, 6.0, -1.0, 1e9]), max_size=2), label="bounds")
+            inputs = [t, *(self.const([b], np.float32) for b in bounds)]
+            return self.add("Clip", inputs, self.shapes.get(t))
+        if op == "HardSigmoid":
+            alpha = d(st.sampled_from([1 / 6, 0.2, -3.0]), label="alpha")
+            return self.add("HardSigmoid", [t], self.shapes.get(t), alpha=alpha, beta=0.5)
+        if op == "ReduceMean":  # opset 17: axes an attribute
+            axes = d(st.lists(st.integers(-9, 9), min_size=1, max_size=4), label="axes")
+            return self.add("ReduceMean", [t], None, axes=axes)
+        if op == "Split":
+            axis = d(st.integers(-5, 5), label="axis")
+            outs = [self.name("t"), self.name("t")]
+            self.nodes.append(helper.make_node("Split", [t], outs, self.name("split"), axis=axis))
+            self.cur = outs[0]
+            return outs[0]
+        if op == "Slice":
+            parts = [self.const(d(SMALL, label=k)) for k in ("starts", "ends", "axes", "steps")]
+            return self.add("Slice", [t, *parts[: d(st.integers(2, 4), label="n")]], None)
+        if op == "Gather":
+            axis = d(st.integers(-4, 4), label="axis")
+            return self.add("Gather", [t, self.const(d(SMALL, label="indices"))], None, axis=axis)
+        if op == "Reshape":
+            return self.add("Reshape", [t, self.const(d(SMALL, label="shape"))], None)
+        perm = d(st.permutations(range(d(st.integers(1, 5), label="rank"))), label="perm")
+        return self.add("Transpose", [t], None, perm=list(perm))
 
 
 @st.composite
