@@ -52,6 +52,11 @@ def _validate(data, origin: str) -> dict:
         check_schema(data.get("schema", PROFILE_SCHEMA), PROFILE_SCHEMA, origin, fix=PROFILE_FIX)
     except FileFormatError as exc:
         raise ProfileError(str(exc)) from None
+    if "transport" not in data and "entries" in data:
+        raise ProfileError(
+            f"{origin} is a LUT, not a device profile (no 'transport' field): give it with --lut, "
+            "and name the device with --device"
+        )
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise ProfileError(f"{origin}: the profile needs a non-empty 'name'")

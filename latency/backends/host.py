@@ -12,8 +12,13 @@ thread, so on an idle core the two agree; on a shared machine (CI, a laptop, two
 jobs) CPU time leaves out the slices the scheduler gave to other processes, which otherwise inflate
 single runs by whole milliseconds. Both medians are kept in ``extra``.
 
-Pinning is per thread (``sched_setaffinity`` on the calling thread), set for the measurement and
-restored afterwards, so the rest of the process (export workers, progress bars) is unaffected.
+Timing runs in a child process (spawned once per backend, reused for every model), pinned to the
+measuring core, so the rest of this process (export workers, progress bars) is unaffected, and a
+model that never finishes -- a WHILE loop whose condition stays true -- cannot hang the command:
+a measurement that takes longer than its budget (every attempt's ``max_s`` and warm-up, twice, plus
+``timeout_margin_s``; the phone's ``2 * max_secs + timeout_margin_s`` in spirit) kills the child
+and fails with :class:`HostTimeout`, nothing stored. A model that crashes LiteRT kills only the
+child, and is refused as a model file.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import gc
 import math
 import os
 import platform
+import signal
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +51,7 @@ DEFAULTS = {
     "retries": 2,
     "clock": "cpu",
     "kernels": "xnnpack",
+    "timeout_margin_s": 60.0,
 }
 CLOCKS = ("cpu", "wall")
 #: LiteRT op resolvers: XNNPACK (its default), or TFLite's built-in kernels without delegates,
@@ -61,20 +69,6 @@ def _cpu_model() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
-
-
-@contextlib.contextmanager
-def pinned(cpu: int | None):
-    """Pin the calling thread to ``cpu`` for the block (no-op when None)."""
-    if cpu is None:
-        yield
-        return
-    old = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cpu})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, old)
 
 
 def median_ci(sorted_ms: np.ndarray) -> float:
@@ -104,6 +98,11 @@ def _quiet_stderr():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+class HostTimeout(BackendError):
+    """A model whose timing did not end within the backend's budget (exit 1; a profile reports
+    the block and goes on): its child process was killed and nothing was stored."""
 
 
 class HostBackend(Backend):
@@ -139,80 +138,31 @@ class HostBackend(Backend):
             self.cpu = int(want)
         else:
             raise BackendError(f"cpu {want} is not available to this process (allowed: {cpus})")
+        self._timer: _Timer | None = None
 
-    def _run(self, path: Path) -> LatencyStats:
-        from ai_edge_litert.interpreter import Interpreter
-
+    @property
+    def timeout_s(self) -> float:
+        """The most one measurement may take: every attempt's warm-up and timed loop, twice
+        (a slow model needs ``min_runs`` past ``max_s``), plus ``timeout_margin_s`` for the
+        child's start and the model's load."""
         o = self.opts
-        try:
-            from ai_edge_litert.interpreter import OpResolverType
-
-            with _quiet_stderr():  # LiteRT prints "INFO: Created ... XNNPACK delegate" on fd 2
-                interp = Interpreter(
-                    model_path=str(path),
-                    num_threads=int(o["threads"]),
-                    experimental_op_resolver_type=getattr(OpResolverType, KERNELS[o["kernels"]]),
-                )
-                interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelFileError(
-                f"LiteRT cannot load {path.name} ({first}): it is not a valid TFLite model; "
-                "re-export it (padnas export, padnas-latency measure MODEL.onnx)"
-            ) from None
-        rng = np.random.default_rng(0)
-        for d in interp.get_input_details():
-            interp.set_tensor(d["index"], rng.random(d["shape"], dtype=np.float32))
-        invoke = interp.invoke
-        t_end = time.perf_counter() + o["warmup_s"]
-        k = 0
-        while k < o["warmup_runs"] or time.perf_counter() < t_end:
-            invoke()
-            k += 1
-        wall, cpu = [], []
-        wall_clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
-        use_cpu = o["clock"] == "cpu"
-        start = time.perf_counter()
-        while True:
-            for _ in range(10):
-                w0, c0 = wall_clock(), cpu_clock()
-                invoke()
-                c1, w1 = cpu_clock(), wall_clock()
-                wall.append(w1 - w0)
-                cpu.append(c1 - c0)
-            elapsed = time.perf_counter() - start
-            if len(wall) >= o["min_runs"] and elapsed >= o["min_s"]:
-                arr = np.sort(np.asarray(cpu if use_cpu else wall, dtype=np.float64)) / 1e6
-                if median_ci(arr) <= o["target_ci"] or elapsed >= o["max_s"]:
-                    break
-        med = float(np.median(arr))
-        p10, p90 = (float(x) for x in np.percentile(arr, [10, 90]))
-        extra = {
-            "clock": o["clock"],
-            "ci": round(median_ci(arr), 5),
-            "wall_ms": round(float(np.median(wall)) / 1e6, 6),
-            "cpu_ms": round(float(np.median(cpu)) / 1e6, 6),
-        }
-        return LatencyStats(med, p10, p90, len(arr), self.source, extra)
+        per_attempt = 2 * (float(o["max_s"]) + float(o["warmup_s"]))
+        return (int(o["retries"]) + 1) * per_attempt + float(o["timeout_margin_s"])
 
     def _measure(self, path: Path) -> LatencyStats:
-        best: LatencyStats | None = None
-        gc_was = gc.isenabled()
-        gc.disable()
+        if self._timer is None:
+            self._timer = _Timer(self.opts, self.cpu)
+            self._stop = weakref.finalize(self, self._timer.stop)
         try:
-            with pinned(self.cpu):
-                for attempt in range(int(self.opts["retries"]) + 1):  # noqa: B007
-                    stats = self._run(path)
-                    if best is None or stats.dispersion < best.dispersion:
-                        best = stats
-                    if best.dispersion <= self.opts["max_dispersion"]:
-                        break
+            return self._timer.measure(path, self.timeout_s)
         finally:
-            if gc_was:
-                gc.enable()
-        assert best is not None
-        extra = {**best.extra, "cpu": self.cpu, "attempts": attempt + 1}
-        return LatencyStats(best.ms, best.p10, best.p90, best.n, best.source, extra)
+            if not self._timer.alive:  # killed or crashed: the next model starts anew
+                self.close()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._stop()
+            self._timer = None
 
     def describe(self) -> dict:
 
@@ -231,3 +181,186 @@ class HostBackend(Backend):
             "runtime": f"ai-edge-litert {package_version('ai-edge-litert')}",
             "platform": platform.platform(),
         }
+
+
+# ---- the timing child -------------------------------------------------------------------------
+
+
+class _Timer:
+    """The child process that times models for one :class:`HostBackend`: a fresh interpreter
+    (never a fork of a process holding torch and TensorFlow threads, never a re-run of the
+    caller's main module), one JSON line per model each way over its stdin and stdout."""
+
+    def __init__(self, opts: dict, cpu: int | None) -> None:
+        import json
+        import subprocess
+        import sys
+
+        root = str(Path(__file__).resolve().parents[2])  # the folder holding `latency`
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        code = "from latency.backends.host import _serve; _serve()"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code, json.dumps({"opts": opts, "cpu": cpu})],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+
+    def measure(self, path: Path, timeout_s: float) -> LatencyStats:
+        import json
+        import select
+
+        try:
+            self.proc.stdin.write(json.dumps(str(path)) + "\n")
+            self.proc.stdin.flush()
+        except OSError:  # the child died before the model was sent
+            pass
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
+        if not ready:
+            self.stop()
+            raise HostTimeout(
+                f"timing {path.name} on the host did not end within {timeout_s:g} s (does the "
+                "model loop forever, e.g. a WHILE whose condition stays true?); it was stopped "
+                "and nothing was stored"
+            )
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait(5)
+            why = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+            raise ModelFileError(
+                f"LiteRT crashed on {path.name} ({why}): it is not a valid TFLite model; "
+                "re-export it (padnas export, padnas-latency measure MODEL.onnx)"
+            )
+        reply = json.loads(line)
+        if "ok" in reply:
+            return LatencyStats(**reply["ok"])
+        if "model" in reply:
+            raise ModelFileError(reply["model"])
+        raise BackendError(f"timing {path.name} on the host failed: {reply['error']}")
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.alive:
+            self.proc.kill()
+        self.proc.wait(5)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
+def _serve() -> None:
+    """The child's loop (``argv[1]``: the options and core as JSON): a model path in, one line
+    out -- ``{"ok": stats}``, ``{"model": message}`` (a file LiteRT cannot load) or
+    ``{"error": message}``; ends when the parent closes its stdin."""
+    import json
+    import sys
+
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops us
+    setup = json.loads(sys.argv[1])
+    opts, cpu = setup["opts"], setup["cpu"]
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    # the replies get their own copy of stdout; anything a library prints goes to stderr
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    for line in sys.stdin:
+        try:
+            reply = {"ok": _measure_file(Path(json.loads(line)), opts, cpu).to_dict()}
+        except ModelFileError as exc:
+            reply = {"model": str(exc)}
+        except Exception as exc:
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        replies.write(json.dumps(reply) + "\n")
+        replies.flush()
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL when the parent dies, so a killed command leaves no child spinning in a
+    model that never returns."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def _measure_file(path: Path, opts: dict, cpu: int | None) -> LatencyStats:
+    """The calmest of up to ``retries + 1`` timings (see the module docstring)."""
+    best: LatencyStats | None = None
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        for attempt in range(int(opts["retries"]) + 1):  # noqa: B007
+            stats = _time_once(path, opts)
+            if best is None or stats.dispersion < best.dispersion:
+                best = stats
+            if best.dispersion <= opts["max_dispersion"]:
+                break
+    finally:
+        if gc_was:
+            gc.enable()
+    assert best is not None
+    extra = {**best.extra, "cpu": cpu, "attempts": attempt + 1}
+    return LatencyStats(best.ms, best.p10, best.p90, best.n, best.source, extra)
+
+
+def _time_once(path: Path, o: dict) -> LatencyStats:
+    """One timing: warm-up, then timed ``invoke()`` calls until the median is stable."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        from ai_edge_litert.interpreter import OpResolverType
+
+        with _quiet_stderr():  # LiteRT prints "INFO: Created ... XNNPACK delegate" on fd 2
+            interp = Interpreter(
+                model_path=str(path),
+                num_threads=int(o["threads"]),
+                experimental_op_resolver_type=getattr(OpResolverType, KERNELS[o["kernels"]]),
+            )
+            interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(
+            f"LiteRT cannot load {path.name} ({first}): it is not a valid TFLite model; "
+            "re-export it (padnas export, padnas-latency measure MODEL.onnx)"
+        ) from None
+    rng = np.random.default_rng(0)
+    for d in interp.get_input_details():
+        interp.set_tensor(d["index"], rng.random(d["shape"], dtype=np.float32))
+    invoke = interp.invoke
+    t_end = time.perf_counter() + o["warmup_s"]
+    k = 0
+    while k < o["warmup_runs"] or time.perf_counter() < t_end:
+        invoke()
+        k += 1
+    wall, cpu = [], []
+    wall_clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
+    use_cpu = o["clock"] == "cpu"
+    start = time.perf_counter()
+    while True:
+        for _ in range(10):
+            w0, c0 = wall_clock(), cpu_clock()
+            invoke()
+            c1, w1 = cpu_clock(), wall_clock()
+            wall.append(w1 - w0)
+            cpu.append(c1 - c0)
+        elapsed = time.perf_counter() - start
+        if len(wall) >= o["min_runs"] and elapsed >= o["min_s"]:
+            arr = np.sort(np.asarray(cpu if use_cpu else wall, dtype=np.float64)) / 1e6
+            if median_ci(arr) <= o["target_ci"] or elapsed >= o["max_s"]:
+                break
+    med = float(np.median(arr))
+    p10, p90 = (float(x) for x in np.percentile(arr, [10, 90]))
+    extra = {
+        "clock": o["clock"],
+        "ci": round(median_ci(arr), 5),
+        "wall_ms": round(float(np.median(wall)) / 1e6, 6),
+        "cpu_ms": round(float(np.median(cpu)) / 1e6, 6),
+    }
+    return LatencyStats(med, p10, p90, len(arr), HostBackend.source, extra)

@@ -1,8 +1,9 @@
 """How does a block, an architecture or a network become a checked, cached ``.tflite``?
 
 ``convert``: torch -> ONNX -> onnx2tf -> ``.tflite``, checked against PyTorch and cached by tool
-versions; ``model_file``: a user's ONNX file through the same conversion; ``pool``: spawned export
-workers and the one cache check (:func:`run_exports`).
+versions; ``onnx_file``: the one checked reader of a user's ONNX file; ``model_file``: that file
+through the same conversion; ``pool``: spawned export workers and the one cache check
+(:func:`run_exports`).
 """
 
 from latency.export.convert import (
@@ -18,7 +19,8 @@ from latency.export.convert import (
     tool_versions,
     tools_hash,
 )
-from latency.export.model_file import export_onnx_model, load_onnx_model, onnx_model_path
+from latency.export.model_file import export_onnx_model, onnx_model_path
+from latency.export.onnx_file import load_onnx_model
 from latency.export.pool import (
     ExportJob,
     ExportResult,

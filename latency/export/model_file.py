@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from latency.cache import is_checked
-from latency.errors import ExportError, LatencyUsageError
 from latency.export.convert import (
     compare_outputs,
     export_dir,
@@ -28,6 +27,7 @@ from latency.export.convert import (
     tflite_output,
     tool_versions,
 )
+from latency.export.onnx_file import OnnxFileError, load_onnx_model
 from padnas.core import atomic_write_bytes, atomic_write_json
 
 
@@ -40,37 +40,6 @@ def onnx_model_path(onnx_path: str | Path, cache_dir=None) -> Path:
     src = Path(onnx_path)
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in src.stem)[:60]
     return export_dir(cache_dir) / "model" / f"{safe}-{model_digest(src)}.tflite"
-
-
-def load_onnx_model(onnx_path: str | Path):
-    """``(model, input name, input shape)`` of a user's ONNX file, a free batch size set to 1;
-    LatencyUsageError (naming the file) for an unreadable file, several inputs or a free size
-    other than the batch. Cheap: callers check a file with it before starting a converter."""
-    import onnx
-
-    src = Path(onnx_path)
-    if not src.is_file():
-        raise LatencyUsageError(f"model file not found: {src}")
-    try:
-        model = onnx.load(str(src))
-    except Exception as exc:  # a protobuf decode error has no stable public type
-        raise LatencyUsageError(f"{src} is not a readable ONNX model ({exc})") from None
-    consts = {t.name for t in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in consts]
-    if len(inputs) != 1:
-        raise LatencyUsageError(
-            f"{src.name}: the model has {len(inputs)} inputs; padnas reads single-input models only"
-        )
-    dims = inputs[0].type.tensor_type.shape.dim
-    if dims and not dims[0].HasField("dim_value"):
-        dims[0].ClearField("dim_param")
-        dims[0].dim_value = 1
-    if not dims or not all(d.HasField("dim_value") for d in dims):
-        raise LatencyUsageError(
-            f"{src.name}: input {inputs[0].name!r} has no fixed size; export it with a fixed "
-            "input shape (only the batch may be free)"
-        )
-    return model, inputs[0].name, tuple(d.dim_value for d in dims)
 
 
 def export_onnx_model(onnx_path: str | Path, cache_dir=None) -> Path:
@@ -88,9 +57,10 @@ def export_onnx_model(onnx_path: str | Path, cache_dir=None) -> Path:
     with tempfile.TemporaryDirectory(prefix="padnas-model-") as tmp:
         fixed = Path(tmp) / "model.onnx"
         onnx.save(model, str(fixed))
+        # the reference first: a file ONNX Runtime cannot run is bad input, not a failed export
+        ref = _reference(fixed, input_name, x, src.name)
         with offline(export_dir(cache_dir)):
             out = onnx_to_tflite(fixed, Path(tmp) / "out")
-        ref = _reference(fixed, input_name, x, src.name)
         err = compare_outputs(tflite_output(out, x), ref, src.name, "ONNX Runtime")
         atomic_write_bytes(path, out.read_bytes())
     sidecar = {
@@ -108,13 +78,16 @@ def export_onnx_model(onnx_path: str | Path, cache_dir=None) -> Path:
 
 def _reference(onnx_path: Path, input_name: str, x: np.ndarray, name: str) -> np.ndarray:
     """The original graph's output on ``x`` (ONNX Runtime, one thread: export runs beside
-    other work)."""
+    other work). A file it cannot load or run is :class:`OnnxFileError` (exit 2): ONNX Runtime
+    is the reference implementation, so such a file is not a model padnas can time."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    opts.log_severity_level = 4  # its own error lines on stderr: the error below says it once
     try:
         sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         return sess.run(None, {input_name: x})[0]
     except Exception as exc:  # onnxruntime raises its own untyped Fail/InvalidGraph errors
-        raise ExportError(f"ONNX Runtime cannot run {name}: {exc}") from None
+        first = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise OnnxFileError(f"ONNX Runtime cannot run {name}: {first}") from None

@@ -35,6 +35,7 @@ from latency.export.convert import (
     quiet_tf,
 )
 from latency.variants import Variant
+from padnas.core.errors import UsageError
 from padnas.core.progress import progress_bar
 from padnas.space import SearchSpace
 
@@ -46,6 +47,8 @@ class ExportResult:
     seconds: float  # conversion time in the worker (0 when cached)
     cached: bool
     error: str | None = None
+    #: the error was the input's fault (a usage error in the worker: exit 2, not 1)
+    bad_input: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ def _run_job(job: ExportJob) -> ExportResult:
     try:
         path = job.convert(job.arg, cache_dir=_worker_cache)
         return ExportResult(job.key, path, time.perf_counter() - t0, False)
+    except UsageError as exc:  # the input's fault: said as it is, no type name
+        return ExportResult(job.key, None, 0.0, False, str(exc), bad_input=True)
     except Exception as exc:
         return ExportResult(job.key, None, 0.0, False, f"{type(exc).__name__}: {exc}")
 

@@ -317,8 +317,16 @@ def read_luts(path: str | Path) -> tuple[Path, list[Lut], bool]:
     found = find_profile(path)
     if found is None:
         raise LutError(unknown_profile_message(str(path), "--lut"))
+    named = found != Path(path)  # a profile name (``--lut mock``), resolved to its file
     path = found
     data = read_input_json(path, "LUT file", LutError, fix=_REEXPORT)
+    if isinstance(data, dict) and "transport" in data and not {"luts", "entries"} & set(data):
+        # a device profile that ships no table: say so, not that a LUT lacks its 'device'
+        what = f"--lut {found.stem}: device profile {path}" if named else f"{path}: device profile"
+        raise LutError(
+            f"{what} has no 'luts' field: it holds no LUT to price with (give a LUT JSON, or "
+            "a profile with 'luts': padnas-latency profile, then export-lut)"
+        )
     if not (isinstance(data, dict) and "luts" in data and "entries" not in data):
         return path, [Lut.from_dict(data, str(path))], False
     try:

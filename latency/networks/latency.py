@@ -31,7 +31,8 @@ from latency.export.convert import (
     randomize,
     seed_of,
 )
-from latency.export.model_file import export_onnx_model, load_onnx_model, onnx_model_path
+from latency.export.model_file import export_onnx_model, onnx_model_path
+from latency.export.onnx_file import OnnxFileError, load_onnx_model
 from latency.export.pool import ExportJob, run_exports
 from latency.lut.table import Lut, source_line
 from latency.networks.description import Network
@@ -177,6 +178,8 @@ def measure_onnx_model(path: str | Path, backend: Backend, cache_dir=None) -> La
     cache = export_dir(cache_dir)
     job = ExportJob(str(path), export_onnx_model, str(path), onnx_model_path(path, cache))
     (res,) = run_exports([job], workers=1, cpus=export_cpus(backend), cache_dir=cache)
+    if res.bad_input:
+        raise OnnxFileError(res.error)
     if res.error:
         raise ExportError(f"{Path(path).name}: {res.error}")
     return measure_guarded(backend, res.path, cache_dir)

@@ -16,12 +16,13 @@ and its op type: a graph is priced whole or not at all.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from latency.export.model_file import load_onnx_model
+from latency.export.onnx_file import load_onnx_model
 from latency.networks.description import NetDescError
 
 
@@ -47,6 +48,31 @@ class Node:
         return f"node {self.name!r} ({self.op})"
 
 
+#: the most values a node computed ahead of time may hold (sizes and shapes are a few; a
+#: ``ConstantOfShape`` of ``[1e5, 1e5]`` in a hostile file is never allocated)
+_FOLD_MAX = 2**20
+#: ops whose output may hold far more values than their inputs (a size given as data, or
+#: broadcasting)
+_EXPANDING = {
+    "Add",
+    "ConstantOfShape",
+    "Conv",
+    "ConvTranspose",
+    "Div",
+    "Expand",
+    "EyeLike",
+    "Gemm",
+    "MatMul",
+    "Mul",
+    "OneHot",
+    "Pad",
+    "Range",
+    "Resize",
+    "Sub",
+    "Tile",
+    "Upsample",
+    "Where",
+}
 #: ops that compute nothing at inference: their output is their first input
 _PASS_THROUGH = {"Identity", "Dropout"}
 #: ops whose output is not a function of their inputs: never computed ahead of time
@@ -130,6 +156,50 @@ def dependency_order(nodes: list, names: list[str]) -> list[int]:
     )
 
 
+def check_node_form(raw, name: str, opset: int) -> None:
+    """A node of the ONNX standard as its schema (at ``opset``) declares it: the number of
+    inputs and outputs, every required input and attribute present, and every attribute of the
+    declared type. Raises :class:`UnsupportedGraph` naming the node; a node of another domain or
+    of an op ONNX does not know is left to the walker, which refuses what it cannot map."""
+    import onnx
+    from onnx import defs
+
+    if raw.domain not in ("", "ai.onnx"):
+        return
+    try:
+        schema = defs.get_schema(raw.op_type, max(opset, 1), "")
+    except defs.SchemaError:
+        return
+    where = f"node {name!r} ({raw.op_type})"
+    ins, outs = list(raw.input), list(raw.output)
+    if not schema.min_input <= len(ins) <= schema.max_input or not all(ins[: schema.min_input]):
+        want = _arity(schema.min_input, schema.max_input)
+        raise UnsupportedGraph(f"{where}: has {len(ins)} inputs; {raw.op_type} takes {want}")
+    if not schema.min_output <= len(outs) <= schema.max_output or not outs or not outs[0]:
+        want = _arity(schema.min_output, schema.max_output)
+        raise UnsupportedGraph(f"{where}: has {len(outs)} outputs; {raw.op_type} gives {want}")
+    given = {a.name: a for a in raw.attribute}
+    for attr, spec in schema.attributes.items():
+        a = given.get(attr)
+        if a is None:
+            if spec.required:
+                raise UnsupportedGraph(f"{where}: misses its required attribute {attr!r}")
+            continue
+        if a.type != int(spec.type):
+            kinds = onnx.AttributeProto.AttributeType
+            got = kinds.Name(a.type) if a.type in kinds.values() else str(a.type)
+            raise UnsupportedGraph(
+                f"{where}: attribute {attr!r} is {got}; {raw.op_type} takes "
+                f"{kinds.Name(int(spec.type))}"
+            )
+
+
+def _arity(lo: int, hi: int) -> str:
+    if lo == hi:
+        return str(lo)
+    return f"{lo} or more" if hi >= 2**31 - 1 else f"{lo} to {hi}"
+
+
 class OnnxGraph:
     """Producers, consumers, constants and static shapes of one ONNX model's main graph."""
 
@@ -147,12 +217,14 @@ class OnnxGraph:
             )
         names = [_node_name(raw, i) for i, raw in enumerate(graph.node)]
         order = dependency_order(list(graph.node), names)
-        if order != sorted(order):  # valid ONNX is sorted; shape inference needs it sorted
-            _replace_nodes(graph, [graph.node[i] for i in order])
-            names = [names[i] for i in order]
         self.opset = next(
             (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17
         )
+        for raw, name in zip(graph.node, names, strict=True):
+            check_node_form(raw, name, self.opset)
+        if order != sorted(order):  # valid ONNX is sorted; shape inference needs it sorted
+            _replace_nodes(graph, [graph.node[i] for i in order])
+            names = [names[i] for i in order]
         model, names = self._fold_constants(model, names)
         graph = model.graph
         self.input, self.output = input_name, graph.output[0].name
@@ -220,6 +292,8 @@ class OnnxGraph:
             return False
         if any(t not in self.consts for t in feeds):
             return False
+        if not self._small(raw):
+            return False
         graph_attrs = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
         if any(a.type in graph_attrs for a in raw.attribute):  # If, Loop, Scan: not folded
             return False
@@ -233,6 +307,18 @@ class OnnxGraph:
         for t, value in zip(raw.output, values, strict=False):
             if t:
                 self.consts[t] = np.asarray(value)
+        return True
+
+    def _small(self, raw) -> bool:
+        """True when computing ``raw`` ahead of time cannot allocate much: every output's size
+        is known and at most :data:`_FOLD_MAX` values, or unknown for an op that never makes
+        more values than its inputs hold."""
+        for t in raw.output:
+            if t in self.shapes:
+                if math.prod(self.shapes[t]) > _FOLD_MAX:
+                    return False
+            elif raw.op_type in _EXPANDING:
+                return False
         return True
 
     def resolve(self, tensor: str) -> str:

@@ -50,7 +50,12 @@ def read_onnx(path: str | Path, name: str | None = None) -> Network:
             f"{graph.path.name}: the input has shape {list(shape)}; a network description needs "
             "an NCHW image input"
         )
-    pieces = _Walker(graph).walk()
+    try:
+        pieces = _Walker(graph).walk()
+    except RecursionError:
+        raise UnsupportedGraph(
+            f"{graph.path.name}: its branches nest too deeply to be read as blocks"
+        ) from None
     layers = _group(pieces)
     _, in_chs, h, w = shape
     data = {
@@ -71,6 +76,9 @@ class _Walker:
 
     def __init__(self, graph: OnnxGraph) -> None:
         self.g = graph
+        # a graph whose branches nest as blocks is walked with each node visited once; one
+        # whose forks cross (a hostile ladder) would be walked again for every path through it
+        self.steps_left = 4 * len(graph.nodes) + 16
 
     def walk(self) -> list[dict]:
         pieces: list[dict] = []
@@ -87,6 +95,12 @@ class _Walker:
         that takes the tensor reached (the end of a branch): ``(last tensor, join)``."""
         g = self.g
         while cur != g.output:
+            self.steps_left -= 1
+            if self.steps_left < 0:
+                raise UnsupportedGraph(
+                    f"{g.path.name}: its branches cross instead of nesting as residual blocks or "
+                    "ShuffleNetV2 units (walking them does not end)"
+                )
             users = g.users(cur)
             if not users:
                 raise UnsupportedGraph(f"{g.path.name}: tensor {cur!r} leads nowhere")
@@ -177,7 +191,7 @@ class _Walker:
         g = self.g
         if users[0].op == "Split" and len(users) == 1:
             split = users[0]
-            if split.attrs.get("axis", 0) % len(g.shape(cur, split)) != 1:
+            if split.attrs.get("axis", 0) % max(len(g.shape(cur, split)), 1) != 1:
                 raise UnsupportedGraph(f"{split.where()}: only a split of channels (axis 1)")
             starts, at = [], 0
             for t in split.outputs:
@@ -216,7 +230,12 @@ class _Walker:
             inputs = zip(names, node.inputs[1:], strict=False)
             args = {k: g.const(t, node, k).reshape(-1).tolist() for k, t in inputs if t}
         axes = args.get("axes", list(range(len(args["starts"]))))
-        if [a % 4 for a in axes] != [1] or args.get("steps", [1]) != [1]:
+        if (
+            [a % 4 for a in axes] != [1]
+            or args.get("steps", [1]) != [1]
+            or len(args["starts"]) != 1
+            or len(args.get("ends", ())) != 1
+        ):
             raise UnsupportedGraph(
                 f"{node.where()}: only a slice of channels (axis 1, step 1) starts a branch"
             )
@@ -247,26 +266,51 @@ class _Walker:
 
     def _conv_core(self, cur: str, node: Node) -> tuple[dict, str]:
         """A Conv (+ BatchNormalization) as a piece without activation; returns it and its
-        output tensor."""
+        output tensor. Its weight must agree with its input, its group count and its output
+        (a file may claim anything: the weight is what the file holds)."""
         g = self.g
         if node.inputs[0] != cur:
             raise UnsupportedGraph(f"{node.where()}: the data path must be its first input")
         weight = g.const(node.inputs[1], node, "weight")
-        cout, _, kh, kw = weight.shape
-        strides = tuple(node.attrs.get("strides", (1, 1)))
+        if weight.ndim != 4:
+            raise UnsupportedGraph(
+                f"{node.where()}: weight {node.inputs[1]!r} has shape {list(weight.shape)}; a 2-D "
+                "convolution's weight is (out channels, in channels / group, kh, kw)"
+            )
+        cout, per_group, kh, kw = (int(d) for d in weight.shape)
+        strides = _pair(node, "strides", (1, 1))
+        if "kernel_shape" in node.attrs and _pair(node, "kernel_shape", ()) != (kh, kw):
+            raise UnsupportedGraph(
+                f"{node.where()}: kernel_shape {list(node.attrs['kernel_shape'])} disagrees with "
+                f"its weight {node.inputs[1]!r} of shape {list(weight.shape)}"
+            )
         if kh != kw or kh % 2 == 0 or len(set(strides)) != 1:
             raise UnsupportedGraph(
                 f"{node.where()}: only square odd kernels with equal strides are supported "
                 f"(kernel {kh}x{kw}, strides {list(strides)})"
             )
-        if any(d != 1 for d in node.attrs.get("dilations", (1, 1))):
+        if _pair(node, "dilations", (1, 1)) != (1, 1):
             raise UnsupportedGraph(f"{node.where()}: dilated convolutions are not supported")
         (_, cin, h, w), out_shape = g.shape(cur, node, 4), g.shape(node.out, node, 4)
+        groups = node.attrs.get("group", 1)
+        if groups < 1 or cin % groups or cout % groups or per_group * groups != cin:
+            raise UnsupportedGraph(
+                f"{node.where()}: weight {node.inputs[1]!r} of shape {list(weight.shape)} with "
+                f"group {groups} does not take its input {cur!r} of {cin} channels (in channels "
+                "= weight's second dimension x group, and group must divide the out channels)"
+            )
+        if out_shape[1] != cout:
+            raise UnsupportedGraph(
+                f"{node.where()}: its output {node.out!r} is declared with {out_shape[1]} "
+                f"channels, but its weight {node.inputs[1]!r} makes {cout}"
+            )
+        self._check_vector(node, node.inputs[2:3], cout, "bias")
         s = strides[0]
         self._check_same(node, (h, w), out_shape, s)
         out = node.out
         bn = g.only_user(out)
         if bn is not None and bn.op == "BatchNormalization":
+            self._check_vector(bn, bn.inputs[1:5], cout, "scale, bias, mean and variance")
             out = bn.out
         piece = {
             "kind": "conv",
@@ -275,9 +319,23 @@ class _Walker:
             "cout": cout,
             "kernel": kh,
             "stride": s,
-            "groups": int(node.attrs.get("group", 1)),
+            "groups": groups,
         }
         return piece, out
+
+    def _check_vector(self, node: Node, tensors, n: int, what: str) -> None:
+        """Each constant of ``tensors`` (a bias, BatchNorm's statistics) holds one value per
+        channel: ``n`` values, broadcast over the batch (a leading 1 allowed)."""
+        for t in tensors:
+            if not t or t not in self.g.consts:
+                continue
+            shape = self.g.consts[t].shape
+            scalar = all(d == 1 for d in shape)
+            if not scalar and (any(d != 1 for d in shape[:-1]) or shape[-1:] != (n,)):
+                raise UnsupportedGraph(
+                    f"{node.where()}: its {what} {t!r} has shape {list(shape)}; {n} values "
+                    "(one per channel) are expected"
+                )
 
     @staticmethod
     def _check_same(node: Node, hw: tuple[int, int], out_shape: tuple[int, ...], s: int) -> None:
@@ -297,8 +355,8 @@ class _Walker:
         """MaxPool / AveragePool over a square odd window padded kernel//2 (``SAME``)."""
         g = self.g
         (_, chs, h, w), out_shape = g.shape(cur, node, 4), g.shape(node.out, node, 4)
-        kh, kw = node.attrs.get("kernel_shape", (0, 0))
-        strides = tuple(node.attrs.get("strides", (1, 1)))
+        kh, kw = _pair(node, "kernel_shape", (0, 0))
+        strides = _pair(node, "strides", (1, 1))
         pads = tuple(node.attrs.get("pads", (0, 0, 0, 0)))
         if (
             kh != kw
@@ -306,7 +364,7 @@ class _Walker:
             or len(set(strides)) != 1
             or pads != (kh // 2,) * 4
             or node.attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
-            or any(d != 1 for d in node.attrs.get("dilations", (1, 1)))
+            or _pair(node, "dilations", (1, 1)) != (1, 1)
             or len(node.outputs) > 1
         ):
             raise UnsupportedGraph(
@@ -390,7 +448,7 @@ class _Walker:
             return
         axes = node.attrs.get("axes")
         if axes is None and len(node.inputs) > 1:  # opset 18: axes as an input
-            axes = self.g.const(node.inputs[1], node, "axes").tolist()
+            axes = self.g.const(node.inputs[1], node, "axes").reshape(-1).tolist()
         rank = len(self.g.shape(cur, node))
         if rank != 4 or sorted(a % 4 for a in axes or ()) != [2, 3]:
             raise UnsupportedGraph(f"{node.where()}: only a mean over height and width is a pool")
@@ -410,17 +468,28 @@ class _Walker:
         return out
 
     def _fc_core(self, cur: str, node: Node) -> tuple[dict, str]:
-        """A Gemm, or MatMul (+ Add of a constant bias), as a piece without activation."""
+        """A Gemm, or MatMul (+ Add of a constant bias), as a piece without activation; its
+        weight must take the input's features and make the output's."""
         g = self.g
         if node.inputs[0] != cur:
             raise UnsupportedGraph(f"{node.where()}: the features must be its first input")
         (_, cin), (_, cout) = g.shape(cur, node, 2), g.shape(node.out, node, 2)
-        g.const(node.inputs[1], node, "weight")
+        weight = g.const(node.inputs[1], node, "weight")
+        if node.op == "Gemm" and node.attrs.get("transA", 0):
+            raise UnsupportedGraph(f"{node.where()}: a Gemm of transposed features (transA)")
+        want = (cout, cin) if node.op == "Gemm" and node.attrs.get("transB", 0) else (cin, cout)
+        if weight.shape != want:
+            raise UnsupportedGraph(
+                f"{node.where()}: weight {node.inputs[1]!r} has shape {list(weight.shape)}, but "
+                f"{cin} input features to {cout} outputs need {list(want)}"
+            )
         out, bias = node.out, node.op == "Gemm" and len(node.inputs) > 2 and bool(node.inputs[2])
+        self._check_vector(node, node.inputs[2:3], cout, "bias")
         add = g.only_user(out)
         if node.op == "MatMul" and add is not None and add.op == "Add":
-            other = next(t for t in add.inputs if t != out)
+            other = next((t for t in add.inputs if t != out), out)
             g.const(other, add, "bias")
+            self._check_vector(add, [other], cout, "bias")
             out, bias = add.out, True
         return {"kind": "fc", "node": node.name, "cin": cin, "cout": cout, "bias": bias}, out
 
@@ -480,6 +549,19 @@ class _Walker:
             )
         pieces.append({"kind": "shuffle", "node": node.name, "groups": groups})
         return node.out
+
+
+def _pair(node: Node, name: str, default: tuple) -> tuple[int, ...]:
+    """A 2-D window's attribute (kernel_shape, strides, dilations): two integers of at least
+    1, or ``default`` when the node leaves it out."""
+    if name not in node.attrs:
+        return default
+    value = tuple(node.attrs[name])
+    if len(value) != 2 or any(v < 1 for v in value):
+        raise UnsupportedGraph(
+            f"{node.where()}: {name} {list(value)} must be two sizes of at least 1 (height, width)"
+        )
+    return value
 
 
 # ---- pass 2: pieces -> layers -------------------------------------------------------------------

@@ -392,8 +392,8 @@ class LoadedRun:
         except FileFormatError as exc:
             raise RunDirError(f"{exc}; {REBUILD}") from None
         for i, row in enumerate(rows, 1):
-            stage = row.get("stage")
-            if stage not in spaces or isinstance(stage, bool):
+            stage = row.get("stage") if isinstance(row, dict) else None
+            if type(stage) is not int or stage not in spaces:  # a list is no stage (nor hashable)
                 raise RunDirError(f"{p}, line {i}: no stage in 2..{stages}; {REBUILD}")
             record = {k: v for k, v in row.items() if k != "stage"}
             Evaluated.from_json(record, spaces[stage], where=f"{p}, line {i}", fix=REBUILD)

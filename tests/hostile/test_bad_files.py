@@ -182,3 +182,33 @@ def test_network_file_top_level_must_be_an_object(tmp_path):
     path.write_text("[1, 2]")
     with pytest.raises(NetDescError, match="must hold a JSON object"):
         load_networks(path)
+
+
+# ---- 4. a profile where a LUT belongs, a LUT where a profile belongs ----------------------------
+def test_a_profile_without_luts_given_as_the_lut_names_the_file_and_the_field(
+    tmp_path, latency_cli, expect_error, frozen
+):
+    """A user's profile with no 'luts' (and no 'device' block) is named as the profile it is,
+    with the field it lacks, not as a LUT missing its 'device'; a shipped profile given by name
+    is named by the name the user typed."""
+    prof = {k: v for k, v in json.loads(PIXEL3.read_text()).items() if k not in ("luts", "device")}
+    path = tmp_path / "my-phone.json"
+    path.write_text(json.dumps(prof))
+    before = frozen(path)
+    for args in (
+        ["predict", ARCH, "--space", "basic", "--lut", path],
+        ["measure", ARCH, "--space", "basic", "--device", "mock", "--lut", path],
+        ["validate", path],
+    ):
+        r = latency_cli(*args)
+        msg = expect_error(r, 2, f"{path}: device profile has no 'luts' field", unchanged=before)
+        assert "missing field 'device'" not in msg
+    r = latency_cli("predict", ARCH, "--space", "basic", "--lut", "mock")
+    expect_error(r, 2, "--lut mock: device profile ", "mock.json has no 'luts' field")
+
+
+def test_a_lut_given_as_the_device_is_named_as_a_lut(tmp_path, latency_cli, expect_error, frozen):
+    _lut, path = _basic_lut(tmp_path)
+    before = frozen(path)
+    r = latency_cli("measure", ARCH, "--space", "basic", "--device", path)
+    expect_error(r, 2, f"{path} is a LUT, not a device profile", "--lut", unchanged=before)

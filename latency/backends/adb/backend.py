@@ -6,8 +6,10 @@ benchmark_model --graph=... --num_threads=1 --use_xnnpack=true --num_runs=N --wa
 --min_secs=0 --warmup_min_secs=0 --max_secs=S`` -> remove the model -> read the pinned core's
 frequency. ``min_secs=0`` matters: benchmark_model otherwise keeps running a tiny block for a
 whole second (thousands of runs), so the configured run count would mean nothing. Clean-up
-removes only the models this backend pushed (a manifest it keeps), and the models folder only
-when that leaves it empty: the remote folder may hold the user's own files.
+removes only the models this backend pushed (a manifest it keeps, also on the host: see
+:mod:`latency.backends.adb.manifest`, so the next run removes what a killed one left, and
+nothing else), and the models folder only when that leaves it empty: the remote folder may hold
+the user's own files.
 
 Robustness, because a profile runs for hours over Wi-Fi:
 
@@ -34,6 +36,7 @@ from pathlib import Path
 
 from latency.backends.adb import binary as benchmark_binary
 from latency.backends.adb.cpus import AdbProfileError, parse_cpu_list, parse_mask
+from latency.backends.adb.manifest import PushManifest, forget
 from latency.backends.adb.output import BenchmarkOutputError, parse_benchmark_output
 from latency.backends.adb.transport import AdbError, AdbLink, AdbNoDevice
 from latency.backends.base import Backend, BackendError, LatencyStats
@@ -143,8 +146,11 @@ class AdbBackend(Backend):
         self._count = 0
         self._warned: set[str] = set()
         # the manifest of models this backend pushed and has not removed yet: clean-up deletes
-        # these and nothing else, so files of the user's beside them on the phone survive
+        # these and nothing else, so files of the user's beside them on the phone survive; it is
+        # kept on the host too, for the next run to clean up after a killed one
         self._pushed: list[str] = []
+        self._manifest = PushManifest(self.serial, self.remote_models)
+        self._leftovers_checked = False
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -159,6 +165,9 @@ class AdbBackend(Backend):
             self._facts = self._read_facts()
         q = shlex.quote
         self._remove_pushed()  # models left behind by a connection that dropped mid-measurement
+        if not self._leftovers_checked:  # models left behind by a run that was killed
+            self._remove_leftovers()
+            self._leftovers_checked = True
         out, rc = self._sh(f"mkdir -p {q(self.remote_models)}")
         if rc != 0:
             raise AdbError(f"{self.serial}: cannot create {self.remote_models}: {out.strip()}")
@@ -331,7 +340,9 @@ class AdbBackend(Backend):
         self._count += 1
         remote = f"{self.remote_models}/{self._count:06d}-{path.name}"
         size_timeout = float(self.adb["command_timeout_s"]) + path.stat().st_size / 1e6
-        self._pushed.append(remote)  # before the push: a push cut short leaves a partial file
+        # listed before the push (a push cut short leaves a partial file), on the host as well
+        self._pushed.append(remote)
+        self._manifest.add(remote, benchmark_binary.md5_of(path))
         self.link.push(path, remote, size_timeout)
         argv = ["taskset", self.mask, self.remote_bin, *self.flags(remote)]
         run_timeout = 2 * float(self.bench["max_secs"]) + float(self.adb["timeout_margin_s"])
@@ -397,6 +408,37 @@ class AdbBackend(Backend):
         _, rc = self._sh("rm -f " + " ".join(shlex.quote(p) for p in self._pushed))
         if rc == 0:
             self._pushed.clear()
+            self._manifest.clear()
+
+    def _remove_leftovers(self) -> None:
+        """Models that runs of padnas which were killed left on this phone (their manifests on
+        the host): removed when each is still exactly the file pushed (its MD5); a file that
+        differs is named and kept, and nothing outside the manifests is touched."""
+        found = self._manifest.leftovers(self.warn)
+        recorded = {p: m for _, _, entries in found for p, m in entries.items()}
+        removed = True
+        if recorded:
+            q = shlex.quote
+            out, _ = self._sh("md5sum " + " ".join(q(p) for p in recorded) + " 2>/dev/null")
+            on_phone = {}
+            for line in out.splitlines():
+                md5, _, path = line.strip().partition("  ")
+                on_phone[path] = md5
+            same = [p for p, m in recorded.items() if on_phone.get(p) == m]
+            for p in recorded:
+                if p in on_phone and p not in same:
+                    self.warn_once(
+                        f"{self.serial}: left {p} in place: a killed run of padnas pushed a "
+                        "model there, but the file has changed since, so it is not padnas's"
+                    )
+            if same:
+                _, rc = self._sh("rm -f " + " ".join(q(p) for p in same))
+                removed = rc == 0
+        for manifest, fd, _ in found:
+            if removed:
+                forget(manifest, fd)
+            else:  # the next run tries again
+                os.close(fd)
 
     def close(self) -> None:
         if self.link.connected:
@@ -406,3 +448,4 @@ class AdbBackend(Backend):
                 self._sh(f"rmdir {shlex.quote(self.remote_models)} 2>/dev/null")
         self.link.close()
         self._ready = False
+        self._manifest.close()  # kept on the host while it lists models left on the phone

@@ -409,3 +409,117 @@ def test_a_forged_remembered_binary_is_never_pushed(
         )
         expect_error(r, 2, *fragments, "pass --benchmark-model PATH again", unchanged=before)
         assert peer.pushed == []
+
+
+KILLED_RUN = """
+import json, sys
+from latency.devices import make_backend
+prof, serial, binary, key, model = sys.argv[1:]
+backend = make_backend(json.loads(open(prof).read()), serial=serial, benchmark_model=binary,
+                       adb_key=key, warn=lambda m: None)
+backend.measure(model)  # the phone hangs in the benchmark: this process is killed here
+"""
+
+
+def test_a_model_left_by_a_killed_run_is_removed_by_the_next_run(
+    env, tiny_model, padnas_cache, tmp_path
+):
+    """A run killed (SIGKILL) while its model runs on the phone cannot clean up: the model stays
+    there. Its manifest on the host lets the next run remove exactly that file; the user's files
+    beside it -- one named like a padnas model -- are kept."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from repo_support import REPO
+
+    prof = fast_profile()
+    prof["adb"]["remote_dir"] = "/data/local/tmp"
+    prof_path = tmp_path / "phone.json"
+    prof_path.write_text(json.dumps(prof))
+    models = env["tmp"] / "phone/data/local/tmp/models"
+    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]], faults=Faults(hang={1})) as peer:
+        args = [prof_path, peer.serial, STANDIN, env["key"], tiny_model]
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILLED_RUN, *map(str, args)],
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 120
+        while peer.shell.runs < 1 and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert peer.shell.runs == 1, child.communicate(timeout=10)[1]
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+        (left,) = [p for p in peer.pushed if p.startswith("/data/local/tmp/models/")]
+        name = left.rpartition("/")[2]
+        assert (models / name).is_file()  # the killed run could not remove it
+        assert list((padnas_cache / "adb" / "pushed").glob("*.json"))  # but it wrote it down
+        (models / "keep_me.txt").write_text("the user's")
+        (models / "000009-mine.tflite").write_bytes(b"the user's, named like padnas's")
+        with backend(peer, env, prof) as b:
+            b.describe()  # connecting cleans up after the killed run
+            assert sorted(p.name for p in models.iterdir()) == ["000009-mine.tflite", "keep_me.txt"]
+            assert_sound(b.measure(tiny_model))
+        assert sorted(p.name for p in models.iterdir()) == ["000009-mine.tflite", "keep_me.txt"]
+        assert not list((padnas_cache / "adb" / "pushed").glob("*.json"))
+
+
+def _leave_manifest(cache: Path, serial: str, pushed: list[dict]) -> Path:
+    """A manifest as a killed run leaves it (its lock file free), listing ``pushed``."""
+    import json
+
+    from latency.backends.adb.manifest import serial_key
+
+    folder = cache / "adb" / "pushed"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{serial_key(serial)}.999999-dead"
+    (folder / f"{stem}.lock").write_text("")
+    doc = {"schema": 1, "serial": serial, "remote_models": "/data/local/tmp/models"}
+    (folder / f"{stem}.json").write_text(json.dumps({**doc, "pushed": pushed}))
+    return folder / f"{stem}.json"
+
+
+@pytest.mark.parametrize("forgery", ["outside", "user-file", "changed", "damaged"], ids=lambda f: f)
+def test_a_manifest_never_deletes_what_padnas_did_not_push(
+    env, tiny_model, padnas_cache, frozen, forgery
+):
+    """Manifests left on the host are checked before anything is deleted: a path outside the
+    models folder or not named as padnas names models, a file whose MD5 is not the one recorded,
+    a damaged manifest -- each leaves every file on the phone as it was."""
+    import hashlib
+
+    prof = fast_profile()
+    prof["adb"]["remote_dir"] = "/data/local/tmp"
+    with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]]) as peer:
+        phone = env["tmp"] / "phone/data/local/tmp"
+        models = phone / "models"
+        models.mkdir(parents=True)
+        (phone / "notes.txt").write_text("the user's")
+        (models / "keep_me.txt").write_text("the user's")
+        (models / "000001-x.tflite").write_bytes(b"the user's, changed after padnas pushed it")
+        pushed_md5 = hashlib.md5(b"what padnas pushed").hexdigest()
+        rows = {
+            "outside": [{"path": "/data/local/tmp/notes.txt", "md5": pushed_md5}],
+            "user-file": [{"path": "/data/local/tmp/models/keep_me.txt", "md5": pushed_md5}],
+            "changed": [{"path": "/data/local/tmp/models/000001-x.tflite", "md5": pushed_md5}],
+            "damaged": None,
+        }[forgery]
+        manifest = _leave_manifest(padnas_cache, peer.serial, rows or [])
+        if forgery == "damaged":
+            manifest.write_text('{"serial": "' + peer.serial + '", "pushed": [')
+        before = frozen(phone / "notes.txt", models / "keep_me.txt", models / "000001-x.tflite")
+        with backend(peer, env, prof) as b:
+            b.describe()
+        assert before.changed() == []
+        assert not [c for c in peer.shell.commands if c.startswith("rm ") and "notes" in c]
+        if forgery == "changed":
+            assert any("has changed since" in w for w in b.warnings)
+        elif forgery != "damaged":
+            assert any("is not a model padnas pushes" in w for w in b.warnings)
+        else:
+            assert any("damaged record of models pushed" in w for w in b.warnings)
