@@ -13,7 +13,7 @@ from repo_support import STANDIN
 from latency.backends.adb.backend import DeviceLost
 from latency.devices import load_profile, make_backend
 from latency.profiling.fleet import profile_fleet
-from latency.profiling.guard import GUARD_ENV, REFERENCE_KEY
+from latency.profiling.guard import GUARD_ENV, REFERENCE_KEY, reference_ratio
 from latency.profiling.store import MeasurementStore
 from latency.variants import space_variants
 from padnas.space import get_space
@@ -31,6 +31,9 @@ def cache(tmp_path_factory):
 @pytest.fixture
 def env(tmp_path, cache, monkeypatch, adb_key):
     monkeypatch.setenv("PADNAS_CACHE", str(cache))
+    # the stand-in phones time on this (shared, loaded) host: the guard brackets every batch,
+    # but only a phone whose reference time nearly doubles counts as drifting here
+    monkeypatch.setenv(GUARD_ENV, json.dumps({"busy_cores": 64, "tolerance": 0.9}))
     return {"key": adb_key[0], "pub": adb_key[1], "tmp": tmp_path}
 
 
@@ -61,6 +64,12 @@ def phone(peer, env, retries=2, warn=None, batch_size=None):
         adb_key=env["key"],
         warn=warn or (lambda m: None),
     )
+
+
+def timed_runs(peer, since: int = 0) -> int:
+    """benchmark_model runs on ``peer`` that timed a block, not the guard's reference op."""
+    runs = peer.shell.bench_runs[since:]
+    return sum(not any(REFERENCE_KEY in arg for arg in r["argv"]) for r in runs)
 
 
 def first_keys(n=LIMIT):
@@ -182,7 +191,7 @@ def test_cli_profile_pixel3_resumes_matches_host_keys_and_exports_a_lut(env, cli
 
     # guarded batches of three blocks: 3 reference runs, 3 blocks, 3 reference runs; the phone
     # drops off after the first batch (invocation 10 on): the command stops, keeping it
-    monkeypatch.setenv(GUARD_ENV, json.dumps({"busy_cores": 64, "tolerance": 0.5, "batch_size": 3}))
+    monkeypatch.setenv(GUARD_ENV, json.dumps({"busy_cores": 64, "tolerance": 0.9, "batch_size": 3}))
     faults = Faults(drop=set(range(10, 1000)))
     with AdbPeer(env["tmp"] / "phone", allowed_keys=[env["pub"]], faults=faults) as peer:
         r = cli(
@@ -207,9 +216,7 @@ def test_cli_profile_pixel3_resumes_matches_host_keys_and_exports_a_lut(env, cli
         assert r.exit_code == 0, r.output
         assert "71 variants, 3 already stored, 9 measured" in r.output
         assert "59 variants left for the next run (--limit 9)" in r.output
-        resumed = peer.shell.bench_runs[runs_before:]
-        timed = [r for r in resumed if not any(REFERENCE_KEY in a for a in r["argv"])]
-        assert len(timed) == 9  # nothing measured twice (the rest are reference runs)
+        assert timed_runs(peer, since=runs_before) == 9  # nothing measured twice
         argv = peer.shell.bench_runs[-1]["argv"]
         assert "--num_runs=50" in argv and "--min_secs=0" in argv
         assert peer.shell.bench_runs[-1]["mask"] == "80"
@@ -235,7 +242,10 @@ def test_cli_profile_pixel3_resumes_matches_host_keys_and_exports_a_lut(env, cli
     assert sources == ["measured"] * 12 + ["regression"] * 59
     assert lut.device["model"] == "Pixel 3" and lut.device["cpu_mask"] == "80"
     stored = MeasurementStore("pixel3", store_dir).records()
-    assert all(lut.entries[k]["ms"] == stored[k]["ms"] for k in phone_keys)
+    # batches whose reference time moved are brought to the common reference, nothing else
+    factor = reference_ratio(list(stored.values()))["rescaled"]
+    for k in phone_keys:
+        assert lut.entries[k]["ms"] == pytest.approx(stored[k]["ms"] * factor.get(k, 1.0), rel=1e-3)
 
 
 def test_cli_phone_options_are_checked(env, cli, expect_error):
@@ -337,12 +347,12 @@ def test_ctrl_c_while_two_phones_measure_keeps_everything(env, cli, tmp_path, mo
 
         kept = [json.loads(line) for line in store_path.read_text().splitlines()]
         assert 2 <= len(kept) < limit and all(r["source"] == "measured" for r in kept)
-        runs = a.shell.runs + b.shell.runs
+        runs = timed_runs(a) + timed_runs(b)
 
         rest = str(limit - len(kept))  # --limit counts the blocks this run measures
         done = subprocess.run([*cmd, "--limit", rest], capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr
         assert f"{len(kept)} already stored, {limit - len(kept)} measured" in done.stdout
-        assert a.shell.runs + b.shell.runs == runs + limit - len(kept)  # nothing measured twice
+        assert timed_runs(a) + timed_runs(b) == runs + limit - len(kept)  # none measured twice
     keys = [json.loads(line)["key"] for line in store_path.read_text().splitlines()]
     assert sorted(keys) == sorted(first_keys(limit))
