@@ -50,6 +50,7 @@ from padnas.core.cli import (
     profile_option,
 )
 from padnas.core.errors import UsageError
+from padnas.core.paths import check_input_file
 from padnas.space import Proxy, get_space
 
 
@@ -299,13 +300,8 @@ def measure(
                 echo_json({"device": backend.name, "target": target, "measurements": [doc]})
             return
         if is_model:
-            path = Path(target)
-            if not path.exists():
-                raise UsageError(f"model file not found: {target}")
-            if not path.is_file():
-                kind = "a directory" if path.is_dir() else "not a regular file (a FIFO or device)"
-                raise UsageError(f"{target} is {kind}: measure takes a MODEL.tflite file")
-            stats = measure_guarded(backend, Path(target))
+            path = check_input_file(target, "measure takes a MODEL.tflite file", UsageError)
+            stats = measure_guarded(backend, path)
             label = target
         else:
             sp = get_space(space)

@@ -24,6 +24,7 @@ import math
 from pathlib import Path
 
 from latency.errors import LatencyUsageError
+from padnas.core.paths import check_input_file
 
 #: the largest ONNX file read (a mobile network is tens of MB; a protobuf is parsed whole)
 MAX_FILE_BYTES = 256 * 2**20
@@ -60,12 +61,7 @@ def load_onnx_model(onnx_path: str | Path):
     starting a converter."""
     import onnx
 
-    src = Path(onnx_path)
-    if not src.exists():
-        raise OnnxFileError(f"model file not found: {src}")
-    if not src.is_file():
-        kind = "a directory" if src.is_dir() else "not a regular file (a FIFO or device)"
-        raise OnnxFileError(f"{src} is {kind}: give a MODEL.onnx file")
+    src = check_input_file(onnx_path, "give a MODEL.onnx file", OnnxFileError)
     size = src.stat().st_size
     if size > MAX_FILE_BYTES:
         raise OnnxFileError(

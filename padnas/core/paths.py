@@ -1,5 +1,6 @@
-"""Output paths: folders made and files checked writable before a long job starts, with one
-:class:`~padnas.core.errors.PathError` that says which path and why."""
+"""Paths: output folders made and files checked writable before a long job starts, with one
+:class:`~padnas.core.errors.PathError` that says which path and why; input files checked to be
+regular files before anything reads them."""
 
 from __future__ import annotations
 
@@ -58,3 +59,16 @@ def _unwritable(folder: Path) -> str | None:
     if fs.f_bavail == 0:
         return "no space left on the device"
     return None
+
+
+def check_input_file(path: str | Path, fix: str, error: type[Exception] = PathError) -> Path:
+    """``path`` if it is a regular file; else ``error`` saying it is missing, a directory or not
+    a regular file (a FIFO or a device would block or never end), followed by ``fix`` (e.g.
+    "give a MODEL.onnx file")."""
+    path = Path(path)
+    if not path.exists():
+        raise error(f"model file not found: {path}")
+    if not path.is_file():
+        kind = "a directory" if path.is_dir() else "not a regular file (a FIFO or device)"
+        raise error(f"{path} is {kind}: {fix}")
+    return path
