@@ -34,7 +34,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import nnls
+
+from latency.transfer.fit import nnls_relative
 
 CLASSES = ("conv", "ibconv", "ibconv_se", "head")
 
@@ -63,16 +64,10 @@ def unit_class(unit) -> str:
 # ---- candidate forms: fit(samples) -> predict(sample) ---------------------------------------
 
 
-def _nnls_rel(rows: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Nonnegative least squares on relative residuals (a 5 ms and a 100 ms network count alike)."""
-    coef, _ = nnls(rows / y[:, None], np.ones(len(y)))
-    return coef
-
-
 def linear_form(columns):
     def fit(train):
         y = np.array([s.target_ms for s in train])
-        coef = _nnls_rel(np.array([columns(s) for s in train]), y)
+        coef = nnls_relative(np.array([columns(s) for s in train]), y)
         return lambda s: float(np.dot(coef, columns(s)))
 
     return fit

@@ -37,10 +37,9 @@ VARIANTS = ("sampled", "fix0", "fixed", "lr0.1", "frozen", "warmup2")
 def variant_setup(name: str, space, cfg):
     """The space and training config of one variant (the preset's warm-up off unless named)."""
     cfg = cfg.replace(warmup_epochs=0)
-    transitions = [j for j, s in enumerate(space.layers) if not s.residual]
     if name in ("fix0", "fixed"):
         ops = [list(o) for o in space.layer_ops]
-        for j in [0] if name == "fix0" else transitions:
+        for j in [0] if name == "fix0" else space.transition_layers:
             ops[j] = ops[j][:1]
         space = space.with_layer_ops(ops)
     elif name in ("lr0.1", "frozen"):

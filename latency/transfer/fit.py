@@ -142,6 +142,13 @@ class TransferModel:
         }
 
 
+def nnls_relative(rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Nonnegative coefficients minimising the *relative* residuals ``(rows @ c - y) / y``: a
+    61 ms and a 105 ms network count alike, and no cost comes out negative."""
+    coef, _ = nnls(rows / targets[:, None], np.ones(len(targets)))
+    return coef
+
+
 def fit_transfer(
     samples: Sequence[NetworkSample], terms: Sequence[str] = DEFAULT_TERMS
 ) -> TransferModel:
@@ -159,8 +166,7 @@ def fit_transfer(
                 f"(target {s.target_ms}, {s.n_units} units, host {s.host_ms} ms)"
             )
     y = np.array([s.target_ms for s in samples])
-    A = np.array([_row(s, terms) for s in samples]) / y[:, None]
-    coef, _ = nnls(A, np.ones(len(samples)))
+    coef = nnls_relative(np.array([_row(s, terms) for s in samples]), y)
     return TransferModel(
         terms, dict(zip(terms, map(float, coef), strict=True)), tuple(s.name for s in samples)
     )

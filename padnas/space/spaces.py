@@ -127,6 +127,12 @@ class SearchSpace:
     def num_ops(self) -> tuple[int, ...]:
         return tuple(len(ops) for ops in self.layer_ops)
 
+    @property
+    def transition_layers(self) -> tuple[int, ...]:
+        """Layers without a residual connection in the deployed network (the stage transitions):
+        their op decides the whole representation the next layer sees."""
+        return tuple(j for j, spec in enumerate(self.layers) if not spec.residual)
+
     # ---- architectures ------------------------------------------------------------------------
     def validate(self, arch: Arch | str) -> Arch:
         """Return ``arch`` as an :class:`Arch` if it lies in this space, else raise SpaceError."""

@@ -183,11 +183,11 @@ def train_arch(
 def warmup_ops(space: SearchSpace) -> dict[int, int]:
     """``{layer: op index}``: each searchable transition layer's smallest op (lowest expansion,
     then kernel), the one a warm-up trains alone and every other op of the layer grows from."""
-    out = {}
-    for j, (spec, ops) in enumerate(zip(space.layers, space.layer_ops, strict=True)):
-        if not spec.residual and len(ops) > 1:
-            out[j] = min(range(len(ops)), key=lambda i: parse_op(ops[i])[::-1])
-    return out
+    return {
+        j: min(range(len(ops)), key=lambda i, ops=ops: parse_op(ops[i])[::-1])
+        for j in space.transition_layers
+        if len(ops := space.layer_ops[j]) > 1
+    }
 
 
 def grow_transitions(supernet: Supernet, warm: dict[int, int]) -> None:
@@ -201,33 +201,29 @@ def grow_transitions(supernet: Supernet, warm: dict[int, int]) -> None:
                 grow_op(src, dst)
 
 
-def _transition_param_ids(model: nn.Module) -> set[int]:
-    """Parameters of a supernet's searchable layers without a residual connection (the stage
-    transitions, where the sampled op decides the whole representation the next layer sees)."""
-    if not isinstance(model, Supernet):
-        return set()
-    return {
-        id(p)
-        for spec, block in zip(model.space.layers, model.blocks, strict=True)
-        if not spec.residual
-        for p in block.parameters()
-    }
-
-
 def make_optimizer(model: nn.Module, lr: float, config: TrainConfig) -> torch.optim.SGD:
     """Momentum SGD with weight decay on conv/linear weights only; a supernet's transition
     layers take ``config.transition_lr_mult`` times the rate (each group's ``lr_mult``)."""
-    slow = _transition_param_ids(model) if config.transition_lr_mult != 1.0 else set()
-    groups = []
-    for mult, chosen in ((1.0, False), (config.transition_lr_mult, True)):
-        params = [p for p in model.parameters() if (id(p) in slow) == chosen]
-        for ndim_ok, wd in ((lambda n: n > 1, config.weight_decay), (lambda n: n <= 1, 0.0)):
-            group = [p for p in params if ndim_ok(p.ndim)]
-            if group:
-                groups.append({"params": group, "weight_decay": wd, "lr_mult": mult})
-    for g in groups:
-        g["lr"] = lr * g["lr_mult"]
-    return torch.optim.SGD(groups, lr=lr, momentum=config.momentum)
+    slow = set()
+    if isinstance(model, Supernet) and config.transition_lr_mult != 1.0:
+        slow = {id(p) for j in model.space.transition_layers for p in model.blocks[j].parameters()}
+    groups: dict[tuple[float, bool], list] = {}  # (lr factor, decayed) -> parameters
+    for p in model.parameters():
+        mult = config.transition_lr_mult if id(p) in slow else 1.0
+        groups.setdefault((mult, p.ndim > 1), []).append(p)
+    return torch.optim.SGD(
+        [
+            {
+                "params": params,
+                "weight_decay": config.weight_decay if decayed else 0.0,
+                "lr": lr * mult,
+                "lr_mult": mult,
+            }
+            for (mult, decayed), params in groups.items()
+        ],
+        lr=lr,
+        momentum=config.momentum,
+    )
 
 
 def _meta(model, data, config, kind, arch, seed, epochs, lr, steps_per_epoch) -> dict:
