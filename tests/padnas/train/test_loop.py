@@ -208,6 +208,29 @@ def test_warmup_trains_each_transition_layers_smallest_op_then_grows_the_others(
     assert all(torch.allclose(outs[0], o, atol=1e-5) for o in outs[1:])
 
 
+@pytest.mark.parametrize("stop", [4, 5, 7])  # at the warm-up's end (checkpoint after step 4)
+def test_a_run_resumed_around_the_warmup_ends_bit_identical(tmp_path, stop):
+    """Checkpoints every 2 steps, warm-up 1 epoch (4 steps): resuming from the checkpoint at the
+    warm-up's end grows the ops then; resuming later finds them grown in the checkpoint."""
+    data, sp = tiny_data(), get_space("basic")
+    cfg = CFG.replace(warmup_epochs=1, ckpt_every_steps=2)
+    whole = build_supernet(sp, cfg, data.num_classes, seed=0)
+    train_supernet(whole, data, cfg, tmp_path / "a", seed=0, epochs=2, progress=False)
+
+    def halt(step, loss):
+        if step == stop:
+            raise _Stop
+
+    first = build_supernet(sp, cfg, data.num_classes, seed=0)
+    with pytest.raises(_Stop):
+        train_supernet(
+            first, data, cfg, tmp_path / "b", seed=0, epochs=2, on_step=halt, progress=False
+        )
+    fresh = build_supernet(sp, cfg, data.num_classes, seed=0)
+    train_supernet(fresh, data, cfg, tmp_path / "b", seed=0, epochs=2, progress=False)
+    _assert_same(_state(whole), _state(fresh))
+
+
 def test_a_finetune_has_no_warmup(tmp_path):
     """Stage > 0 finetunes a pruned supernet's trained ops: no op is fixed, none regrown."""
     data, sp = tiny_data(), get_space("basic")
