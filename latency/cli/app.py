@@ -37,7 +37,7 @@ from latency.lut.model import LatencyModel
 from latency.lut.table import LutError, load_lut, read_luts
 from latency.profiling.fleet import profile_fleet
 from latency.profiling.guard import measure_guarded
-from latency.profiling.profile import build_lut, profile_space
+from latency.profiling.profile import device_info_path, profile_space, stored_lut
 from latency.profiling.store import MeasurementStore
 from latency.profiling.validation import measure_arch, validate_lut
 from padnas.core import atomic_write_json, read_json
@@ -52,10 +52,6 @@ from padnas.core.cli import (
 from padnas.core.errors import UsageError
 from padnas.core.paths import check_input_file
 from padnas.space import Proxy, get_space
-
-
-def _device_info_path(store) -> Path:
-    return store.root / f"{store.device}.device.json"
 
 
 @click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -144,7 +140,7 @@ def profile(
     store = MeasurementStore(prof["name"], store_dir)
     backends = backends_for(prof, serials, benchmark_model, adb_key, many=True)
     try:
-        info = _device_info_path(store)
+        info = device_info_path(store)
         if force or not info.is_file():
             atomic_write_json(info, describe_all(backends))
         opts = dict(
@@ -210,16 +206,12 @@ def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir
 
     prof = load_profile(device)
     _check_resolution(resolution, width_mult)
-    store = MeasurementStore(prof["name"], store_dir)
-    info = _device_info_path(store)
-    dev = read_json(info, expect=dict) if info.is_file() else {"name": prof["name"]}
-    dev.setdefault("transport", prof["transport"])
-    lut = build_lut(
+    lut = stored_lut(
+        prof,
         get_space(space),
-        store,
-        dev,
         resolution=resolution,
         width_mult=width_mult,
+        store_dir=store_dir,
         fill=not no_fill,
     )
     lut.save(output)

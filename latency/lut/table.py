@@ -311,6 +311,22 @@ def load_lut(
     return lut
 
 
+def _is_bare_profile(data: Any) -> bool:
+    """A device profile that ships no table (``host``, ``mock``, a phone not profiled yet)."""
+    return isinstance(data, dict) and "transport" in data and not {"luts", "entries"} & set(data)
+
+
+def bare_profile(path: str | Path) -> dict | None:
+    """The device profile ``path`` names (a file or a profile name) when it ships no LUT, so
+    its table can only come from its measurement store; None for anything else (a LUT file, a
+    profile with ``luts``: :func:`load_lut` reads and checks those)."""
+    found = find_profile(path)
+    if found is None:
+        return None
+    data = read_input_json(found, "LUT file", LutError, fix=_REEXPORT)
+    return data if _is_bare_profile(data) else None
+
+
 def read_luts(path: str | Path) -> tuple[Path, list[Lut], bool]:
     """Every LUT of a LUT file or a device profile's ``luts``, validated: (the resolved path,
     the LUTs, whether the file is a bundle). ``path`` may name a shipped profile (``pixel3``)."""
@@ -320,7 +336,7 @@ def read_luts(path: str | Path) -> tuple[Path, list[Lut], bool]:
     named = found != Path(path)  # a profile name (``--lut mock``), resolved to its file
     path = found
     data = read_input_json(path, "LUT file", LutError, fix=_REEXPORT)
-    if isinstance(data, dict) and "transport" in data and not {"luts", "entries"} & set(data):
+    if _is_bare_profile(data):
         # a device profile that ships no table: say so, not that a LUT lacks its 'device'
         what = f"--lut {found.stem}: device profile {path}" if named else f"{path}: device profile"
         raise LutError(

@@ -22,6 +22,7 @@ from latency.profiling.loop import MeasureLoop, export_cpus, measure_bar, pendin
 from latency.profiling.report import ProfileReport
 from latency.profiling.store import MeasurementStore
 from latency.variants import space_variants
+from padnas.core import read_json
 from padnas.space import DEPLOY_CLASSES, DEPLOY_RESOLUTION, SearchSpace
 
 
@@ -243,3 +244,35 @@ def build_lut(
             lut.entries[key] = {"ms": ms, "p10": ms, "p90": ms, "n": 0, "source": "regression"}
         lut.provenance["regression"] = reg.summary()
     return lut
+
+
+def device_info_path(store: MeasurementStore):
+    """Where ``profile`` keeps the device's description (the LUT header) beside its store."""
+    return store.root / f"{store.device}.device.json"
+
+
+def stored_lut(
+    profile: dict,
+    space: SearchSpace,
+    *,
+    resolution: int = DEPLOY_RESOLUTION,
+    width_mult: float = 1.0,
+    store_dir=None,
+    fill: bool = True,
+) -> Lut:
+    """The LUT ``export-lut`` writes for a profiled device, built from its measurement store
+    (``$PADNAS_CACHE/measurements`` unless ``store_dir``); LutError naming the profile command
+    when nothing of the space at that resolution was measured."""
+    store = MeasurementStore(profile["name"], store_dir)
+    info = device_info_path(store)
+    dev = read_json(info, expect=dict) if info.is_file() else {"name": profile["name"]}
+    dev.setdefault("transport", profile["transport"])
+    keys = {v.key for v in space_variants(space, resolution, width_mult)}
+    if not keys & set(store.records()):
+        raise LutError(
+            f"device profile {profile['name']!r} ships no LUT and nothing of the {space.family} "
+            f"space at {resolution} was measured on it in {store.path}: run padnas-latency "
+            f"profile --device {profile['name']} --space {space.family} --resolution "
+            f"{resolution} first, or give a LUT JSON"
+        )
+    return build_lut(space, store, dev, resolution=resolution, width_mult=width_mult, fill=fill)

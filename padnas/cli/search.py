@@ -40,6 +40,21 @@ def _saved_ceiling(out) -> bool | None:
     return None if saved is None else saved.get("noise_ceiling") is not None
 
 
+def _can_verify_now(loaded: LoadedRun, lut) -> str | None:
+    """Why a finished run's models should be measured now (they were not, and the LUT's device
+    can be reached from here), or None."""
+    from padnas.run.verify import MEASURED, reach_device
+
+    block = loaded.final().get("verification")
+    if isinstance(block, dict) and block.get("status") == MEASURED:
+        return None
+    backend, _ = reach_device(lut)
+    if backend is None:
+        return None
+    backend.close()
+    return f"the final models were not measured whole and {lut.device_name} can be reached"
+
+
 @click.command(
     epilog="""\b
 Examples:
@@ -104,6 +119,14 @@ latencies of 10,000 random architectures of the space, printed at start."""
     "of an accuracy) [default: the preset's: on for quick (about 100 s of CPU on a second core, "
     "beside the first supernet, plus 40 evaluations), off for paper; with --resume: the run's].",
 )
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Measure the final models whole on the LUT's device when it can be reached (the "
+    "host, the mock, a phone named by the profile or $ANDROID_SERIAL) and show measured beside "
+    "predicted latency; with --resume on a finished run: measure the models it could not.",
+)
 @threads_option
 @accelerator_option
 @precision_option
@@ -124,6 +147,7 @@ def search(
     seed,
     resolution,
     noise_ceiling,
+    verify,
     threads,
     device,
     precision,
@@ -173,13 +197,18 @@ def search(
     rebuild = False
     if resume and LoadedRun(out).finished:
         damage = LoadedRun(out).damage()
-        if damage is None:
+        unmeasured = verify and damage is None and _can_verify_now(LoadedRun(out), plan.lut)
+        if unmeasured:
+            echo(f"note: {unmeasured}: measuring them now")
+            rebuild = True
+        elif damage is None:
             if ctx.is_main:
                 _echo(f"{out} is finished; its summary:")
                 click.echo(LoadedRun(out).summary_text(), nl=False)
             return
-        echo(f"note: {damage}: rebuilding the result from the stage files")
-        rebuild = True
+        else:
+            echo(f"note: {damage}: rebuilding the result from the stage files")
+            rebuild = True
     if resume:  # the stage results the run continues from, checked before anything is written
         LoadedRun(out).check_stages()
     from padnas.data.datasets import load_data
@@ -211,6 +240,7 @@ def search(
         hooks=Hooks(echo=echo),
         progress=not quiet and ctx.is_main,
         device=device,
+        verify=verify and ctx.is_main,
     )
     try:
         pipeline.execute()

@@ -27,6 +27,7 @@ from latency.lut.model import LatencyModel
 from padnas.run.rundir import DAMAGED, EVALUATED, FINAL, SUMMARY, SUMMARY_TEXT, RunDir
 from padnas.run.selection import final_notes, select_final
 from padnas.run.settings import SearchSettings, method_name
+from padnas.run.verify import verify_models
 from padnas.search.ceiling import NoiseCeiling, describe, measure_ceiling, spread_by_latency
 from padnas.search.ces import Evaluated, SearchResult, run_ces
 from padnas.search.prune import MAX_RANK, OpDistribution, prune
@@ -56,8 +57,10 @@ class Pipeline:
         hooks: Hooks | None = None,
         progress: bool = True,
         device=None,
+        verify: bool = True,
     ) -> None:
         self.s, self.lut, self.data, self.run = settings, lut, data, run
+        self.verify = verify  # measure the final models whole (padnas.run.verify)
         self.hooks = hooks or Hooks()
         self.progress, self.device = progress, device
         self.results: dict[int, SearchResult] = {}
@@ -355,7 +358,12 @@ class Pipeline:
             "lut": s.lut,
             "models": models,
             "notes": final_notes(result, picks, s.final_models),
+            "verification": None,
         }
+        if self.verify:
+            final["models"], final["verification"] = verify_models(
+                self.lut, space, models, s.window, progress=self.progress, echo=self.hooks.echo
+            )
         self.run.write_json(FINAL, final)
         summary = self.summary(final)
         self.run.write_json(SUMMARY, summary)
@@ -402,6 +410,7 @@ class Pipeline:
             "final": final["models"],
             "final_notes": final["notes"],
             "noise_ceiling": self._ceiling_block(final["models"]),
+            "verification": final["verification"],
         }
 
     def _ceiling_block(self, models: list[dict]) -> dict | None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from latency.lut.model import LatencyModel
-from latency.lut.table import load_lut
+from latency.lut.table import bare_profile, load_lut
+from latency.profiling.profile import stored_lut
 from padnas.core.errors import UsageError
 from padnas.run.settings import FINAL_MODELS, SearchSettings, get_preset
 from padnas.search.ceiling import CeilingConfig
@@ -149,7 +150,11 @@ def plan_search(
     ceiling = named.ceiling
     if noise_ceiling is not None:
         ceiling = (ceiling or CeilingConfig()) if noise_ceiling else None
-    lut = load_lut(lut_path, family=family, resolution=resolution)
+    bare = bare_profile(lut_path)
+    if bare is None:
+        lut = load_lut(lut_path, family=family, resolution=resolution)
+    else:  # a profiled device without a shipped table (host): the one export-lut would write
+        lut = stored_lut(bare, space, resolution=resolution)
     model = LatencyModel.from_lut(lut, space)
     if window is None:
         win, rule = default_window(lut, model)
@@ -157,10 +162,13 @@ def plan_search(
         win, rule = LatencyWindow.parse(window), "given (--latency-window)"
     check_window(win, model, ces_cfg)
     lo, hi = model.reachable_range()
-    messages = [
-        f"latency: {model.describe()}",
-        f"latency window: {win} ({rule}); the space reaches {lo:.2f}..{hi:.2f} ms",
-    ]
+    messages = [f"latency: {model.describe()}"]
+    if bare is not None:
+        messages.append(
+            f"latency: {lut.device_name}'s LUT built from its measurements in "
+            f"{lut.provenance['store']}"
+        )
+    messages.append(f"latency window: {win} ({rule}); the space reaches {lo:.2f}..{hi:.2f} ms")
     warnings = []
     unmeasured = sorted(model.sources - {"measured"})
     if unmeasured:

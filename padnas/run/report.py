@@ -2,7 +2,8 @@
 
 - ``pareto.png``: every architecture each CES evaluated (latency vs one-shot accuracy), ranks < 10
   highlighted, the Pareto front drawn, the window shaded, the final models labelled, with error
-  bars of one standard deviation of seed noise and the ceiling's tau when it was measured;
+  bars of one standard deviation of seed noise and the ceiling's tau when it was measured, and
+  each final model's measured whole-network latency beside its prediction when it was measured;
 - ``op_heatmap.png``: per stage, the probability of each op in each layer among the archs of rank
   < 10 (the paper's Fig. 3); ops a layer no longer has are hatched grey;
 - ``space_size.png``: the number of architectures in each stage's space (log scale).
@@ -18,6 +19,7 @@ import numpy as np
 
 from padnas.core import atomic_write_bytes
 from padnas.run.rundir import PLATFORM, PLOTS, LoadedRun, RunDir
+from padnas.run.verify import verification_lines
 from padnas.search.ceiling import Step, describe
 from padnas.search.ces import SearchResult
 from padnas.search.prune import MAX_RANK, OpDistribution
@@ -55,18 +57,28 @@ def render_summary(summary: dict) -> str:
         )
         for note in st.get("notes") or []:
             lines.append(f"       note: {note}")
-    lines += ["", "model  latency ms  source         one-shot acc  MACs      params   arch"]
+    lines += [
+        "",
+        "model  latency ms  source         measured ms  pred/meas  one-shot acc  MACs      "
+        "params   arch",
+    ]
     for m in summary["final"]:
         src = m["latency_source"] + (" (cal.)" if m.get("latency_calibrated") else "")
         macs, params = f"{m['macs'] / 1e6:.1f}M", f"{m['params'] / 1e6:.2f}M"
+        measured, ratio = "-", "-"
+        if "measured_ms" in m:
+            measured = f"{m['measured_ms']:.2f}" + ("" if m["measured_in_window"] else " (!)")
+            ratio = f"{m['predicted_over_measured']:.3f}"
         lines.append(
-            f"{m['label']:<6} {m['latency_ms']:<11.2f} {src:<14} {m['one_shot_accuracy']:<13.4f} "
-            f"{macs:<9} {params:<8} {m['arch']}"
+            f"{m['label']:<6} {m['latency_ms']:<11.2f} {src:<14} {measured:<12} {ratio:<10} "
+            f"{m['one_shot_accuracy']:<13.4f} {macs:<9} {params:<8} {m['arch']}"
         )
     if not summary["final"]:
         lines.append("(no architecture found)")
     for note in summary.get("final_notes", []):
         lines.append(f"note: {note}")
+    if summary["final"] and "verification" in summary:  # runs from before it have no block
+        lines += verification_lines(summary["verification"])
     lines += ["", *render_ceiling(summary.get("noise_ceiling"))]
     return "\n".join(lines) + "\n"
 
@@ -200,6 +212,7 @@ def _pareto(plt, run: RunDir, summary: dict, results: Mapping[int, SearchResult]
         ax.plot(lat[front], acc[front], "-o", c="tab:red", ms=3, lw=1, label="Pareto front")
         if k == last:
             _noise_marks(ax, summary)
+            _measured_marks(ax, summary)
             for m in summary["final"]:
                 ax.annotate(
                     m["label"],
@@ -214,6 +227,26 @@ def _pareto(plt, run: RunDir, summary: dict, results: Mapping[int, SearchResult]
     axes[0][0].set_ylabel("one-shot accuracy")
     axes[0][0].legend(fontsize=7, loc="lower right")
     _save(run, PLOTS["pareto"], fig)
+
+
+def _measured_marks(ax, summary: dict) -> None:
+    """Each final model's measured whole-network latency beside its predicted one (hollow
+    marker, joined by a dotted line); red when it falls outside the window."""
+    measured = [m for m in summary["final"] if "measured_ms" in m]
+    for i, m in enumerate(measured):
+        colour = "tab:green" if m["measured_in_window"] else "tab:red"
+        y = m["one_shot_accuracy"]
+        ax.plot([m["latency_ms"], m["measured_ms"]], [y, y], ":", c=colour, lw=1)
+        ax.scatter(
+            [m["measured_ms"]],
+            [y],
+            s=40,
+            facecolors="none",
+            edgecolors=colour,
+            label=f"measured whole ({summary['verification']['device']})" if i == 0 else None,
+        )
+    if measured:
+        ax.legend(fontsize=7, loc="lower right")
 
 
 def _noise_marks(ax, summary: dict) -> None:

@@ -373,6 +373,8 @@ class LoadedRun:
                 raise RunDirError(f"{what}: {exc}; {REBUILD}") from None
             check_accuracy(m.get("one_shot_accuracy"), f"{what}: one_shot_accuracy", REBUILD)
             check_latency(m.get("latency_ms"), f"{what}: latency_ms", REBUILD)
+            if "measured_ms" in m:  # measured whole after the search (padnas.run.verify)
+                check_latency(m["measured_ms"], f"{what}: measured_ms", REBUILD)
 
     def evaluated(self) -> list[dict]:
         """``evaluated.jsonl`` of a finished run, every line checked against the space its

@@ -107,3 +107,24 @@ def test_window_holding_a_single_architecture_is_refused(lut_file):
     check_window(
         LatencyWindow(round(lo - 1, 2), round(hi + 1, 2)), LatencyModel.from_lut(lut, two), config
     )
+
+
+def test_a_profiled_device_without_a_shipped_table_is_priced_from_its_store(padnas_cache):
+    """``--lut host`` (a profile that ships no LUT) prices with the table export-lut would
+    write from the device's measurement store; with nothing measured, one line names the
+    command that measures it."""
+    from latency.backends.mock import MockBackend
+    from latency.devices import load_profile
+    from latency.lut.table import LutError
+    from latency.profiling.profile import build_lut, profile_space
+    from latency.profiling.store import MeasurementStore
+
+    with pytest.raises(LutError, match="run padnas-latency profile --device mock --space basic"):
+        plan_search("mock")
+    store = MeasurementStore("mock")
+    profile_space(get_space("basic"), MockBackend(load_profile("mock")), store, progress=False)
+    plan = plan_search("mock")
+    assert plan.lut.device_name == "mock" and plan.lut.sources() == {"mock"}
+    assert plan.lut.entries == build_lut(get_space("basic"), store, {"name": "mock"}).entries
+    assert any(f"built from its measurements in {store.path}" in m for m in plan.messages)
+    assert plan.settings.lut["device"] == "mock"
