@@ -145,3 +145,28 @@ def test_search_measures_its_models_and_resume_measures_a_skipped_run(
     r = cli(search, *_args(lut_file, out), "--resume")
     assert r.exit_code == 0 and "is finished; its summary" in r.output
     assert json.loads((out / "final.json").read_text()) == after
+
+
+@pytest.mark.slow
+def test_final_models_are_measured_whole_on_the_host(padnas_cache, tmp_path):
+    """A host LUT (the mock's numbers under the host's name, at 32 px to keep the export short):
+    the models are exported whole, timed with the guarded loop, and their ratio computed from
+    a real measurement with its conditions."""
+    import tempfile
+
+    from latency.profiling.profile import build_lut, profile_space
+    from latency.profiling.store import MeasurementStore
+
+    with tempfile.TemporaryDirectory() as root:
+        store = MeasurementStore("mock", root)
+        profile_space(SPACE, MockBackend(load_profile("mock")), store, resolution=32, progress=False)
+        host = build_lut(SPACE, store, {"name": "host", "transport": "host"}, resolution=32)
+    models = _models(host)[:1]
+    out, block = verify_models(host, SPACE, models, LatencyWindow(0.001, 1000), progress=False)
+    assert block["status"] == MEASURED, block.get("reason")
+    assert block["source"] == "measured" and block["resolution"] == 32
+    assert len(block["conditions"]) == 1  # one guarded batch, its conditions recorded
+    (m,) = out
+    assert m["measured_source"] == "measured" and m["measured_ms"] > 0
+    assert m["measured_p10_ms"] <= m["measured_ms"] <= m["measured_p90_ms"]
+    assert m["predicted_over_measured"] == pytest.approx(m["latency_ms"] / m["measured_ms"], 1e-3)
