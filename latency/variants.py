@@ -42,6 +42,10 @@ from padnas.space import (
 )
 
 KINDS = ("stem", "ibconv", "head")
+#: the precisions a variant is exported and timed at: a float file, or a full-integer one
+#: (:mod:`latency.export.quantize`); a LUT holds one precision, a profile may ship both
+PRECISIONS = ("fp32", "int8")
+DEFAULT_PRECISION = "fp32"
 _SHAPE = r"(\d+)x(\d+)x(\d+)"
 ACTS = ("relu6", "relu", "hswish")
 _ACT = r"(?:-(relu|hswish))?"

@@ -73,7 +73,7 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def _measure(self, path: Path) -> LatencyStats: ...
 
-    def measure_variant(self, variant) -> LatencyStats:
+    def measure_variant(self, variant, precision: str = "fp32") -> LatencyStats:
         """Latency of one op variant (or network unit) without its file; ``needs_files=False``."""
         raise NotImplementedError(f"{type(self).__name__} measures files only")
 
@@ -82,7 +82,13 @@ class Backend(abc.ABC):
         raise NotImplementedError(f"{type(self).__name__} measures files only")
 
     def measure_arch(
-        self, space, arch, resolution: int = 224, width_mult: float = 1.0, num_classes: int = 1000
+        self,
+        space,
+        arch,
+        resolution: int = 224,
+        width_mult: float = 1.0,
+        num_classes: int = 1000,
+        precision: str = "fp32",
     ) -> LatencyStats:
         """Latency of a whole architecture without a file; ``needs_files=False``."""
         raise NotImplementedError(f"{type(self).__name__} measures files only")

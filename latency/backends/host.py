@@ -331,8 +331,14 @@ def _time_once(path: Path, o: dict) -> LatencyStats:
             "re-export it (padnas export, padnas-latency measure MODEL.onnx)"
         ) from None
     rng = np.random.default_rng(0)
-    for d in interp.get_input_details():
-        interp.set_tensor(d["index"], rng.random(d["shape"], dtype=np.float32))
+    for d in interp.get_input_details():  # float, or int8 / uint8 for a quantised model
+        dtype = np.dtype(d["dtype"])
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            value = rng.integers(info.min, info.max, d["shape"], endpoint=True, dtype=dtype)
+        else:
+            value = rng.random(d["shape"]).astype(dtype)
+        interp.set_tensor(d["index"], value)
     invoke = interp.invoke
     t_end = time.perf_counter() + o["warmup_s"]
     k = 0

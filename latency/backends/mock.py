@@ -19,7 +19,7 @@ from pathlib import Path
 
 from latency.backends.base import Backend, BackendError, LatencyStats
 from latency.errors import ModelFileError
-from latency.variants import Variant, arch_variants, shape_key
+from latency.variants import DEFAULT_PRECISION, PRECISIONS, Variant, arch_variants, shape_key
 from padnas.core import read_json
 from padnas.core.errors import UsageError
 from padnas.space import SearchSpace
@@ -36,6 +36,7 @@ DEFAULTS = {
     "net_scale": 1.08,
     "net_offset_ms": 0.4,
     "net_jitter": 0.01,
+    "int8_scale": 0.6,
 }
 
 
@@ -78,25 +79,40 @@ class MockBackend(Backend):
         # one jitter per shape: a ReLU and a ReLU6 block of one shape cost the same, as on a phone
         return ms * (1 + c["jitter"] * _unit(shape_key(variant.key)))
 
-    def measure_variant(self, variant: Variant) -> LatencyStats:
-        """Latency of one block without exporting it."""
-        return self._stats(self.variant_ms(variant))
+    def _precision(self, precision: str) -> float:
+        """The factor an int8 file runs at against the float one (``int8_scale``)."""
+        if precision not in PRECISIONS:
+            raise BackendError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+        return 1.0 if precision == DEFAULT_PRECISION else self.coef["int8_scale"]
 
-    def measure_variants(self, variants: Sequence[Variant], label: str) -> LatencyStats:
+    def measure_variant(self, variant: Variant, precision: str = DEFAULT_PRECISION) -> LatencyStats:
+        """Latency of one block without exporting it."""
+        return self._stats(self.variant_ms(variant) * self._precision(precision))
+
+    def measure_variants(
+        self, variants: Sequence[Variant], label: str, precision: str = DEFAULT_PRECISION
+    ) -> LatencyStats:
         """Latency of a whole network given the blocks it runs (``label`` seeds its jitter)."""
         c = self.coef
-        total = sum(self.variant_ms(v) for v in variants)
+        total = sum(self.variant_ms(v) for v in variants) * self._precision(precision)
         ms = (c["net_scale"] * total + c["net_offset_ms"]) * (1 + c["net_jitter"] * _unit(label))
         return self._stats(ms)
 
     def measure_arch(
-        self, space, arch, resolution: int = 224, width_mult: float = 1.0, num_classes: int = 1000
+        self,
+        space,
+        arch,
+        resolution: int = 224,
+        width_mult: float = 1.0,
+        num_classes: int = 1000,
+        precision: str = DEFAULT_PRECISION,
     ) -> LatencyStats:
         """Latency of a whole network of ``arch`` without exporting it."""
 
         arch = space.validate(arch)
         vs = arch_variants(space, arch, resolution, width_mult, num_classes)
-        return self.measure_variants(vs, f"{space.family}:{resolution}:{width_mult}:{arch}")
+        label = f"{space.family}:{resolution}:{width_mult}:{arch}"
+        return self.measure_variants(vs, label, precision)
 
     def _measure(self, path: Path) -> LatencyStats:
         """Time an exported file through its sidecar (``<name>.json`` written by the exporter)."""

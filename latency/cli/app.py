@@ -25,6 +25,7 @@ from latency.cli.options import (
     SPACE,
     check_outputs,
     device_option,
+    precision_option,
     quiet_option,
     resolution_option,
     setup,
@@ -95,6 +96,7 @@ def main() -> None:
     default=None,
     help="Measure at most this many variants now (the rest next time).",
 )
+@precision_option
 @adb_options
 @quiet_option
 @verbose_option
@@ -110,6 +112,7 @@ def profile(
     store_dir,
     report,
     limit,
+    precision,
     serials,
     benchmark_model,
     adb_key,
@@ -124,6 +127,7 @@ def profile(
     \b
     Examples:
       padnas-latency profile --device host --space large --resolution 224
+      padnas-latency profile --device host --space basic --precision int8
       padnas-latency profile --device pixel3 --space large --serial 192.168.1.20:5555 \\
           --benchmark-model android_aarch64_benchmark_model
     """
@@ -137,7 +141,7 @@ def profile(
         raise UsageError(f"--workers {workers}: use 1 or more")
     if limit is not None and limit < 1:
         raise UsageError(f"--limit {limit}: use 1 or more")
-    store = MeasurementStore(prof["name"], store_dir)
+    store = MeasurementStore(prof["name"], store_dir, precision=precision)
     backends = backends_for(prof, serials, benchmark_model, adb_key, many=True)
     try:
         info = device_info_path(store)
@@ -189,9 +193,12 @@ def _check_resolution(resolution: int, width_mult: float) -> None:
 )
 @click.option("--no-fill", is_flag=True, help="Fail on unmeasured variants instead of regressing.")
 @store_option
+@precision_option
 @verbose_option
 @handle_errors
-def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir, verbose):
+def export_lut(
+    device, space, resolution, width_mult, output, no_fill, store_dir, precision, verbose
+):
     """Write the LUT JSON of a profiled space.
 
     Variants that were not measured are predicted by the regression fallback (fitted on the
@@ -200,6 +207,7 @@ def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir
     \b
     Example:
       padnas-latency export-lut --device host --space large -o host-large.json
+      padnas-latency export-lut --device host --space basic --precision int8 -o host-int8.json
     """
     setup(verbose)
     check_outputs(("-o", output))
@@ -213,6 +221,7 @@ def export_lut(device, space, resolution, width_mult, output, no_fill, store_dir
         width_mult=width_mult,
         store_dir=store_dir,
         fill=not no_fill,
+        precision=precision,
     )
     lut.save(output)
     counts = {}

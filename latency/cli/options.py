@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from latency.variants import DEFAULT_PRECISION, PRECISIONS
 from padnas.core import check_output
 from padnas.core.cli import quiet_tensorflow
 from padnas.space import DEPLOY_RESOLUTION
@@ -60,6 +61,17 @@ def store_option(f):
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
         help="Folder of the measurement stores [default: $PADNAS_CACHE/measurements].",
+    )(f)
+
+
+def precision_option(f):
+    return click.option(
+        "--precision",
+        type=click.Choice(PRECISIONS),
+        default=DEFAULT_PRECISION,
+        show_default=True,
+        help="Precision of the timed files: fp32, or int8 (full-integer, calibrated on the "
+        "task's images); each precision has its own store and LUT.",
     )(f)
 
 

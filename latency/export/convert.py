@@ -1,4 +1,4 @@
-"""PyTorch block or network -> ONNX -> onnx2tf -> float32 ``.tflite``, checked and cached.
+"""PyTorch block or network -> ONNX -> onnx2tf -> float32 (or int8) ``.tflite``, checked and cached.
 
 Every latency in a LUT is the time of a file this module produced, so two things matter:
 
@@ -35,7 +35,15 @@ import numpy as np
 
 from latency.cache import cache_root, is_checked
 from latency.errors import ExportError, verbose_enabled
-from latency.variants import Variant
+from latency.export.quantize import (
+    CALIBRATION_SAMPLES,
+    CHECK_SAMPLES,
+    check_int8,
+    check_precision,
+    quantize_saved_model,
+    representative_inputs,
+)
+from latency.variants import DEFAULT_PRECISION, Variant
 from padnas.core import atomic_write_bytes, atomic_write_json
 from padnas.space import Proxy
 
@@ -79,14 +87,28 @@ def export_dir(cache_dir: str | Path | None = None) -> Path:
     return Path(cache_dir) if cache_dir else cache_root() / "tflite" / tools_hash()
 
 
-def cached_path(variant: Variant | str, cache_dir: str | Path | None = None) -> Path:
+def precision_dir(cache_dir: str | Path | None, precision: str = DEFAULT_PRECISION) -> Path:
+    """Where files of ``precision`` are cached: the export folder (fp32) or its ``int8/``."""
+    root = export_dir(cache_dir)
+    return root if precision == DEFAULT_PRECISION else root / check_precision(precision)
+
+
+def cached_path(
+    variant: Variant | str,
+    cache_dir: str | Path | None = None,
+    precision: str = DEFAULT_PRECISION,
+) -> Path:
     key = variant if isinstance(variant, str) else variant.key
-    return export_dir(cache_dir) / f"{key}.tflite"
+    return precision_dir(cache_dir, precision) / f"{key}.tflite"
 
 
-def is_cached(variant: Variant | str, cache_dir: str | Path | None = None) -> bool:
+def is_cached(
+    variant: Variant | str,
+    cache_dir: str | Path | None = None,
+    precision: str = DEFAULT_PRECISION,
+) -> bool:
     """True when a checked file exists (the sidecar is written last, after the check passed)."""
-    return is_checked(cached_path(variant, cache_dir))
+    return is_checked(cached_path(variant, cache_dir, precision))
 
 
 # ---- offline conversion ------------------------------------------------------------------------
@@ -263,15 +285,21 @@ def export_module(
     seed: int = 0,
     meta: dict | None = None,
     cache_dir: str | Path | None = None,
+    precision: str = DEFAULT_PRECISION,
 ) -> Path:
     """Export any eval-mode module (NCHW input ``input_shape``) to ``path`` (.onnx or .tflite).
 
     The weights are used as given (use :func:`randomize` for latency-only files). A ``.tflite``
     is checked against PyTorch unless ``check=False``; ``meta`` (plus the check result and tool
-    versions) goes to the sidecar ``<path stem>.json``.
+    versions) goes to the sidecar ``<path stem>.json``. ``precision`` int8: a full-integer
+    file calibrated on the task's images and checked within the int8 tolerance
+    (:mod:`latency.export.quantize`).
     """
     if fmt not in ("onnx", "tflite"):
         raise ExportError(f"unknown export format {fmt!r}: use onnx or tflite")
+    check_precision(precision)
+    if precision != DEFAULT_PRECISION and fmt != "tflite":
+        raise ExportError(f"{precision} is a TFLite precision: export ONNX as fp32")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     module = module.eval()
@@ -286,11 +314,15 @@ def export_module(
         with offline(export_dir(cache_dir)):
             out = onnx_to_tflite(onnx_path, tmp / "out")
         err = check_tflite(module, input_shape, out, seed) if check else None
+        checks = {"check_max_abs_err": err}
+        if precision == "int8":
+            out, checks["check_int8_rel_rms"] = _to_int8(module, input_shape, out, seed, check)
         atomic_write_bytes(path, out.read_bytes())
     sidecar = {
         **(meta or {}),
         "input_shape": list(input_shape),
-        "check_max_abs_err": err,
+        "precision": precision,
+        **checks,
         "export_s": round(time.perf_counter() - t0, 3),
         "tools": tool_versions(),
     }
@@ -298,10 +330,22 @@ def export_module(
     return path
 
 
-def convert_variant(variant: Variant, cache_dir: Path) -> tuple[Path, float]:
+def _to_int8(module, input_shape, float_file: Path, seed: int, check: bool):
+    """The int8 file beside onnx2tf's float one (its SavedModel is in the same folder), and its
+    relative RMS error on held-out samples (None unchecked)."""
+    samples = representative_inputs(input_shape, seed, CALIBRATION_SAMPLES + CHECK_SAMPLES)
+    int8_file = float_file.with_name(float_file.stem.replace("_float32", "") + "_int8.tflite")
+    int8_file.write_bytes(quantize_saved_model(float_file.parent, samples[:CALIBRATION_SAMPLES]))
+    err = check_int8(module, int8_file, samples[CALIBRATION_SAMPLES:]) if check else None
+    return int8_file, err
+
+
+def convert_variant(
+    variant: Variant, cache_dir: Path, precision: str = DEFAULT_PRECISION
+) -> tuple[Path, float]:
     seed = seed_of(variant.key)
     module = randomize(variant.build_module(), seed)
-    path = cached_path(variant, cache_dir)
+    path = cached_path(variant, cache_dir, precision)
     t0 = time.perf_counter()
     export_module(
         module,
@@ -310,16 +354,19 @@ def convert_variant(variant: Variant, cache_dir: Path) -> tuple[Path, float]:
         seed=seed,
         meta={"variant": variant.key},
         cache_dir=cache_dir,
+        precision=precision,
     )
     return path, time.perf_counter() - t0
 
 
-def export_variant(variant: Variant, cache_dir: str | Path | None = None) -> Path:
+def export_variant(
+    variant: Variant, cache_dir: str | Path | None = None, precision: str = DEFAULT_PRECISION
+) -> Path:
     """The checked ``.tflite`` of one variant (converted in this process unless cached)."""
     cache = export_dir(cache_dir)
-    if is_cached(variant, cache):
-        return cached_path(variant, cache)
-    return convert_variant(variant, cache)[0]
+    if is_cached(variant, cache, precision):
+        return cached_path(variant, cache, precision)
+    return convert_variant(variant, cache, precision)[0]
 
 
 def arch_label(family: str, arch, resolution: int, width_mult: float, num_classes: int) -> str:
@@ -334,10 +381,11 @@ def arch_path(
     num_classes: int = 1000,
     cache_dir: str | Path | None = None,
     fmt: str = "tflite",
+    precision: str = DEFAULT_PRECISION,
 ) -> Path:
     """Where :func:`export_arch` caches a random-weight network (for latency only)."""
     label = arch_label(family, arch, resolution, width_mult, num_classes)
-    return export_dir(cache_dir) / "arch" / f"{label}.{fmt}"
+    return precision_dir(cache_dir, precision) / "arch" / f"{label}.{fmt}"
 
 
 def export_arch(
@@ -351,8 +399,10 @@ def export_arch(
     num_classes: int = 1000,
     state_dict: dict | None = None,
     cache_dir: str | Path | None = None,
+    precision: str = DEFAULT_PRECISION,
 ) -> Path:
-    """A whole network of ``arch`` (stem, blocks, head) as .tflite or .onnx.
+    """A whole network of ``arch`` (stem, blocks, head) as .tflite or .onnx (``precision``
+    int8: a full-integer .tflite, see :mod:`latency.export.quantize`).
 
     Without ``state_dict`` the weights are seeded random (latency does not depend on them) and
     the file is cached by arch; with one (a trained child), the network is the deployable model.
@@ -371,7 +421,9 @@ def export_arch(
     if path is None:
         if state_dict is not None:
             raise ExportError("export_arch with trained weights needs an output path")
-        path = arch_path(space.family, arch, resolution, width_mult, num_classes, cache_dir, fmt)
+        path = arch_path(
+            space.family, arch, resolution, width_mult, num_classes, cache_dir, fmt, precision
+        )
         if path.is_file() and (fmt == "onnx" or is_checked(path)):
             return path
     meta = {
@@ -383,4 +435,6 @@ def export_arch(
         "weights": "trained" if state_dict is not None else "random",
     }
     shape = (1, 3, resolution, resolution)
-    return export_module(net, shape, path, fmt, seed=seed, meta=meta, cache_dir=cache_dir)
+    return export_module(
+        net, shape, path, fmt, seed=seed, meta=meta, cache_dir=cache_dir, precision=precision
+    )

@@ -15,6 +15,7 @@ converts it. :func:`run_exports` is the one place that checks the cache and star
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +26,7 @@ from pathlib import Path
 from latency.cache import is_checked
 from latency.errors import ExportError, verbose_enabled
 from latency.export.convert import (
+    DEFAULT_PRECISION,
     arch_label,
     arch_path,
     cached_path,
@@ -157,21 +159,32 @@ def run_exports(
         yield from _pool(todo, workers, cpus, cache)
 
 
-def variant_jobs(variants: Iterable[Variant], cache: Path) -> list[ExportJob]:
-    return [ExportJob(v.key, export_variant, v, cached_path(v, cache)) for v in variants]
+def variant_jobs(
+    variants: Iterable[Variant], cache: Path, precision: str = DEFAULT_PRECISION
+) -> list[ExportJob]:
+    convert = (
+        export_variant
+        if precision == DEFAULT_PRECISION
+        else functools.partial(export_variant, precision=precision)
+    )
+    return [ExportJob(v.key, convert, v, cached_path(v, cache, precision)) for v in variants]
 
 
 def iter_export(
-    variants: Iterable[Variant], *, cache_dir: str | Path | None = None, **pool
+    variants: Iterable[Variant],
+    *,
+    cache_dir: str | Path | None = None,
+    precision: str = DEFAULT_PRECISION,
+    **pool,
 ) -> Iterator[ExportResult]:
-    """:func:`run_exports` over op variants (cached by variant key); ``pool``: ``workers``,
-    ``cpus``."""
+    """:func:`run_exports` over op variants (cached by variant key and precision); ``pool``:
+    ``workers``, ``cpus``."""
     cache = export_dir(cache_dir)
-    return run_exports(variant_jobs(variants, cache), cache_dir=cache, **pool)
+    return run_exports(variant_jobs(variants, cache, precision), cache_dir=cache, **pool)
 
 
 def _export_arch_job(job: tuple, cache_dir: Path | None = None) -> Path:
-    family, arch, resolution, width_mult, num_classes = job
+    family, arch, resolution, width_mult, num_classes, precision = job
     return export_arch(
         SearchSpace.from_family(family),
         arch,
@@ -179,6 +192,7 @@ def _export_arch_job(job: tuple, cache_dir: Path | None = None) -> Path:
         width_mult=width_mult,
         num_classes=num_classes,
         cache_dir=cache_dir,
+        precision=precision,
     )
 
 
@@ -211,15 +225,16 @@ def iter_export_archs(
     workers: int = 2,
     cpus: list[int] | None = None,
     cache_dir: str | Path | None = None,
+    precision: str = DEFAULT_PRECISION,
 ) -> Iterator[ExportResult]:
-    """Like :func:`iter_export` for whole networks (random weights, cached by arch); the
-    result's ``key`` is the cache label of the arch."""
+    """Like :func:`iter_export` for whole networks (random weights, cached by arch and
+    precision); the result's ``key`` is the cache label of the arch."""
     cache = export_dir(cache_dir)
     jobs = []
     for arch in archs:
-        job = (space.family, str(space.validate(arch)), resolution, width_mult, num_classes)
-        path = arch_path(*job, cache_dir=cache)
-        jobs.append(ExportJob(arch_label(*job), _export_arch_job, job, path))
+        net = (space.family, str(space.validate(arch)), resolution, width_mult, num_classes)
+        path = arch_path(*net, cache_dir=cache, precision=precision)
+        jobs.append(ExportJob(arch_label(*net), _export_arch_job, (*net, precision), path))
     return run_exports(jobs, workers=workers, cpus=cpus, cache_dir=cache)
 
 

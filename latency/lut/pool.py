@@ -22,7 +22,7 @@ from itertools import combinations
 
 from latency.errors import LatencyRuntimeError
 from latency.lut.table import OBSERVED, Lut, LutError
-from latency.variants import shape_key
+from latency.variants import DEFAULT_PRECISION, shape_key
 
 #: largest relative difference two families may show on one shared key
 AGREEMENT_TOLERANCE = 0.03
@@ -85,7 +85,7 @@ def agreements(luts: Sequence[Lut]) -> list[Agreement]:
     """Every pair of LUTs of one device at one resolution and width, compared."""
     out = []
     for a, b in combinations(luts, 2):
-        if (a.resolution, a.width_mult) == (b.resolution, b.width_mult):
+        if (a.resolution, a.width_mult, a.precision) == (b.resolution, b.width_mult, b.precision):
             out.append(agreement(a, b))
     return out
 
@@ -99,6 +99,11 @@ def pool_luts(luts: Sequence[Lut], tolerance: float = AGREEMENT_TOLERANCE) -> Lu
     if not luts:
         raise LutError("no LUTs to pool")
     luts = sorted(luts, key=lambda lut: lut.label)
+    precisions = {lut.precision for lut in luts}
+    if len(precisions) > 1:
+        raise LutError(
+            f"cannot pool LUTs of different precisions ({', '.join(sorted(precisions))})"
+        )
     devices = {lut.device_name for lut in luts}
     if len(devices) > 1:
         raise LutError(f"cannot pool LUTs of different devices ({', '.join(sorted(devices))})")
@@ -134,6 +139,7 @@ def pool_luts(luts: Sequence[Lut], tolerance: float = AGREEMENT_TOLERANCE) -> Lu
         entries=entries,
         width_mult=first.width_mult,
         num_classes=first.num_classes,
+        precision=first.precision,
         calibration=dict(first.calibration) if first.calibration else None,
         provenance={
             "pooled": [lut.label for lut in luts],
@@ -149,10 +155,15 @@ def _calibration_key(lut: Lut) -> tuple | None:
     return None if not c else (round(c["scale"], 9), round(c["offset_ms"], 9))
 
 
-def network_pool(luts: Sequence[Lut], resolution: int | None) -> Lut:
-    """The pool a network of input ``resolution`` is priced from: the LUTs at that resolution
-    (width 1), or, when the file has none, every LUT of width 1 (the regression fallback prices
-    the shapes they lack)."""
+def network_pool(
+    luts: Sequence[Lut], resolution: int | None, precision: str = DEFAULT_PRECISION
+) -> Lut:
+    """The pool a network of input ``resolution`` is priced from: the LUTs of ``precision`` at
+    that resolution (width 1), or, when the file has none, every LUT of width 1 (the regression
+    fallback prices the shapes they lack)."""
+    luts = [lut for lut in luts if lut.precision == precision]
+    if not luts:
+        raise LutError(f"the file holds no {precision} LUT to price the network with")
     full = [lut for lut in luts if lut.width_mult == 1.0] or list(luts)
     at_res = [lut for lut in full if lut.resolution == resolution]
     return pool_luts(at_res or _one_resolution(full))

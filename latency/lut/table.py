@@ -19,7 +19,7 @@ from typing import Any
 
 from latency.errors import LatencyUsageError
 from latency.profile_paths import find_profile, unknown_profile_message
-from latency.variants import Variant, VariantError
+from latency.variants import DEFAULT_PRECISION, PRECISIONS, Variant, VariantError
 from padnas.core import atomic_write_json, check_schema, read_input_json
 from padnas.core.errors import FileFormatError
 from padnas.space import MACROS, SearchSpace
@@ -54,6 +54,8 @@ class Lut:
     num_classes: int = 1000
     calibration: dict | None = None
     provenance: dict = field(default_factory=dict)
+    #: the precision of the files its entries timed (``fp32``, ``int8``)
+    precision: str = DEFAULT_PRECISION
 
     # ---- lookups ----------------------------------------------------------------------------
     @property
@@ -62,9 +64,10 @@ class Lut:
 
     @property
     def label(self) -> str:
-        """``large@224`` (and ``x0.5`` when the width is not 1)."""
+        """``large@224`` (and ``x0.5`` when the width is not 1, `` int8`` when not float)."""
         w = "" if self.width_mult == 1.0 else f"x{self.width_mult:g}"
-        return f"{self.family}@{self.resolution}{w}"
+        p = "" if self.precision == DEFAULT_PRECISION else f" {self.precision}"
+        return f"{self.family}@{self.resolution}{w}{p}"
 
     def ms(self, key: str) -> float:
         return float(self.entries[key]["ms"])
@@ -113,6 +116,7 @@ class Lut:
         )
 
     def to_dict(self) -> dict:
+        precision = {} if self.precision == DEFAULT_PRECISION else {"precision": self.precision}
         return {
             "schema": SCHEMA,
             "kind": KIND,
@@ -121,6 +125,7 @@ class Lut:
             "resolution": self.resolution,
             "width_mult": self.width_mult,
             "num_classes": self.num_classes,
+            **precision,
             "calibration": self.calibration,
             "provenance": self.provenance,
             "entries": {k: self.entries[k] for k in sorted(self.entries)},
@@ -146,6 +151,7 @@ class Lut:
             num_classes=int(data.get("num_classes", 1000)),
             calibration=dict(data["calibration"]) if data.get("calibration") else None,
             provenance=dict(data.get("provenance") or {}),
+            precision=data.get("precision", DEFAULT_PRECISION),
         )
 
     def check_space(self, space: SearchSpace, resolution: int | None = None) -> None:
@@ -228,6 +234,8 @@ def validate_lut_dict(data: Any, origin: str = "LUT") -> None:
     width = data.get("width_mult", 1.0)
     if not _finite_nonneg(width) or width <= 0:
         fail(f"width_mult {width!r} must be a positive number")
+    if data.get("precision", DEFAULT_PRECISION) not in PRECISIONS:
+        fail(f"precision {data['precision']!r} is not one of {', '.join(PRECISIONS)}")
     classes = data.get("num_classes", 1000)
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
         fail(f"num_classes {classes!r} must be a positive integer")
@@ -281,20 +289,25 @@ def load_lut(
     family: str | None = None,
     resolution: int | None = None,
     width_mult: float | None = None,
+    precision: str | None = None,
 ) -> Lut:
     """Load and validate a LUT file, or pick the matching LUT of a device profile's ``luts``.
 
-    ``family`` / ``resolution`` / ``width_mult`` (when given) must match; a mismatch, or a bundle
-    holding no (or several) matching LUTs, raises LutError naming what the file holds.
+    ``family`` / ``resolution`` / ``width_mult`` / ``precision`` (when given) must match; a
+    mismatch, or a bundle holding no (or several) matching LUTs, raises LutError naming what the
+    file holds. A bundle holding a float and an int8 table of one space gives the float one
+    unless ``precision`` says otherwise.
     ``path`` may also name a device profile (``pixel3``) when no such file exists: see
     :mod:`latency.profile_paths`.
     """
     path, parsed, bundle = read_luts(path)
     if bundle:
-        chosen = [lut for lut in parsed if _matches(lut, family, resolution, width_mult)]
+        chosen = [lut for lut in parsed if _matches(lut, family, resolution, width_mult, precision)]
+        if precision is None and len(chosen) > 1:
+            chosen = [lut for lut in chosen if lut.precision == DEFAULT_PRECISION] or chosen
         held = ", ".join(lut.label for lut in parsed)
         if not chosen:
-            want = _want(family, resolution, width_mult)
+            want = _want(family, resolution, width_mult, precision)
             raise LutError(f"{path} holds no LUT for {want}; it holds: {held}")
         if len(chosen) > 1:
             raise LutError(
@@ -303,10 +316,10 @@ def load_lut(
             )
         return chosen[0]
     (lut,) = parsed
-    if not _matches(lut, family, resolution, width_mult):
+    if not _matches(lut, family, resolution, width_mult, precision):
         raise LutError(
             f"{path} is a LUT for {lut.label} on {lut.device_name}, "
-            f"not for {_want(family, resolution, width_mult)}"
+            f"not for {_want(family, resolution, width_mult, precision)}"
         )
     return lut
 
@@ -368,20 +381,23 @@ def _profile_device(profile: dict) -> dict:
     return {k: profile[k] for k in keep if k in profile}
 
 
-def _matches(lut: Lut, family, resolution, width_mult) -> bool:
+def _matches(lut: Lut, family, resolution, width_mult, precision=None) -> bool:
     return (
         (family is None or lut.family == family)
         and (resolution is None or lut.resolution == resolution)
         and (width_mult is None or lut.width_mult == width_mult)
+        and (precision is None or lut.precision == precision)
     )
 
 
-def _want(family, resolution, width_mult) -> str:
+def _want(family, resolution, width_mult, precision=None) -> str:
     parts = [family or "any space"]
     if resolution is not None:
         parts.append(f"@{resolution}")
     if width_mult not in (None, 1.0):
         parts.append(f"x{width_mult:g}")
+    if precision not in (None, DEFAULT_PRECISION):
+        parts.append(f" {precision}")
     return "".join(parts)
 
 

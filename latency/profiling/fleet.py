@@ -149,7 +149,7 @@ def profile_fleet(
         t.start()
     if workers is None:
         workers = len(export_cpus(backends[0], overlap=False))  # phones time; every core converts
-    results = iter_export(todo, workers=workers, cache_dir=cache_dir)
+    results = iter_export(todo, workers=workers, cache_dir=cache_dir, precision=store.precision)
     try:
         for res in results:
             if alive[0] == 0:

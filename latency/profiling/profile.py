@@ -21,7 +21,7 @@ from latency.profiling.guard import GUARD_FIELDS, make_guard, reference_ratio
 from latency.profiling.loop import MeasureLoop, export_cpus, measure_bar, pending_keys
 from latency.profiling.report import ProfileReport
 from latency.profiling.store import MeasurementStore
-from latency.variants import space_variants
+from latency.variants import DEFAULT_PRECISION, space_variants
 from padnas.core import read_json
 from padnas.space import DEPLOY_CLASSES, DEPLOY_RESOLUTION, SearchSpace
 
@@ -85,7 +85,7 @@ def profile_space(
         if not backend.needs_files:  # the mock prices blocks without files
             for v in todo:
                 ts = time.perf_counter()
-                stats = backend.measure_variant(v)
+                stats = backend.measure_variant(v, store.precision)
                 report.measure_s += time.perf_counter() - ts
                 store.add(v.key, stats)
                 report.measured += 1
@@ -115,7 +115,9 @@ def _profile_with_files(
     cpus = export_cpus(backend, overlap)
     if workers is None:
         workers = len(cpus)
-    results = iter_export(todo, workers=workers, cpus=cpus, cache_dir=cache_dir)
+    results = iter_export(
+        todo, workers=workers, cpus=cpus, cache_dir=cache_dir, precision=store.precision
+    )
     if not overlap:
         ready = []
         bar.set_description(f"export for {backend.name}")
@@ -230,6 +232,7 @@ def build_lut(
         width_mult=width_mult,
         num_classes=num_classes,
         provenance=provenance,
+        precision=store.precision,
     )
     if holes:
         if not fill:
@@ -259,20 +262,22 @@ def stored_lut(
     width_mult: float = 1.0,
     store_dir=None,
     fill: bool = True,
+    precision: str = DEFAULT_PRECISION,
 ) -> Lut:
     """The LUT ``export-lut`` writes for a profiled device, built from its measurement store
-    (``$PADNAS_CACHE/measurements`` unless ``store_dir``); LutError naming the profile command
-    when nothing of the space at that resolution was measured."""
-    store = MeasurementStore(profile["name"], store_dir)
+    of ``precision`` (``$PADNAS_CACHE/measurements`` unless ``store_dir``); LutError naming the
+    profile command when nothing of the space at that resolution was measured."""
+    store = MeasurementStore(profile["name"], store_dir, precision=precision)
     info = device_info_path(store)
     dev = read_json(info, expect=dict) if info.is_file() else {"name": profile["name"]}
     dev.setdefault("transport", profile["transport"])
     keys = {v.key for v in space_variants(space, resolution, width_mult)}
     if not keys & set(store.records()):
+        flag = "" if precision == DEFAULT_PRECISION else f" --precision {precision}"
         raise LutError(
             f"device profile {profile['name']!r} ships no LUT and nothing of the {space.family} "
             f"space at {resolution} was measured on it in {store.path}: run padnas-latency "
             f"profile --device {profile['name']} --space {space.family} --resolution "
-            f"{resolution} first, or give a LUT JSON"
+            f"{resolution}{flag} first, or give a LUT JSON"
         )
     return build_lut(space, store, dev, resolution=resolution, width_mult=width_mult, fill=fill)

@@ -24,6 +24,7 @@ from latency.backends.base import LatencyStats
 from latency.cache import cache_root
 from latency.errors import LatencyRuntimeError
 from latency.lut.table import SOURCES
+from latency.variants import DEFAULT_PRECISION, PRECISIONS
 from padnas.core import append_jsonl, atomic_write_json, iter_jsonl, read_json
 
 
@@ -75,12 +76,17 @@ class MeasurementStore:
         device: str,
         root: str | Path | None = None,
         note: Callable[[str], None] | None = None,
+        precision: str = DEFAULT_PRECISION,
     ) -> None:
         if not _NAME.match(device):
             raise StoreError(f"device name {device!r} cannot name a store file")
-        self.device = device
+        if precision not in PRECISIONS:
+            raise StoreError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+        self.device, self.precision = device, precision
         self.root = Path(root) if root is not None else cache_root() / "measurements"
-        self.path = self.root / f"{device}.jsonl"
+        # int8 timings of a device are another table: a file of their own beside the float one
+        suffix = "" if precision == DEFAULT_PRECISION else f".{precision}"
+        self.path = self.root / f"{device}{suffix}.jsonl"
         self._records: dict[str, dict] | None = None
         #: hears of a torn last line that reading skipped [default: a ``note:`` on stderr]
         self.note = note or _note_stderr

@@ -23,6 +23,7 @@ from latency.lut.model import LatencyModel
 from latency.lut.table import Lut, LutError
 from latency.profiling.guard import make_guard
 from latency.profiling.loop import export_cpus, measure_bar
+from latency.variants import DEFAULT_PRECISION
 from padnas.core.progress import progress_bar
 from padnas.space import SearchSpace
 
@@ -199,6 +200,7 @@ def measure_archs(
     progress: bool = True,
     workers: int | None = None,
     rounds: int = 1,
+    precision: str = DEFAULT_PRECISION,
 ) -> list:
     """Whole-network latencies of many architectures, in order (mock: computed; others: each
     network exported in worker processes, cached, then timed in ``rounds`` passes over all
@@ -213,7 +215,9 @@ def measure_archs(
         with bar() as b:
             out = []
             for a in archs:
-                out.append(backend.measure_arch(space, a, resolution, width_mult, num_classes))
+                out.append(
+                    backend.measure_arch(space, a, resolution, width_mult, num_classes, precision)
+                )
                 b.update(1)
         return out
     # Whole networks take far longer to convert than to time: convert them all first on every
@@ -229,6 +233,7 @@ def measure_archs(
         num_classes=num_classes,
         workers=workers or len(cpus),
         cpus=cpus,
+        precision=precision,
     )
     for res in progress_bar(
         exports, total=len(unique), desc="export", unit="net", disable=not progress

@@ -62,6 +62,7 @@ Examples:
   padnas search --lut my_phone.json --space large --latency-window 40:80 --stages 3
   padnas search --lut my_phone.json --out runs/quick --resume   # continue a killed run
   padnas search --lut pixel3 --out runs/same-anywhere --deterministic   # same result on any CPU
+  padnas search --lut host --lut-precision int8 --out runs/int8   # after profile --precision int8
 
 \b
 --stages: 2 = I-Supernet (train + search), 3 = P-Supernet (prune once), 4 = PAD-NAS.
@@ -120,6 +121,13 @@ latencies of 10,000 random architectures of the space, printed at start."""
     "beside the first supernet, plus 40 evaluations), off for paper; with --resume: the run's].",
 )
 @click.option(
+    "--lut-precision",
+    type=click.Choice(["fp32", "int8"]),
+    default=None,
+    help="Search under the fp32 or the int8 latency table of --lut (a profile may hold both; "
+    "int8: padnas-latency profile --precision int8) [default: a LUT file's own, else fp32].",
+)
+@click.option(
     "--verify/--no-verify",
     default=True,
     show_default=True,
@@ -147,6 +155,7 @@ def search(
     seed,
     resolution,
     noise_ceiling,
+    lut_precision,
     verify,
     threads,
     device,
@@ -179,6 +188,7 @@ def search(
         seed=seed,
         resolution=resolution,
         noise_ceiling=noise_ceiling,
+        lut_precision=lut_precision,
     )
     ctx = init_distributed()
     echo = _echo if ctx.is_main else (lambda msg: None)

@@ -130,10 +130,13 @@ def plan_search(
     seed: int = 0,
     resolution: int = DEPLOY_RESOLUTION,
     noise_ceiling: bool | None = None,
+    lut_precision: str | None = None,
 ) -> SearchPlan:
     """Validate every input of ``padnas search`` and resolve the defaults, without training.
 
-    ``noise_ceiling`` None takes the preset's choice (on for quick, off for paper)."""
+    ``noise_ceiling`` None takes the preset's choice (on for quick, off for paper).
+    ``lut_precision`` picks the fp32 or int8 table of a profile (None: a LUT file's own, a
+    profile's fp32 one)."""
 
     if not MIN_STAGES <= stages <= MAX_STAGES:
         raise UsageError(
@@ -152,9 +155,9 @@ def plan_search(
         ceiling = (ceiling or CeilingConfig()) if noise_ceiling else None
     bare = bare_profile(lut_path)
     if bare is None:
-        lut = load_lut(lut_path, family=family, resolution=resolution)
+        lut = load_lut(lut_path, family=family, resolution=resolution, precision=lut_precision)
     else:  # a profiled device without a shipped table (host): the one export-lut would write
-        lut = stored_lut(bare, space, resolution=resolution)
+        lut = stored_lut(bare, space, resolution=resolution, precision=lut_precision or "fp32")
     model = LatencyModel.from_lut(lut, space)
     if window is None:
         win, rule = default_window(lut, model)

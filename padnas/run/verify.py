@@ -103,6 +103,7 @@ def verify_models(
     t0 = time.perf_counter()
     block: dict = {
         "device": lut.device_name,
+        "precision": lut.precision,
         "resolution": lut.resolution,
         "width_mult": lut.width_mult,
         "num_classes": lut.num_classes,
@@ -124,6 +125,7 @@ def verify_models(
                 lut.width_mult,
                 num_classes=lut.num_classes,
                 progress=progress,
+                precision=lut.precision,
             )
             mismatch = host_mismatch(lut, backend)
     except (ConditionsError, LatencyError) as exc:
@@ -162,6 +164,8 @@ def verification_lines(block: dict | None) -> list[str]:
     if block is None:
         return ["verify: skipped (--no-verify): the latencies above are the LUT's predictions"]
     where = f"{block['device']} at {block['resolution']} px"
+    if block.get("precision", "fp32") != "fp32":
+        where += f", {block['precision']}"
     if block["status"] != MEASURED:
         return [f"verify: nothing measured on {where}: {block['reason']}"]
     lo, hi = block["ratio_range"]

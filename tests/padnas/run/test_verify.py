@@ -159,7 +159,9 @@ def test_final_models_are_measured_whole_on_the_host(padnas_cache, tmp_path):
 
     with tempfile.TemporaryDirectory() as root:
         store = MeasurementStore("mock", root)
-        profile_space(SPACE, MockBackend(load_profile("mock")), store, resolution=32, progress=False)
+        profile_space(
+            SPACE, MockBackend(load_profile("mock")), store, resolution=32, progress=False
+        )
         host = build_lut(SPACE, store, {"name": "host", "transport": "host"}, resolution=32)
     models = _models(host)[:1]
     out, block = verify_models(host, SPACE, models, LatencyWindow(0.001, 1000), progress=False)

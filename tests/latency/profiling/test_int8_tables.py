@@ -1,0 +1,103 @@
+"""int8 tables beside fp32 ones (issue 24): a store and a LUT per precision, a profile holding
+both, the float one by default and the int8 one on request, never pooled together; a search
+planned under the int8 table; and, slow, the host int8 table of the basic space built for real
+on small shapes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from latency.backends.mock import MockBackend
+from latency.devices import load_profile
+from latency.lut.pool import pool_luts
+from latency.lut.table import Lut, LutError, load_lut
+from latency.profiling.profile import build_lut, profile_space, stored_lut
+from latency.profiling.store import MeasurementStore, StoreError
+from padnas.run.plan import plan_search
+from padnas.space import get_space
+
+SPACE = get_space("basic")
+
+
+def _tables(root) -> tuple[Lut, Lut]:
+    mock = MockBackend(load_profile("mock"))
+    out = []
+    for precision in ("fp32", "int8"):
+        store = MeasurementStore("mock", root, precision=precision)
+        profile_space(SPACE, mock, store, progress=False)
+        out.append(build_lut(SPACE, store, {"name": "mock", "transport": "mock"}))
+    return out[0], out[1]
+
+
+def test_each_precision_has_its_own_store_and_lut(tmp_path):
+    fp32, int8 = _tables(tmp_path)
+    assert (tmp_path / "mock.jsonl").is_file() and (tmp_path / "mock.int8.jsonl").is_file()
+    assert fp32.precision == "fp32" and int8.precision == "int8"
+    assert fp32.label == "basic@224" and int8.label == "basic@224 int8"
+    assert fp32.entries.keys() == int8.entries.keys()
+    ratio = {k: int8.ms(k) / fp32.ms(k) for k in fp32.entries}
+    assert all(r == pytest.approx(0.6) for r in ratio.values())  # the mock's int8_scale
+    # the precision survives a file; a float LUT's file has no field for it (old files load)
+    path = int8.save(tmp_path / "int8.json")
+    assert json.loads(path.read_text())["precision"] == "int8"
+    assert load_lut(path).precision == "int8"
+    assert "precision" not in fp32.to_dict()
+    with pytest.raises(StoreError, match="precision 'int4'"):
+        MeasurementStore("mock", tmp_path, precision="int4")
+
+
+def test_a_profile_holds_both_and_gives_fp32_unless_asked(tmp_path):
+    fp32, int8 = _tables(tmp_path)
+    profile = {**load_profile("mock"), "luts": [int8.to_dict(), fp32.to_dict()]}
+    profile.pop("_path", None)
+    path = tmp_path / "both.json"
+    path.write_text(json.dumps(profile))
+    assert load_lut(path, family="basic").precision == "fp32"
+    assert load_lut(path, family="basic", precision="int8").precision == "int8"
+    one = tmp_path / "float-only.json"
+    one.write_text(json.dumps({**profile, "luts": [fp32.to_dict()]}))
+    with pytest.raises(LutError, match=r"holds no LUT for basic int8; it holds: basic@224"):
+        load_lut(one, family="basic", precision="int8")
+    with pytest.raises(LutError, match="cannot pool LUTs of different precisions"):
+        pool_luts([fp32, int8])
+    bad = {**int8.to_dict(), "precision": "int4"}
+    with pytest.raises(LutError, match="precision 'int4' is not one of fp32, int8"):
+        Lut.from_dict(bad)
+
+
+def test_a_search_is_planned_under_the_int8_table(padnas_cache):
+    with pytest.raises(LutError, match="--precision int8 first"):
+        plan_search("mock", lut_precision="int8")
+    profile_space(
+        SPACE,
+        MockBackend(load_profile("mock")),
+        MeasurementStore("mock", None, precision="int8"),
+        progress=False,
+    )
+    plan = plan_search("mock", lut_precision="int8")
+    assert plan.lut.precision == "int8" and plan.settings.lut["label"] == "basic@224 int8"
+    assert any("mock.int8.jsonl" in m for m in plan.messages)
+
+
+@pytest.mark.slow
+def test_the_host_int8_table_of_the_basic_space_builds_on_small_shapes(padnas_cache):
+    """Every variant of the basic space at 32 px exported int8, checked against PyTorch and
+    timed on the host with the guarded loop; the LUT says int8 and was measured."""
+    from latency.backends.host import HostBackend
+
+    store = MeasurementStore("host", precision="int8")
+    host = HostBackend(load_profile("host"), min_s=0.02, max_s=0.2)
+    try:
+        report = profile_space(SPACE, host, store, resolution=32, passes=1, progress=False)
+    finally:
+        host.close()
+    assert report.failed == [] and report.measured == report.total
+    lut = stored_lut(load_profile("host"), SPACE, resolution=32, precision="int8")
+    assert lut.precision == "int8" and lut.sources() == {"measured"}
+    assert all(e["ms"] > 0 for e in lut.entries.values())
+    exported = padnas_cache / "tflite"
+    sidecars = [json.loads(p.read_text()) for p in exported.rglob("int8/*.json")]
+    assert len(sidecars) == report.total
+    assert all(0 < s["check_int8_rel_rms"] <= 0.1 for s in sidecars)
