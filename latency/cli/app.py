@@ -246,6 +246,7 @@ def export_lut(
 @width_option
 @profile_option("--lut", help="Also print this LUT's prediction for the architecture.")
 @click.option("--net", "names", multiple=True, help="Network(s) of a NET.json [default: all].")
+@precision_option
 @json_option
 @adb_options
 @verbose_option
@@ -258,6 +259,7 @@ def measure(
     width_mult,
     lut,
     names,
+    precision,
     as_json,
     serials,
     benchmark_model,
@@ -275,6 +277,7 @@ def measure(
       padnas-latency measure model.tflite --device host --json
       padnas-latency measure model.onnx --device pixel3 --lut device_profiles/pixel3.json
       padnas-latency measure latency/data/pixel3_published.json --device host
+      padnas-latency measure model.onnx --device host --precision int8 --lut host-int8.json
     """
     setup(verbose)
 
@@ -285,9 +288,14 @@ def measure(
         raise UsageError(
             f"--lut prices an ARCH, a NET.json or a MODEL.onnx, not a .tflite: drop it for {target}"
         )
+    if precision != "fp32" and (is_model or target.endswith(".json")):
+        raise UsageError(
+            f"--precision {precision} exports an ARCH or a MODEL.onnx; a .tflite is timed as it "
+            "is, and a NET.json is exported as fp32: export the network as ONNX to time it int8"
+        )
     table = model = None
     if lut is not None and not target.endswith((".json", ".onnx")):  # fails before measuring
-        table = load_lut(lut, space, resolution)
+        table = load_lut(lut, space, resolution, precision=precision)
         model = LatencyModel.from_lut(table, get_space(space))
     with backends_for(prof, serials, benchmark_model, adb_key)[0] as backend:
         if target.endswith(".json"):
@@ -296,7 +304,7 @@ def measure(
                 echo_json({"device": backend.name, "target": target, "measurements": docs})
             return
         if target.endswith(".onnx"):
-            doc = measure_onnx_file(target, backend, lut, as_json=as_json)
+            doc = measure_onnx_file(target, backend, lut, as_json=as_json, precision=precision)
             if as_json:
                 echo_json({"device": backend.name, "target": target, "measurements": [doc]})
             return
@@ -307,7 +315,7 @@ def measure(
         else:
             sp = get_space(space)
             arch = sp.validate(target)
-            stats = measure_arch(backend, sp, arch, resolution, width_mult)
+            stats = measure_arch(backend, sp, arch, resolution, width_mult, precision)
             label = str(arch)
     doc = measurement_doc(label, stats)
     if model is not None:

@@ -20,6 +20,7 @@ from latency.cli.options import (
 from latency.lut.model import LatencyModel
 from latency.lut.pool import network_pool
 from latency.lut.table import load_lut, read_luts, source_line
+from latency.variants import DEFAULT_PRECISION, PRECISIONS
 from padnas.core import atomic_write_json
 from padnas.core.cli import echo_json, handle_errors, json_option, path_option, profile_option
 from padnas.core.errors import UsageError
@@ -58,18 +59,22 @@ def _networks(path: str, names: tuple[str, ...]):
     return select_networks(load_networks(path), names)
 
 
-def _network_tables(path: Path):
+def _network_tables(path: Path, precision: str | None = None):
     """``net -> table``: the pooled table of ``path`` a network is priced from
-    (:mod:`latency.lut.pool`): every family of the device at the network's input resolution,
-    one price per unit whatever else the network holds. The file is read once and each
-    resolution pooled once, however many networks are priced."""
+    (:mod:`latency.lut.pool`): every family of the device at the network's input resolution and
+    ``precision`` (None: the file's one precision, else fp32), one price per unit whatever else
+    the network holds. The file is read once and each resolution pooled once, however many
+    networks are priced."""
     _, luts, _ = read_luts(path)
+    if precision is None:
+        held = {lut.precision for lut in luts}
+        precision = held.pop() if len(held) == 1 else DEFAULT_PRECISION
     pools: dict[int | None, object] = {}
 
     def table_for(net):
         res = net.input_hw[0] if net.input_hw[0] == net.input_hw[1] else None
         if res not in pools:
-            pools[res] = network_pool(luts, res)
+            pools[res] = network_pool(luts, res, precision)
         return pools[res]
 
     return table_for
@@ -93,10 +98,16 @@ def _network_tables(path: Path):
 )
 @click.option("--net", "names", multiple=True, help="Network(s) of NET.json [default: all].")
 @click.option("--breakdown", is_flag=True, help="Print every unit's latency and source.")
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=None,
+    help="Price with the fp32 or int8 table of --lut [default: the file's own, else fp32].",
+)
 @json_option
 @verbose_option
 @handle_errors
-def predict(target, lut_path, space, names, breakdown, as_json, verbose):
+def predict(target, lut_path, space, names, breakdown, precision, as_json, verbose):
     """Predicted latency of a network (NET.json or MODEL.onnx) or an architecture (ARCH) from a
     LUT.
 
@@ -112,6 +123,7 @@ def predict(target, lut_path, space, names, breakdown, as_json, verbose):
       padnas-latency predict latency/data/pixel3_published.json --lut pixel3
       padnas-latency predict mobilenet.onnx --lut pixel3 --breakdown
       padnas-latency predict K3E1-K5E3-ID-... --space basic --lut device_profiles/pixel3.json
+      padnas-latency predict mobilenet.onnx --lut host-int8.json
     """
     setup(verbose)
 
@@ -120,7 +132,7 @@ def predict(target, lut_path, space, names, breakdown, as_json, verbose):
             raise UsageError("--net selects networks of a NET.json, not of an ARCH")
         sp = get_space(space or "large")
         arch = sp.validate(target)
-        lut = load_lut(lut_path, sp.family)
+        lut = load_lut(lut_path, sp.family, precision=precision)
         model = LatencyModel.from_lut(lut, sp, fill_missing=True)
         ms = float(model.predict([arch])[0])
         parts = [(k, model.entries[k]["source"], part) for k, part in model.breakdown(arch)]
@@ -144,7 +156,7 @@ def predict(target, lut_path, space, names, breakdown, as_json, verbose):
             "device's pooled table of every family",
             err=True,
         )
-    table_for = _network_tables(lut_path)
+    table_for = _network_tables(lut_path, precision)
     for net in _networks(target, names):
         lut = table_for(net)
         pred = _predict(net, lut)
@@ -183,6 +195,7 @@ def _lut_doc(lut) -> dict:
     doc = {
         "device": lut.device_name,
         "lut": lut.label,
+        "precision": lut.precision,
         "calibration": lut.calibration,
     }
     if "pooled" in lut.provenance:
@@ -324,15 +337,23 @@ def _echo_measurement(name: str, stats, backend, lut_path, pred) -> None:
         )
 
 
-def measure_onnx_file(target: str, backend, lut_path=None, *, as_json: bool = False) -> dict:
+def measure_onnx_file(
+    target: str,
+    backend,
+    lut_path=None,
+    *,
+    as_json: bool = False,
+    precision: str = DEFAULT_PRECISION,
+) -> dict:
     """``padnas-latency measure MODEL.onnx``: convert it as the LUT's blocks are (checked
-    against ONNX Runtime), time it; with ``lut_path`` also price the layer list it reads as.
+    against ONNX Runtime; int8: full-integer, calibrated on the task's images), time it; with
+    ``lut_path`` also price the layer list it reads as with the table of that precision.
     Prints the result, or (``as_json``) prints nothing and returns its :func:`measurement_doc`."""
     from latency.networks.latency import measure_onnx_model
 
     net = _networks(target, ())[0] if lut_path is not None else None  # refuse before timing
-    table_for = _network_tables(lut_path) if net is not None else None
-    stats = measure_onnx_model(target, backend)
+    table_for = _network_tables(lut_path, precision) if net is not None else None
+    stats = measure_onnx_model(target, backend, precision=precision)
     doc = measurement_doc(target, stats)
     pred = _price_beside(doc, net, lut_path, table_for, stats) if net is not None else None
     if not as_json:

@@ -35,14 +35,7 @@ import numpy as np
 
 from latency.cache import cache_root, is_checked
 from latency.errors import ExportError, verbose_enabled
-from latency.export.quantize import (
-    CALIBRATION_SAMPLES,
-    CHECK_SAMPLES,
-    check_int8,
-    check_precision,
-    quantize_saved_model,
-    representative_inputs,
-)
+from latency.export.quantize import check_precision, int8_beside, torch_reference
 from latency.variants import DEFAULT_PRECISION, Variant
 from padnas.core import atomic_write_bytes, atomic_write_json
 from padnas.space import Proxy
@@ -316,7 +309,10 @@ def export_module(
         err = check_tflite(module, input_shape, out, seed) if check else None
         checks = {"check_max_abs_err": err}
         if precision == "int8":
-            out, checks["check_int8_rel_rms"] = _to_int8(module, input_shape, out, seed, check)
+            reference = torch_reference(module) if check else None
+            out, checks["check_int8_rel_rms"] = int8_beside(
+                out, input_shape, seed, reference, "PyTorch"
+            )
         atomic_write_bytes(path, out.read_bytes())
     sidecar = {
         **(meta or {}),
@@ -328,16 +324,6 @@ def export_module(
     }
     atomic_write_json(path.with_suffix(".json"), sidecar)
     return path
-
-
-def _to_int8(module, input_shape, float_file: Path, seed: int, check: bool):
-    """The int8 file beside onnx2tf's float one (its SavedModel is in the same folder), and its
-    relative RMS error on held-out samples (None unchecked)."""
-    samples = representative_inputs(input_shape, seed, CALIBRATION_SAMPLES + CHECK_SAMPLES)
-    int8_file = float_file.with_name(float_file.stem.replace("_float32", "") + "_int8.tflite")
-    int8_file.write_bytes(quantize_saved_model(float_file.parent, samples[:CALIBRATION_SAMPLES]))
-    err = check_int8(module, int8_file, samples[CALIBRATION_SAMPLES:]) if check else None
-    return int8_file, err
 
 
 def convert_variant(

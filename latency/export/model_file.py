@@ -23,11 +23,14 @@ from latency.export.convert import (
     export_dir,
     offline,
     onnx_to_tflite,
+    precision_dir,
     seed_of,
     tflite_output,
     tool_versions,
 )
 from latency.export.onnx_file import OnnxFileError, load_onnx_model
+from latency.export.quantize import int8_beside
+from latency.variants import DEFAULT_PRECISION
 from padnas.core import atomic_write_bytes, atomic_write_json
 
 
@@ -35,19 +38,24 @@ def model_digest(onnx_path: str | Path) -> str:
     return hashlib.sha256(Path(onnx_path).read_bytes()).hexdigest()[:16]
 
 
-def onnx_model_path(onnx_path: str | Path, cache_dir=None) -> Path:
+def onnx_model_path(
+    onnx_path: str | Path, cache_dir=None, precision: str = DEFAULT_PRECISION
+) -> Path:
     """Where :func:`export_onnx_model` caches the converted file of ``onnx_path``."""
     src = Path(onnx_path)
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in src.stem)[:60]
-    return export_dir(cache_dir) / "model" / f"{safe}-{model_digest(src)}.tflite"
+    return precision_dir(cache_dir, precision) / "model" / f"{safe}-{model_digest(src)}.tflite"
 
 
-def export_onnx_model(onnx_path: str | Path, cache_dir=None) -> Path:
-    """The checked ``.tflite`` of a user's ONNX file (cached by content and tool versions)."""
+def export_onnx_model(
+    onnx_path: str | Path, cache_dir=None, precision: str = DEFAULT_PRECISION
+) -> Path:
+    """The checked ``.tflite`` of a user's ONNX file (cached by content, tool versions and
+    precision; int8: calibrated on the task's images, checked against ONNX Runtime)."""
     import onnx
 
     src = Path(onnx_path)
-    path = onnx_model_path(src, cache_dir)
+    path = onnx_model_path(src, cache_dir, precision)
     if is_checked(path):
         return path
     model, input_name, shape = load_onnx_model(src)
@@ -62,12 +70,24 @@ def export_onnx_model(onnx_path: str | Path, cache_dir=None) -> Path:
         with offline(export_dir(cache_dir)):
             out = onnx_to_tflite(fixed, Path(tmp) / "out")
         err = compare_outputs(tflite_output(out, x), ref, src.name, "ONNX Runtime")
+        checks = {"check_max_abs_err": err}
+        if precision != DEFAULT_PRECISION:
+
+            def reference(samples):
+                return np.concatenate(
+                    [_reference(fixed, input_name, s[None], src.name) for s in samples]
+                )
+
+            out, checks["check_int8_rel_rms"] = int8_beside(
+                out, tuple(shape), seed_of(digest), reference, "ONNX Runtime"
+            )
         atomic_write_bytes(path, out.read_bytes())
     sidecar = {
         "model": str(src),
         "sha256_16": digest,
         "input_shape": list(shape),
-        "check_max_abs_err": err,
+        "precision": precision,
+        **checks,
         "check_reference": "onnxruntime",
         "export_s": round(time.perf_counter() - t0, 3),
         "tools": tool_versions(),

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,10 @@ CHECK_SAMPLES = 8
 IMAGES_ENV = "PADNAS_INT8_IMAGES"
 DEFAULT_IMAGES = Path("/usr/share/datasets/fashion-mnist")
 IMAGES_STEM = "t10k-images-idx3-ubyte"
+
+
+#: the float computation an int8 file is checked against: NCHW samples -> outputs
+Reference = Callable[[np.ndarray], np.ndarray]
 
 
 class PrecisionError(LatencyUsageError):
@@ -130,22 +135,53 @@ def int8_outputs(tflite_path: Path, x: np.ndarray) -> np.ndarray:
     return np.concatenate(results)
 
 
-def check_int8(module, tflite_path: Path, samples: np.ndarray) -> float:
-    """Relative RMS error of the int8 file against PyTorch's float output on ``samples``;
-    ExportError beyond :data:`INT8_TOLERANCE` (the file is then not kept)."""
-    import torch
-
-    with torch.no_grad():
-        ref = module(torch.from_numpy(samples)).numpy()
+def check_int8(reference: Reference, tflite_path: Path, samples: np.ndarray, name: str) -> float:
+    """Relative RMS error of the int8 file against the float reference's output on
+    ``samples``; ExportError beyond :data:`INT8_TOLERANCE` (the file is then not kept)."""
+    ref = reference(samples)
     got = int8_outputs(tflite_path, samples)
     if got.shape != ref.shape:
-        raise ExportError(f"int8 TFLite output shape {got.shape}, PyTorch gives {ref.shape}")
+        raise ExportError(f"int8 TFLite output shape {got.shape}, {name} gives {ref.shape}")
     scale = float(np.sqrt(np.mean(ref.astype(np.float64) ** 2)))
     err = float(np.sqrt(np.mean((got.astype(np.float64) - ref) ** 2))) / max(scale, 1e-12)
     if not err <= INT8_TOLERANCE:
         raise ExportError(
-            f"{tflite_path.name}: the int8 output differs from PyTorch's float output by "
+            f"{tflite_path.name}: the int8 output differs from {name}'s float output by "
             f"{err:.1%} RMS (tolerance {INT8_TOLERANCE:.0%}); the conversion is wrong, the file "
             "is not kept"
         )
     return err
+
+
+def int8_beside(
+    float_file: Path,
+    input_shape: tuple[int, ...],
+    seed: int,
+    reference: Reference | None,
+    name: str,
+) -> tuple[Path, float | None]:
+    """The int8 file made from the SavedModel onnx2tf wrote beside ``float_file``, calibrated on
+    :data:`CALIBRATION_SAMPLES` representative inputs, and its relative RMS error against
+    ``reference`` (``name``) on :data:`CHECK_SAMPLES` held-out ones (None: unchecked)."""
+    if len(input_shape) != 4:
+        raise PrecisionError(
+            f"int8 export calibrates on images: it needs one NCHW input, got shape {input_shape}"
+        )
+    samples = representative_inputs(input_shape, seed, CALIBRATION_SAMPLES + CHECK_SAMPLES)
+    int8_file = float_file.with_name(float_file.stem.replace("_float32", "") + "_int8.tflite")
+    int8_file.write_bytes(quantize_saved_model(float_file.parent, samples[:CALIBRATION_SAMPLES]))
+    held_out = samples[CALIBRATION_SAMPLES:]
+    err = None if reference is None else check_int8(reference, int8_file, held_out, name)
+    return int8_file, err
+
+
+def torch_reference(module) -> Reference:
+    """A PyTorch module as the float reference of an int8 check."""
+
+    def run(samples: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return module(torch.from_numpy(samples)).numpy()
+
+    return run

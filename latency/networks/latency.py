@@ -14,6 +14,7 @@ the device's measurement store (append-only, so an interrupted run resumes).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ from latency.profiling.guard import make_guard, measure_guarded
 from latency.profiling.loop import MeasureLoop, export_cpus, measure_bar, pending_keys
 from latency.profiling.report import ProfileReport
 from latency.profiling.store import MeasurementStore
+from latency.variants import DEFAULT_PRECISION
 
 
 @dataclass
@@ -165,18 +167,22 @@ def measure_network(net: Network, backend: Backend, cache_dir=None) -> LatencySt
     return measure_guarded(backend, res.path, cache_dir)
 
 
-def measure_onnx_model(path: str | Path, backend: Backend, cache_dir=None) -> LatencyStats:
+def measure_onnx_model(
+    path: str | Path, backend: Backend, cache_dir=None, precision: str = DEFAULT_PRECISION
+) -> LatencyStats:
     """Latency of a user's ONNX file: converted like every LUT block (in a worker process,
-    checked against ONNX Runtime, cached) and timed whole. The mock, which times no files,
-    prices the layer list the graph reads as (:mod:`latency.networks.onnx_import`)."""
+    checked against ONNX Runtime, cached; int8 when ``precision`` says so) and timed whole. The
+    mock, which times no files, prices the layer list the graph reads as
+    (:mod:`latency.networks.onnx_import`)."""
     if not backend.needs_files:
         from latency.networks.onnx_import import read_onnx
 
         net = read_onnx(path)
-        return backend.measure_variants(network_units(net), network_label(net))
+        return backend.measure_variants(network_units(net), network_label(net), precision)
     load_onnx_model(path)  # a bad file is a usage error here, not a failed conversion
     cache = export_dir(cache_dir)
-    job = ExportJob(str(path), export_onnx_model, str(path), onnx_model_path(path, cache))
+    convert = functools.partial(export_onnx_model, precision=precision)
+    job = ExportJob(str(path), convert, str(path), onnx_model_path(path, cache, precision))
     (res,) = run_exports([job], workers=1, cpus=export_cpus(backend), cache_dir=cache)
     if res.bad_input:
         raise OnnxFileError(res.error)

@@ -184,9 +184,18 @@ def validate_lut(
     return result
 
 
-def measure_arch(backend: Backend, space: SearchSpace, arch, resolution: int, width_mult=1.0):
+def measure_arch(
+    backend: Backend,
+    space: SearchSpace,
+    arch,
+    resolution: int,
+    width_mult=1.0,
+    precision: str = DEFAULT_PRECISION,
+):
     """Whole-network latency of one architecture (see :func:`measure_archs`)."""
-    return measure_archs(backend, space, [arch], resolution, width_mult, progress=False)[0]
+    return measure_archs(
+        backend, space, [arch], resolution, width_mult, progress=False, precision=precision
+    )[0]
 
 
 def measure_archs(

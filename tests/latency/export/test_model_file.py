@@ -148,3 +148,33 @@ def test_bad_tflite_files_and_non_files_are_usage_errors(tmp_path, latency_cli, 
     folder.mkdir()
     r = latency_cli("measure", folder, "--device", "host")
     expect_error(r, 2, "is a directory", "MODEL.tflite")
+
+
+@pytest.mark.slow
+def test_an_onnx_model_measures_int8_on_the_host_and_prices_with_an_int8_table(
+    tmp_path, latency_cli, padnas_cache
+):
+    """``measure MODEL.onnx --precision int8``: a full-integer file checked against ONNX
+    Runtime within the int8 tolerance, timed on the host; priced beside with an int8 table."""
+    from latency.backends.mock import MockBackend
+    from latency.devices import load_profile
+    from latency.export.quantize import INT8_TOLERANCE
+    from latency.profiling.profile import build_lut, profile_space
+    from latency.profiling.store import MeasurementStore
+    from padnas.space import get_space
+
+    onnx = small_onnx(tmp_path)
+    store = MeasurementStore("mock", tmp_path / "store", precision="int8")
+    profile_space(get_space("basic"), MockBackend(load_profile("mock")), store, progress=False)
+    lut_path = build_lut(get_space("basic"), store, {"name": "mock"}).save(tmp_path / "i8.json")
+    r = latency_cli("measure", onnx, "--device", "host", "--precision", "int8", "--lut", lut_path)
+    assert r.exit_code == 0, r.output
+    assert "source measured, device host" in r.stdout
+    (tflite,) = padnas_cache.rglob("int8/model/small-*.tflite")
+    meta = json.loads(tflite.with_suffix(".json").read_text())
+    assert meta["precision"] == "int8" and meta["check_reference"] == "onnxruntime"
+    assert 0 < meta["check_int8_rel_rms"] <= INT8_TOLERANCE
+    assert not list(padnas_cache.rglob("model/small-*.tflite"))[1:]  # no float file made
+    p = latency_cli("predict", onnx, "--lut", lut_path, "--json")
+    assert p.exit_code == 0, p.output
+    assert json.loads(p.stdout)["luts"][0]["precision"] == "int8"
