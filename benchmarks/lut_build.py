@@ -7,6 +7,7 @@ times a re-measurement of every block from cached .tflite files (what --force co
 
     python benchmarks/lut_build.py                  # large space at 224 on the host
     python benchmarks/lut_build.py --space basic --keep /tmp/padnas-cache
+    python benchmarks/lut_build.py --space basic --precision int8   # full-integer variants
 
 Targets (issue 3): cold build <= 600 s, warm re-run <= 15 s. The machine's load average is
 printed too: timings taken while other jobs run are not final.
@@ -43,6 +44,7 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=224)
     ap.add_argument("--device", default="host")
     ap.add_argument("--keep", type=Path, default=None, help="use/keep this cache folder")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "int8"])
     a = ap.parse_args()
 
     tmp = None
@@ -55,6 +57,7 @@ def main() -> None:
             sys.exit(f"{cache} is not empty: a cold build needs an empty cache folder")
     env = {**os.environ, "PADNAS_CACHE": str(cache)}
     base = ["--device", a.device, "--space", a.space, "--resolution", str(a.resolution)]
+    base += ["--precision", a.precision]
     report = cache / "cold-report.json"
     lut = cache / "lut.json"
     load0 = os.getloadavg()[0]
@@ -71,10 +74,12 @@ def main() -> None:
     warm_lut_wall, _ = run(["export-lut", *base, "-o", str(lut)], env)
 
     # measurement only: every .tflite cached, the store cleared (what --force costs)
-    store = cache / "measurements" / f"{a.device}.jsonl"
+    suffix = "" if a.precision == "fp32" else f".{a.precision}"
+    store = cache / "measurements" / f"{a.device}{suffix}.jsonl"
     store.rename(store.with_suffix(".cold"))
     remeasure_wall, _ = run(["profile", *base, "-q"], env)
 
+    print(f"precision: {a.precision}")
     print(f"variants: {rep['total']}")
     print(f"load_avg_1min_before: {load0:.2f}")
     print(f"load_avg_1min_after_cold: {load1:.2f}")
