@@ -13,6 +13,7 @@ import click
 from latency.cli.options import (
     SPACE,
     check_outputs,
+    precision_option,
     quiet_option,
     resolution_option,
     setup,
@@ -97,6 +98,7 @@ def _estimate_command(
 )
 @store_option
 @click.option("--force", is_flag=True, help="Re-measure what the host store already has.")
+@precision_option
 @quiet_option
 @verbose_option
 @handle_errors
@@ -112,6 +114,7 @@ def estimate(
     reuse_fit,
     store_dir,
     force,
+    precision,
     quiet,
     verbose,
 ):
@@ -130,6 +133,8 @@ def estimate(
           --resolution 224 --update device_profiles/pixel3.json
       padnas-latency estimate --device pixel3 --space v3 --reuse-fit \\
           --resolution 224 --update device_profiles/pixel3.json
+      padnas-latency estimate --device pixel3 --space basic --precision int8 \\
+          --resolution 224 --update device_profiles/pixel3.json   # source host-int8
     """
     from latency.transfer.fit import parse_terms  # torch: only for this command
 
@@ -138,7 +143,6 @@ def estimate(
         DEFAULT_HOST,
         DEFAULT_PUBLISHED,
         run_estimate,
-        update_profile,
     )
 
     if spaces and not (update or output):
@@ -151,6 +155,23 @@ def estimate(
     command = _estimate_command(
         device, spaces, resolution, published, host_device, terms, update, output, store_dir
     )
+    if precision != "fp32":
+        if reuse_fit:
+            raise UsageError("--reuse-fit reuses a float transfer: drop it with --precision int8")
+        _int8_estimate(
+            device,
+            spaces,
+            resolution,
+            published,
+            host_device,
+            update,
+            output,
+            store_dir,
+            force,
+            quiet,
+            command + f" --precision {precision}",
+        )
+        return
     reuse = None
     if reuse_fit:
         from latency.devices import load_profile
@@ -194,12 +215,58 @@ def estimate(
             f"{lut.label}: {len(lut.entries)} entries (source estimate), reachable "
             f"{lo:.1f}..{hi:.1f} ms"
         )
+    _write(res.luts, output, update)
+
+
+def _int8_estimate(
+    device,
+    spaces,
+    resolution,
+    published,
+    host_device,
+    update,
+    output,
+    store_dir,
+    force,
+    quiet,
+    command,
+) -> None:
+    """``estimate --precision int8``: host int8 timings standing in for the phone's
+    (:mod:`latency.transfer.int8`), written like a float estimate, its warning on stderr."""
+    from latency.transfer.estimate import DEFAULT_HOST, DEFAULT_PUBLISHED
+    from latency.transfer.int8 import run_int8_estimate
+
+    luts = run_int8_estimate(
+        device,
+        published=published or DEFAULT_PUBLISHED,
+        host_device=host_device or DEFAULT_HOST,
+        spaces=tuple(dict.fromkeys(spaces)),
+        resolution=resolution,
+        store_dir=store_dir,
+        force=force,
+        progress=not quiet,
+        command=command,
+    )
+    for lut in luts:
+        lo, hi = LatencyModel.from_lut(lut, get_space(lut.family)).reachable_range()
+        click.echo(
+            f"{lut.label}: {len(lut.entries)} entries (source host-int8), reachable "
+            f"{lo:.1f}..{hi:.1f} ms"
+        )
+    click.echo(luts[0].source_warning(), err=True)
+    _write(luts, output, update)
+
+
+def _write(luts, output, update) -> None:
+    """The estimated LUTs to ``-o`` (one LUT, or a bundle) and into ``--update``'s profile."""
+    from latency.transfer.estimate import update_profile
+
     if output:
-        if len(res.luts) == 1:
-            res.luts[0].save(output)
+        if len(luts) == 1:
+            luts[0].save(output)
         else:
-            atomic_write_json(output, {"luts": [lut.to_dict() for lut in res.luts]})
+            atomic_write_json(output, {"luts": [lut.to_dict() for lut in luts]})
         click.echo(f"wrote {output}")
     if update:
-        update_profile(update, res.luts)
-        click.echo(f"updated {update} (luts: {', '.join(t.label for t in res.luts)})")
+        update_profile(update, luts)
+        click.echo(f"updated {update} (luts: {', '.join(t.label for t in luts)})")

@@ -147,7 +147,7 @@ def predict(target, lut_path, space, names, breakdown, precision, as_json, verbo
         if breakdown:
             for key, part in model.breakdown(arch):
                 click.echo(f"    {part:9.4f} ms  {model.entries[key]['source']:<10} {key}")
-        _warn_extrapolated(lut, ms)
+        _warn(lut, ms)
         return
     docs, luts = [], {}
     if space is not None:
@@ -178,14 +178,14 @@ def predict(target, lut_path, space, names, breakdown, precision, as_json, verbo
             for kind, key, ms, src in pred.rows:
                 held = "+".join(_families(lut, key) or ["-"])
                 click.echo(f"    {ms:9.4f} ms  {src:<10} {kind:<10} {held:<15} {key}")
-        _warn_extrapolated(lut, pred.ms)
+        _warn(lut, pred.ms)
 
     if as_json:
         echo_json({"luts": list(luts.values()), "predictions": docs})
 
 
-def _warn_extrapolated(lut, ms: float) -> None:
-    note = lut.extrapolation_note(ms)
+def _warn(lut, ms: float) -> None:
+    note = lut.prediction_warning(ms)
     if note:
         click.echo(note, err=True)
 
@@ -217,7 +217,7 @@ def _prediction_doc(name: str, ms: float, lut, rows) -> dict:
         "lut": lut.label,
         "source_ms": _source_ms(rows),
         # beyond the range an estimated table was fitted on (null: within it, or measured)
-        "warning": lut.extrapolation_note(ms),
+        "warning": lut.prediction_warning(ms),
         "units": [
             {
                 "kind": kind,

@@ -145,7 +145,7 @@ def pool_luts(luts: Sequence[Lut], tolerance: float = AGREEMENT_TOLERANCE) -> Lu
             "pooled": [lut.label for lut in luts],
             "entry_families": families,
             # one calibration, hence one transfer fit: its fitted range bounds the pool too
-            **{k: v for k, v in first.provenance.items() if k == "transfer"},
+            **{k: v for k, v in first.provenance.items() if k in ("transfer", "warning")},
         },
     )
 

@@ -26,9 +26,13 @@ from padnas.space import MACROS, SearchSpace
 
 SCHEMA = 1
 KIND = "padnas-lut"
-SOURCES = ("measured", "regression", "estimate", "mock")
-#: sources that are observations of the device (what a regression may be fitted on)
-OBSERVED = ("measured", "mock")
+#: an int8 entry timed on the host and kept for a phone that has no published int8 latencies to
+#: transfer it with (:mod:`latency.transfer.int8`)
+HOST_INT8 = "host-int8"
+SOURCES = ("measured", "regression", "estimate", "mock", HOST_INT8)
+#: sources that are timings (what a regression may be fitted on): of the device, its mock, or,
+#: for host-int8, of the host standing in for it
+OBSERVED = ("measured", "mock", HOST_INT8)
 
 
 #: how far beyond its fitted range (a factor either way) an estimated LUT is trusted: the
@@ -78,6 +82,23 @@ class Lut:
     def observed(self) -> dict[str, dict]:
         """Entries that were timed on the device (or its mock), not predicted."""
         return {k: e for k, e in self.entries.items() if e["source"] in OBSERVED}
+
+    def source_warning(self) -> str | None:
+        """A one-line warning when the table's milliseconds are not the device's own: a
+        host-int8 table (None otherwise; an estimate says so through its sources)."""
+        if HOST_INT8 not in self.sources():
+            return None
+        said = self.provenance.get("warning")
+        return "warning: " + (
+            said
+            if isinstance(said, str) and said
+            else f"the {self.device_name} int8 table holds the host's int8 timings, not the "
+            "device's"
+        )
+
+    def prediction_warning(self, ms: float) -> str | None:
+        """What a user must read beside a prediction of ``ms`` from this table, if anything."""
+        return self.extrapolation_note(ms) or self.source_warning()
 
     def calibrate(self, raw_ms):
         """``scale · raw + offset_ms`` when calibrated, else ``raw`` (works on numpy arrays)."""

@@ -352,7 +352,7 @@ def dump_luts(luts: list[Lut]) -> str:
 
 
 def _lut_slot(lut: Lut) -> tuple:
-    return (lut.family, lut.resolution, lut.width_mult)
+    return (lut.family, lut.resolution, lut.width_mult, lut.precision)
 
 
 def update_profile(path: str | Path, luts: list[Lut]) -> None:

@@ -52,7 +52,7 @@ def is_pixel3(lut) -> bool:
 def default_window(lut, model) -> tuple[LatencyWindow, str]:
     """The window a search uses when none is given, and the rule that produced it."""
     family = model.space.family
-    if is_pixel3(lut) and family in PIXEL3_WINDOWS:
+    if is_pixel3(lut) and family in PIXEL3_WINDOWS and lut.precision == "fp32":
         lo, hi, source = PIXEL3_WINDOWS[family]
         return LatencyWindow(lo, hi), source
     q = RANDOM_ARCH_PERCENTILES[family]
@@ -174,7 +174,9 @@ def plan_search(
     messages.append(f"latency window: {win} ({rule}); the space reaches {lo:.2f}..{hi:.2f} ms")
     warnings = []
     unmeasured = sorted(model.sources - {"measured"})
-    if unmeasured:
+    if lut.source_warning():
+        warnings.append(lut.source_warning())
+    elif unmeasured:
         warnings.append(
             f"warning: the LUT's latencies are {'/'.join(unmeasured)}, not all measured on the "
             "device; treat the found models' latencies accordingly"

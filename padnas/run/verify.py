@@ -48,7 +48,7 @@ RETRY = "run the same padnas search command with --resume to measure them"
 def reach_device(lut) -> tuple[Backend | None, str | None]:
     """A backend for the LUT's device, or None and why it cannot be reached from here."""
     name = lut.device_name
-    estimate = "estimate" in lut.sources()
+    estimate = bool({"estimate", "host-int8"} & lut.sources())
     try:
         profile = load_profile(name)
     except ProfileError:
@@ -59,12 +59,16 @@ def reach_device(lut) -> tuple[Backend | None, str | None]:
     if profile["transport"] == "adb":
         serial = (profile.get("adb") or {}).get("serial") or os.environ.get("ANDROID_SERIAL")
         if not serial:
-            what = (
-                f"the LUT is a phone-free estimate of {name} (host measurements transferred to "
-                "the phone), and no phone is named"
-                if estimate
-                else f"{name} is reached over ADB and no phone is named"
-            )
+            what = f"{name} is reached over ADB and no phone is named"
+            if "host-int8" in lut.sources():
+                what = (
+                    f"the LUT holds host int8 timings standing in for {name}, and no phone is named"
+                )
+            elif estimate:
+                what = (
+                    f"the LUT is a phone-free estimate of {name} (host measurements transferred "
+                    "to the phone), and no phone is named"
+                )
             return None, (
                 f"{what}: nothing was measured on the phone (connect it, set "
                 f"ANDROID_SERIAL=HOST:PORT or usb, and {RETRY})"

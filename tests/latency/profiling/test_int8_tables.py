@@ -81,23 +81,106 @@ def test_a_search_is_planned_under_the_int8_table(padnas_cache):
     assert any("mock.int8.jsonl" in m for m in plan.messages)
 
 
-@pytest.mark.slow
-def test_the_host_int8_table_of_the_basic_space_builds_on_small_shapes(padnas_cache):
-    """Every variant of the basic space at 32 px exported int8, checked against PyTorch and
-    timed on the host with the guarded loop; the LUT says int8 and was measured."""
+@pytest.fixture(scope="module")
+def host_int8(tmp_path_factory):
+    """The host's int8 store of the basic space at 32 px, measured once for this module's slow
+    tests (a private cache)."""
     from latency.backends.host import HostBackend
 
-    store = MeasurementStore("host", precision="int8")
-    host = HostBackend(load_profile("host"), min_s=0.02, max_s=0.2)
-    try:
-        report = profile_space(SPACE, host, store, resolution=32, passes=1, progress=False)
-    finally:
-        host.close()
+    root = tmp_path_factory.mktemp("host-int8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PADNAS_CACHE", str(root))
+        store = MeasurementStore("host", precision="int8")
+        host = HostBackend(load_profile("host"), min_s=0.02, max_s=0.2)
+        try:
+            report = profile_space(SPACE, host, store, resolution=32, passes=1, progress=False)
+        finally:
+            host.close()
+        yield root, report
+
+
+@pytest.mark.slow
+def test_the_host_int8_table_of_the_basic_space_builds_on_small_shapes(host_int8, monkeypatch):
+    """Every variant of the basic space at 32 px exported int8, checked against PyTorch and
+    timed on the host with the guarded loop; the LUT says int8 and was measured."""
+    root, report = host_int8
+    monkeypatch.setenv("PADNAS_CACHE", str(root))
     assert report.failed == [] and report.measured == report.total
     lut = stored_lut(load_profile("host"), SPACE, resolution=32, precision="int8")
     assert lut.precision == "int8" and lut.sources() == {"measured"}
     assert all(e["ms"] > 0 for e in lut.entries.values())
-    exported = padnas_cache / "tflite"
-    sidecars = [json.loads(p.read_text()) for p in exported.rglob("int8/*.json")]
+    sidecars = [json.loads(p.read_text()) for p in (root / "tflite").rglob("int8/*.json")]
     assert len(sidecars) == report.total
     assert all(0 < s["check_int8_rel_rms"] <= 0.1 for s in sidecars)
+
+
+@pytest.mark.slow
+def test_a_phone_without_published_int8_figures_gets_the_host_int8_table_and_a_warning(
+    host_int8, monkeypatch, tmp_path, latency_cli
+):
+    """``estimate --precision int8`` for the Pixel 3 (no published int8 latencies): the host's
+    int8 timings, every entry ``source: host-int8``, a warning that says what they are, put
+    beside the float tables of the profile without touching them."""
+    import shutil
+
+    from repo_support import PIXEL3
+
+    from latency.transfer.int8 import run_int8_estimate
+
+    root, _ = host_int8
+    monkeypatch.setenv("PADNAS_CACHE", str(root))
+    (lut,) = run_int8_estimate("pixel3", host_device="host", resolution=32, progress=False)
+    host = stored_lut(load_profile("host"), SPACE, resolution=32, precision="int8")
+    assert lut.device_name == "pixel3" and lut.precision == "int8"
+    assert lut.sources() == {"host-int8"}
+    assert {k: e["ms"] for k, e in lut.entries.items()} == {
+        k: e["ms"] for k, e in host.entries.items()
+    }
+    assert "not of pixel3" in lut.source_warning() and "never read its milliseconds" in (
+        lut.source_warning()
+    )
+    prof = tmp_path / "pixel3.json"
+    shutil.copy(PIXEL3, prof)
+    from latency.transfer.estimate import update_profile
+
+    update_profile(prof, [lut])
+    assert load_lut(prof, "basic", 224).sources() == {"estimate"}  # the float table stays
+    assert load_lut(prof, "basic", 32, precision="int8").sources() == {"host-int8"}
+    arch = "-".join(["K3E1"] + ["K3E3"] * 6 + ["K5E6"] * 15)
+    r = latency_cli("predict", arch, "--space", "basic", "--lut", prof, "--precision", "int8")
+    assert r.exit_code == 0, r.output
+    assert "basic@32 int8 LUT" in r.stdout and "warning: the pixel3 int8 table" in r.stderr
+
+
+def test_an_int8_estimate_refuses_published_int8_figures_it_cannot_fit(tmp_path):
+    from latency.transfer.estimate import DEFAULT_PUBLISHED
+    from latency.transfer.fit import TransferError
+    from latency.transfer.int8 import run_int8_estimate
+
+    data = json.loads(DEFAULT_PUBLISHED.read_text())
+    name = next(iter(data["networks"]))
+    data["networks"][name]["pixel3_int8_latency_ms"] = 30.0
+    published = tmp_path / "with-int8.json"
+    published.write_text(json.dumps(data))
+    with pytest.raises(TransferError, match="fitting an int8 transfer"):
+        run_int8_estimate("pixel3", published=published, host_device="mock", progress=False)
+
+
+def test_a_pixel3_int8_table_gets_a_percentile_window_and_its_warning(tmp_path):
+    """The paper's 60-70 ms is a float Pixel 3 window: an int8 table of the Pixel 3 is windowed
+    by its own percentiles, and a host-int8 table's warning is the plan's."""
+    fp32, _ = _tables(tmp_path)
+    entries = {k: {**e, "source": "host-int8"} for k, e in fp32.entries.items()}
+    lut = Lut(
+        device={"name": "pixel3"},
+        family="basic",
+        space_signature=fp32.space_signature,
+        resolution=224,
+        entries=entries,
+        provenance={"warning": "the pixel3 int8 table holds int8 timings of the host"},
+        precision="int8",
+    )
+    path = lut.save(tmp_path / "p3-int8.json")
+    plan = plan_search(str(path))
+    assert "percentile" in plan.settings.window_rule
+    assert plan.warnings == ["warning: the pixel3 int8 table holds int8 timings of the host"]

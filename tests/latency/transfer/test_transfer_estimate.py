@@ -209,6 +209,10 @@ def test_cli_estimate_then_predict(latency_cli, tmp_path):
         (["estimate", "--device", "pixel3", "--space", "basic"], "say where they go"),
         (["estimate", "--device", "pixel3", "-o", "x.json"], "need the space(s)"),
         (["estimate", "--device", "nope"], "unknown device 'nope'"),
+        (
+            ["estimate", "--device", "pixel3", "--precision", "int8", "--reuse-fit"],
+            "--reuse-fit reuses a float transfer",
+        ),
         (["predict", "K3E1", "--lut", PIXEL3], "architecture has 1 layers"),
         (["predict", "missing.json", "--lut", PIXEL3], "not found"),
     ],
