@@ -55,6 +55,28 @@ def test_models_are_measured_on_the_mock_and_compared_with_their_prediction(lut)
     assert block["ratio_range"][0] <= block["ratio_median"] <= block["ratio_range"][1]
 
 
+def test_an_int8_table_has_its_models_measured_as_int8(tmp_path):
+    import tempfile
+
+    from latency.profiling.profile import build_lut, profile_space
+    from latency.profiling.store import MeasurementStore
+
+    with tempfile.TemporaryDirectory() as root:
+        store = MeasurementStore("mock", root, precision="int8")
+        profile_space(SPACE, MockBackend(load_profile("mock")), store, progress=False)
+        int8 = build_lut(SPACE, store, {"name": "mock"})
+    models = _models(int8)
+    out, block = verify_models(int8, SPACE, models, LatencyWindow(1, 1000), progress=False)
+    assert block["status"] == MEASURED and block["precision"] == "int8"
+    backend = MockBackend(load_profile("mock"))
+    for m in out:
+        arch = Arch.parse(m["arch"])
+        assert m["measured_ms"] == pytest.approx(
+            backend.measure_arch(SPACE, arch, 224, precision="int8").ms, abs=1e-4
+        )
+        assert m["measured_ms"] < backend.measure_arch(SPACE, arch, 224).ms  # not the fp32 one
+
+
 def test_a_model_measured_outside_the_window_is_flagged(lut):
     models = _models(lut)
     fast, slow = sorted(m["latency_ms"] for m in models)
