@@ -155,22 +155,25 @@ def estimate(
     command = _estimate_command(
         device, spaces, resolution, published, host_device, terms, update, output, store_dir
     )
+    # what both kinds of estimate take: the networks, the host, the spaces, the store
+    common = dict(
+        published=published or DEFAULT_PUBLISHED,
+        host_device=host_device or DEFAULT_HOST,
+        spaces=tuple(dict.fromkeys(spaces)),
+        resolution=resolution,
+        store_dir=store_dir,
+        force=force,
+        progress=not quiet,
+    )
     if precision != "fp32":
         if reuse_fit:
             raise UsageError("--reuse-fit reuses a float transfer: drop it with --precision int8")
-        _int8_estimate(
-            device,
-            spaces,
-            resolution,
-            published,
-            host_device,
-            update,
-            output,
-            store_dir,
-            force,
-            quiet,
-            command + f" --precision {precision}",
-        )
+        from latency.transfer.int8 import run_int8_estimate
+
+        luts = run_int8_estimate(device, **common, command=f"{command} --precision {precision}")
+        _report(luts, "host-int8")
+        click.echo(luts[0].source_warning(), err=True)
+        _write(luts, output, update)
         return
     reuse = None
     if reuse_fit:
@@ -179,19 +182,7 @@ def estimate(
 
         reuse = shipped_transfer(load_profile(device))
         command += " --reuse-fit"
-    res = run_estimate(
-        device,
-        published=published or DEFAULT_PUBLISHED,
-        host_device=host_device or DEFAULT_HOST,
-        spaces=tuple(dict.fromkeys(spaces)),
-        resolution=resolution,
-        terms=parse_terms(terms),
-        store_dir=store_dir,
-        force=force,
-        progress=not quiet,
-        command=command,
-        reuse=reuse,
-    )
+    res = run_estimate(device, **common, terms=parse_terms(terms), command=command, reuse=reuse)
     fit = res.fit
     click.echo(f"host: {res.host.get('cpu_model', '?')} ({res.host.get('kernels', '?')} kernels)")
     fitted_on = len(fit.model.fitted_on or res.samples)
@@ -209,52 +200,8 @@ def estimate(
         )
     if fit.loo:
         click.echo(f"leave-one-out MAPE: {fit.loo_mape:.2f}%")
-    for lut in res.luts:
-        lo, hi = LatencyModel.from_lut(lut, get_space(lut.family)).reachable_range()
-        click.echo(
-            f"{lut.label}: {len(lut.entries)} entries (source estimate), reachable "
-            f"{lo:.1f}..{hi:.1f} ms"
-        )
+    _report(res.luts, "estimate")
     _write(res.luts, output, update)
-
-
-def _int8_estimate(
-    device,
-    spaces,
-    resolution,
-    published,
-    host_device,
-    update,
-    output,
-    store_dir,
-    force,
-    quiet,
-    command,
-) -> None:
-    """``estimate --precision int8``: host int8 timings standing in for the phone's
-    (:mod:`latency.transfer.int8`), written like a float estimate, its warning on stderr."""
-    from latency.transfer.estimate import DEFAULT_HOST, DEFAULT_PUBLISHED
-    from latency.transfer.int8 import run_int8_estimate
-
-    luts = run_int8_estimate(
-        device,
-        published=published or DEFAULT_PUBLISHED,
-        host_device=host_device or DEFAULT_HOST,
-        spaces=tuple(dict.fromkeys(spaces)),
-        resolution=resolution,
-        store_dir=store_dir,
-        force=force,
-        progress=not quiet,
-        command=command,
-    )
-    for lut in luts:
-        lo, hi = LatencyModel.from_lut(lut, get_space(lut.family)).reachable_range()
-        click.echo(
-            f"{lut.label}: {len(lut.entries)} entries (source host-int8), reachable "
-            f"{lo:.1f}..{hi:.1f} ms"
-        )
-    click.echo(luts[0].source_warning(), err=True)
-    _write(luts, output, update)
 
 
 def _write(luts, output, update) -> None:
@@ -270,3 +217,12 @@ def _write(luts, output, update) -> None:
     if update:
         update_profile(update, luts)
         click.echo(f"updated {update} (luts: {', '.join(t.label for t in luts)})")
+
+
+def _report(luts, source: str) -> None:
+    for lut in luts:
+        lo, hi = LatencyModel.from_lut(lut, get_space(lut.family)).reachable_range()
+        click.echo(
+            f"{lut.label}: {len(lut.entries)} entries (source {source}), reachable "
+            f"{lo:.1f}..{hi:.1f} ms"
+        )

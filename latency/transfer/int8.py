@@ -13,6 +13,7 @@ latencies (``<device>_int8_latency_ms``) is refused until an int8 transfer is fi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -105,16 +106,11 @@ def run_int8_estimate(
             k: lut.provenance[k] for k in ("conditions", "reference_ms") if k in lut.provenance
         }
         out.append(
-            Lut(
+            replace(
+                lut,
                 device=_device_facts(target),
-                family=lut.family,
-                space_signature=lut.space_signature,
-                resolution=lut.resolution,
                 entries=entries,
-                width_mult=lut.width_mult,
-                num_classes=lut.num_classes,
                 provenance={**provenance, "host_lut": host_prov},
-                precision="int8",
             )
         )
     return out
