@@ -124,9 +124,14 @@ class MockBackend(Backend):
             )
         meta = read_sidecar(sidecar)
         if "variant" in meta:
-            return self.measure_variant(meta["variant"])
+            return self.measure_variant(meta["variant"], meta["precision"])
         return self.measure_arch(
-            meta["space"], meta["arch"], meta["resolution"], meta["width_mult"], meta["num_classes"]
+            meta["space"],
+            meta["arch"],
+            meta["resolution"],
+            meta["width_mult"],
+            meta["num_classes"],
+            meta["precision"],
         )
 
     def describe(self) -> dict:
@@ -153,11 +158,20 @@ def read_sidecar(sidecar: Path) -> dict:
     def refuse(what: str) -> ModelFileError:
         return ModelFileError(f"{sidecar}: {what}; {_REEXPORT}")
 
+    if "unit" in meta or "network" in meta:  # padnas's own files, priced from descriptions
+        what = "a network unit" if "unit" in meta else "a described network"
+        raise ModelFileError(
+            f"{sidecar}: the mock prices {what} from its layer list, not from its file: "
+            "measure the NET.json or MODEL.onnx it came from with --device mock"
+        )
+    precision = meta.get("precision", DEFAULT_PRECISION)
+    if precision not in PRECISIONS:
+        raise refuse(f"'precision' must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if "variant" in meta:
         if not isinstance(meta["variant"], str):
             raise refuse(f"'variant' must be a block key, not {meta['variant']!r}")
         try:
-            return {"variant": Variant.from_key(meta["variant"])}
+            return {"variant": Variant.from_key(meta["variant"]), "precision": precision}
         except UsageError as exc:
             raise refuse(str(exc)) from None
     if "arch" not in meta:
@@ -192,4 +206,5 @@ def read_sidecar(sidecar: Path) -> dict:
         "resolution": res,
         "width_mult": float(width),
         "num_classes": classes,
+        "precision": precision,
     }

@@ -34,6 +34,7 @@ GOOD = {"arch": ARCH, "family": "basic", "resolution": 64}
         ({"variant": 7}, ["'variant' must be a block key, not 7"]),
         ({"variant": "nonsense"}, ["not a variant key: 'nonsense'"]),
         ({"name": "x"}, ["names neither a variant nor an arch"]),
+        ({**GOOD, "precision": "int4"}, ["'precision' must be one of fp32, int8, not 'int4'"]),
     ],
 )
 def test_bad_sidecar_is_refused_naming_it(
@@ -57,3 +58,33 @@ def test_sidecar_resolutions_at_the_bounds_are_timed(tmp_path, latency_cli, reso
     assert r.exit_code == 0, r.output
     (m,) = json.loads(r.stdout)["measurements"]
     assert 0 < m["ms"] < 10_000 and m["source"] == "mock"
+
+
+@pytest.mark.parametrize(
+    "sidecar, what",
+    [({"unit": "maxpool-k3-s2"}, "a network unit"), ({"network": "n"}, "a described network")],
+)
+def test_a_unit_or_network_file_is_sent_to_its_description(
+    tmp_path, latency_cli, expect_error, sidecar, what
+):
+    """padnas's own unit and network files need no re-export: the mock prices their layer list."""
+    model = tmp_path / "unit.tflite"
+    model.write_bytes(b"stands in for the exported unit")
+    (tmp_path / "unit.json").write_text(json.dumps(sidecar))
+    r = latency_cli("measure", model, "--device", "mock")
+    msg = expect_error(
+        r, 2, f"the mock prices {what} from its layer list", "NET.json or MODEL.onnx"
+    )
+    assert "re-export" not in msg
+
+
+def test_an_int8_sidecar_is_timed_as_int8(tmp_path, latency_cli):
+    model = tmp_path / "net.tflite"
+    model.write_bytes(b"stands in for the exported model")
+    ms = {}
+    for precision in ("fp32", "int8"):
+        (tmp_path / "net.json").write_text(json.dumps({**GOOD, "precision": precision}))
+        r = latency_cli("measure", model, "--device", "mock", "--json")
+        assert r.exit_code == 0, r.output
+        ms[precision] = json.loads(r.stdout)["measurements"][0]["ms"]
+    assert ms["int8"] < ms["fp32"]
