@@ -23,7 +23,7 @@ not import torch: the search side and a warm ``profile`` re-run only need keys a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from latency.errors import LatencyUsageError
@@ -405,3 +405,22 @@ def shape_key(key: str) -> str:
         if key.endswith(suffix):
             return key[: -len(suffix)]
     return key
+
+
+def clipping_twin(key: str) -> str | None:
+    """The key of the same computation under the other clipping activation (ReLU <-> ReLU6),
+    which TFLite fuses into the conv at the same cost (see :func:`shape_key`); None when the key
+    has another activation (h-swish, linear) or none to swap.
+
+    Space variants name ReLU6 by no suffix and ReLU by ``-relu``; network units name every
+    activation (``-relu6``, ``-relu``, ``-linear``...)."""
+    try:
+        v = Variant.from_key(key)
+    except VariantError:
+        for suffix, other in (("-relu6", "-relu"), ("-relu", "-relu6")):
+            if key.endswith(suffix):
+                return key[: -len(suffix)] + other
+        return None
+    if v.act not in ("relu", "relu6"):
+        return None
+    return replace(v, act="relu" if v.act == "relu6" else "relu6").key

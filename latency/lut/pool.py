@@ -22,7 +22,7 @@ from itertools import combinations
 
 from latency.errors import LatencyRuntimeError
 from latency.lut.table import OBSERVED, Lut, LutError
-from latency.variants import DEFAULT_PRECISION, shape_key
+from latency.variants import DEFAULT_PRECISION, clipping_twin, shape_key
 
 #: largest relative difference two families may show on one shared key
 AGREEMENT_TOLERANCE = 0.03
@@ -95,7 +95,9 @@ def pool_luts(luts: Sequence[Lut], tolerance: float = AGREEMENT_TOLERANCE) -> Lu
 
     A key several families hold takes an observed entry (measured, mock) before a predicted one,
     then the first family's in name order; ``provenance["entry_families"]`` says which families
-    held each key."""
+    held each key. A shape held under ReLU only also prices it under ReLU6 and the other way
+    round (TFLite fuses both into the conv at one cost: :func:`latency.variants.clipping_twin`);
+    its families then read ``basic (as <key>)``."""
     if not luts:
         raise LutError("no LUTs to pool")
     luts = sorted(luts, key=lambda lut: lut.label)
@@ -129,6 +131,11 @@ def pool_luts(luts: Sequence[Lut], tolerance: float = AGREEMENT_TOLERANCE) -> Lu
             held = entries.get(key)
             if held is None or (held["source"] not in OBSERVED and entry["source"] in OBSERVED):
                 entries[key] = entry
+    for key in list(entries):
+        twin = clipping_twin(key)
+        if twin is not None and twin not in entries:
+            entries[twin] = entries[key]
+            families[twin] = [f"{family} (as {key})" for family in families[key]]
     names = "+".join(lut.family for lut in luts)
     first = luts[0]
     return Lut(

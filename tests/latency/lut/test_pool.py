@@ -16,7 +16,7 @@ from latency.lut.table import Lut, LutError, read_luts
 from latency.networks.checks import network_from_dict
 from latency.networks.latency import predict_network
 from latency.networks.units import network_units
-from latency.variants import shape_key
+from latency.variants import clipping_twin, shape_key
 
 NET = {
     "input": 224,
@@ -61,9 +61,28 @@ def test_the_families_of_one_device_agree_and_pool(tables):
     assert all(a.holds() and a.shared for a in agreements(tables))
     pool = pool_luts(tables)
     assert pool.label == "basic+large+v3@224"
-    assert set(pool.entries) == set().union(*(t.entries for t in tables))
+    held = set().union(*(t.entries for t in tables))
+    twins = set(pool.entries) - held
+    assert held <= set(pool.entries)
+    # the rest are clipping twins: the same shape under the other of ReLU / ReLU6
+    assert twins and all(clipping_twin(k) in held for k in twins)
     fams = pool.provenance["entry_families"]
     assert fams["head-i7x7x320-f1280-c1000"] == ["basic", "large"]
+
+
+def test_a_shape_held_under_relu6_prices_its_relu_twin(tables):
+    """TFLite fuses ReLU and ReLU6 into the conv at one cost: a ReLU unit of a shape the tables
+    time under ReLU6 is priced by that entry (its families say so), not by the regression."""
+    basic = next(t for t in tables if t.family == "basic")
+    pool = pool_luts([basic])
+    key = "ibconv-k5-e6-s1-i28x28x40-o28x28x40"
+    relu = key + "-relu"
+    assert key in basic.entries and relu not in basic.entries
+    assert pool.entries[relu] == basic.entries[key]
+    assert pool.provenance["entry_families"][relu] == [f"basic (as {key})"]
+    assert clipping_twin(relu) == key and clipping_twin(key + "-hswish") is None
+    assert clipping_twin("fc-i1280-o1000-linear") is None
+    assert clipping_twin("dwconv-k3-s1-i7x7x8-o7x7x8-relu6") == "dwconv-k3-s1-i7x7x8-o7x7x8-relu"
 
 
 def test_every_family_prices_a_shared_unit_the_same(tables):

@@ -25,11 +25,11 @@ class InterruptingMock(MockBackend):
         super().__init__(load_profile("mock"))
         self.stop_at, self.calls = stop_at, 0
 
-    def measure_variant(self, variant):
+    def measure_variant(self, variant, precision="fp32"):
         self.calls += 1
         if self.calls == self.stop_at:
             raise KeyboardInterrupt
-        return super().measure_variant(variant)
+        return super().measure_variant(variant, precision)
 
 
 def test_interrupted_profile_resumes(tmp_path):
