@@ -282,7 +282,15 @@ class PeerShell:
             self.runs += 1
             n = self.runs
             self.throttled = False
-            self.bench_runs.append({"argv": list(args), "mask": mask})
+            graph = next(a.removeprefix("--graph=") for a in args if a.startswith("--graph="))
+            local = self._local(graph)
+            digest = (
+                hashlib.sha256(local.read_bytes()).hexdigest()
+                if local is not None and local.is_file()
+                else None
+            )
+            # what the phone timed: the pushed file's bytes, for tests to say which file it was
+            self.bench_runs.append({"argv": list(args), "mask": mask, "graph_sha256": digest})
         if faults.hits("hang", n):
             while conn is not None and not conn.dead.is_set():
                 time.sleep(0.05)

@@ -356,3 +356,28 @@ def test_ctrl_c_while_two_phones_measure_keeps_everything(env, cli, tmp_path, mo
         assert timed_runs(a) + timed_runs(b) == runs + limit - len(kept)  # none measured twice
     keys = [json.loads(line)["key"] for line in store_path.read_text().splitlines()]
     assert sorted(keys) == sorted(first_keys(limit))
+
+
+@pytest.mark.slow
+def test_int8_blocks_are_pushed_and_timed_on_a_phone(env):
+    """An int8 profile over ADB: full-integer files exported, pushed and timed by the phone's
+    benchmark_model, into the int8 store of the phone, guarded like the float ones."""
+    store = MeasurementStore("pixel3", env["tmp"] / "store", precision="int8")
+    with AdbPeer(env["tmp"] / "p1", allowed_keys=[env["pub"]]) as a:
+        backend = phone(a, env)
+        report = profile_fleet(get_space("basic"), [backend], store, limit=2, progress=False)
+        backend.close()
+    assert report.measured == 2 and not report.failed
+    assert store.path.name == "pixel3.int8.jsonl" and sorted(store.records()) == first_keys(2)
+    assert all(r["reference_ms"] > 0 for r in store.records().values())
+    # the phone timed the int8 files of those blocks (the reference op stays the float one)
+    import hashlib
+
+    from latency.export.convert import cached_path
+
+    timed = {r["graph_sha256"] for r in a.shell.bench_runs if REFERENCE_KEY not in str(r["argv"])}
+    int8 = {
+        hashlib.sha256(cached_path(k, precision="int8").read_bytes()).hexdigest()
+        for k in first_keys(2)
+    }
+    assert timed == int8
