@@ -15,6 +15,10 @@ supernet, the same but for its seed, trains in another process beside the first
 (:mod:`padnas.train.background`); after the first search, up to N of the architectures it evaluated
 are evaluated on the second supernet too, and the summary says how far the two agree. It changes
 nothing the search does: its result is the same with or without it.
+
+After the last stage the final models are measured whole on the LUT's device when it can be
+reached (:mod:`padnas.run.verify`; ``verify=False`` skips it): ``final.json`` and the summary
+then hold measured beside predicted latency. It too changes nothing the search chose.
 """
 
 from __future__ import annotations
