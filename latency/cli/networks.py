@@ -104,10 +104,17 @@ def _network_tables(path: Path, precision: str | None = None):
     default=None,
     help="Price with the fp32 or int8 table of --lut [default: the file's own, else fp32].",
 )
+@click.option(
+    "--resolution",
+    "-r",
+    type=int,
+    default=None,
+    help="An ARCH's input resolution, when --lut holds tables at several [default: the one].",
+)
 @json_option
 @verbose_option
 @handle_errors
-def predict(target, lut_path, space, names, breakdown, precision, as_json, verbose):
+def predict(target, lut_path, space, names, breakdown, precision, resolution, as_json, verbose):
     """Predicted latency of a network (NET.json or MODEL.onnx) or an architecture (ARCH) from a
     LUT.
 
@@ -132,7 +139,7 @@ def predict(target, lut_path, space, names, breakdown, precision, as_json, verbo
             raise UsageError("--net selects networks of a NET.json, not of an ARCH")
         sp = get_space(space or "large")
         arch = sp.validate(target)
-        lut = load_lut(lut_path, sp.family, precision=precision)
+        lut = load_lut(lut_path, sp.family, resolution, precision=precision)
         model = LatencyModel.from_lut(lut, sp, fill_missing=True)
         ms = float(model.predict([arch])[0])
         parts = [(k, model.entries[k]["source"], part) for k, part in model.breakdown(arch)]

@@ -147,9 +147,16 @@ def test_a_phone_without_published_int8_figures_gets_the_host_int8_table_and_a_w
     assert load_lut(prof, "basic", 224).sources() == {"estimate"}  # the float table stays
     assert load_lut(prof, "basic", 32, precision="int8").sources() == {"host-int8"}
     arch = "-".join(["K3E1"] + ["K3E3"] * 6 + ["K5E6"] * 15)
-    r = latency_cli("predict", arch, "--space", "basic", "--lut", prof, "--precision", "int8")
+    one = lut.save(tmp_path / "pixel3-int8-32.json")  # the profile holds int8 at 224 too
+    r = latency_cli("predict", arch, "--space", "basic", "--lut", one)
     assert r.exit_code == 0, r.output
     assert "basic@32 int8 LUT" in r.stdout and "warning: the pixel3 int8 table" in r.stderr
+    # the same table picked out of the profile by its resolution and precision
+    r2 = latency_cli(
+        "predict", arch, "--space", "basic", "--lut", prof, "-r", 32, "--precision", "int8"
+    )
+    assert r2.exit_code == 0, r2.output
+    assert r2.stdout == r.stdout
 
 
 def test_an_int8_estimate_refuses_published_int8_figures_it_cannot_fit(tmp_path):
