@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from export_support import other_weights_converter
 
 from latency.backends.host import HostBackend
 from latency.export import convert as export
@@ -42,16 +43,7 @@ def test_block_converts_checks_and_caches(cache, monkeypatch):
 
 def test_wrong_conversion_is_refused(cache, monkeypatch):
     """A converter that silently produces another computation must be caught, not cached."""
-    real = export.onnx_to_tflite
-
-    def sabotaged(onnx_path, out_dir):
-        # convert the same block with other (seeded) weights instead: plausible, and wrong
-        mod = export.randomize(BLOCK.build_module(), seed=12345)
-        other = out_dir.parent / "other.onnx"
-        export._to_onnx(mod, BLOCK.input_shape, other)
-        return real(other, out_dir)
-
-    monkeypatch.setattr(export, "onnx_to_tflite", sabotaged)
+    monkeypatch.setattr(export, "onnx_to_tflite", other_weights_converter(BLOCK))
     with pytest.raises(export.ExportError, match="differs from PyTorch"):
         export.export_variant(BLOCK)
     assert not export.cached_path(BLOCK).exists() and not export.is_cached(BLOCK)

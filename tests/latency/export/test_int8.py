@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from export_support import other_weights_converter
 
 from latency.backends.host import HostBackend
 from latency.errors import ExportError
@@ -61,15 +62,7 @@ def test_int8_block_converts_checks_caches_and_times_on_the_host(cache, monkeypa
 @pytest.mark.slow
 def test_the_int8_check_refuses_a_wrong_conversion(cache, monkeypatch):
     """A file quantised from other weights than the block's is plausible and wrong: caught."""
-    real = export.onnx_to_tflite
-
-    def sabotaged(onnx_path, out_dir):
-        mod = export.randomize(BLOCK.build_module(), seed=12345)
-        other = out_dir.parent / "other.onnx"
-        export._to_onnx(mod, BLOCK.input_shape, other)
-        return real(other, out_dir)
-
-    monkeypatch.setattr(export, "onnx_to_tflite", sabotaged)
+    monkeypatch.setattr(export, "onnx_to_tflite", other_weights_converter(BLOCK))
     monkeypatch.setattr(export, "check_tflite", lambda *a: 0.0)  # let the float file through
     with pytest.raises(ExportError, match=r"int8 output differs from PyTorch's float output"):
         export.export_variant(BLOCK, precision="int8")
