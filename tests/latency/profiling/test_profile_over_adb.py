@@ -103,7 +103,10 @@ def test_a_lost_phone_hands_its_block_to_the_other(env):
         AdbPeer(env["tmp"] / "ok", allowed_keys=[env["pub"]]) as good,
         AdbPeer(env["tmp"] / "bad", allowed_keys=[env["pub"]], faults=Faults(drop="always")) as bad,
     ):
-        backends = [phone(good, env), phone(bad, env, retries=1)]
+        # one block a batch: both phones wait for work from the start, so the failing one takes
+        # a block before the good one has measured them all (cached blocks arrive at once, and a
+        # batch of 16 would let one phone take every block)
+        backends = [phone(good, env, batch_size=1), phone(bad, env, retries=1, batch_size=1)]
         report = profile_fleet(
             get_space("basic"), backends, store, limit=LIMIT, progress=False, warn=warned.append
         )
