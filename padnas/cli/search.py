@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import click
 
+from latency.variants import PRECISIONS
 from padnas.cli.options import (
     accelerator_option,
     check_deterministic,
@@ -122,7 +123,7 @@ latencies of 10,000 random architectures of the space, printed at start."""
 )
 @click.option(
     "--lut-precision",
-    type=click.Choice(["fp32", "int8"]),
+    type=click.Choice(PRECISIONS),
     default=None,
     help="Search under the fp32 or the int8 latency table of --lut (a profile may hold both; "
     "int8: padnas-latency profile --precision int8) [default: a LUT file's own, else fp32].",

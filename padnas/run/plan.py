@@ -19,6 +19,7 @@ import numpy as np
 from latency.lut.model import LatencyModel
 from latency.lut.table import bare_profile, load_lut
 from latency.profiling.profile import stored_lut
+from latency.variants import DEFAULT_PRECISION
 from padnas.core.errors import UsageError
 from padnas.run.settings import FINAL_MODELS, SearchSettings, get_preset
 from padnas.search.ceiling import CeilingConfig
@@ -52,7 +53,7 @@ def is_pixel3(lut) -> bool:
 def default_window(lut, model) -> tuple[LatencyWindow, str]:
     """The window a search uses when none is given, and the rule that produced it."""
     family = model.space.family
-    if is_pixel3(lut) and family in PIXEL3_WINDOWS and lut.precision == "fp32":
+    if is_pixel3(lut) and family in PIXEL3_WINDOWS and lut.precision == DEFAULT_PRECISION:
         lo, hi, source = PIXEL3_WINDOWS[family]
         return LatencyWindow(lo, hi), source
     q = RANDOM_ARCH_PERCENTILES[family]
@@ -157,7 +158,8 @@ def plan_search(
     if bare is None:
         lut = load_lut(lut_path, family=family, resolution=resolution, precision=lut_precision)
     else:  # a profiled device without a shipped table (host): the one export-lut would write
-        lut = stored_lut(bare, space, resolution=resolution, precision=lut_precision or "fp32")
+        precision = lut_precision or DEFAULT_PRECISION
+        lut = stored_lut(bare, space, resolution=resolution, precision=precision)
     model = LatencyModel.from_lut(lut, space)
     if window is None:
         win, rule = default_window(lut, model)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from latency.backends.base import Backend
 from latency.devices import ProfileError, load_profile, make_backend
 from latency.errors import LatencyError
+from latency.lut.table import HOST_INT8
 from latency.profiling.conditions import ConditionsError
 from latency.profiling.validation import measure_archs
 from padnas.search.window import LatencyWindow
@@ -48,7 +49,7 @@ RETRY = "run the same padnas search command with --resume to measure them"
 def reach_device(lut) -> tuple[Backend | None, str | None]:
     """A backend for the LUT's device, or None and why it cannot be reached from here."""
     name = lut.device_name
-    estimate = bool({"estimate", "host-int8"} & lut.sources())
+    estimate = bool({"estimate", HOST_INT8} & lut.sources())
     try:
         profile = load_profile(name)
     except ProfileError:
@@ -60,7 +61,7 @@ def reach_device(lut) -> tuple[Backend | None, str | None]:
         serial = (profile.get("adb") or {}).get("serial") or os.environ.get("ANDROID_SERIAL")
         if not serial:
             what = f"{name} is reached over ADB and no phone is named"
-            if "host-int8" in lut.sources():
+            if HOST_INT8 in lut.sources():
                 what = (
                     f"the LUT holds host int8 timings standing in for {name}, and no phone is named"
                 )
