@@ -80,6 +80,8 @@ def main() -> None:
     remeasure_wall, _ = run(["profile", *base, "-q"], env)
 
     print(f"precision: {a.precision}")
+    # a widened tolerance is a measurement condition: say it beside the times
+    print(f"guard_overrides: {os.environ.get('PADNAS_GUARD') or 'none (the profile defaults)'}")
     print(f"variants: {rep['total']}")
     print(f"load_avg_1min_before: {load0:.2f}")
     print(f"load_avg_1min_after_cold: {load1:.2f}")
