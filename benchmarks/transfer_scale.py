@@ -19,7 +19,9 @@ used: MobileNetV3-Large 1.0/0.75 appear in the release too, and their two figure
 to compare the two Pixel 3 campaigns.
 
 Candidates: ``scale`` (y = s·Σh), ``scale+offset`` (the shipped form, + c per network),
-``scale+per_unit`` (+ p per unit), ``power`` (a fit in log space: y = a·(Σh)^b) and ``per_class``
+``scale+per_unit`` (+ p per unit), ``scale+activations`` (+ m per million activation elements the
+units read and write: a network-level cost that grows with the network, where the offset does
+not), ``power`` (a fit in log space: y = a·(Σh)^b) and ``per_class``
 (one scale per unit class — stem/conv, inverted bottleneck, bottleneck with SE, head — where the
 campaign has enough networks), and MACs alone (y = s·MACs) as the baseline a LUT must beat.
 
@@ -47,6 +49,7 @@ class Sample:
     macs_m: float
     n_units: int
     by_class: dict  # unit class -> summed host ms
+    act_m: float  # activation elements read and written by the units (millions): memory traffic
 
     @property
     def host_ms(self) -> float:
@@ -83,6 +86,7 @@ FORMS = {
     "scale": (1, linear_form(lambda s: [s.host_ms])),
     "scale+offset": (2, linear_form(lambda s: [s.host_ms, 1.0])),
     "scale+per_unit": (2, linear_form(lambda s: [s.host_ms, float(s.n_units)])),
+    "scale+activations": (2, linear_form(lambda s: [s.host_ms, s.act_m])),
     "power": (2, power_fit),
     "per_class": (len(CLASSES), linear_form(lambda s: [s.by_class.get(c, 0.0) for c in CLASSES])),
     "MACs": (1, linear_form(lambda s: [s.macs_m])),
@@ -143,7 +147,9 @@ def load_samples():
         by_class: dict[str, float] = {}
         for u in units:
             by_class[unit_class(u)] = by_class.get(unit_class(u), 0.0) + float(records[u.key]["ms"])
-        return Sample(name, float(net.meta[field]), net.macs / 1e6, len(units), by_class)
+        feats = [u.features() for u in units]
+        act = sum(f["act_in"] + f["act_out"] + f["act_hidden"] for f in feats) / 1e6
+        return Sample(name, float(net.meta[field]), net.macs / 1e6, len(units), by_class, act)
 
     def campaign(source, field):
         return [sample(n, field) for n, net in source.items() if field in net.meta]
