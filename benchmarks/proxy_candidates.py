@@ -18,6 +18,7 @@ supernets live under ``--out`` and are reused when already trained (the CLI resu
 ``--fresh`` to retrain. Run on an otherwise idle machine: CPU seconds are what is compared.
 
     python benchmarks/proxy_candidates.py base: res64:resolution=64 [--archs 40] [--eval-seed 7]
+        [--holdout-images 20000]   # both seeds scored on the same held-out images
 """
 
 from __future__ import annotations
@@ -64,9 +65,11 @@ def train_pair(name, args, seeds, out: Path, space: str) -> tuple[list[Path], fl
     return dirs, _cpu_s() - cpu0, time.perf_counter() - t0
 
 
-def evaluate(ckpt: Path, archs: int, seed: int) -> dict[str, float]:
+def evaluate(ckpt: Path, archs: int, seed: int, holdout: int) -> dict[str, float]:
     cmd = [*PADNAS, "evaluate", "--supernet", str(ckpt), "--random", str(archs)]
     cmd += ["--seed", str(seed), "--json", "--threads", "1"]
+    if holdout:  # the same held-out images for both seeds, instead of each run's own val split
+        cmd += ["--split", "holdout", "--holdout-images", str(holdout)]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise SystemExit(f"evaluate {ckpt} failed: {res.stderr.strip()[-500:]}")
@@ -81,6 +84,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs=2, default=[0, 1])
     ap.add_argument("--archs", type=int, default=40)
     ap.add_argument("--eval-seed", type=int, default=7)
+    ap.add_argument(
+        "--holdout-images",
+        type=int,
+        default=0,
+        help="score on this many held-out images (padnas evaluate --split holdout); 0 = each "
+        "run's own 1,000-image validation split",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-proxy")
     ap.add_argument("--fresh", action="store_true", help="retrain what --out already holds")
     ap.add_argument("--json", type=Path, help="also write the figures here")
@@ -93,7 +103,7 @@ def main() -> None:
             shutil.rmtree(a.out / name, ignore_errors=True)
         dirs, train_cpu, train_wall = train_pair(name, args, a.seeds, a.out, a.space)
         cpu0 = _cpu_s()
-        accs = [evaluate(d, a.archs, a.eval_seed) for d in dirs]
+        accs = [evaluate(d, a.archs, a.eval_seed, a.holdout_images) for d in dirs]
         eval_cpu = _cpu_s() - cpu0
         archs = sorted(accs[0])
         x = np.array([accs[0][k] for k in archs])
@@ -105,6 +115,7 @@ def main() -> None:
         row = {
             "candidate": name,
             "overrides": " ".join(args) or "(quick preset)",
+            "scored_on": f"holdout {a.holdout_images}" if a.holdout_images else "own val split",
             "tau": float(tau),
             "p": float(p),
             "noise_pts": noise * 100,
@@ -121,7 +132,8 @@ def main() -> None:
             f"spread {spread * 100:.2f} pts ({spread / noise:.1f}x), "
             f"mean acc {row['mean_acc']:.3f}; "
             f"train {train_cpu:.0f} CPU-s ({train_wall:.0f} s wall), eval {eval_cpu:.0f} CPU-s; "
-            f"tau per CPU-minute {row['tau_per_cpu_min']:.3f}  [{row['overrides']}]",
+            f"tau per CPU-minute {row['tau_per_cpu_min']:.3f}  [{row['overrides']}; "
+            f"{row['scored_on']}]",
             flush=True,
         )
     if a.json:

@@ -26,7 +26,8 @@ from padnas.core.errors import UsageError
 Examples:
   padnas evaluate --supernet runs/supernet --arch K3E1-K5E3-ID-...   (22 ops joined by '-')
   padnas evaluate --supernet runs/supernet --random 20 --json
-  padnas evaluate --supernet runs/supernet --arch ARCH --split test --no-recalibrate"""
+  padnas evaluate --supernet runs/supernet --arch ARCH --split test --no-recalibrate
+  padnas evaluate --supernet runs/s1 --random 40 --seed 7 --split holdout --holdout-images 20000"""
 )
 @click.option(
     "--supernet",
@@ -39,7 +40,22 @@ Examples:
 @click.option("--arch", "archs", multiple=True, help="Architecture string (repeatable).")
 @click.option("--random", "n_random", type=int, default=0, help="Also evaluate N random archs.")
 @click.option("--data", default=None, help="Data spec [default: the one the supernet saw].")
-@click.option("--split", type=click.Choice(["val", "test"]), default="val", show_default=True)
+@click.option(
+    "--split",
+    type=click.Choice(["val", "test", "holdout"]),
+    default="val",
+    show_default=True,
+    help="val: the run's validation split; test: the test set; holdout: --holdout-images "
+    "training images no run of this proxy size trains or validates on, the same for every seed "
+    "(compare supernets of different seeds on them).",
+)
+@click.option(
+    "--holdout-images",
+    type=int,
+    default=10000,
+    show_default=True,
+    help="Size of the holdout split (a multiple of the classes).",
+)
 @click.option("--recal-images", type=int, default=None, help="BN recalibration images [preset's].")
 @click.option("--recalibrate/--no-recalibrate", default=True, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Recalibration/random seed.")
@@ -56,6 +72,7 @@ def evaluate(
     n_random,
     data,
     split,
+    holdout_images,
     recal_images,
     recalibrate,
     seed,
@@ -67,6 +84,8 @@ def evaluate(
     verbose,
 ) -> None:
     """One-shot accuracy of architectures on a trained supernet (BN recalibrated)."""
+    from dataclasses import replace
+
     import numpy as np
 
     from padnas.data.datasets import load_data
@@ -98,8 +117,11 @@ def evaluate(
         raise UsageError(
             f"data {bundle.spec} has {bundle.num_classes} classes, the supernet {net.num_classes}"
         )
+    if split == "holdout":
+        bundle = replace(bundle, val=bundle.holdout(holdout_images))
     net.to(resolve_device(device))
-    ev = OneShotEvaluator.from_config(net, bundle, cfg, seed=seed, split=split, progress=True)
+    ev_split = "val" if split == "holdout" else split
+    ev = OneShotEvaluator.from_config(net, bundle, cfg, seed=seed, split=ev_split, progress=True)
     results = []
     for arch in chosen:
         acc = ev.evaluate(arch, recalibrate=recalibrate)
@@ -113,6 +135,7 @@ def evaluate(
             "space": sp.family,
             "data": bundle.spec,
             "split": split,
+            "images": len(getattr(bundle, ev_split)),
             "recalibrated": recalibrate,
             "recal_images": cfg.recal_images if recalibrate else None,
             "precision": cfg.precision,

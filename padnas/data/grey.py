@@ -19,7 +19,14 @@ import torch.nn.functional as F
 from padnas.data.fashion import CLASSES as FASHION_CLASSES
 from padnas.data.fashion import DEFAULT_DIR as FASHION_DIR
 from padnas.data.fashion import IdxError, load_fashion
-from padnas.data.splits import TEST_SPLIT_SEED, DataBundle, DataError, Split, per_class_split
+from padnas.data.splits import (
+    HOLDOUT_SEED,
+    TEST_SPLIT_SEED,
+    DataBundle,
+    DataError,
+    Split,
+    per_class_split,
+)
 
 EMBEDDED = ("mnist5k", "digits")
 # (test images per class, validation images per class) carved from the embedded sets.
@@ -118,8 +125,9 @@ def _grey_bundle(
 ) -> DataBundle:
     """Splits of grey images held in memory: ``test_idx`` as given, ``n_val`` per class of
     ``pool`` for validation (seeded by ``seed``), the rest of ``pool`` (capped) for training."""
+    spare_idx = np.empty(0, dtype=np.int64)
     if train_per_class is not None:
-        pool, _ = per_class_split(labels, pool, train_per_class + n_val, TEST_SPLIT_SEED)
+        pool, spare_idx = per_class_split(labels, pool, train_per_class + n_val, TEST_SPLIT_SEED)
     val_idx, train_idx = per_class_split(labels, pool, n_val, seed)
     used = np.concatenate([train_idx, val_idx, test_idx])
     grey = torch.zeros((len(images), 1, resolution, resolution), dtype=torch.uint8)
@@ -129,6 +137,12 @@ def _grey_bundle(
     def split(idx: np.ndarray) -> TensorSplit:
         return TensorSplit(grey[torch.from_numpy(idx)], labels[idx], mean, std)
 
+    def spare(per_class: int) -> TensorSplit:
+        # resized when asked for: a search never needs them, and 54,000 images take a while
+        idx, _ = per_class_split(labels, spare_idx, per_class, HOLDOUT_SEED)
+        return TensorSplit(_resize_grey(images[idx], resolution), labels[idx], mean, std)
+
+    counts = np.bincount(labels[spare_idx], minlength=len(classes)) if len(spare_idx) else [0]
     return DataBundle(
         spec,
         split(train_idx),
@@ -138,6 +152,8 @@ def _grey_bundle(
         resolution,
         classes,
         seed,
+        spare=spare,
+        spare_per_class=int(min(counts)),
     )
 
 

@@ -4,8 +4,8 @@ rules)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -14,6 +14,8 @@ from torch.utils.data import Dataset
 from padnas.core.errors import UsageError
 
 TEST_SPLIT_SEED = 0
+#: the seed that draws a held-out split (:meth:`DataBundle.holdout`): the same for every run
+HOLDOUT_SEED = 0x401D
 
 
 class DataError(UsageError):
@@ -59,6 +61,34 @@ class DataBundle:
     resolution: int
     classes: tuple[str, ...]
     seed: int = 0  # the validation split's seed: evaluate with the split the net was trained on
+    #: ``per_class -> Split`` over the images no run of this proxy size trains or validates on
+    #: (see :meth:`holdout`); None where the set has none
+    spare: Callable[[int], Split] | None = field(default=None, compare=False, repr=False)
+    #: how many spare images each class has
+    spare_per_class: int = 0
+
+    def holdout(self, images: int) -> Split:
+        """A class-balanced split of ``images`` images that no run of this proxy size trains or
+        validates on, whatever its seed: the training images left outside the capped pool
+        (``train_per_class`` + validation per class), drawn with :data:`HOLDOUT_SEED`.
+
+        Why: one-shot accuracy on the 1,000-image validation split ranks architectures mostly by
+        which images were drawn (docs/reproduction.md, "How many images"); two supernets of
+        different seeds also carve different validation splits. A held-out split scores them on
+        the same, larger set."""
+        per_class, extra = divmod(images, self.num_classes)
+        if self.spare is None or self.spare_per_class < 1:
+            raise DataError(
+                f"data {self.spec} keeps no held-out images: only in-memory sets capped by a "
+                "preset's train_per_class (fashion, mnist5k, digits) have them; use --split val"
+            )
+        if images < self.num_classes or extra or per_class > self.spare_per_class:
+            raise DataError(
+                f"held-out images must be a multiple of the {self.num_classes} classes between "
+                f"{self.num_classes} and {self.num_classes * self.spare_per_class} for "
+                f"{self.spec} at this proxy size, not {images}"
+            )
+        return self.spare(per_class)
 
     def describe(self) -> str:
         return (

@@ -104,6 +104,13 @@ def test_evaluate_bad_archs(supernet_dir, cli, expect_error):
         2,
         "no checkpoint",
     )
+    # digits has fewer images than the quick preset's pool: nothing is left to hold out
+    expect_error(
+        cli(main, "evaluate", "--supernet", supernet_dir, "--random", "1", "--split", "holdout"),
+        2,
+        "data digits keeps no held-out images",
+        "--split val",
+    )
 
 
 def test_resume_refuses_another_training(supernet_dir, cli, expect_error):

@@ -202,3 +202,33 @@ def test_normalisation_statistics_are_exact_and_thread_independent():
     px = images.numpy().astype(np.float64).ravel() / 255.0
     assert one[0] == pytest.approx(px.mean(), rel=1e-15)
     assert one[1] == pytest.approx(px.std(ddof=1), rel=1e-12)
+
+
+# ---- the holdout split: images no run of the proxy size sees ------------------------------------
+def _rows(split):
+    """Each image of an in-memory split as a hashable row of its uint8 pixels."""
+    return {tuple(r) for r in split.images.flatten(1).tolist()}
+
+
+def test_holdout_is_disjoint_from_every_seeds_training_and_the_same_for_every_seed():
+    a = load_data("mnist5k", 16, seed=0, train_per_class=100)
+    b = load_data("mnist5k", 16, seed=1, train_per_class=100)
+    # 350 + 50 per class, 100 + 50 of them in the capped pool: 250 spare per class
+    assert a.spare_per_class == 250
+    ha, hb = a.holdout(1000), b.holdout(1000)
+    assert np.array_equal(np.bincount(ha.labels), np.full(10, 100))
+    assert _rows(ha) == _rows(hb)  # the same images whatever the run's seed
+    seen = _rows(a.train) | _rows(a.val) | _rows(b.train) | _rows(b.val) | _rows(a.test)
+    assert not _rows(ha) & seen
+    # normalised like the run's own training images (the statistics the net was trained with)
+    assert (ha.mean, ha.std) == (a.train.mean, a.train.std)
+
+
+def test_holdout_sizes_are_checked_and_uncapped_sets_have_none(tmp_path):
+    capped = load_data("mnist5k", 16, seed=0, train_per_class=100)
+    for bad in (1005, 5, 2510):
+        message = rf"multiple of the 10 classes between 10 and 2500 .*{bad}"
+        with pytest.raises(DataError, match=message):
+            capped.holdout(bad)
+    with pytest.raises(DataError, match=r"keeps no held-out images.*--split val"):
+        load_data("digits", 16, seed=0).holdout(100)
