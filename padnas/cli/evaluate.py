@@ -105,7 +105,9 @@ def evaluate(
     chosen = [sp.validate(a) for a in archs]
     rng = np.random.default_rng(seed)
     chosen += [sp.sample(rng) for _ in range(n_random)]
+    # --split says what is scored, whatever a search's preset scored on (its eval_images)
     cfg = with_precision(TrainConfig.from_dict(meta["config"]), precision, device)
+    cfg = cfg.replace(eval_images=0)
     if recal_images is not None:
         if recal_images < 1:
             raise UsageError(f"--recal-images must be >= 1, got {recal_images}")

@@ -41,6 +41,17 @@ def _saved_ceiling(out) -> bool | None:
     return None if saved is None else saved.get("noise_ceiling") is not None
 
 
+def _saved_eval_images(out) -> int | None:
+    """How many held-out images the run in ``out`` scores one-shot accuracy on (None: no
+    readable run there); a run from before the option scored on its validation split (0)."""
+    try:
+        saved = RunDir(out).config()
+    except UsageError:
+        return None
+    preset = (saved or {}).get("preset")
+    return int(preset.get("eval_images", 0)) if isinstance(preset, dict) else None
+
+
 def _can_verify_now(loaded: LoadedRun, lut) -> str | None:
     """Why a finished run's models should be measured now (they were not, and the LUT's device
     can be reached from here), or None."""
@@ -122,6 +133,16 @@ latencies of 10,000 random architectures of the space, printed at start."""
     "beside the first supernet, plus 40 evaluations), off for paper; with --resume: the run's].",
 )
 @click.option(
+    "--eval-images",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Measure one-shot accuracy on this many held-out images (a multiple of the classes; "
+    "training images no run of the proxy size sees, the same for every seed) instead of the "
+    "1,000-image validation split: a ranking that depends less on which images were drawn, for "
+    "about 0.14 s of CPU per 1,000 images and evaluation on the quick proxy [default: the "
+    "preset's; 0 = the validation split].",
+)
+@click.option(
     "--lut-precision",
     type=click.Choice(PRECISIONS),
     default=None,
@@ -156,6 +177,7 @@ def search(
     seed,
     resolution,
     noise_ceiling,
+    eval_images,
     lut_precision,
     verify,
     threads,
@@ -178,6 +200,8 @@ def search(
     t0 = time.perf_counter()
     if resume and noise_ceiling is None:  # a run continues as it started
         noise_ceiling = _saved_ceiling(out)
+    if resume and eval_images is None:
+        eval_images = _saved_eval_images(out)
     plan = plan_search(
         str(lut_path),
         family=family,
@@ -197,9 +221,12 @@ def search(
         echo(line)
     device = resolve_device(device, ctx)
     prec = resolve_precision(precision, device).name
+    changes = {"precision": prec}
+    if eval_images is not None:
+        changes["eval_images"] = eval_images
     settings = replace(
         plan.settings,
-        preset=plan.settings.preset.replace(precision=prec),
+        preset=plan.settings.preset.replace(**changes),
         deterministic=deterministic,
     )
     # everything is checked before the first write: a refused command leaves --out as it was
@@ -234,13 +261,18 @@ def search(
                 f"note: the run started on another platform ({'; '.join(changed[:3])}): its "
                 "numbers can differ from an uninterrupted run's"
             )
-    preset = plan.settings.preset
+    preset = settings.preset
     bundle = load_data(data, preset.resolution, seed, preset.train_per_class)
+    if preset.eval_images:  # refused here, before the first write, if the data cannot hold them
+        bundle.holdout(preset.eval_images)
     run = open_run(out, settings.to_config(), resume=resume, ctx=ctx, platform=platform)
     if rebuild:
         run.unmark("final")
     mode = ", deterministic" if deterministic else ""
-    echo(f"data: {bundle.describe()}, {prec}, {ctx.world_size} process(es){mode}")
+    scored = f", one-shot accuracy on {preset.eval_images} held-out images" * bool(
+        preset.eval_images
+    )
+    echo(f"data: {bundle.describe()}{scored}, {prec}, {ctx.world_size} process(es){mode}")
     from padnas.run.pipeline import Hooks
 
     pipeline = Pipeline(

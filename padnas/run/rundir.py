@@ -160,6 +160,8 @@ class RunDir:
             was = bool(saved.get(DETERMINISTIC, False))
             # the platform is a record, not a setting
             saved = {k: v for k, v in saved.items() if k not in (PLATFORM, DETERMINISTIC)}
+            if isinstance(saved.get("preset"), dict):  # from before eval_images: the val split
+                saved["preset"] = {"eval_images": 0, **saved["preset"]}
             if was != bool(config.get(DETERMINISTIC, False)):
                 how = "with" if was else "without"
                 raise RunDirError(

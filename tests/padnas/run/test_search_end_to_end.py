@@ -173,3 +173,30 @@ def test_show_and_export_refusals_are_one_line(cli, finished_run, tmp_path, expe
 )
 def test_latency_refusals_are_one_line(latency_cli, expect_error, args, fragments):
     expect_error(latency_cli(*args), 2, *fragments)
+
+
+def test_search_scores_on_held_out_images_and_resume_keeps_them(
+    tiny_quick, cli, lut_file, tmp_path
+):
+    out = tmp_path / "held"
+    r = cli(search, *_search_args(lut_file, out), "--eval-images", "300")
+    assert r.exit_code == 0, r.output
+    assert "one-shot accuracy on 300 held-out images" in r.stderr
+    assert json.loads((out / "config.json").read_text())["preset"]["eval_images"] == 300
+    rows = [json.loads(line) for line in (out / "evaluated.jsonl").read_text().splitlines()]
+    # every accuracy counts correct answers among 300 images, not the 200 of the val split
+    accs = [row["accuracy"] for row in rows]
+    assert all(abs(a * 300 - round(a * 300)) < 1e-9 for a in accs)
+    assert any(abs(a * 200 - round(a * 200)) > 1e-9 for a in accs)
+    # --resume without the option continues as the run started; another size is refused
+    r = cli(search, *_search_args(lut_file, out), "--resume")
+    assert r.exit_code == 0, r.output
+    r = cli(search, *_search_args(lut_file, out), "--resume", "--eval-images", "100")
+    assert r.exit_code == 2 and "another configuration" in r.output
+
+
+def test_search_refuses_held_out_images_the_data_does_not_have(cli, lut_file, tmp_path):
+    out = tmp_path / "run"
+    r = cli(search, *_search_args(lut_file, out), "--eval-images", "300")
+    assert r.exit_code == 2 and "data digits keeps no held-out images" in r.output
+    assert not out.exists()
