@@ -127,10 +127,22 @@ def evaluate(
     results = []
     for arch in chosen:
         acc = ev.evaluate(arch, recalibrate=recalibrate)
+        loglik = ev.log_likelihood(arch, recalibrate=recalibrate)
         macs, params = macs_params(sp, arch)
-        results.append({"arch": str(arch), "accuracy": acc, "macs": macs, "params": params})
+        results.append(
+            {
+                "arch": str(arch),
+                "accuracy": acc,
+                "log_likelihood": loglik,
+                "macs": macs,
+                "params": params,
+            }
+        )
         if not as_json:  # each line as soon as it is known; the document once all are
-            click.echo(f"{acc:.4f}  {macs / 1e6:6.1f}M MACs  {params / 1e6:5.2f}M params  {arch}")
+            click.echo(
+                f"{acc:.4f}  loglik {loglik:+.4f}  {macs / 1e6:6.1f}M MACs  "
+                f"{params / 1e6:5.2f}M params  {arch}"
+            )
     if as_json:
         doc = {
             "supernet": str(ckpt),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -73,10 +74,13 @@ def test_evaluate_random_and_given_archs(supernet_dir, cli):
     recs = doc["results"]
     assert len(recs) == 3 and recs[0]["arch"] == ARCH
     assert all(0 <= x["accuracy"] <= 1 and x["macs"] > 1e8 and x["params"] > 1e6 for x in recs)
+    # the mean log-likelihood of the true class (its value is checked in test_oneshot.py)
+    assert all(-math.inf < x["log_likelihood"] <= 0 for x in recs)
     # the text form prints the same figures, one line per architecture
     r = cli(main, "evaluate", "--supernet", supernet_dir, "--arch", ARCH, "--random", "2")
     lines = r.stdout.splitlines()
     assert [line.split()[0] for line in lines] == [f"{x['accuracy']:.4f}" for x in recs]
+    assert [line.split()[2] for line in lines] == [f"{x['log_likelihood']:+.4f}" for x in recs]
     assert [line.split()[-1] for line in lines] == [x["arch"] for x in recs]
 
 

@@ -47,6 +47,27 @@ def test_recalibration_raises_one_shot_accuracy(trained):
     assert (recal >= plain - 0.02).all()
 
 
+def test_log_likelihood_is_the_mean_log_probability_of_the_true_class(trained):
+    net, data, archs = trained
+    ev = _evaluator(net, data)
+    # without recalibration the path runs on its training statistics: the value can be
+    # recomputed from the supernet's own outputs
+    acc = ev.evaluate(archs[0], recalibrate=False)
+    loglik = ev.log_likelihood(archs[0], recalibrate=False)
+    was = net.training
+    net.eval()
+    with torch.no_grad():
+        x, y = data.val.fetch(list(range(len(data.val))))
+        out = net(x.to(memory_format=torch.channels_last), archs[0])
+    net.train(was)
+    logp = torch.log_softmax(out.double(), 1)[torch.arange(len(y)), y]
+    assert loglik == pytest.approx(float(logp.mean()), rel=1e-4)
+    assert acc == pytest.approx(float((out.argmax(1) == y).double().mean()))
+    # asked first, it measures (and caches the accuracy of the same pass)
+    fresh = _evaluator(net, data)
+    assert fresh.log_likelihood(archs[1]) < 0 and fresh.cache_size == 1
+
+
 def test_evaluation_is_cached_and_leaves_the_supernet_unchanged(trained):
     net, data, archs = trained
     before = {k: v.clone() for k, v in net.state_dict().items()}
