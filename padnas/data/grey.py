@@ -137,11 +137,7 @@ def _grey_bundle(
     def split(idx: np.ndarray) -> TensorSplit:
         return TensorSplit(grey[torch.from_numpy(idx)], labels[idx], mean, std)
 
-    def spare(per_class: int) -> TensorSplit:
-        # resized when asked for: a search never needs them, and 54,000 images take a while
-        idx, _ = per_class_split(labels, spare_idx, per_class, HOLDOUT_SEED)
-        return TensorSplit(_resize_grey(images[idx], resolution), labels[idx], mean, std)
-
+    spare = SpareImages(images[spare_idx], labels[spare_idx], resolution, mean, std)
     counts = np.bincount(labels[spare_idx], minlength=len(classes)) if len(spare_idx) else [0]
     return DataBundle(
         spec,
@@ -176,6 +172,24 @@ def pixel_statistics(images: torch.Tensor, chunk: int = 4096) -> tuple[float, fl
     mean = total / (n * 255)  # int / int: one correctly rounded division
     var = (n * squares - total * total) / (n * (n - 1) * 255 * 255) if n > 1 else float("nan")
     return mean, math.sqrt(var)
+
+
+class SpareImages:
+    """``per_class -> TensorSplit`` over the images a capped pool left out (what
+    :meth:`DataBundle.holdout` draws from); a plain object, so a bundle still pickles for the
+    processes that train beside the main one."""
+
+    def __init__(
+        self, images: np.ndarray, labels: np.ndarray, resolution: int, mean: float, std: float
+    ) -> None:
+        self.images, self.labels = images, labels
+        self.resolution, self.mean, self.std = resolution, mean, std
+
+    def __call__(self, per_class: int) -> TensorSplit:
+        # resized when asked for: a search without --eval-images never needs them
+        idx, _ = per_class_split(self.labels, np.arange(len(self.labels)), per_class, HOLDOUT_SEED)
+        grey = _resize_grey(self.images[idx], self.resolution)
+        return TensorSplit(grey, self.labels[idx], self.mean, self.std)
 
 
 def _resize_grey(images: np.ndarray, resolution: int) -> torch.Tensor:
