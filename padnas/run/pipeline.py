@@ -429,4 +429,7 @@ class Pipeline:
             "twin_train_seconds": twin.get("seconds"),
             "twin_concurrent": twin.get("concurrent"),
             "eval_seconds": state.get("noise-ceiling", {}).get("seconds"),
+            # what one-shot accuracy was measured on: the held-out images, or the val split
+            "eval_images": self.s.preset.eval_images or len(self.data.val),
+            "eval_split": "holdout" if self.s.preset.eval_images else "val",
         }

@@ -92,12 +92,22 @@ def render_ceiling(block: dict | None) -> list[str]:
             "trusted is unknown"
         ]
     a, b = block["seeds"]
+    images = block.get("eval_images")  # runs from before it do not say
+    scored = ""
+    if images:
+        kind = "held-out" if block.get("eval_split") == "holdout" else "validation"
+        scored = f", scored on {images} {kind} images"
     lines = [
         f"noise ceiling: two stage-{block['stage']} supernets, seeds {a} and {b} (nothing else "
         f"differs), on {block['archs']} archs of the first search spread along the window, "
-        "the same recalibration draw",
+        f"the same recalibration draw{scored}",
         f"  {describe(block, archs=False)}",
     ]
+    if block.get("eval_split") == "val" and any(st["within_noise"] for st in block["steps"]):
+        lines.append(
+            f"  much of this noise is which {images} images were drawn (docs/reproduction.md, "
+            '"How many images"): --eval-images 5000 scores on 5,000 held-out images instead'
+        )
     cost = []
     if block.get("twin_train_seconds") is not None:
         beside = " beside the first" if block.get("twin_concurrent") else ""

@@ -92,6 +92,9 @@ def test_show_json_and_summary_carry_the_ceiling(measured):
     assert len(block["steps"]) == max(0, len(final) - 1) + (len(final) > 2)
     text = (measured / "summary.txt").read_text()
     assert f"seeds 0 and {twin_seed(0)}" in text and "Kendall tau" in text
+    # what the accuracies were measured on: the digits validation split (20 a class)
+    assert (block["eval_images"], block["eval_split"]) == (200, "val")
+    assert "scored on 200 validation images" in text
     for st in block["steps"]:
         verdict = "within the ranking noise" if st["within_noise"] else "beyond the ranking noise"
         assert f"{st['from']} → {st['to']}" in text and verdict in text
@@ -242,6 +245,16 @@ def test_summary_says_when_steps_are_within_the_noise():
         "distinguishable by one-shot accuracy"
     ) in text
     assert "beyond" not in text
+    # scored on the validation split, with steps lost in the noise: where more images help
+    block = _summary([0.600, 0.605, 0.612], 0.0155)
+    block["noise_ceiling"] |= {"eval_images": 1000, "eval_split": "val"}
+    text = render_summary(block)
+    assert "scored on 1000 validation images" in text
+    assert "much of this noise is which 1000 images were drawn" in text
+    assert "--eval-images 5000" in text
+    block["noise_ceiling"] |= {"eval_images": 5000, "eval_split": "holdout"}
+    text = render_summary(block)
+    assert "scored on 5000 held-out images" in text and "much of this noise" not in text
 
 
 def test_summary_says_when_steps_rise_beyond_the_noise():
@@ -249,6 +262,9 @@ def test_summary_says_when_steps_rise_beyond_the_noise():
     assert "A → B rises 5.0 points, beyond the ranking noise (±3.1)" in text
     assert "A → C rises 10.0 points, beyond the ranking noise (±3.1)" in text
     assert "not distinguishable" not in text
+    summary = _summary([0.60, 0.65, 0.70], 0.0155)
+    summary["noise_ceiling"] |= {"eval_images": 1000, "eval_split": "val"}
+    assert "much of this noise" not in render_summary(summary)  # nothing was lost in it
 
 
 def test_summary_of_a_run_without_a_ceiling_says_it_is_unknown():
