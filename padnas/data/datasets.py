@@ -30,6 +30,10 @@ folder     PATH/val (all)      min(50, n_c // 5)   the rest of PATH/train
 ``train_per_class`` (a preset's proxy size) caps the training split: a class-balanced pool of
 ``train_per_class`` + val images is drawn once with a fixed seed, and the validation images are
 carved from it with the run's seed, so every seed trains on the same images' union, as with mnist5k.
+The images such a cap leaves out are the *holdout* (:meth:`DataBundle.holdout`): drawn with one
+fixed seed, the same for every run of that proxy size, never trained or validated on; one-shot
+accuracy can be scored on them (``padnas search --eval-images``, ``padnas evaluate --split
+holdout``) when 1,000 validation images are too few to rank architectures.
 
 Grey images become three identical channels, so a network trained here keeps the RGB stem of its
 deployment form; every image is resized to the proxy resolution. The embedded sets are kept in
