@@ -31,24 +31,24 @@ def _echo(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-def _saved_ceiling(out) -> bool | None:
-    """Whether the run in ``out`` measures the noise ceiling (None: no readable run there; the
-    run-directory checks say why later). A run from before the ceiling existed does not."""
+def _saved_config(out) -> dict | None:
+    """The config of the run in ``out`` (None: no readable run there; the run-directory checks
+    say why later)."""
     try:
-        saved = RunDir(out).config()
+        return RunDir(out).config()
     except UsageError:  # a damaged config.json or a file in the way
         return None
-    return None if saved is None else saved.get("noise_ceiling") is not None
 
 
-def _saved_eval_images(out) -> int | None:
-    """How many held-out images the run in ``out`` scores one-shot accuracy on (None: no
-    readable run there); a run from before the option scored on its validation split (0)."""
-    try:
-        saved = RunDir(out).config()
-    except UsageError:
-        return None
-    preset = (saved or {}).get("preset")
+def _saved_ceiling(saved: dict) -> bool:
+    """Whether a saved run measures the noise ceiling (one from before it existed does not)."""
+    return saved.get("noise_ceiling") is not None
+
+
+def _saved_eval_images(saved: dict) -> int | None:
+    """How many held-out images a saved run scores one-shot accuracy on; a run from before the
+    option scored on its validation split (0)."""
+    preset = saved.get("preset")
     return int(preset.get("eval_images", 0)) if isinstance(preset, dict) else None
 
 
@@ -198,10 +198,12 @@ def search(
     check_threads(threads)
     device = check_deterministic(deterministic, threads, device)
     t0 = time.perf_counter()
-    if resume and noise_ceiling is None:  # a run continues as it started
-        noise_ceiling = _saved_ceiling(out)
-    if resume and eval_images is None:
-        eval_images = _saved_eval_images(out)
+    saved = _saved_config(out) if resume else None
+    if saved is not None:  # a run continues as it started
+        if noise_ceiling is None:
+            noise_ceiling = _saved_ceiling(saved)
+        if eval_images is None:
+            eval_images = _saved_eval_images(saved)
     plan = plan_search(
         str(lut_path),
         family=family,
@@ -269,9 +271,9 @@ def search(
     if rebuild:
         run.unmark("final")
     mode = ", deterministic" if deterministic else ""
-    scored = f", one-shot accuracy on {preset.eval_images} held-out images" * bool(
-        preset.eval_images
-    )
+    scored = ""
+    if preset.eval_images:
+        scored = f", one-shot accuracy on {preset.eval_images} held-out images"
     echo(f"data: {bundle.describe()}{scored}, {prec}, {ctx.world_size} process(es){mode}")
     from padnas.run.pipeline import Hooks
 

@@ -184,12 +184,18 @@ class SpareImages:
     ) -> None:
         self.images, self.labels = images, labels
         self.resolution, self.mean, self.std = resolution, mean, std
+        self._made: dict[int, TensorSplit] = {}
 
     def __call__(self, per_class: int) -> TensorSplit:
-        # resized when asked for: a search without --eval-images never needs them
-        idx, _ = per_class_split(self.labels, np.arange(len(self.labels)), per_class, HOLDOUT_SEED)
-        grey = _resize_grey(self.images[idx], self.resolution)
-        return TensorSplit(grey, self.labels[idx], self.mean, self.std)
+        # resized when first asked for (a search without --eval-images never needs them), then
+        # kept: a search asks once to check the size and again for every stage's evaluator
+        if per_class not in self._made:
+            idx, _ = per_class_split(
+                self.labels, np.arange(len(self.labels)), per_class, HOLDOUT_SEED
+            )
+            grey = _resize_grey(self.images[idx], self.resolution)
+            self._made[per_class] = TensorSplit(grey, self.labels[idx], self.mean, self.std)
+        return self._made[per_class]
 
 
 def _resize_grey(images: np.ndarray, resolution: int) -> torch.Tensor:

@@ -85,7 +85,7 @@ class OneShotEvaluator:
     def from_config(cls, supernet: Supernet, data: DataBundle, config, *, seed: int = 0, **kw):
         """Sizes from a :class:`~padnas.train.loop.TrainConfig` (recal_images, batch sizes);
         with ``config.eval_images``, the ``val`` split is that many held-out images instead."""
-        if getattr(config, "eval_images", 0) and kw.get("split", "val") == "val":
+        if config.eval_images and kw.get("split", "val") == "val":
             data = dataclasses.replace(data, val=data.holdout(config.eval_images))
         batches = max(1, round(config.recal_images / config.recal_batch_size))
         kw.setdefault("eval_batch_size", config.eval_batch_size)
