@@ -65,6 +65,12 @@ class SearchRun:
         data = json.loads((self.path / f"stage-{self.stages - 1}" / "space.json").read_text())
         return SearchSpace.from_dict(data)
 
+    @property
+    def rank_by(self) -> str:
+        """The one-shot score the search ranked by (runs from before the option: accuracy)."""
+        config = json.loads((self.path / "config.json").read_text())
+        return config["preset"].get("rank_by", "accuracy")
+
     def ceiling(self) -> dict | None:
         """The search's noise ceiling (summary.json's ``noise_ceiling``; None: not measured)."""
         return json.loads((self.path / "summary.json").read_text()).get("noise_ceiling")
@@ -237,6 +243,8 @@ def ceiling_text(blocks: list[dict | None], *, short: bool = False) -> str:
     tau = f"tau {taus.mean():+.2f}" if len(taus) else "tau undefined"
     if len(taus) > 1:
         tau += f" ± {taus.std():.2f}"
+    if any(b.get("rank_by") == "log_likelihood" for b in got):
+        tau += " by log-likelihood"
     if short:
         return f"ceiling {tau}"
     one = 100 * np.mean([b["accuracy_noise"] for b in got])

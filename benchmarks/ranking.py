@@ -4,9 +4,10 @@ For each number of stages M in ``--stages`` (2 = I-Supernet, 3 = P-Supernet, 4 =
 total supernet epochs, stage_schedule) and each seed in ``--seeds``: run ``padnas search`` on the
 proxy task, take ``--n`` architectures spread evenly along the latency order of the final stage's
 evaluated set (all in the latency window), train each stand-alone with the preset's one short fixed
-schedule and the same seed, and compute Kendall's tau (scipy) between their one-shot and stand-alone
-accuracies. Prints tau per seed, mean +- std over seeds, the final space's size, and the paper's
-tau beside it, and beside every tau the noise ceiling of the searches behind it (tau between two
+schedule and the same seed, and compute Kendall's tau (scipy) between their one-shot score (the one
+the search ranked by: accuracy, or log-likelihood; the accuracy's tau is printed beside it then)
+and stand-alone accuracy. Prints tau per seed, mean +- std over seeds, the final space's size, and
+the paper's tau beside it, and beside every tau the noise ceiling of the searches behind it (tau between two
 stage-1 supernets differing only by seed, and the seed noise of one one-shot accuracy: a tau
 against stand-alone accuracy cannot be trusted beyond it); draws one-shot vs stand-alone accuracy
 per setting.
@@ -49,13 +50,17 @@ PAPER_SIZE = {2: "1e27", 3: "1e15", 4: "1e9"}
 
 
 def rank_setting(run, picks: list[dict], alone: list[float]) -> dict:
-    """tau between one-shot and stand-alone accuracy of ``picks`` from ``run``'s final search."""
+    """tau between the one-shot score ``run``'s final search ranked by (accuracy or
+    log-likelihood) and stand-alone accuracy of ``picks``; the one-shot accuracy's tau beside."""
     one_shot = [r["accuracy"] for r in picks]
+    score = [r[run.rank_by] for r in picks]
     return {
         "label": run.label,
         "stages": run.stages,
         "seed": run.seed,
-        "tau": rank_consistency(one_shot, alone),
+        "rank_by": run.rank_by,
+        "tau": rank_consistency(score, alone),
+        "accuracy_tau": rank_consistency(one_shot, alone),
         "space_size": float(run.final_space().size),
         "archs": [r["arch"] for r in picks],
         "latency_ms": [r["latency_ms"] for r in picks],
@@ -159,6 +164,12 @@ def main() -> None:
             f"{p_mean:.4f}±{p_std:.4f} {PAPER_SIZE.get(m, '?'):>10}  "
             f"[{ceiling_text([r['noise_ceiling'] for r in sel])}]"
         )
+        if any(r.get("rank_by", "accuracy") != "accuracy" for r in sel):
+            acc = np.array([r["accuracy_tau"] for r in sel])
+            print(
+                f"{'':<15} ranked by {sel[0]['rank_by']}; by one-shot accuracy: "
+                f"{' '.join(f'{t:+.2f}' for t in acc)}  {acc.mean():+.2f} ± {acc.std():.2f}"
+            )
     plot(rows, args.stages, args.plot)
     print(
         f"plot: {args.plot}; wall {time.perf_counter() - t0:.0f} s "

@@ -52,6 +52,13 @@ def _saved_eval_images(saved: dict) -> int | None:
     return int(preset.get("eval_images", 0)) if isinstance(preset, dict) else None
 
 
+def _saved_rank_by(saved: dict) -> str | None:
+    """The score a saved run's search ranks by; a run from before the option ranked by
+    accuracy."""
+    preset = saved.get("preset")
+    return str(preset.get("rank_by", "accuracy")) if isinstance(preset, dict) else None
+
+
 def _can_verify_now(loaded: LoadedRun, lut) -> str | None:
     """Why a finished run's models should be measured now (they were not, and the LUT's device
     can be reached from here), or None."""
@@ -143,6 +150,15 @@ latencies of 10,000 random architectures of the space, printed at start."""
     "preset's; 0 = the validation split].",
 )
 @click.option(
+    "--rank-by",
+    type=click.Choice(["accuracy", "log-likelihood"]),
+    default=None,
+    help="The one-shot score CES ranks architectures by: top-1 accuracy, or the mean "
+    "log-likelihood of the true class from the same pass (no extra cost; on 1,000 images two "
+    "seeds' supernets agree with Kendall tau 0.37 by it, 0.13 by accuracy). Both are recorded "
+    "[default: the preset's; with --resume: the run's].",
+)
+@click.option(
     "--lut-precision",
     type=click.Choice(PRECISIONS),
     default=None,
@@ -178,6 +194,7 @@ def search(
     resolution,
     noise_ceiling,
     eval_images,
+    rank_by,
     lut_precision,
     verify,
     threads,
@@ -204,6 +221,8 @@ def search(
             noise_ceiling = _saved_ceiling(saved)
         if eval_images is None:
             eval_images = _saved_eval_images(saved)
+        if rank_by is None:
+            rank_by = _saved_rank_by(saved)
     plan = plan_search(
         str(lut_path),
         family=family,
@@ -226,6 +245,8 @@ def search(
     changes = {"precision": prec}
     if eval_images is not None:
         changes["eval_images"] = eval_images
+    if rank_by is not None:
+        changes["rank_by"] = rank_by.replace("-", "_")
     settings = replace(
         plan.settings,
         preset=plan.settings.preset.replace(**changes),
@@ -271,9 +292,10 @@ def search(
     if rebuild:
         run.unmark("final")
     mode = ", deterministic" if deterministic else ""
-    scored = ""
+    score = "log-likelihood" if preset.rank_by == "log_likelihood" else "accuracy"
+    scored = f", ranked by one-shot {score}"
     if preset.eval_images:
-        scored = f", one-shot accuracy on {preset.eval_images} held-out images"
+        scored += f" on {preset.eval_images} held-out images"
     echo(f"data: {bundle.describe()}{scored}, {prec}, {ctx.world_size} process(es){mode}")
     from padnas.run.pipeline import Hooks
 

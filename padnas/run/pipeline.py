@@ -33,7 +33,7 @@ from padnas.run.selection import final_notes, select_final
 from padnas.run.settings import SearchSettings, method_name
 from padnas.run.verify import verify_models
 from padnas.search.ceiling import NoiseCeiling, describe, measure_ceiling, spread_by_latency
-from padnas.search.ces import Evaluated, SearchResult, run_ces
+from padnas.search.ces import Evaluated, SearchResult, StoredRecordError, run_ces
 from padnas.search.prune import MAX_RANK, OpDistribution, prune
 from padnas.space import Arch, SearchSpace
 from padnas.train.config import Stage
@@ -230,11 +230,12 @@ class Pipeline:
             return
         record = s.ceiling_record
         seeds, recal = (record["seeds"][0], record["seeds"][1]), record["recal_seed"]
+        rank_by = s.preset.rank_by
         stored = self.run.read_json(RunDir.ceiling_file())
         if stored is not None:
             where = str(self.run.file(RunDir.ceiling_file()))
             self.ceiling = NoiseCeiling.from_json(
-                stored, self.spaces[1], seeds, recal, where=where, fix=DAMAGED
+                stored, self.spaces[1], seeds, recal, where=where, fix=DAMAGED, rank_by=rank_by
             )
             return
         self._wait_twin()
@@ -247,14 +248,21 @@ class Pipeline:
             )
         ]
         evaluator = OneShotEvaluator.from_config(self._load_twin(), self.data, s.preset, seed=recal)
-        twin = evaluator.accuracy([r.arch for r in picks])
+        archs = [r.arch for r in picks]
+        twin = evaluator.accuracy(archs)
+        # both scores, whatever the search ranks by (one pass gives both); records from a
+        # search before log-likelihoods were kept have none
+        has_ll = all(r.log_likelihood is not None for r in picks)
         self.ceiling = measure_ceiling(
-            [r.arch for r in picks],
+            archs,
             [r.latency_ms for r in picks],
             [r.accuracy for r in picks],
             twin,
             seeds=seeds,
             recal_seed=recal,
+            log_likelihood=[r.log_likelihood for r in picks] if has_ll else None,
+            twin_log_likelihood=evaluator.log_likelihoods(archs) if has_ll else None,
+            rank_by=rank_by,
         )
         self.run.write_json(RunDir.ceiling_file(), self.ceiling.to_json())
         self.run.mark_done("noise-ceiling", seconds=round(time.perf_counter() - t0, 1))
@@ -272,6 +280,10 @@ class Pipeline:
         if stored is not None:
             where = str(self.run.file(RunDir.search_file(k)))
             result = SearchResult.from_json(stored, space, s.window, where=where, fix=DAMAGED)
+            if result.rank_by != s.preset.rank_by:
+                raise StoredRecordError(
+                    f"{where} ranked by {result.rank_by}, this run by {s.preset.rank_by}; {DAMAGED}"
+                )
             self.results[k] = result
             return result
         t0 = time.perf_counter()
@@ -282,7 +294,7 @@ class Pipeline:
         where = self.run.file(progress_file)
         for i, row in enumerate(self.run.read_records(progress_file)):
             r = Evaluated.from_json(row, space, where=f"{where}, line {i + 1}", fix=DAMAGED)
-            known[r.arch] = r.accuracy
+            known[r.arch] = (r.accuracy, r.log_likelihood)
         if known:
             echo(f"stage {k}/{self.s.stages}: CES resumes with {len(known)} evaluations on record")
         else:
@@ -301,6 +313,8 @@ class Pipeline:
             s.window,
             s.ces,
             seed=s.seed + k,
+            log_likelihood=sharded(evaluator.log_likelihoods),  # from the same passes
+            rank_by=s.preset.rank_by,
             known=known,
             on_generation=on_generation,
             progress=self.progress,
@@ -309,12 +323,15 @@ class Pipeline:
         self.results[k] = result
         self._write_evaluated(k)
         self.run.mark_done(f"search-{k}", seconds=round(time.perf_counter() - t0, 1))
-        front = result.front()
-        # ties in accuracy (a finite validation set) go to the faster architecture
-        best = max(result.records, key=lambda r: (r.accuracy, -r.latency_ms))
+        front, best = result.front(), result.best()
+        score = f"one-shot accuracy {best.accuracy:.4f}"
+        if result.rank_by == "log_likelihood":
+            score = (
+                f"one-shot log-likelihood {best.log_likelihood:.4f} (accuracy {best.accuracy:.4f})"
+            )
         echo(
             f"stage {k}/{self.s.stages}: {result.evaluations} archs evaluated, {len(front)} on "
-            f"the front, best one-shot accuracy {best.accuracy:.4f} at {best.latency_ms:.2f} ms"
+            f"the front, best {score} at {best.latency_ms:.2f} ms"
         )
         return result
 
@@ -350,6 +367,7 @@ class Pipeline:
                     "latency_source": "+".join(sources),
                     "latency_calibrated": bool(model.calibration),
                     "one_shot_accuracy": r.accuracy,
+                    "one_shot_log_likelihood": r.log_likelihood,
                     "rank": r.rank,
                     "macs": int(macs),
                     "params": int(params),

@@ -1,9 +1,10 @@
 """What a search run shows a person: the text summary and three plots (matplotlib, Agg).
 
-- ``pareto.png``: every architecture each CES evaluated (latency vs one-shot accuracy), ranks < 10
-  highlighted, the Pareto front drawn, the window shaded, the final models labelled, with error
-  bars of one standard deviation of seed noise and the ceiling's tau when it was measured, and
-  each final model's measured whole-network latency beside its prediction when it was measured;
+- ``pareto.png``: every architecture each CES evaluated (latency vs the one-shot score it ranked
+  by: accuracy or log-likelihood), ranks < 10 highlighted, the Pareto front drawn, the window
+  shaded, the final models labelled, with error bars of one standard deviation of seed noise and
+  the ceiling's tau when it was measured, and each final model's measured whole-network latency
+  beside its prediction when it was measured;
 - ``op_heatmap.png``: per stage, the probability of each op in each layer among the archs of rank
   < 10 (the paper's Fig. 3); ops a layer no longer has are hatched grey;
 - ``space_size.png``: the number of architectures in each stage's space (log scale).
@@ -57,10 +58,12 @@ def render_summary(summary: dict) -> str:
         )
         for note in st.get("notes") or []:
             lines.append(f"       note: {note}")
+    by_ll = _rank_by(summary) == "log_likelihood"
     lines += [
         "",
-        "model  latency ms  source         measured ms  pred/meas  one-shot acc  MACs      "
-        "params   arch",
+        "model  latency ms  source         measured ms  pred/meas  one-shot acc  "
+        + ("log-lik   " if by_ll else "")
+        + "MACs      params   arch",
     ]
     for m in summary["final"]:
         src = m["latency_source"] + (" (cal.)" if m.get("latency_calibrated") else "")
@@ -71,7 +74,9 @@ def render_summary(summary: dict) -> str:
             ratio = f"{m['predicted_over_measured']:.3f}"
         lines.append(
             f"{m['label']:<6} {m['latency_ms']:<11.2f} {src:<14} {measured:<12} {ratio:<10} "
-            f"{m['one_shot_accuracy']:<13.4f} {macs:<9} {params:<8} {m['arch']}"
+            f"{m['one_shot_accuracy']:<13.4f} "
+            + (f"{m['one_shot_log_likelihood']:<9.4f} " if by_ll else "")
+            + f"{macs:<9} {params:<8} {m['arch']}"
         )
     if not summary["final"]:
         lines.append("(no architecture found)")
@@ -81,6 +86,18 @@ def render_summary(summary: dict) -> str:
         lines += verification_lines(summary["verification"])
     lines += ["", *render_ceiling(summary.get("noise_ceiling"))]
     return "\n".join(lines) + "\n"
+
+
+def _rank_by(summary: dict) -> str:
+    """What the run's search ranked by (runs from before the option: accuracy)."""
+    return summary["config"]["preset"].get("rank_by", "accuracy")
+
+
+def _score_key(summary: dict) -> str:
+    """The final models' key of the score the search ranked by."""
+    if _rank_by(summary) == "log_likelihood":
+        return "one_shot_log_likelihood"
+    return "one_shot_accuracy"
 
 
 def render_ceiling(block: dict | None) -> list[str]:
@@ -103,7 +120,12 @@ def render_ceiling(block: dict | None) -> list[str]:
         f"the same recalibration draw{scored}",
         f"  {describe(block, archs=False)}",
     ]
-    if block.get("eval_split") == "val" and any(st["within_noise"] for st in block["steps"]):
+    by_acc = block.get("rank_by", "accuracy") == "accuracy"
+    if (
+        by_acc
+        and block.get("eval_split") == "val"
+        and any(st["within_noise"] for st in block["steps"])
+    ):
         lines.append(
             f"  much of this noise is which {images} images were drawn (docs/reproduction.md, "
             '"How many images"): --eval-images 5000 scores on 5,000 held-out images instead'
@@ -117,8 +139,7 @@ def render_ceiling(block: dict | None) -> list[str]:
     if cost:
         lines.append(f"  cost: {', '.join(cost)}")
     for st in block["steps"]:
-        step = Step(st["from"], st["to"], st["points"], st["band_points"])
-        lines.append(f"  {step.sentence()}")
+        lines.append(f"  {Step.from_json(st).sentence()}")
     return lines
 
 
@@ -210,7 +231,7 @@ def _pareto(plt, run: RunDir, summary: dict, results: Mapping[int, SearchResult]
     last = stages[-1]
     for ax, k in zip(axes[0], stages, strict=True):
         res = results[k]
-        F = res.objectives()
+        F = res.objectives()  # in the score the search ranked by
         ranks = np.array([r.rank for r in res.records])
         lat, acc = F[:, 1], -F[:, 0]
         ax.axvspan(res.window.lo, res.window.hi, color="tab:green", alpha=0.07)
@@ -226,7 +247,7 @@ def _pareto(plt, run: RunDir, summary: dict, results: Mapping[int, SearchResult]
             for m in summary["final"]:
                 ax.annotate(
                     m["label"],
-                    (m["latency_ms"], m["one_shot_accuracy"]),
+                    (m["latency_ms"], m[_score_key(summary)]),
                     textcoords="offset points",
                     xytext=(4, 4),
                     fontsize=9,
@@ -234,7 +255,8 @@ def _pareto(plt, run: RunDir, summary: dict, results: Mapping[int, SearchResult]
                 )
         ax.set_title(f"stage {k} ({res.evaluations} archs)")
         ax.set_xlabel("latency (ms)")
-    axes[0][0].set_ylabel("one-shot accuracy")
+    by_ll = _rank_by(summary) == "log_likelihood"
+    axes[0][0].set_ylabel("one-shot log-likelihood (nats)" if by_ll else "one-shot accuracy")
     axes[0][0].legend(fontsize=7, loc="lower right")
     _save(run, PLOTS["pareto"], fig)
 
@@ -245,7 +267,7 @@ def _measured_marks(ax, summary: dict) -> None:
     measured = [m for m in summary["final"] if "measured_ms" in m]
     for i, m in enumerate(measured):
         colour = "tab:green" if m["measured_in_window"] else "tab:red"
-        y = m["one_shot_accuracy"]
+        y = m[_score_key(summary)]
         ax.plot([m["latency_ms"], m["measured_ms"]], [y, y], ":", c=colour, lw=1)
         ax.scatter(
             [m["measured_ms"]],
@@ -266,11 +288,13 @@ def _noise_marks(ax, summary: dict) -> None:
     if block is None or not summary["final"]:
         return
     lat = [m["latency_ms"] for m in summary["final"]]
-    acc = [m["one_shot_accuracy"] for m in summary["final"]]
+    score = [m[_score_key(summary)] for m in summary["final"]]
+    by_ll = _rank_by(summary) == "log_likelihood"
+    noise = block["log_likelihood_noise"] if by_ll else block["accuracy_noise"]
     ax.errorbar(
         lat,
-        acc,
-        yerr=block["accuracy_noise"],
+        score,
+        yerr=noise,
         fmt="none",
         ecolor="k",
         elinewidth=1,
@@ -282,7 +306,7 @@ def _noise_marks(ax, summary: dict) -> None:
         0.02,
         0.98,
         f"noise ceiling: tau {tau} over {block['archs']} archs\n"
-        f"±{100 * block['accuracy_noise']:.1f} pts per model",
+        + (f"±{noise:.3f} nats per model" if by_ll else f"±{100 * noise:.1f} pts per model"),
         transform=ax.transAxes,
         va="top",
         fontsize=7,

@@ -160,8 +160,9 @@ class RunDir:
             was = bool(saved.get(DETERMINISTIC, False))
             # the platform is a record, not a setting
             saved = {k: v for k, v in saved.items() if k not in (PLATFORM, DETERMINISTIC)}
-            if isinstance(saved.get("preset"), dict):  # from before eval_images: the val split
-                saved["preset"] = {"eval_images": 0, **saved["preset"]}
+            if isinstance(saved.get("preset"), dict):
+                # from before eval_images (the val split) and rank_by (accuracy)
+                saved["preset"] = {"eval_images": 0, "rank_by": "accuracy", **saved["preset"]}
             if was != bool(config.get(DETERMINISTIC, False)):
                 how = "with" if was else "without"
                 raise RunDirError(
@@ -362,8 +363,9 @@ class LoadedRun:
     @staticmethod
     def _check_models(where: Path, models: list[dict], space) -> None:
         """The selected models, checked like input: distinct labels, archs of the run's final
-        space, one-shot accuracy in [0, 1], latency finite and positive."""
-        from padnas.search.ces import check_accuracy, check_latency
+        space, one-shot accuracy in [0, 1], log-likelihood (when given) <= 0, latency finite and
+        positive."""
+        from padnas.search.ces import check_accuracy, check_latency, check_log_likelihood
 
         if len({m["label"] for m in models}) != len(models):
             raise RunDirError(f"{where} gives a model label twice; {REBUILD}")
@@ -374,6 +376,9 @@ class LoadedRun:
             except ValueError as exc:
                 raise RunDirError(f"{what}: {exc}; {REBUILD}") from None
             check_accuracy(m.get("one_shot_accuracy"), f"{what}: one_shot_accuracy", REBUILD)
+            if m.get("one_shot_log_likelihood") is not None:
+                where_ll = f"{what}: one_shot_log_likelihood"
+                check_log_likelihood(m["one_shot_log_likelihood"], where_ll, REBUILD)
             check_latency(m.get("latency_ms"), f"{what}: latency_ms", REBUILD)
             if "measured_ms" in m:  # measured whole after the search (padnas.run.verify)
                 check_latency(m["measured_ms"], f"{what}: measured_ms", REBUILD)
@@ -443,6 +448,7 @@ class LoadedRun:
             block.get("recal_seed"),
             where=str(self.run.path / rel),
             fix=DAMAGED,
+            rank_by=_rank_by(self.config),
         )
 
     def _read_stage(self, rel: str) -> dict:
@@ -496,3 +502,9 @@ class LoadedRun:
             return read_json(self.run.path / name, expect=dict, fix=REBUILD)
         except FileFormatError as exc:
             raise RunDirError(str(exc)) from None
+
+
+def _rank_by(config: dict) -> str:
+    """What a saved run's search ranks by (a run from before the option: accuracy)."""
+    preset = config.get("preset")
+    return preset.get("rank_by", "accuracy") if isinstance(preset, dict) else "accuracy"

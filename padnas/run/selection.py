@@ -16,13 +16,14 @@ def select_final(result: SearchResult, n: int) -> list[Evaluated]:
     approximately equal distances on the Pareto frontier"; this does the same in latency: the
     fastest and the most accurate front members, and between them the members nearest to equally
     spaced latencies. Only front members are returned: anything else is slower and no more
-    accurate than one of them. So accuracy rises strictly from A to the last model, and fewer
+    accurate than one of them. So the score the search ranked by (``result.rank_by``: accuracy
+    or log-likelihood) rises strictly from A to the last model, and fewer
     than ``n`` come back only when the front holds fewer distinct points, whatever part of the
     window the front covers.
     """
     distinct: dict[tuple[float, float], Evaluated] = {}
     for r in sorted(result.front(), key=lambda r: (r.latency_ms, r.arch)):
-        distinct.setdefault((r.latency_ms, r.accuracy), r)
+        distinct.setdefault((r.latency_ms, r.score(result.rank_by)), r)
     front = list(distinct.values())
     if len(front) <= n:
         return front

@@ -2,7 +2,11 @@
 
 An architecture is an integer genome, one gene per searchable layer, bounded by the number of ops
 that layer still has (a pruned layer with one op is a fixed gene that polynomial mutation skips).
-The two objectives are ``-accuracy`` (one-shot, from the supernet) and latency (from the LUT).
+The two objectives are latency (from the LUT) and minus the one-shot score the search ranks by
+(:data:`RANK_BY`): the supernet's top-1 accuracy, or the mean log-likelihood of the true class from
+the same forward pass. On the images a CPU search can afford, the accuracy ranking is mostly which
+images were drawn, while the log-likelihood grades every image and ranks the same architectures
+with far less noise (docs/reproduction.md, "How many images"). Both are recorded either way.
 
 The latency window Lat_min <= latency <= Lat_max is not a penalty: candidates outside it are
 discarded while the initial population is sampled and while offspring are bred, so the supernet
@@ -17,13 +21,14 @@ sorting (rank 1 = Pareto front), which is what the op distribution of :mod:`padn
 needs.
 
 Resuming: a run is a deterministic function of (space, window, latency model, seed, and the
-accuracies the evaluator returns). Given the accuracies already measured (``known``), a resumed
+scores the evaluator returns). Given the scores already measured (``known``), a resumed
 run replays the evolution without touching the supernet until it reaches architectures it has not
 evaluated yet, so it ends exactly where an uninterrupted run would.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,8 +53,11 @@ from padnas.core.progress import progress_bar
 from padnas.search.window import Gate, LatencyFn, LatencyWindow, sample_admissible
 from padnas.space import Arch, SearchSpace
 
-#: architectures -> one-shot accuracy in [0, 1], shape (n,)
+#: architectures -> one-shot accuracy in [0, 1] (or mean log-likelihood, <= 0), shape (n,)
 AccuracyFn = Callable[[Sequence[Arch]], np.ndarray]
+#: what a search can rank by: the one-shot top-1 accuracy, or the mean log-likelihood of the
+#: true class (both measured in one pass by padnas.search.oneshot.OneShotEvaluator)
+RANK_BY = ("accuracy", "log_likelihood")
 #: called after every generation with (generation, records of that generation, arch strings
 #: whose accuracy was measured now rather than taken from ``known``)
 GenerationHook = Callable[[int, list["Evaluated"], set[str]], None]
@@ -92,9 +100,18 @@ class CESConfig:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+def check_rank_by(rank_by: str) -> str:
+    """``rank_by`` if it names a score of :data:`RANK_BY`, else :class:`UsageError`."""
+    if rank_by not in RANK_BY:
+        raise UsageError(f"rank_by must be one of {', '.join(RANK_BY)}, not {rank_by!r}")
+    return rank_by
+
+
 @dataclass(frozen=True)
 class Evaluated:
-    """One evaluated architecture with its objectives; ``rank`` 0 means not ranked yet."""
+    """One evaluated architecture with its objectives; ``rank`` 0 means not ranked yet.
+    ``log_likelihood`` (mean over the evaluation images, <= 0) is None for records of a search
+    that measured accuracy alone."""
 
     arch: str
     genome: tuple[int, ...]
@@ -102,9 +119,17 @@ class Evaluated:
     latency_ms: float
     generation: int
     rank: int = 0
+    log_likelihood: float | None = None
+
+    def score(self, rank_by: str) -> float:
+        """The value a search ranking by ``rank_by`` maximises."""
+        value = self.accuracy if rank_by == "accuracy" else self.log_likelihood
+        if value is None:
+            raise ValueError(f"{self.arch} has no {rank_by} to rank by")
+        return value
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "arch": self.arch,
             "genome": list(self.genome),
             "accuracy": self.accuracy,
@@ -112,13 +137,17 @@ class Evaluated:
             "generation": self.generation,
             "rank": self.rank,
         }
+        if self.log_likelihood is not None:
+            out["log_likelihood"] = self.log_likelihood
+        return out
 
     @classmethod
     def from_json(cls, data: object, space: SearchSpace, *, where: str, fix: str) -> Evaluated:
         """One stored record, checked like input from a user: a record of ``space`` (its arch
-        string lies in the space and its genome encodes it), accuracy in [0, 1], latency finite
-        and positive, generation >= 1, rank >= 0. ``where`` names the file (and line) in the
-        error, ``fix`` says what to do; any fault raises :class:`StoredRecordError`."""
+        string lies in the space and its genome encodes it), accuracy in [0, 1], log-likelihood
+        (when present) finite and <= 0, latency finite and positive, generation >= 1, rank >= 0.
+        ``where`` names the file (and line) in the error, ``fix`` says what to do; any fault
+        raises :class:`StoredRecordError`."""
         if not isinstance(data, Mapping):
             raise StoredRecordError(f"{where}: a record is not an object; {fix}")
         arch = data.get("arch")
@@ -136,13 +165,16 @@ class Evaluated:
         ):
             raise StoredRecordError(f"{where}: the genome of {arch} does not encode it; {fix}")
         accuracy = check_accuracy(data.get("accuracy"), f"{where}: accuracy of {arch}", fix)
+        loglik = data.get("log_likelihood")
+        if loglik is not None:
+            loglik = check_log_likelihood(loglik, f"{where}: log_likelihood of {arch}", fix)
         latency = check_latency(data.get("latency_ms"), f"{where}: latency_ms of {arch}", fix)
         generation, rank = data.get("generation"), data.get("rank", 0)
         if not _is_int(generation) or generation < 1 or not _is_int(rank) or rank < 0:
             raise StoredRecordError(
                 f"{where}: generation (>= 1) or rank (>= 0) of {arch} is not valid; {fix}"
             )
-        return cls(str(parsed), tuple(genome), accuracy, latency, generation, rank)
+        return cls(str(parsed), tuple(genome), accuracy, latency, generation, rank, loglik)
 
 
 class StoredRecordError(UsageError):
@@ -165,6 +197,13 @@ def check_accuracy(value: object, what: str, fix: str) -> float:
     return float(value)
 
 
+def check_log_likelihood(value: object, what: str, fix: str) -> float:
+    """A stored mean log-likelihood: a finite number <= 0, else :class:`StoredRecordError`."""
+    if not _is_number(value) or value > 0:
+        raise StoredRecordError(f"{what} must be a finite number <= 0, got {_short(value)}; {fix}")
+    return float(value)
+
+
 def check_latency(value: object, what: str, fix: str) -> float:
     """A stored latency in ms: finite and positive, else :class:`StoredRecordError`."""
     if not _is_number(value) or not value > 0:
@@ -181,21 +220,27 @@ def _short(value: object) -> str:
 
 @dataclass
 class SearchResult:
-    """Every architecture a search evaluated, ranked by non-domination over all of them."""
+    """Every architecture a search evaluated, ranked by non-domination over all of them in
+    (latency, ``rank_by``)."""
 
     method: str
     space: SearchSpace
     window: LatencyWindow
     records: list[Evaluated]
     notes: list[str] = field(default_factory=list)
+    rank_by: str = "accuracy"
 
     @property
     def evaluations(self) -> int:
         return len(self.records)
 
     def objectives(self) -> np.ndarray:
-        """(n, 2) minimisation objectives: -accuracy, latency."""
-        return objectives(self.records)
+        """(n, 2) minimisation objectives: -score (``rank_by``), latency."""
+        return objectives(self.records, self.rank_by)
+
+    def best(self) -> Evaluated:
+        """The highest-scoring record; ties (a finite evaluation set) go to the faster one."""
+        return max(self.records, key=lambda r: (r.score(self.rank_by), -r.latency_ms))
 
     def front(self) -> list[Evaluated]:
         return [r for r in self.records if r.rank == 1]
@@ -205,6 +250,7 @@ class SearchResult:
         return {
             "stage": stage,
             "method": self.method,
+            "rank_by": self.rank_by,
             "space_signature": self.space.signature,
             "window_ms": self.window.to_list(),
             "notes": self.notes,
@@ -216,8 +262,8 @@ class SearchResult:
         cls, data: object, space: SearchSpace, window: LatencyWindow, *, where: str, fix: str
     ) -> SearchResult:
         """A stored ``stage-K/search.json``, checked by :func:`stored_search`."""
-        method, notes, records = stored_search(data, space, where=where, fix=fix)
-        return cls(method, space, window, records, notes)
+        method, notes, records, rank_by = stored_search(data, space, where=where, fix=fix)
+        return cls(method, space, window, records, notes, rank_by)
 
     def archs(self, max_rank: int | None = None) -> list[Arch]:
         """Architectures of rank < ``max_rank`` (all when None)."""
@@ -226,10 +272,11 @@ class SearchResult:
 
 def stored_search(
     data: object, space: SearchSpace, *, where: str, fix: str
-) -> tuple[str, list[str], list[Evaluated]]:
-    """(method, notes, records) of a stored ``stage-K/search.json``, checked: it belongs to
-    ``space`` (its signature), every record passes :meth:`Evaluated.from_json`, no arch appears
-    twice and the ranks are the ones the objectives give. A fault raises
+) -> tuple[str, list[str], list[Evaluated], str]:
+    """(method, notes, records, rank_by) of a stored ``stage-K/search.json``, checked: it
+    belongs to ``space`` (its signature), every record passes :meth:`Evaluated.from_json`, no
+    arch appears twice, every record has the score it was ranked by (a file from before
+    ``rank_by`` ranked by accuracy) and the ranks are the ones the objectives give. A fault raises
     :class:`StoredRecordError` naming ``where``, with ``fix``."""
     if not isinstance(data, Mapping):
         raise StoredRecordError(f"{where} does not hold an object; {fix}")
@@ -252,15 +299,22 @@ def stored_search(
     ]
     if len({r.arch for r in records}) != len(records):
         raise StoredRecordError(f"{where} lists an architecture twice; {fix}")
+    rank_by = data.get("rank_by", "accuracy")
+    if rank_by not in RANK_BY:
+        raise StoredRecordError(f"{where}: rank_by must be one of {', '.join(RANK_BY)}; {fix}")
+    if any(r.log_likelihood is None for r in records) and rank_by == "log_likelihood":
+        raise StoredRecordError(f"{where} ranks by log_likelihood but a record has none; {fix}")
     # the ranks decide the pruning and the final choice: they must be the ones the stored
     # objectives give, not ones written by hand
-    if [r.rank for r in ranked(records)] != [r.rank for r in records]:
+    if [r.rank for r in ranked(records, rank_by)] != [r.rank for r in records]:
         raise StoredRecordError(f"{where}: the ranks do not match the objectives; {fix}")
-    return method, list(notes), records
+    return method, list(notes), records, rank_by
 
 
-def objectives(records: Sequence[Evaluated]) -> np.ndarray:
-    return np.array([[-r.accuracy, r.latency_ms] for r in records], dtype=float).reshape(-1, 2)
+def objectives(records: Sequence[Evaluated], rank_by: str = "accuracy") -> np.ndarray:
+    """(n, 2) minimisation objectives of ``records``: -score (``rank_by``), latency."""
+    rows = [[-r.score(rank_by), r.latency_ms] for r in records]
+    return np.array(rows, dtype=float).reshape(-1, 2)
 
 
 def nondominated_ranks(F: np.ndarray) -> np.ndarray:
@@ -272,13 +326,10 @@ def nondominated_ranks(F: np.ndarray) -> np.ndarray:
     return np.asarray(rank, dtype=int) + 1
 
 
-def ranked(records: Sequence[Evaluated]) -> list[Evaluated]:
-    """The records with ranks recomputed over all of them."""
-    ranks = nondominated_ranks(objectives(records))
-    return [
-        Evaluated(r.arch, r.genome, r.accuracy, r.latency_ms, r.generation, int(k))
-        for r, k in zip(records, ranks, strict=True)
-    ]
+def ranked(records: Sequence[Evaluated], rank_by: str = "accuracy") -> list[Evaluated]:
+    """The records with ranks recomputed over all of them, in (latency, ``rank_by``)."""
+    ranks = nondominated_ranks(objectives(records, rank_by))
+    return [dataclasses.replace(r, rank=int(k)) for r, k in zip(records, ranks, strict=True)]
 
 
 class _GenomeProblem(Problem):
@@ -351,15 +402,23 @@ def run_ces(
     config: CESConfig | None = None,
     *,
     seed: int,
-    known: Mapping[str, float] | None = None,
+    log_likelihood: AccuracyFn | None = None,
+    rank_by: str = "accuracy",
+    known: Mapping[str, float | tuple[float, float | None]] | None = None,
     on_generation: GenerationHook | None = None,
     progress: bool = False,
 ) -> SearchResult:
     """Run CES on ``space`` and return every evaluated architecture, ranked.
 
     ``latency`` maps genomes of ``space`` to ms; ``accuracy`` maps architectures to one-shot
-    accuracy (called once per generation with only the architectures not in ``known``).
+    accuracy and ``log_likelihood`` (optional) to their mean log-likelihood, both called once per
+    generation with only the architectures not in ``known`` (arch string -> accuracy, or
+    (accuracy, log-likelihood)). ``rank_by`` names the score the search maximises
+    (:data:`RANK_BY`); ranking by the log-likelihood needs ``log_likelihood``.
     """
+    check_rank_by(rank_by)
+    if rank_by == "log_likelihood" and log_likelihood is None:
+        raise ValueError("ranking by log_likelihood needs a log_likelihood function")
     config = config or CESConfig()
     problem = _GenomeProblem(space)
     gate = Gate(latency, window)
@@ -371,7 +430,7 @@ def run_ces(
         seed=seed,
     )
     algorithm.setup(problem, termination=("n_gen", config.generations))
-    memo = {k: float(v) for k, v in (known or {}).items()}
+    memo = {k: _known_scores(v) for k, v in (known or {}).items()}
     records: list[Evaluated] = []
     notes: list[str] = []
     bar = _progress(progress, config.generations)
@@ -392,28 +451,42 @@ def run_ces(
             keys = [str(a) for a in archs]
             fresh = [a for a, k in zip(archs, keys, strict=True) if k not in memo]
             if fresh:
-                values = np.asarray(accuracy(fresh), dtype=float).reshape(-1)
-                if len(values) != len(fresh):
-                    raise RuntimeError(
-                        f"accuracy() returned {len(values)} values for {len(fresh)} archs"
-                    )
-                memo.update({str(a): float(v) for a, v in zip(fresh, values, strict=True)})
-            acc = np.array([memo[k] for k in keys], dtype=float)
+                acc = _values(accuracy, fresh, "accuracy")
+                ll = [None] * len(fresh)
+                if log_likelihood is not None:
+                    ll = _values(log_likelihood, fresh, "log_likelihood")
+                memo.update({str(a): (x, y) for a, x, y in zip(fresh, acc, ll, strict=True)})
             lat = np.asarray(latency(X), dtype=float).reshape(-1)
-            Evaluator().eval(StaticProblem(problem, F=np.column_stack([-acc, lat])), pop)
+            batch = [
+                Evaluated(k, tuple(x.tolist()), memo[k][0], float(t), generation, 0, memo[k][1])
+                for k, x, t in zip(keys, X, lat, strict=True)
+            ]
+            score = np.array([r.score(rank_by) for r in batch], dtype=float)
+            Evaluator().eval(StaticProblem(problem, F=np.column_stack([-score, lat])), pop)
             algorithm.tell(infills=pop)
             gate.mark(X)
-            batch = [
-                Evaluated(k, tuple(x.tolist()), float(a), float(t), generation)
-                for k, x, a, t in zip(keys, X, acc, lat, strict=True)
-            ]
             records.extend(batch)
             if on_generation is not None:
                 on_generation(generation, batch, {str(a) for a in fresh})
             bar.update(1)
     finally:
         bar.close()
-    return SearchResult("ces", space, window, ranked(records), notes)
+    return SearchResult("ces", space, window, ranked(records, rank_by), notes, rank_by)
+
+
+def _known_scores(value: float | tuple[float, float | None]) -> tuple[float, float | None]:
+    """A ``known`` entry as (accuracy, log-likelihood or None)."""
+    if isinstance(value, tuple):
+        acc, ll = value
+        return float(acc), None if ll is None else float(ll)
+    return float(value), None
+
+
+def _values(fn: AccuracyFn, archs: list[Arch], what: str) -> list[float]:
+    values = np.asarray(fn(archs), dtype=float).reshape(-1)
+    if len(values) != len(archs):
+        raise RuntimeError(f"{what}() returned {len(values)} values for {len(archs)} archs")
+    return [float(v) for v in values]
 
 
 def _progress(enabled: bool, total: int):

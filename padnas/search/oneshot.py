@@ -166,6 +166,15 @@ class OneShotEvaluator:
             self._cache[key], self._loglik[key] = self._measure(arch, recalibrate)
         return self._cache[key]
 
+    def log_likelihoods(self, archs: Iterable[Arch | str]) -> np.ndarray:
+        """Mean log-likelihoods of ``archs`` (BN recalibrated), in order; from the cache for
+        those :meth:`accuracy` already measured."""
+        archs = list(archs)
+        bar = progress_bar(
+            archs, desc="one-shot eval", unit="arch", disable=not self.progress, leave=False
+        )
+        return np.array([self.log_likelihood(a) for a in bar], dtype=np.float64)
+
     def log_likelihood(self, arch: Arch | str, recalibrate: bool = True) -> float:
         """Mean log-likelihood of the true class over the same images, from the same pass as
         :meth:`evaluate` (measured then if it was not yet). A ranking score with less sampling

@@ -275,3 +275,45 @@ def test_summary_of_a_run_without_a_ceiling_says_it_is_unknown():
         "trusted is unknown"
     ]
     assert "noise ceiling: not measured" in render_summary(summary)
+
+
+def test_a_search_ranked_by_log_likelihood_keeps_both_scores_and_judges_in_its_own(
+    ceiling_on, lut_file, tmp_path, expect_error
+):
+    from scipy.stats import kendalltau
+
+    from padnas.search.ces import nondominated_ranks
+
+    out = tmp_path / "ll"
+    r = invoke(search, [*search_args(lut_file, out), "--rank-by", "log-likelihood"])
+    assert r.exit_code == 0, r.output
+    assert "ranked by one-shot log-likelihood" in r.stderr
+    assert _json(out / "config.json")["preset"]["rank_by"] == "log_likelihood"
+    stored = _json(out / "stage-2/search.json")
+    assert stored["rank_by"] == "log_likelihood"
+    records = stored["records"]
+    assert all(0 <= x["accuracy"] <= 1 and x["log_likelihood"] <= 0 for x in records)
+    F = np.array([[-x["log_likelihood"], x["latency_ms"]] for x in records])
+    assert [x["rank"] for x in records] == list(nondominated_ranks(F))
+    doc = json.loads(invoke(show, [out, "--json"]).stdout)
+    final = doc["final"]
+    assert final and all(m["one_shot_log_likelihood"] <= 0 for m in final)
+    # the final models rise in log-likelihood, the score the search ranked by
+    lls = [m["one_shot_log_likelihood"] for m in final]
+    assert lls == sorted(lls) and len(set(lls)) == len(lls)
+    block, ceiling = doc["noise_ceiling"], _json(out / CEILING)
+    assert block["rank_by"] == ceiling["rank_by"] == "log_likelihood"
+    ll = [x["log_likelihood"] for x in ceiling["records"]]
+    twin_ll = [x["twin_log_likelihood"] for x in ceiling["records"]]
+    assert block["tau"] == pytest.approx(kendalltau(ll, twin_ll).statistic)
+    acc = [x["accuracy"] for x in ceiling["records"]]
+    twin_acc = [x["twin_accuracy"] for x in ceiling["records"]]
+    assert block["accuracy_tau"] == pytest.approx(kendalltau(acc, twin_acc).statistic)
+    assert all("nats" in st and "points" not in st for st in block["steps"])
+    text = (out / "summary.txt").read_text()
+    assert "log-lik" in text and "by log-likelihood (by accuracy" in text
+    # --resume keeps the ranking it started with; another one is refused before any write
+    r = invoke(search, [*search_args(lut_file, out), "--resume"])
+    assert r.exit_code == 0 and "is finished" in r.stderr, r.output
+    r = invoke(search, [*search_args(lut_file, out), "--resume", "--rank-by", "accuracy"])
+    expect_error(r, 2, "another configuration", "rank_by", alone=False)

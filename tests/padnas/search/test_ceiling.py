@@ -81,7 +81,7 @@ def test_steps_within_the_noise_say_so_and_the_others_do_not(space):
     band = 200 * c.step_noise
     steps = c.steps(_models(0.600, 0.612, 0.660))  # A->B 1.2, B->C 4.8, A->C 6.0
     assert [(s.lower, s.upper) for s in steps] == [("A", "B"), ("B", "C"), ("A", "C")]
-    assert [round(s.points, 6) for s in steps] == [1.2, 4.8, 6.0]
+    assert [round(s.change, 6) for s in steps] == [1.2, 4.8, 6.0]
     assert all(s.band == pytest.approx(band) for s in steps)
     assert [s.within_noise for s in steps] == [True, False, False]
     assert steps[0].sentence() == (
@@ -147,3 +147,88 @@ def test_twin_seed_is_derived_and_distinct():
     assert seeds == [twin_seed(s) for s in range(50)]  # a function of the run's seed
     assert len(set(seeds)) == 50
     assert all(0 <= t < 2**32 and t != s and (t - s) % 1000 for s, t in enumerate(seeds))
+
+
+def _ll_ceiling(space, acc, twin, ll, twin_ll) -> NoiseCeiling:
+    rng = np.random.default_rng(0)
+    archs = [str(space.decode(g)) for g in space.sample_genomes(rng, len(acc))]
+    lat = list(np.linspace(40, 90, len(acc)))
+    return measure_ceiling(
+        archs,
+        lat,
+        acc,
+        twin,
+        seeds=(0, 5),
+        recal_seed=0,
+        log_likelihood=ll,
+        twin_log_likelihood=twin_ll,
+        rank_by="log_likelihood",
+    )
+
+
+def test_a_log_likelihood_search_is_judged_in_log_likelihood(space):
+    rng = np.random.default_rng(2)
+    acc, twin = rng.uniform(0.7, 0.8, 12), rng.uniform(0.7, 0.8, 12)  # unrelated rankings
+    ll = np.linspace(-0.7, -0.5, 12)
+    twin_ll = ll + rng.normal(0, 0.005, 12)
+    c = _ll_ceiling(space, acc, twin, ll, twin_ll)
+    assert c.tau == pytest.approx(kendalltau(ll, twin_ll).statistic)
+    assert c.accuracy_tau == pytest.approx(kendalltau(acc, twin).statistic)
+    block = c.summary()
+    assert block["rank_by"] == "log_likelihood" and block["tau"] == c.tau
+    sd = np.std(ll - twin_ll, ddof=1)
+    assert block["ll_step_noise"] == pytest.approx(sd)
+    assert block["log_likelihood_noise"] == pytest.approx(sd / math.sqrt(2))
+    assert block["accuracy_tau"] == c.accuracy_tau  # the accuracy's figures kept beside
+    models = [
+        {"label": "A", "one_shot_accuracy": 0.8, "one_shot_log_likelihood": -0.60},
+        {"label": "B", "one_shot_accuracy": 0.7, "one_shot_log_likelihood": -0.50},
+    ]
+    (step,) = c.steps(models)
+    assert step.unit == "nats" and step.change == pytest.approx(0.10)  # rises, though acc fell
+    assert step.band == pytest.approx(2 * sd)
+    assert step.to_json() == {
+        "from": "A",
+        "to": "B",
+        "nats": 0.1,
+        "band_nats": round(2 * sd, 4),
+        "within_noise": False,
+    }
+    assert Step.from_json(step.to_json()) == Step("A", "B", 0.1, round(2 * sd, 4), "nats")
+    assert step.sentence().startswith("A → B rises 0.100 nats, beyond the ranking noise")
+    line = describe(block)
+    assert "by log-likelihood (by accuracy" in line and "nats per model" in line
+
+
+def test_a_stored_log_likelihood_ceiling_round_trips_for_its_own_ranking_only(space):
+    c = _ll_ceiling(space, [0.5, 0.6, 0.7], [0.5, 0.7, 0.6], [-1.0, -0.9, -0.8], [-1.1, -0.8, -0.9])
+    data = c.to_json()
+    again = NoiseCeiling.from_json(
+        data, space, (0, 5), 0, where="f", fix=FIX, rank_by="log_likelihood"
+    )
+    assert again == c
+    with pytest.raises(StoredRecordError, match="not measured for a search ranked by accuracy"):
+        NoiseCeiling.from_json(data, space, (0, 5), 0, where="f", fix=FIX)
+    records = [dict(r) for r in data["records"]]
+    del records[1]["twin_log_likelihood"]
+    with pytest.raises(StoredRecordError, match="twin_log_likelihood must be a finite number"):
+        NoiseCeiling.from_json(
+            {**data, "records": records},
+            space,
+            (0, 5),
+            0,
+            where="f",
+            fix=FIX,
+            rank_by="log_likelihood",
+        )
+    bare = [{k: v for k, v in r.items() if "log_likelihood" not in k} for r in data["records"]]
+    with pytest.raises(StoredRecordError, match="a record has no log-likelihoods"):
+        NoiseCeiling.from_json(
+            {**data, "records": bare},
+            space,
+            (0, 5),
+            0,
+            where="f",
+            fix=FIX,
+            rank_by="log_likelihood",
+        )

@@ -248,3 +248,100 @@ def test_search_result_json_round_trip_and_foreign_space(basic, pruned):
     assert [r.genome for r in back.records] == [r.genome for r in res.records]
     with pytest.raises(UsageError, match="belongs to another search space; start"):
         SearchResult.from_json(data, pruned, window, where="search.json", fix="start again")
+
+
+def _log_likelihood(toy: Toy):
+    """A second score over the same genomes that disagrees with the toy's accuracy: another
+    random landscape, as a log-likelihood (<= 0)."""
+    other = Toy(toy.space, seed=1)
+
+    def score(archs) -> np.ndarray:
+        return np.log(other.accuracy(archs))
+
+    return score
+
+
+def test_ranking_by_log_likelihood_puts_its_own_front_first(basic):
+    from padnas.search.ces import objectives
+
+    toy = Toy(basic)
+    ll = _log_likelihood(toy)
+    by_acc = run_ces(basic, toy.latency, toy.accuracy, toy.window(), SMALL, seed=3)
+    by_ll = run_ces(
+        basic,
+        toy.latency,
+        toy.accuracy,
+        toy.window(),
+        SMALL,
+        seed=3,
+        log_likelihood=ll,
+        rank_by="log_likelihood",
+    )
+    assert by_ll.rank_by == "log_likelihood"
+    # both scores recorded, each the function's value for that arch
+    for r in by_ll.records:
+        assert r.accuracy == pytest.approx(toy.accuracy([r.arch])[0])
+        assert r.log_likelihood == pytest.approx(ll([r.arch])[0])
+    # ranks are pymoo's non-dominated sorting of (-log-likelihood, latency), not of accuracy
+    F = np.array([[-r.log_likelihood, r.latency_ms] for r in by_ll.records])
+    assert [r.rank for r in by_ll.records] == list(nondominated_ranks(F))
+    assert np.array_equal(by_ll.objectives(), objectives(by_ll.records, "log_likelihood"))
+    # the two rankings breed different populations from the same seed
+    assert [r.arch for r in by_ll.records] != [r.arch for r in by_acc.records]
+    assert by_ll.best().log_likelihood == max(r.log_likelihood for r in by_ll.records)
+
+
+def test_log_likelihood_ranking_needs_the_score_and_a_known_name(basic):
+    toy = Toy(basic)
+    with pytest.raises(ValueError, match="needs a log_likelihood function"):
+        run_ces(
+            basic, toy.latency, toy.accuracy, toy.window(), SMALL, seed=0, rank_by="log_likelihood"
+        )
+    with pytest.raises(UsageError, match="rank_by must be one of accuracy, log_likelihood"):
+        run_ces(basic, toy.latency, toy.accuracy, toy.window(), SMALL, seed=0, rank_by="loss")
+
+
+def test_resume_replays_a_log_likelihood_search_from_known_pairs(basic):
+    toy = Toy(basic)
+    ll = _log_likelihood(toy)
+    kw = dict(seed=4, log_likelihood=ll, rank_by="log_likelihood")
+    full = run_ces(basic, toy.latency, toy.accuracy, toy.window(), SMALL, **kw)
+    known = {r.arch: (r.accuracy, r.log_likelihood) for r in full.records if r.generation <= 3}
+    toy.calls.clear()
+    again = run_ces(basic, toy.latency, toy.accuracy, toy.window(), SMALL, known=known, **kw)
+    assert again.records == full.records
+    assert sum(toy.calls) == 3 * SMALL.pop_size
+
+
+def test_stored_log_likelihood_search_round_trips_and_refuses_forgeries(basic):
+    from padnas.search.ces import SearchResult
+
+    toy = Toy(basic)
+    window = toy.window()
+    res = run_ces(
+        basic,
+        toy.latency,
+        toy.accuracy,
+        window,
+        CESConfig(pop_size=8, generations=2),
+        seed=0,
+        log_likelihood=_log_likelihood(toy),
+        rank_by="log_likelihood",
+    )
+    data = res.to_json(stage=2)
+    assert data["rank_by"] == "log_likelihood"
+    back = SearchResult.from_json(data, basic, window, where="s.json", fix="start again")
+    assert back == res
+
+    def refused(change, match):
+        forged = {**data, "records": [dict(r) for r in data["records"]]}
+        change(forged)
+        with pytest.raises(UsageError, match=match):
+            SearchResult.from_json(forged, basic, window, where="s.json", fix="start again")
+
+    # ranks kept but claimed to come from accuracy: they no longer match the objectives
+    # (unless both rankings agree, which the toy's two landscapes do not)
+    refused(lambda d: d.update(rank_by="accuracy"), "ranks do not match the objectives")
+    refused(lambda d: d.update(rank_by="loss"), "rank_by must be one of")
+    refused(lambda d: d["records"][0].pop("log_likelihood"), "a record has none")
+    refused(lambda d: d["records"][0].update(log_likelihood=0.5), "must be a finite number <= 0")
