@@ -203,32 +203,18 @@ def test_a_log_likelihood_search_is_judged_in_log_likelihood(space):
 def test_a_stored_log_likelihood_ceiling_round_trips_for_its_own_ranking_only(space):
     c = _ll_ceiling(space, [0.5, 0.6, 0.7], [0.5, 0.7, 0.6], [-1.0, -0.9, -0.8], [-1.1, -0.8, -0.9])
     data = c.to_json()
-    again = NoiseCeiling.from_json(
-        data, space, (0, 5), 0, where="f", fix=FIX, rank_by="log_likelihood"
-    )
-    assert again == c
+
+    def load(records=None, rank_by="log_likelihood"):
+        doc = data if records is None else {**data, "records": records}
+        return NoiseCeiling.from_json(doc, space, (0, 5), 0, where="f", fix=FIX, rank_by=rank_by)
+
+    assert load() == c
     with pytest.raises(StoredRecordError, match="not measured for a search ranked by accuracy"):
-        NoiseCeiling.from_json(data, space, (0, 5), 0, where="f", fix=FIX)
+        load(rank_by="accuracy")
     records = [dict(r) for r in data["records"]]
     del records[1]["twin_log_likelihood"]
     with pytest.raises(StoredRecordError, match="twin_log_likelihood must be a finite number"):
-        NoiseCeiling.from_json(
-            {**data, "records": records},
-            space,
-            (0, 5),
-            0,
-            where="f",
-            fix=FIX,
-            rank_by="log_likelihood",
-        )
+        load(records)
     bare = [{k: v for k, v in r.items() if "log_likelihood" not in k} for r in data["records"]]
     with pytest.raises(StoredRecordError, match="a record has no log-likelihoods"):
-        NoiseCeiling.from_json(
-            {**data, "records": bare},
-            space,
-            (0, 5),
-            0,
-            where="f",
-            fix=FIX,
-            rank_by="log_likelihood",
-        )
+        load(bare)
