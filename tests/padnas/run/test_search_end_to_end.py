@@ -182,7 +182,7 @@ def test_search_scores_on_held_out_images_and_resume_keeps_them(
     # with the noise ceiling: the second supernet trains in another process, given the data
     r = cli(search, *_search_args(lut_file, out), "--eval-images", "300", "--noise-ceiling")
     assert r.exit_code == 0, r.output
-    assert "one-shot accuracy on 300 held-out images" in r.stderr
+    assert "ranked by one-shot log-likelihood on 300 held-out images" in r.stderr
     assert json.loads((out / "config.json").read_text())["preset"]["eval_images"] == 300
     rows = [json.loads(line) for line in (out / "evaluated.jsonl").read_text().splitlines()]
     # every accuracy counts correct answers among 300 images, not the 200 of the val split
