@@ -120,12 +120,7 @@ def render_ceiling(block: dict | None) -> list[str]:
         f"the same recalibration draw{scored}",
         f"  {describe(block, archs=False)}",
     ]
-    by_acc = block.get("rank_by", "accuracy") == "accuracy"
-    if (
-        by_acc
-        and block.get("eval_split") == "val"
-        and any(st["within_noise"] for st in block["steps"])
-    ):
+    if block.get("eval_split") == "val" and any(st["within_noise"] for st in block["steps"]):
         lines.append(
             f"  much of this noise is which {images} images were drawn (docs/reproduction.md, "
             '"How many images"): --eval-images 5000 scores on 5,000 held-out images instead'
