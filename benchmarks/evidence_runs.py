@@ -234,7 +234,8 @@ def spread(records: list[dict], n: int) -> list[dict]:
 def ceiling_text(blocks: list[dict | None], *, short: bool = False) -> str:
     """The noise ceiling of one or more searches (their summaries' ``noise_ceiling``), for a
     table cell: tau between seeds (mean ± std over the searches) and, unless ``short``, the seed
-    noise of one model's one-shot accuracy and of a difference of two, in points."""
+    noise of one model's one-shot score and of a difference of two (points of accuracy, or nats
+    of log-likelihood when the searches ranked by it)."""
     got = [b for b in blocks if b is not None]
     missing = len(blocks) - len(got)
     if not got:
@@ -247,9 +248,14 @@ def ceiling_text(blocks: list[dict | None], *, short: bool = False) -> str:
         tau += " by log-likelihood"
     if short:
         return f"ceiling {tau}"
-    one = 100 * np.mean([b["accuracy_noise"] for b in got])
-    two = 100 * np.mean([b["step_noise"] for b in got])
-    text = f"ceiling {tau}, ±{one:.1f} pts per model, ±{two:.1f} per difference"
+    if any(b.get("rank_by") == "log_likelihood" for b in got):
+        one = np.mean([b["log_likelihood_noise"] for b in got])
+        two = np.mean([b["ll_step_noise"] for b in got])
+        text = f"ceiling {tau}, ±{one:.3f} nats per model, ±{two:.3f} per difference"
+    else:
+        one = 100 * np.mean([b["accuracy_noise"] for b in got])
+        two = 100 * np.mean([b["step_noise"] for b in got])
+        text = f"ceiling {tau}, ±{one:.1f} pts per model, ±{two:.1f} per difference"
     return text + (f" ({missing} of {len(blocks)} not measured)" if missing else "")
 
 

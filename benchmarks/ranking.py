@@ -7,10 +7,10 @@ evaluated set (all in the latency window), train each stand-alone with the prese
 schedule and the same seed, and compute Kendall's tau (scipy) between their one-shot score (the one
 the search ranked by: accuracy, or log-likelihood; the accuracy's tau is printed beside it then)
 and stand-alone accuracy. Prints tau per seed, mean +- std over seeds, the final space's size, and
-the paper's tau beside it, and beside every tau the noise ceiling of the searches behind it (tau between two
-stage-1 supernets differing only by seed, and the seed noise of one one-shot accuracy: a tau
-against stand-alone accuracy cannot be trusted beyond it); draws one-shot vs stand-alone accuracy
-per setting.
+the paper's tau beside it, and beside every tau the noise ceiling of the searches behind it (tau
+between two stage-1 supernets differing only by seed, and the seed noise of one one-shot score: a
+tau against stand-alone accuracy cannot be trusted beyond it); draws one-shot vs stand-alone
+accuracy per setting.
 
 What it reproduces: the *direction* of Table 8 (does tau rise with M?) on Fashion-MNIST at 32x32,
 width 0.25, minutes of training; not the paper's ImageNet numbers.

@@ -102,7 +102,7 @@ def _score_key(summary: dict) -> str:
 
 def render_ceiling(block: dict | None) -> list[str]:
     """The summary's noise-ceiling lines: how far two supernets that differ only by their seed
-    agree, and, step by step, whether the final models' accuracy rises beyond that noise."""
+    agree, and, step by step, whether the final models' one-shot score rises beyond that noise."""
     if block is None:
         return [
             "noise ceiling: not measured (--no-noise-ceiling): how far this ranking can be "
@@ -226,16 +226,16 @@ def _pareto(plt, run: RunDir, summary: dict, results: Mapping[int, SearchResult]
     last = stages[-1]
     for ax, k in zip(axes[0], stages, strict=True):
         res = results[k]
-        F = res.objectives()  # in the score the search ranked by
+        F = res.objectives()  # -score (the one the search ranked by), latency
         ranks = np.array([r.rank for r in res.records])
-        lat, acc = F[:, 1], -F[:, 0]
+        lat, score = F[:, 1], -F[:, 0]
         ax.axvspan(res.window.lo, res.window.hi, color="tab:green", alpha=0.07)
-        ax.scatter(lat, acc, s=6, c="0.75", label="evaluated")
+        ax.scatter(lat, score, s=6, c="0.75", label="evaluated")
         near = ranks < MAX_RANK
-        ax.scatter(lat[near], acc[near], s=8, c="tab:blue", label=f"rank < {MAX_RANK}")
+        ax.scatter(lat[near], score[near], s=8, c="tab:blue", label=f"rank < {MAX_RANK}")
         front = np.flatnonzero(ranks == 1)
         front = front[np.argsort(lat[front])]
-        ax.plot(lat[front], acc[front], "-o", c="tab:red", ms=3, lw=1, label="Pareto front")
+        ax.plot(lat[front], score[front], "-o", c="tab:red", ms=3, lw=1, label="Pareto front")
         if k == last:
             _noise_marks(ax, summary)
             _measured_marks(ax, summary)

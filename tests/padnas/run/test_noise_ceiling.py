@@ -102,14 +102,22 @@ def test_show_json_and_summary_carry_the_ceiling(measured):
 
 
 def test_no_noise_ceiling_skips_it(ceiling_on, measured, lut_file, tmp_path, expect_error):
+    from padnas.search.ces import nondominated_ranks
+
     out = tmp_path / "off"
-    r = invoke(search, [*search_args(lut_file, out), "--no-noise-ceiling"])
+    # ...and ranks by accuracy, as the paper does, against the preset's log-likelihood
+    r = invoke(search, [*search_args(lut_file, out), "--no-noise-ceiling", "--rank-by", "accuracy"])
     assert r.exit_code == 0, r.output
     assert not (out / "stage-1/twin").exists() and not (out / CEILING).exists()
     assert _json(out / "summary.json")["noise_ceiling"] is None
     assert _json(out / "config.json")["noise_ceiling"] is None
-    assert "noise ceiling: not measured" in (out / "summary.txt").read_text()
-    # --resume continues a run as it started, whatever the preset's default
+    text = (out / "summary.txt").read_text()
+    assert "noise ceiling: not measured" in text and "log-lik" not in text
+    stored = _json(out / "stage-2/search.json")
+    F = np.array([[-x["accuracy"], x["latency_ms"]] for x in stored["records"]])
+    assert stored["rank_by"] == "accuracy"
+    assert [x["rank"] for x in stored["records"]] == list(nondominated_ranks(F))
+    # --resume continues a run as it started, whatever the preset's defaults
     r = invoke(search, [*search_args(lut_file, out), "--resume"])
     assert r.exit_code == 0 and "is finished" in r.stderr, r.output
     # ...and a run that measures its ceiling cannot be resumed without it
