@@ -5,8 +5,8 @@ that layer still has (a pruned layer with one op is a fixed gene that polynomial
 The two objectives are latency (from the LUT) and minus the one-shot score the search ranks by
 (:data:`RANK_BY`): the supernet's top-1 accuracy, or the mean log-likelihood of the true class from
 the same forward pass. On the images a CPU search can afford, the accuracy ranking is mostly which
-images were drawn, while the log-likelihood grades every image and ranks the same architectures
-with far less noise (docs/reproduction.md, "How many images"). Both are recorded either way.
+images were drawn, while the log-likelihood grades every image and two seeds' supernets agree
+more on it (docs/reproduction.md, "Ranking by log-likelihood"). Both are recorded either way.
 
 The latency window Lat_min <= latency <= Lat_max is not a penalty: candidates outside it are
 discarded while the initial population is sampled and while offspring are bred, so the supernet
