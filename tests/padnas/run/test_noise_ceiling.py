@@ -325,3 +325,33 @@ def test_a_search_ranked_by_log_likelihood_keeps_both_scores_and_judges_in_its_o
     assert r.exit_code == 0 and "is finished" in r.stderr, r.output
     r = invoke(search, [*search_args(lut_file, out), "--resume", "--rank-by", "accuracy"])
     expect_error(r, 2, "another configuration", "rank_by", alone=False)
+
+
+def test_the_second_supernet_is_not_handed_the_held_out_images(
+    ceiling_on, lut_file, tmp_path, monkeypatch
+):
+    """It only trains: the spare images (there for --eval-images) stay in the search's process,
+    while the ceiling is still measured (on the first process's data)."""
+    from padnas.data.datasets import load_data
+
+    handed = []
+    init = BackgroundTraining.__init__
+
+    def spy(self, space, data, *args, **kwargs):
+        handed.append(data)
+        init(self, space, data, *args, **kwargs)
+
+    monkeypatch.setattr(BackgroundTraining, "__init__", spy)
+    out = tmp_path / "run"
+    r = invoke(search, search_args(lut_file, out))
+    assert r.exit_code == 0, r.output
+    full = load_data("digits", TINY_PRESET.resolution, 0, TINY_PRESET.train_per_class)
+    assert full.spare_per_class > 0  # the search's own data has them
+    (data,) = handed
+    assert data.spare is None and data.spare_per_class == 0
+    assert (data.spec, len(data.train), len(data.val)) == (
+        full.spec,
+        len(full.train),
+        len(full.val),
+    )
+    assert _json(out / "summary.json")["noise_ceiling"]["archs"] >= 2
