@@ -45,18 +45,11 @@ def _saved_ceiling(saved: dict) -> bool:
     return saved.get("noise_ceiling") is not None
 
 
-def _saved_eval_images(saved: dict) -> int | None:
-    """How many held-out images a saved run scores one-shot accuracy on; a run from before the
-    option scored on its validation split (0)."""
+def _saved_preset(saved: dict, key: str, before: object) -> object:
+    """A saved run's preset field ``key``; ``before`` for a run from before the option existed
+    (eval_images: 0, the validation split; rank_by: accuracy); None without a preset."""
     preset = saved.get("preset")
-    return int(preset.get("eval_images", 0)) if isinstance(preset, dict) else None
-
-
-def _saved_rank_by(saved: dict) -> str | None:
-    """The score a saved run's search ranks by; a run from before the option ranked by
-    accuracy."""
-    preset = saved.get("preset")
-    return str(preset.get("rank_by", "accuracy")) if isinstance(preset, dict) else None
+    return preset.get(key, before) if isinstance(preset, dict) else None
 
 
 def _can_verify_now(loaded: LoadedRun, lut) -> str | None:
@@ -220,9 +213,9 @@ def search(
         if noise_ceiling is None:
             noise_ceiling = _saved_ceiling(saved)
         if eval_images is None:
-            eval_images = _saved_eval_images(saved)
+            eval_images = _saved_preset(saved, "eval_images", 0)
         if rank_by is None:
-            rank_by = _saved_rank_by(saved)
+            rank_by = _saved_preset(saved, "rank_by", "accuracy")
     plan = plan_search(
         str(lut_path),
         family=family,
