@@ -61,6 +61,15 @@ class Supernet(_Net):
             x = block[op](x)
         return self.head(x)
 
+    def infer(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
+        """``forward(x, arch)`` for a path in eval mode, each BN folded into its conv
+        (:meth:`padnas.nn.ops.ConvBNAct.infer`): the same logits to float rounding, faster.
+        One-shot evaluation scores architectures with it; training and export use ``forward``."""
+        x = self.stem.infer(x)
+        for block, op in zip(self.blocks, arch.ops, strict=True):
+            x = block[op].infer(x)
+        return self.head.infer(x)
+
     def path_modules(self, arch: Arch) -> list[nn.Module]:
         """The modules one path uses, in order (for BN recalibration and counting)."""
         return [self.stem, *(b[op] for b, op in zip(self.blocks, arch.ops, strict=True)), self.head]

@@ -139,3 +139,35 @@ def test_rounded_widths_would_have_added_residuals():
     assert {(sp.layers[j].in_chs, sp.layers[j].out_chs) for j in extra} == {(32, 16), (80, 96)}
     net = Supernet(sp, Proxy(32, 0.25), 10)
     assert not any(m.residual for j in extra for m in net.blocks[j].values())
+
+
+@pytest.mark.parametrize("family", SPACE_NAMES)
+@pytest.mark.parametrize("resolution", [32, 64])
+def test_folded_inference_gives_the_eval_mode_logits(family, resolution):
+    """``infer`` folds each BN into its conv: the logits of ``forward`` in eval mode, to float
+    rounding, for every op kind of every space (SE, h-swish, identity, kernels cropped on the
+    1x1 and 2x2 maps of a 32-px proxy), in either memory layout."""
+    sp = get_space(family)
+    net = _randomise(Supernet(sp, Proxy(resolution, 0.25), 10), 5)
+    x = torch.randn(3, 3, resolution, resolution, generator=torch.Generator().manual_seed(6))
+    rng = np.random.default_rng(7)
+    archs = [sp.sample(rng) for _ in range(3)]
+    with torch.inference_mode():
+        for arch in archs:
+            want = net(x, arch)
+            assert torch.allclose(net.infer(x, arch), want, rtol=1e-4, atol=1e-5)
+            cl = x.contiguous(memory_format=torch.channels_last)
+            assert torch.allclose(net.infer(cl, arch), want, rtol=1e-4, atol=1e-5)
+        # new running statistics (a recalibration) are folded afresh: nothing is cached
+        before = net.infer(x, archs[0])
+        net.head.conv.bn.running_mean.add_(1.0)
+        after = net.infer(x, archs[0])
+        assert not torch.allclose(after, before)
+        assert torch.allclose(after, net(x, archs[0]), rtol=1e-4, atol=1e-5)
+
+
+def test_folded_inference_refuses_batch_statistics():
+    net = Supernet(get_space("basic"), PROXY, 10).train()
+    arch = get_space("basic").sample(np.random.default_rng(0))
+    with pytest.raises(RuntimeError, match="eval mode"):
+        net.infer(torch.zeros(2, 3, 32, 32), arch)
