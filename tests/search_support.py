@@ -42,6 +42,7 @@ TINY_PRESET = replace(
     recal_batch_size=32,
     eval_batch_size=128,
     train_per_class=20,
+    eval_images=0,  # the validation split; tests of held-out scoring ask for it
 )
 
 

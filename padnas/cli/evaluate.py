@@ -42,12 +42,14 @@ Examples:
 @click.option("--data", default=None, help="Data spec [default: the one the supernet saw].")
 @click.option(
     "--split",
-    type=click.Choice(["val", "test", "holdout"]),
-    default="val",
+    type=click.Choice(["search", "val", "test", "holdout"]),
+    default="search",
     show_default=True,
-    help="val: the run's validation split; test: the test set; holdout: --holdout-images "
-    "training images no run of this proxy size trains or validates on, the same for every seed "
-    "(compare supernets of different seeds on them).",
+    help="search: the images a search with the supernet's preset scores on (the quick "
+    "preset's 2,000 held-out images, the same for every seed; the validation split where the "
+    "preset names none or the data keeps too few); val: the run's validation split (carved with "
+    "its seed); test: the test set; holdout: --holdout-images training images no run of this "
+    "proxy size trains or validates on, the same for every seed.",
 )
 @click.option(
     "--holdout-images",
@@ -90,7 +92,7 @@ def evaluate(
 
     from padnas.data.datasets import load_data
     from padnas.nn.complexity import macs_params
-    from padnas.search.oneshot import OneShotEvaluator
+    from padnas.search.oneshot import OneShotEvaluator, held_out_images
     from padnas.train.checkpoint import load_supernet
     from padnas.train.config import TrainConfig
     from padnas.train.distributed import resolve_device
@@ -105,9 +107,9 @@ def evaluate(
     chosen = [sp.validate(a) for a in archs]
     rng = np.random.default_rng(seed)
     chosen += [sp.sample(rng) for _ in range(n_random)]
-    # --split says what is scored, whatever a search's preset scored on (its eval_images)
+    # --split says what is scored; "search" resolves to what the preset's search scores on
     cfg = with_precision(TrainConfig.from_dict(meta["config"]), precision, device)
-    cfg = cfg.replace(eval_images=0)
+    searched, cfg = cfg, cfg.replace(eval_images=0)
     if recal_images is not None:
         if recal_images < 1:
             raise UsageError(f"--recal-images must be >= 1, got {recal_images}")
@@ -119,11 +121,20 @@ def evaluate(
         raise UsageError(
             f"data {bundle.spec} has {bundle.num_classes} classes, the supernet {net.num_classes}"
         )
+    if split == "search":
+        images = held_out_images(searched, bundle)
+        split, holdout_images = ("holdout", images) if images else ("val", 0)
     if split == "holdout":
         bundle = replace(bundle, val=bundle.holdout(holdout_images))
     net.to(resolve_device(device))
     ev_split = "val" if split == "holdout" else split
     ev = OneShotEvaluator.from_config(net, bundle, cfg, seed=seed, split=ev_split, progress=True)
+    score = "log-likelihood" if cfg.rank_by == "log_likelihood" else "accuracy"
+    click.echo(
+        f"scored on {len(getattr(bundle, ev_split))} {split} images of {bundle.spec}; "
+        f"a search with this supernet's preset ranks by one-shot {score}",
+        err=True,
+    )
     results = []
     for arch in chosen:
         acc = ev.evaluate(arch, recalibrate=recalibrate)
@@ -150,6 +161,7 @@ def evaluate(
             "data": bundle.spec,
             "split": split,
             "images": len(getattr(bundle, ev_split)),
+            "rank_by": cfg.rank_by,
             "recalibrated": recalibrate,
             "recal_images": cfg.recal_images if recalibrate else None,
             "precision": cfg.precision,

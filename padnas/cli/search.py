@@ -240,11 +240,19 @@ def search(
         changes["eval_images"] = eval_images
     if rank_by is not None:
         changes["rank_by"] = rank_by.replace("-", "_")
-    settings = replace(
-        plan.settings,
-        preset=plan.settings.preset.replace(**changes),
-        deterministic=deterministic,
-    )
+    from padnas.data.datasets import load_data
+    from padnas.search.oneshot import held_out_images
+
+    preset = plan.settings.preset.replace(**changes)
+    bundle = load_data(data, preset.resolution, seed, preset.train_per_class)
+    if eval_images is None and preset.eval_images and not held_out_images(preset, bundle):
+        # the preset's default, not a demand: the run records the split it really scores on
+        echo(
+            f"note: data {bundle.spec} keeps fewer than the preset's {preset.eval_images} "
+            "held-out images: one-shot scores on its validation split"
+        )
+        preset = preset.replace(eval_images=0)
+    settings = replace(plan.settings, preset=preset, deterministic=deterministic)
     # everything is checked before the first write: a refused command leaves --out as it was
     RunDir.check(out, settings.to_config(), resume=resume)
     enter_deterministic(deterministic)
@@ -265,7 +273,6 @@ def search(
             rebuild = True
     if resume:  # the stage results the run continues from, checked before anything is written
         LoadedRun(out).check_stages()
-    from padnas.data.datasets import load_data
     from padnas.train.reproducibility import platform_change, platform_record
 
     set_threads(threads)
@@ -277,9 +284,7 @@ def search(
                 f"note: the run started on another platform ({'; '.join(changed[:3])}): its "
                 "numbers can differ from an uninterrupted run's"
             )
-    preset = settings.preset
-    bundle = load_data(data, preset.resolution, seed, preset.train_per_class)
-    if preset.eval_images:  # refused here, before the first write, if the data cannot hold them
+    if preset.eval_images:  # an explicit size is refused here, before the first write
         bundle.holdout(preset.eval_images)
     run = open_run(out, settings.to_config(), resume=resume, ctx=ctx, platform=platform)
     if rebuild:

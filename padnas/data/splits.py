@@ -90,6 +90,11 @@ class DataBundle:
             )
         return self.spare(per_class)
 
+    def can_hold_out(self, images: int) -> bool:
+        """Whether :meth:`holdout` can give ``images`` images (a multiple of the classes)."""
+        per_class, extra = divmod(images, self.num_classes)
+        return self.spare is not None and not extra and 1 <= per_class <= self.spare_per_class
+
     def describe(self) -> str:
         return (
             f"{self.spec}: {self.num_classes} classes at {self.resolution}x{self.resolution}, "

@@ -439,8 +439,11 @@ class Pipeline:
     def _ceiling_block(self, models: list[dict]) -> dict | None:
         """The ``noise_ceiling`` block of the summary (None when not measured), with the cost
         of measuring it from the run's bookkeeping."""
+        from padnas.search.oneshot import held_out_images
+
         if self.ceiling is None:
             return None
+        images = held_out_images(self.s.preset, self.data)
         state = self.run.state()["done"]
         twin = state.get("train-1-twin", {})
         return {
@@ -449,6 +452,6 @@ class Pipeline:
             "twin_concurrent": twin.get("concurrent"),
             "eval_seconds": state.get("noise-ceiling", {}).get("seconds"),
             # what one-shot accuracy was measured on: the held-out images, or the val split
-            "eval_images": self.s.preset.eval_images or len(self.data.val),
-            "eval_split": "holdout" if self.s.preset.eval_images else "val",
+            "eval_images": images or len(self.data.val),
+            "eval_split": "holdout" if images else "val",
         }

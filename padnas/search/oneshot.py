@@ -86,9 +86,10 @@ class OneShotEvaluator:
     @classmethod
     def from_config(cls, supernet: Supernet, data: DataBundle, config, *, seed: int = 0, **kw):
         """Sizes from a :class:`~padnas.train.loop.TrainConfig` (recal_images, batch sizes);
-        with ``config.eval_images``, the ``val`` split is that many held-out images instead."""
-        if config.eval_images and kw.get("split", "val") == "val":
-            data = dataclasses.replace(data, val=data.holdout(config.eval_images))
+        the ``val`` split is :func:`held_out_images` held-out images instead where there are."""
+        images = held_out_images(config, data)
+        if images and kw.get("split", "val") == "val":
+            data = dataclasses.replace(data, val=data.holdout(images))
         batches = max(1, round(config.recal_images / config.recal_batch_size))
         kw.setdefault("eval_batch_size", config.eval_batch_size)
         kw.setdefault("num_workers", config.num_workers)
@@ -254,6 +255,15 @@ class OneShotEvaluator:
         idx = rng.permutation(n)[:count] if count <= n else rng.integers(0, n, count)
         batches = [idx[i : i + self.batch_size] for i in range(0, len(idx), self.batch_size)]
         return [x for x, _ in iterate_batches(train, batches, self.num_workers)]
+
+
+def held_out_images(config, data: DataBundle) -> int:
+    """How many held-out images one-shot scores of ``config`` are measured on with ``data``:
+    its ``eval_images`` where the data keeps that many (:meth:`DataBundle.can_hold_out`), else 0,
+    the validation split. A preset's size is a default that data without spare images (digits,
+    image folders) cannot follow; ``padnas search --eval-images N`` refuses such data instead."""
+    images = config.eval_images
+    return images if images and data.can_hold_out(images) else 0
 
 
 def _chunks(n: int, size: int) -> list[np.ndarray]:

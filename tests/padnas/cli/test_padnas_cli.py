@@ -69,6 +69,7 @@ def test_evaluate_random_and_given_archs(supernet_dir, cli):
     doc = json.loads(r.stdout)  # one document: the whole of stdout
     assert doc["supernet"] == str(supernet_dir) and doc["space"] == "basic"
     assert doc["data"] == "digits" and doc["split"] == "val" and doc["recalibrated"] is True
+    assert doc["rank_by"] == "log_likelihood"  # the quick preset's; digits has no held-out images
     assert doc["recal_images"] >= 1 and doc["seed"] == 0
     assert doc["precision"] == ("bf16" if torch.cuda.is_available() else "fp32")
     recs = doc["results"]

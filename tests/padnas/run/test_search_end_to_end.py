@@ -201,3 +201,71 @@ def test_search_refuses_held_out_images_the_data_does_not_have(cli, lut_file, tm
     r = cli(search, *_search_args(lut_file, out), "--eval-images", "300")
     assert r.exit_code == 2 and "data digits keeps no held-out images" in r.output
     assert not out.exists()
+
+
+def _preset_scores_on(monkeypatch, images: int) -> None:
+    """The tiny quick preset, naming ``images`` held-out images as its default scoring set."""
+    from dataclasses import replace
+
+    monkeypatch.setitem(
+        PRESETS, "quick", Preset(replace(TINY_PRESET, eval_images=images), TINY_CES)
+    )
+
+
+def _accuracy_denominators(out) -> set[int]:
+    """Which of 200 (digits' validation split) and 300 every evaluated accuracy is a count of."""
+    rows = [json.loads(line) for line in (out / "evaluated.jsonl").read_text().splitlines()]
+    return {
+        n
+        for n in (200, 300)
+        if all(abs(r["accuracy"] * n - round(r["accuracy"] * n)) < 1e-9 for r in rows)
+    }
+
+
+def test_a_presets_held_out_images_are_a_default_the_data_may_lack(
+    tiny_quick, monkeypatch, cli, lut_file, tmp_path
+):
+    # digits keeps 300 spare images at 20 a class: the preset's 300 are used...
+    _preset_scores_on(monkeypatch, 300)
+    out = tmp_path / "held"
+    r = cli(search, *_search_args(lut_file, out))
+    assert r.exit_code == 0, r.output
+    assert "on 300 held-out images" in r.stderr and "note: data" not in r.stderr
+    assert json.loads((out / "config.json").read_text())["preset"]["eval_images"] == 300
+    assert 300 in _accuracy_denominators(out)
+    # ...but not 5,000: the run says so and scores on the validation split, as it records
+    _preset_scores_on(monkeypatch, 5000)
+    out = tmp_path / "val"
+    r = cli(search, *_search_args(lut_file, out))
+    assert r.exit_code == 0, r.output
+    assert "keeps fewer than the preset's 5000 held-out images" in r.stderr
+    assert json.loads((out / "config.json").read_text())["preset"]["eval_images"] == 0
+    assert _accuracy_denominators(out) == {200}
+    # asked for on the command line, the same size is a demand: refused before any write
+    out = tmp_path / "asked"
+    r = cli(search, *_search_args(lut_file, out), "--eval-images", "5000")
+    assert r.exit_code == 2 and "held-out images must be a multiple" in r.output
+    assert not out.exists()
+
+
+def test_evaluate_scores_where_the_presets_search_scores(tiny_quick, monkeypatch, cli, tmp_path):
+    from padnas.cli import main
+
+    _preset_scores_on(monkeypatch, 300)
+    net = tmp_path / "sn"
+    r = cli(main, "supernet", "train", "--data", "digits", "--out", net)
+    assert r.exit_code == 0, r.output
+    args = ["evaluate", "--supernet", net, "--random", "3", "--json"]
+    r = cli(main, *args)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    # the search's own 300 held-out images (the same for every seed), and its ranking score
+    assert (doc["split"], doc["images"], doc["rank_by"]) == ("holdout", 300, "log_likelihood")
+    assert (
+        "scored on 300 holdout images" in r.stderr
+        and "ranks by one-shot log-likelihood" in r.stderr
+    )
+    same = json.loads(cli(main, *args, "--split", "holdout", "--holdout-images", "300").stdout)
+    assert same["results"] == doc["results"]
+    other = json.loads(cli(main, *args, "--split", "val").stdout)
+    assert other["images"] == 200 and other["results"] != doc["results"]
