@@ -260,6 +260,10 @@ def test_summary_says_when_steps_are_within_the_noise():
     assert "scored on 1000 validation images" in text
     assert "much of this noise is which 1000 images were drawn" in text
     assert "--eval-images 5000" in text
+    block["noise_ceiling"] |= {"eval_images": 2000, "eval_split": "holdout"}
+    text = render_summary(block)
+    assert "scored on 2000 held-out images" in text
+    assert "which 2000 images were drawn" in text and "--eval-images 5000" in text
     block["noise_ceiling"] |= {"eval_images": 5000, "eval_split": "holdout"}
     text = render_summary(block)
     assert "scored on 5000 held-out images" in text and "much of this noise" not in text
