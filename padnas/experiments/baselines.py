@@ -8,9 +8,13 @@ else.
 - :func:`spos_evolution` follows SPOS (Guo et al.): a population of 50, the 10 most accurate
   architectures so far as parents, 25 mutants (each gene redrawn with probability 0.1) and 25
   uniform crossovers per generation, candidates violating the constraint rejected before
-  evaluation, random fill when breeding falls short. It selects on accuracy alone; every evaluated
+  evaluation, random fill when breeding falls short. It selects on the one-shot score alone
+  (``rank_by``: accuracy, or the log-likelihood as the quick preset's CES ranks); every evaluated
   architecture is kept and ranked by non-domination afterwards for the multi-objective comparison.
 - :func:`random_search` draws uniform feasible architectures.
+
+Both take the scoring functions as :func:`~padnas.search.ces.run_ces` does: ``accuracy`` always,
+``log_likelihood`` where ``rank_by="log_likelihood"`` (both recorded).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from functools import partial
 import numpy as np
 
 from padnas.core.errors import UsageError
-from padnas.search.ces import AccuracyFn, Evaluated, SearchResult, ranked
+from padnas.search.ces import AccuracyFn, Evaluated, SearchResult, check_rank_by, ranked
 from padnas.search.window import Gate, LatencyFn, LatencyWindow, WindowError, sample_admissible
 from padnas.space import SearchSpace
 
@@ -37,22 +41,35 @@ class SPOSConfig:
     tries_per_child: int = 20
 
 
-def _evaluate(
-    space: SearchSpace,
-    gate: Gate,
-    latency: LatencyFn,
-    accuracy: AccuracyFn,
-    X: np.ndarray,
-    generation: int,
-) -> list[Evaluated]:
-    archs = [space.decode(x) for x in X]
-    acc = np.asarray(accuracy(archs), dtype=float).reshape(-1)
-    lat = np.asarray(latency(X), dtype=float).reshape(-1)
-    gate.mark(X)
-    return [
-        Evaluated(str(a), tuple(x.tolist()), float(p), float(t), generation)
-        for a, x, p, t in zip(archs, X, acc, lat, strict=True)
-    ]
+@dataclass(frozen=True)
+class _Scores:
+    """What a baseline scores architectures with, and which score it selects on."""
+
+    accuracy: AccuracyFn
+    log_likelihood: AccuracyFn | None
+    rank_by: str
+
+    def evaluate(
+        self, space: SearchSpace, gate: Gate, latency: LatencyFn, X: np.ndarray, generation: int
+    ) -> list[Evaluated]:
+        archs = [space.decode(x) for x in X]
+        acc = np.asarray(self.accuracy(archs), dtype=float).reshape(-1)
+        ll = [None] * len(archs)
+        if self.log_likelihood is not None:
+            ll = [float(v) for v in np.asarray(self.log_likelihood(archs), dtype=float)]
+        lat = np.asarray(latency(X), dtype=float).reshape(-1)
+        gate.mark(X)
+        return [
+            Evaluated(str(a), tuple(x.tolist()), float(p), float(t), generation, 0, v)
+            for a, x, p, t, v in zip(archs, X, acc, lat, ll, strict=True)
+        ]
+
+
+def _scores(accuracy: AccuracyFn, log_likelihood: AccuracyFn | None, rank_by: str) -> _Scores:
+    check_rank_by(rank_by)
+    if rank_by == "log_likelihood" and log_likelihood is None:
+        raise ValueError("ranking by log_likelihood needs a log_likelihood function")
+    return _Scores(accuracy, log_likelihood, rank_by)
 
 
 def _check_budget(budget: int) -> None:
@@ -69,9 +86,12 @@ def random_search(
     *,
     seed: int,
     batch: int = 64,
+    log_likelihood: AccuracyFn | None = None,
+    rank_by: str = "accuracy",
 ) -> SearchResult:
     """``budget`` distinct uniform random architectures inside the window, evaluated in batches."""
     _check_budget(budget)
+    scores = _scores(accuracy, log_likelihood, rank_by)
     rng = np.random.default_rng(seed)
     gate = Gate(latency, window)
     records: list[Evaluated] = []
@@ -81,11 +101,11 @@ def random_search(
         generation += 1
         want = min(batch, budget - len(records))
         X, _ = sample_admissible(gate, lambda k: space.sample_genomes(rng, k), want)
-        records += _evaluate(space, gate, latency, accuracy, X, generation)
+        records += scores.evaluate(space, gate, latency, X, generation)
         if len(X) < want:
             notes.append(f"space exhausted inside the window after {len(records)} evaluations")
             break
-    return SearchResult("random", space, window, ranked(records), notes)
+    return SearchResult("random", space, window, ranked(records, rank_by), notes, rank_by)
 
 
 def spos_evolution(
@@ -97,9 +117,12 @@ def spos_evolution(
     config: SPOSConfig | None = None,
     *,
     seed: int,
+    log_likelihood: AccuracyFn | None = None,
+    rank_by: str = "accuracy",
 ) -> SearchResult:
     """SPOS's evolutionary search with constraint-by-rejection, stopped after ``budget`` evals."""
     _check_budget(budget)
+    scores = _scores(accuracy, log_likelihood, rank_by)
     cfg = config or SPOSConfig()
     rng = np.random.default_rng(seed)
     gate = Gate(latency, window)
@@ -129,10 +152,10 @@ def spos_evolution(
     while True:
         generation += 1
         candidates = candidates[: budget - len(records)]
-        records += _evaluate(space, gate, latency, accuracy, candidates, generation)
+        records += scores.evaluate(space, gate, latency, candidates, generation)
         if len(records) >= budget:
             break
-        top = sorted(records, key=lambda r: -r.accuracy)[: cfg.top_k]
+        top = sorted(records, key=lambda r: -r.score(rank_by))[: cfg.top_k]
         parents = np.array([r.genome for r in top], dtype=np.int64)
 
         pending: set = set()
@@ -154,7 +177,7 @@ def spos_evolution(
                 for c in children:
                     gate.seen.discard(tuple(c.tolist()))
         candidates = np.stack(children)
-    return SearchResult("spos", space, window, ranked(records), notes)
+    return SearchResult("spos", space, window, ranked(records, rank_by), notes, rank_by)
 
 
 def _mutant(parents: np.ndarray, rng: np.random.Generator, highs: np.ndarray, prob: float):

@@ -345,3 +345,39 @@ def test_stored_log_likelihood_search_round_trips_and_refuses_forgeries(basic):
     refused(lambda d: d.update(rank_by="loss"), "rank_by must be one of")
     refused(lambda d: d["records"][0].pop("log_likelihood"), "a record has none")
     refused(lambda d: d["records"][0].update(log_likelihood=0.5), "must be a finite number <= 0")
+
+
+@pytest.mark.parametrize("method", ["spos", "random"])
+def test_baselines_rank_by_log_likelihood_as_ces_does(basic, method):
+    """Given a log-likelihood and ``rank_by``, a baseline records both scores, ranks by
+    pymoo's sorting of (-log-likelihood, latency), and SPOS breeds from the best by it."""
+    toy = Toy(basic)
+    ll = _log_likelihood(toy)
+    search = spos_evolution if method == "spos" else random_search
+    res = search(
+        basic,
+        toy.latency,
+        toy.accuracy,
+        toy.window(),
+        150,
+        seed=2,
+        log_likelihood=ll,
+        rank_by="log_likelihood",
+    )
+    assert res.rank_by == "log_likelihood" and res.evaluations == 150
+    for r in res.records:
+        assert r.log_likelihood == pytest.approx(ll([r.arch])[0])
+        assert r.accuracy == pytest.approx(toy.accuracy([r.arch])[0])
+    F = np.array([[-r.log_likelihood, r.latency_ms] for r in res.records])
+    assert [r.rank for r in res.records] == list(nondominated_ranks(F))
+    if method == "spos":  # selection follows the log-likelihood, not the accuracy
+        by_acc = search(basic, toy.latency, toy.accuracy, toy.window(), 150, seed=2)
+        assert [r.arch for r in res.records] != [r.arch for r in by_acc.records]
+        gens = sorted({r.generation for r in res.records})
+        first, last = (
+            np.mean([r.log_likelihood for r in res.records if r.generation == g])
+            for g in (gens[0], gens[-1])
+        )
+        assert last > first
+    with pytest.raises(ValueError, match="needs a log_likelihood function"):
+        search(basic, toy.latency, toy.accuracy, toy.window(), 10, seed=0, rank_by="log_likelihood")
