@@ -9,10 +9,15 @@ All three searches run on the same briefly trained supernet (trained once, cache
 (BN recalibrated, cached per architecture, so an architecture two methods both find is measured
 once), and the same number of supernet evaluations: CES's population x generations.
 
+Every search ranks by the quick preset's one-shot score (``rank_by``: the log-likelihood of the
+true class, or ``--rank-by accuracy`` as the paper does) on the preset's scoring images (its
+2,000 held-out images where the data keeps them).
+
 Figures:
-- hypervolume (pymoo HV) of each method's Pareto front over (-accuracy, latency), with the fixed
-  reference point (accuracy 0, latency = the window's upper end), mean +- std and median over the
-  shared seeds, and CES's ratio to each baseline;
+- hypervolume (pymoo HV) of each method's Pareto front over (-score, latency), with a fixed
+  reference point (accuracy 0, or the log-likelihood of a uniform guess, -ln(classes); latency =
+  the window's upper end), mean +- std and median over the shared seeds, and CES's ratio to each
+  baseline;
 - variance across seeds of the op distribution estimated from the archs of rank < 10 (what
   pruning uses): the last layer (Fig. 7) and the mean over layers, CES vs SPOS; and how sparse
   those distributions are (entropy / log(#ops), mean over layers and seeds; 1 = uniform);
@@ -54,7 +59,7 @@ from padnas.run.settings import PRESETS
 from padnas.search.ceiling import NoiseCeiling, describe, measure_ceiling, spread_by_latency
 from padnas.search.ceiling import twin_seed as derive_twin_seed
 from padnas.search.ces import CESConfig, SearchResult, run_ces
-from padnas.search.oneshot import OneShotEvaluator
+from padnas.search.oneshot import OneShotEvaluator, held_out_images
 from padnas.search.prune import MAX_RANK, OpDistribution
 from padnas.space import SPACE_NAMES, get_space
 from padnas.train.config import Stage
@@ -77,12 +82,16 @@ def mock_lut(family: str) -> Lut:
     return Lut({"name": "mock"}, family, space.family_signature, 224, entries)
 
 
-def cached_supernet(family: str, data, epochs: int, seed: int):
+def cached_supernet(family: str, data, epochs: int, seed: int, rank_by: str | None = None):
     quick = PRESETS["quick"].train
     preset = replace(quick, supernet_stages=(Stage(epochs, quick.supernet_stages[0].lr),))
+    # the cache is keyed by what trains the supernet: the scoring fields do not
+    trained = {k: v for k, v in preset.to_dict().items() if k not in ("rank_by", "eval_images")}
     key = hashlib.sha256(
-        json.dumps([family, data.spec, preset.to_dict(), seed], sort_keys=True).encode()
+        json.dumps([family, data.spec, trained, seed], sort_keys=True).encode()
     ).hexdigest()[:12]
+    if rank_by is not None:
+        preset = preset.replace(rank_by=rank_by)
     root = Path(os.environ.get("PADNAS_CACHE", Path.home() / ".cache" / "padnas"))
     ckpt = root / "bench" / "search_quality" / key
     net = build_supernet(get_space(family), preset, data.num_classes, seed)
@@ -110,6 +119,9 @@ def noise_ceiling(result: SearchResult, evaluator, data, epochs: int, n: int) ->
         twin_eval.accuracy(archs),
         seeds=(0, seed),
         recal_seed=evaluator.seed,
+        log_likelihood=evaluator.log_likelihoods(archs),
+        twin_log_likelihood=twin_eval.log_likelihoods(archs),
+        rank_by=result.rank_by,
     )
 
 
@@ -142,6 +154,12 @@ def main() -> None:
     )
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument(
+        "--rank-by",
+        choices=["accuracy", "log-likelihood"],
+        default=None,
+        help="the one-shot score every search ranks by [the quick preset's]",
+    )
+    ap.add_argument(
         "--ceiling-archs",
         type=int,
         default=40,
@@ -157,27 +175,42 @@ def main() -> None:
     print(f"latency: {model.describe()}; window {window} ({rule})")
     quick = PRESETS["quick"].train
     data = load_data(args.data, quick.resolution, seed=0, train_per_class=quick.train_per_class)
-    supernet, preset = cached_supernet(args.space, data, args.epochs, seed=0)
+    rank_by = args.rank_by.replace("-", "_") if args.rank_by else quick.rank_by
+    supernet, preset = cached_supernet(args.space, data, args.epochs, seed=0, rank_by=rank_by)
     evaluator = OneShotEvaluator.from_config(supernet, data, preset, seed=0)
+    images = held_out_images(preset, data)
+    print(
+        f"ranked by one-shot {rank_by} on "
+        + (f"{images} held-out images" if images else f"the {len(data.val)} validation images")
+    )
+    scores = dict(log_likelihood=evaluator.log_likelihoods, rank_by=rank_by)
     ces_cfg = CESConfig(pop_size=args.pop, generations=args.generations)
     if args.mutation_prob is not None:
         ces_cfg = replace(ces_cfg, mutation_prob=args.mutation_prob)
     print(f"CES: {ces_cfg}")
-    ref = np.array([0.0, window.hi])
+    # the worst score counted: accuracy 0, or the log-likelihood of a uniform guess
+    worst = 0.0 if rank_by == "accuracy" else -float(np.log(data.num_classes))
+    ref = np.array([-worst, window.hi])
 
     seeds = list(range(max(args.seeds, args.dist_seeds)))
     results: dict[str, list[SearchResult]] = {"ces": [], "spos": [], "random": []}
     t0 = time.perf_counter()
     for seed in seeds:
-        ces = run_ces(space, model.predict, evaluator.accuracy, window, ces_cfg, seed=seed)
+        ces = run_ces(
+            space, model.predict, evaluator.accuracy, window, ces_cfg, seed=seed, **scores
+        )
         budget = ces.evaluations
         results["ces"].append(ces)
         results["spos"].append(
-            spos_evolution(space, model.predict, evaluator.accuracy, window, budget, seed=seed)
+            spos_evolution(
+                space, model.predict, evaluator.accuracy, window, budget, seed=seed, **scores
+            )
         )
         if seed < args.seeds:
             results["random"].append(
-                random_search(space, model.predict, evaluator.accuracy, window, budget, seed=seed)
+                random_search(
+                    space, model.predict, evaluator.accuracy, window, budget, seed=seed, **scores
+                )
             )
         done = [m for m in results if len(results[m]) > seed]
         print(
@@ -228,8 +261,14 @@ def main() -> None:
         print(f"noise_ceiling_p_value: {ceiling.p_value}")
         print(f"noise_ceiling_archs: {ceiling.n}")
         print(f"noise_ceiling_seeds: {list(ceiling.seeds)}")
+        block = ceiling.summary()
+        print(f"noise_ceiling_rank_by: {ceiling.rank_by}")
+        print(f"noise_ceiling_accuracy_tau: {block['accuracy_tau']}")
         print(f"noise_ceiling_accuracy_noise_pts: {100 * ceiling.accuracy_noise:.2f}")
         print(f"noise_ceiling_step_noise_pts: {100 * ceiling.step_noise:.2f}")
+        if ceiling.rank_by == "log_likelihood":
+            print(f"noise_ceiling_ll_noise_nats: {block['log_likelihood_noise']:.4f}")
+            print(f"noise_ceiling_ll_step_noise_nats: {block['ll_step_noise']:.4f}")
     print(f"hv_ratio_ces_over_spos: {hv['ces'].mean() / hv['spos'].mean():.4f}")
     print(f"hv_ratio_ces_over_random: {hv['ces'].mean() / hv['random'].mean():.4f}")
     for m in ("ces", "spos"):
@@ -240,6 +279,8 @@ def main() -> None:
         print(f"opdist_var_ratio_spos_over_ces_{where}: {ratio:.3f}")
     for m in ("ces", "spos"):
         print(f"opdist_norm_entropy_{m}: {entropy[m]:.4f}")
+    print(f"rank_by: {rank_by}")
+    print(f"eval_images: {images or len(data.val)} ({'held-out' if images else 'validation'})")
     print(f"budget_evaluations: {ces_cfg.budget}")
     print(f"seeds: {args.seeds}")
     print(f"dist_seeds: {args.dist_seeds}")

@@ -154,11 +154,15 @@ class OneShotEvaluator:
     # ---- public -------------------------------------------------------------------------------
     def accuracy(self, archs: Iterable[Arch | str]) -> np.ndarray:
         """One-shot accuracies of ``archs`` (BN recalibrated), in order."""
+        return self._each(self.evaluate, archs)
+
+    def _each(self, measure, archs: Iterable[Arch | str]) -> np.ndarray:
+        """``measure(arch)`` of every architecture, in order, behind a progress bar."""
         archs = list(archs)
         bar = progress_bar(
             archs, desc="one-shot eval", unit="arch", disable=not self.progress, leave=False
         )
-        return np.array([self.evaluate(a) for a in bar], dtype=np.float64)
+        return np.array([measure(a) for a in bar], dtype=np.float64)
 
     def evaluate(self, arch: Arch | str, recalibrate: bool = True) -> float:
         """Accuracy of one architecture; ``recalibrate=False`` keeps the training statistics."""
@@ -172,11 +176,7 @@ class OneShotEvaluator:
     def log_likelihoods(self, archs: Iterable[Arch | str]) -> np.ndarray:
         """Mean log-likelihoods of ``archs`` (BN recalibrated), in order; from the cache for
         those :meth:`accuracy` already measured."""
-        archs = list(archs)
-        bar = progress_bar(
-            archs, desc="one-shot eval", unit="arch", disable=not self.progress, leave=False
-        )
-        return np.array([self.log_likelihood(a) for a in bar], dtype=np.float64)
+        return self._each(self.log_likelihood, archs)
 
     def log_likelihood(self, arch: Arch | str, recalibrate: bool = True) -> float:
         """Mean log-likelihood of the true class over the same images, from the same pass as
