@@ -136,11 +136,11 @@ latencies of 10,000 random architectures of the space, printed at start."""
     "--eval-images",
     type=click.IntRange(min=0),
     default=None,
-    help="Measure one-shot accuracy on this many held-out images (a multiple of the classes; "
+    help="Measure one-shot scores on this many held-out images (a multiple of the classes; "
     "training images no run of the proxy size sees, the same for every seed) instead of the "
-    "1,000-image validation split: a ranking that depends less on which images were drawn, for "
-    "about 0.14 s of CPU per 1,000 images and evaluation on the quick proxy [default: the "
-    "preset's; 0 = the validation split].",
+    "validation split: a ranking that depends less on which images were drawn, for about 0.06 s "
+    "per 1,000 images and evaluation on the quick proxy (2 threads) [default: the preset's, 2,000 "
+    "for quick where the data keeps them; 0 = the validation split].",
 )
 @click.option(
     "--rank-by",

@@ -41,9 +41,10 @@ class TrainConfig:
     recal_batch_size: int = 250
     #: one-shot accuracy during a search is measured on this many held-out images (training
     #: images no run of the proxy size trains or validates on, the same for every seed:
-    #: DataBundle.holdout) instead of the validation split; 0 = the validation split. On 1,000
-    #: images the same supernet ranks 40 architectures with Kendall tau 0.08 between two image
-    #: draws (docs/reproduction.md, "How many images")
+    #: DataBundle.holdout) instead of the validation split, where the data keeps that many
+    #: (padnas.search.oneshot.held_out_images); 0 = the validation split. On 1,000 images the
+    #: same supernet ranks 40 architectures with Kendall tau 0.08 between two image draws
+    #: (docs/reproduction.md, "How many images")
     eval_images: int = 0
     #: the one-shot score a search ranks by (padnas.search.ces.RANK_BY): "accuracy" (top-1) or
     #: "log_likelihood" (mean log-likelihood of the true class, from the same pass). Two seeds'
