@@ -230,5 +230,8 @@ def test_holdout_sizes_are_checked_and_uncapped_sets_have_none(tmp_path):
         message = rf"multiple of the 10 classes between 10 and 2500 .*{bad}"
         with pytest.raises(DataError, match=message):
             capped.holdout(bad)
+        assert not capped.can_hold_out(bad)  # what a preset's default falls back on
+    assert capped.can_hold_out(10) and capped.can_hold_out(2500)
+    assert not load_data("digits", 16, seed=0).can_hold_out(100)
     with pytest.raises(DataError, match=r"keeps no held-out images.*--split val"):
         load_data("digits", 16, seed=0).holdout(100)
