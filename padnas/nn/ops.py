@@ -123,7 +123,7 @@ class ConvBNAct(nn.Sequential):
         """Eval-mode output with the BN folded into the conv (its running statistics become a
         scale of the conv weight and a bias), the activation applied in place: the same values
         as ``self(x)`` in eval mode to float rounding, in one conv instead of conv + BN. On the
-        quick preset's supernet one-shot evaluation's forward pass ran 1.8x faster
+        quick preset's supernet one-shot evaluation's forward pass ran about 2x faster
         (``benchmarks/oneshot_speed.py``). Running statistics only: refused in train mode."""
         conv, bn, act = self
         if bn.training:

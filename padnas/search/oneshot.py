@@ -7,7 +7,7 @@ architecture, the BN layers *on its path* are therefore reset and re-estimated a
 (``momentum=None``) over a fixed, seeded set of training images forwarded in train mode, as OFA
 does; then validation accuracy is measured in eval mode, through
 :meth:`~padnas.nn.supernet.Supernet.infer` (each BN folded into its conv: the eval-mode logits
-to float rounding, the pass 1.8-2x faster on CPU; ``benchmarks/oneshot_speed.py``).
+to float rounding, the pass about 2x faster on CPU; ``benchmarks/oneshot_speed.py``).
 
 Built for many evaluations in a row (a search makes thousands): the recalibration images and, for
 in-memory data, the validation images are materialised once as tensors on the supernet's device;
