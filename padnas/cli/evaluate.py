@@ -129,10 +129,9 @@ def evaluate(
     net.to(resolve_device(device))
     ev_split = "val" if split == "holdout" else split
     ev = OneShotEvaluator.from_config(net, bundle, cfg, seed=seed, split=ev_split, progress=True)
-    score = "log-likelihood" if cfg.rank_by == "log_likelihood" else "accuracy"
     click.echo(
         f"scored on {len(getattr(bundle, ev_split))} {split} images of {bundle.spec}; "
-        f"a search with this supernet's preset ranks by one-shot {score}",
+        f"a search with this supernet's preset ranks by one-shot {cfg.rank_by.replace('_', '-')}",
         err=True,
     )
     results = []

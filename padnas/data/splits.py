@@ -76,19 +76,18 @@ class DataBundle:
         which images were drawn (docs/reproduction.md, "How many images"); two supernets of
         different seeds also carve different validation splits. A held-out split scores them on
         the same, larger set."""
-        per_class, extra = divmod(images, self.num_classes)
         if self.spare is None or self.spare_per_class < 1:
             raise DataError(
                 f"data {self.spec} keeps no held-out images: only in-memory sets capped by a "
                 "preset's train_per_class (fashion, mnist5k, digits) have them; use --split val"
             )
-        if images < self.num_classes or extra or per_class > self.spare_per_class:
+        if not self.can_hold_out(images):
             raise DataError(
                 f"held-out images must be a multiple of the {self.num_classes} classes between "
                 f"{self.num_classes} and {self.num_classes * self.spare_per_class} for "
                 f"{self.spec} at this proxy size, not {images}"
             )
-        return self.spare(per_class)
+        return self.spare(images // self.num_classes)
 
     def can_hold_out(self, images: int) -> bool:
         """Whether :meth:`holdout` can give ``images`` images (a multiple of the classes)."""

@@ -25,7 +25,7 @@ from functools import partial
 import numpy as np
 
 from padnas.core.errors import UsageError
-from padnas.search.ces import AccuracyFn, Evaluated, SearchResult, check_rank_by, ranked
+from padnas.search.ces import AccuracyFn, Evaluated, SearchResult, check_scoring, ranked
 from padnas.search.window import Gate, LatencyFn, LatencyWindow, WindowError, sample_admissible
 from padnas.space import SearchSpace
 
@@ -66,9 +66,7 @@ class _Scores:
 
 
 def _scores(accuracy: AccuracyFn, log_likelihood: AccuracyFn | None, rank_by: str) -> _Scores:
-    check_rank_by(rank_by)
-    if rank_by == "log_likelihood" and log_likelihood is None:
-        raise ValueError("ranking by log_likelihood needs a log_likelihood function")
+    check_scoring(rank_by, log_likelihood)
     return _Scores(accuracy, log_likelihood, rank_by)
 
 

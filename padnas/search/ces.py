@@ -107,6 +107,14 @@ def check_rank_by(rank_by: str) -> str:
     return rank_by
 
 
+def check_scoring(rank_by: str, log_likelihood: AccuracyFn | None) -> None:
+    """What a search needs to rank by ``rank_by``: a known score (:func:`check_rank_by`) and,
+    for the log-likelihood, a function that measures it (else ValueError)."""
+    check_rank_by(rank_by)
+    if rank_by == "log_likelihood" and log_likelihood is None:
+        raise ValueError("ranking by log_likelihood needs a log_likelihood function")
+
+
 @dataclass(frozen=True)
 class Evaluated:
     """One evaluated architecture with its objectives; ``rank`` 0 means not ranked yet.
@@ -416,9 +424,7 @@ def run_ces(
     (accuracy, log-likelihood)). ``rank_by`` names the score the search maximises
     (:data:`RANK_BY`); ranking by the log-likelihood needs ``log_likelihood``.
     """
-    check_rank_by(rank_by)
-    if rank_by == "log_likelihood" and log_likelihood is None:
-        raise ValueError("ranking by log_likelihood needs a log_likelihood function")
+    check_scoring(rank_by, log_likelihood)
     config = config or CESConfig()
     problem = _GenomeProblem(space)
     gate = Gate(latency, window)
