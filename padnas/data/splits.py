@@ -79,7 +79,8 @@ class DataBundle:
         if self.spare is None or self.spare_per_class < 1:
             raise DataError(
                 f"data {self.spec} keeps no held-out images: only in-memory sets capped by a "
-                "preset's train_per_class (fashion, mnist5k, digits) have them; use --split val"
+                "preset's train_per_class (fashion, mnist5k, digits) have them; score on the "
+                "validation split (padnas evaluate --split val, padnas search --eval-images 0)"
             )
         if not self.can_hold_out(images):
             raise DataError(

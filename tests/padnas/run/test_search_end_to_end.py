@@ -200,6 +200,7 @@ def test_search_refuses_held_out_images_the_data_does_not_have(cli, lut_file, tm
     out = tmp_path / "run"
     r = cli(search, *_search_args(lut_file, out), "--eval-images", "300")
     assert r.exit_code == 2 and "data digits keeps no held-out images" in r.output
+    assert "padnas search --eval-images 0" in r.output  # the fix for this command, too
     assert not out.exists()
 
 
