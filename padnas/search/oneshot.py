@@ -16,7 +16,10 @@ evaluating never changes the supernet's values (it does switch it to the channel
 which runs the proxy nets' small depthwise convolutions about 3x faster on CPU); results are
 cached per architecture string and the cache is dropped as soon as the supernet's parameters
 change (their version counters move whenever an optimiser step or ``load_state_dict`` writes
-them) or a different supernet is assigned.
+them) or a different supernet is assigned. With in-memory images the outputs of each evaluated
+path prefix are kept too (:mod:`padnas.search.prefix_cache`, within ``prefix_cache_mb``), so an
+architecture starts where its longest evaluated prefix ends: the same values, fewer layers run
+(``benchmarks/prefix_cache.py``).
 """
 
 from __future__ import annotations
@@ -33,10 +36,15 @@ from padnas.core.progress import progress_bar
 from padnas.data.datasets import DataBundle, Split, iterate_batches
 from padnas.data.loader import BatchFeeder
 from padnas.nn.supernet import Supernet
+from padnas.search.prefix_cache import PrefixCache, PrefixOutputs
 from padnas.space import Arch
 from padnas.train.precision import precision_of
 
 _BN = nn.modules.batchnorm._BatchNorm
+
+#: memory for the outputs of evaluated path prefixes (padnas.search.prefix_cache); a full path of
+#: the quick preset's supernet at 5,000 held-out images holds about 200 MB
+PREFIX_CACHE_MB = 1024
 
 
 class OneShotEvaluator:
@@ -62,6 +70,7 @@ class OneShotEvaluator:
         progress: bool = False,
         channels_last: bool = True,
         precision: str = "fp32",
+        prefix_cache_mb: int = PREFIX_CACHE_MB,
     ) -> None:
         if recal_batches < 1 or batch_size < 1:
             raise ValueError("recal_batches and batch_size must be at least 1")
@@ -77,6 +86,7 @@ class OneShotEvaluator:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.precision = precision  # recalibration and accuracy run under the same autocast
         self._recal_cpu = self._recal_images(data.train, recal_batches * batch_size, seed)
+        self._prefixes = PrefixCache(prefix_cache_mb << 20)
         self._device: torch.device | None = None
         self._feed: BatchFeeder | None = None
         self._laid_out: int | None = None
@@ -118,6 +128,7 @@ class OneShotEvaluator:
         """Forget every cached accuracy (called automatically when the weights change)."""
         self._cache: dict[tuple[str, bool], float] = {}
         self._loglik: dict[tuple[str, bool], float] = {}
+        self._prefixes.clear()
         self._fingerprint = self._weights_fingerprint()
 
     @property
@@ -128,6 +139,11 @@ class OneShotEvaluator:
     @property
     def cache_size(self) -> int:
         return len(self._cache)
+
+    @property
+    def prefix_cache_bytes(self) -> int:
+        """Memory the kept outputs of evaluated path prefixes hold now."""
+        return self._prefixes.nbytes
 
     def _weights_fingerprint(self) -> tuple:
         net = self._supernet
@@ -144,6 +160,7 @@ class OneShotEvaluator:
         device = next(self._supernet.parameters()).device
         if device != self._device:
             self._device, self._feed = device, None
+            self._prefixes.clear()
             self._recal = [self._images(b) for b in self._recal_cpu]
             split = getattr(self.data, self.split_name)
             self._val = self._materialise(split) if split.in_memory else None
@@ -158,11 +175,17 @@ class OneShotEvaluator:
 
     def _each(self, measure, archs: Iterable[Arch | str]) -> np.ndarray:
         """``measure(arch)`` of every architecture, in order, behind a progress bar."""
-        archs = list(archs)
+        archs = [self._supernet.space.validate(a) for a in archs]
+        # In the order of their ops, so that architectures sharing a prefix follow each other
+        # while its outputs are kept; the values do not depend on the order.
+        order = sorted(range(len(archs)), key=lambda i: archs[i].ops)
         bar = progress_bar(
-            archs, desc="one-shot eval", unit="arch", disable=not self.progress, leave=False
+            order, desc="one-shot eval", unit="arch", disable=not self.progress, leave=False
         )
-        return np.array([measure(a) for a in bar], dtype=np.float64)
+        values = np.empty(len(archs), dtype=np.float64)
+        for i in bar:
+            values[i] = measure(archs[i])
+        return values
 
     def evaluate(self, arch: Arch | str, recalibrate: bool = True) -> float:
         """Accuracy of one architecture; ``recalibrate=False`` keeps the training statistics."""
@@ -190,19 +213,28 @@ class OneShotEvaluator:
     def _measure(self, arch: Arch, recalibrate: bool) -> tuple[float, float]:
         net = self._supernet
         was_training = net.training
-        # Only the path's modules run, so only they switch mode: walking the whole supernet's
+        ops = tuple(arch.ops)
+        # Start after the longest prefix already evaluated (its outputs are exact: see
+        # padnas.search.prefix_cache); streamed evaluation data is never kept.
+        kept_ops, kept = (-1, None)
+        if self._val is not None:
+            kept_ops, kept = self._prefixes.longest(recalibrate, ops)
+        start = kept_ops + 1  # path modules (the stem, then one per layer) not to run again
+        # Only these modules run, so only they switch mode: walking the whole supernet's
         # ~2,000 modules twice per architecture took a third of a quick-preset evaluation.
-        path = net.path_modules(arch)
-        bns = [m for mod in path for m in mod.modules() if isinstance(m, _BN)]
+        todo = net.path_modules(arch)[start:]
+        bns = [m for mod in todo for m in mod.modules() if isinstance(m, _BN)]
         saved = [
             (bn.momentum, bn.running_mean, bn.running_var, bn.num_batches_tracked) for bn in bns
         ]
-        for mod in path:
+        for mod in todo:
             mod.eval()
+        keep = self._val is not None and self._prefixes.budget_bytes > 0
         autocast = precision_of(self.precision, self._device).autocast()
         try:
             # fresh BN buffers are inference tensors, put back afterwards
             with torch.inference_mode(), autocast:
+                recal_outputs = None
                 if recalibrate:
                     for bn in bns:
                         # Fresh buffers rather than in-place resets: the saved ones are put back.
@@ -211,36 +243,41 @@ class OneShotEvaluator:
                         bn.num_batches_tracked = torch.zeros_like(bn.num_batches_tracked)
                         bn.momentum = None  # cumulative (exact) average over the batches
                         bn.train()
-                    for x in self._recal:
-                        net(x, arch)
+                    images = kept.recal if kept is not None else self._recal
+                    _, recal_outputs = _run(todo, images, nn.Module.__call__, keep)
                     for bn in bns:
                         bn.eval()
-                return self._accuracy(arch)
+                if self._val is None:
+                    return self._streamed_scores(arch)
+                images = kept.scored if kept is not None else [x for x, _ in self._val]
+                # BN folded: the eval-mode logits, in fewer ops
+                logits, outputs = _run(todo, images, _infer, keep)
+                if keep:
+                    # after the stem and each layer but the last (no architecture extends it)
+                    for k in range(len(ops) - start):
+                        recal = recal_outputs[k] if recalibrate else None
+                        prefix = PrefixOutputs(recal, outputs[k])
+                        self._prefixes.put(recalibrate, ops[: start + k], prefix)
+                return _scores(zip(logits, (y for _, y in self._val), strict=True))
         finally:
             for bn, (momentum, mean, var, count) in zip(bns, saved, strict=True):
                 bn.momentum, bn.running_mean, bn.running_var = momentum, mean, var
                 bn.num_batches_tracked = count
-            for mod in path:
+            for mod in todo:
                 mod.train(was_training)
 
-    def _accuracy(self, arch: Arch) -> tuple[float, float]:
-        """(top-1 accuracy, mean log-likelihood of the true class) on the evaluation split."""
-        net, correct, total, loglik = self._supernet, 0, 0, 0.0
-        if self._val is not None:
-            batches = self._val
-        else:
-            split = getattr(self.data, self.split_name)
-            if self._feed is None:  # workers that live across architectures (padnas.data.loader)
-                pin = self._device.type == "cuda"
-                self._feed = BatchFeeder(split, self.num_workers, pin_memory=pin)
-            batches = self._feed(_chunks(len(split), self.eval_batch_size))
-        for x, y in batches:
-            x, y = self._images(x), y.to(self._device, non_blocking=True)
-            out = net.infer(x, arch)  # BN folded: the eval-mode logits, in fewer ops
-            correct += int((out.argmax(1) == y).sum())
-            loglik -= float(F.cross_entropy(out.float(), y, reduction="sum"))
-            total += len(y)
-        return correct / max(total, 1), loglik / max(total, 1)
+    def _streamed_scores(self, arch: Arch) -> tuple[float, float]:
+        """:func:`_scores` of the evaluation split fed from storage, batch by batch."""
+        split = getattr(self.data, self.split_name)
+        if self._feed is None:  # workers that live across architectures (padnas.data.loader)
+            pin = self._device.type == "cuda"
+            self._feed = BatchFeeder(split, self.num_workers, pin_memory=pin)
+        batches = self._feed(_chunks(len(split), self.eval_batch_size))
+        net = self._supernet
+        return _scores(
+            (net.infer(self._images(x), arch), y.to(self._device, non_blocking=True))
+            for x, y in batches
+        )
 
     def _materialise(self, split: Split) -> list[tuple[torch.Tensor, torch.Tensor]]:
         out = []
@@ -268,6 +305,34 @@ def held_out_images(config, data: DataBundle) -> int:
 
 def _chunks(n: int, size: int) -> list[np.ndarray]:
     return [np.arange(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _infer(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return module.infer(x)
+
+
+def _run(modules, inputs, step, keep: bool) -> tuple[list, list[list[torch.Tensor]]]:
+    """Each input batch through ``modules`` in turn (``step(module, x)``), batch by batch as
+    :meth:`Supernet.forward` runs them: (the last module's outputs, and where ``keep`` the
+    outputs after each of the others, per module a list over batches)."""
+    last, kept = [], [[] for _ in modules[:-1]]
+    for x in inputs:
+        for k, module in enumerate(modules[:-1]):
+            x = step(module, x)
+            if keep:
+                kept[k].append(x)
+        last.append(step(modules[-1], x))
+    return last, kept
+
+
+def _scores(batches) -> tuple[float, float]:
+    """(top-1 accuracy, mean log-likelihood of the true class) of (logits, labels) batches."""
+    correct, total, loglik = 0, 0, 0.0
+    for out, y in batches:
+        correct += int((out.argmax(1) == y).sum())
+        loglik -= float(F.cross_entropy(out.float(), y, reduction="sum"))
+        total += len(y)
+    return correct / max(total, 1), loglik / max(total, 1)
 
 
 def evaluate_model(

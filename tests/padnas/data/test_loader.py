@@ -84,6 +84,7 @@ def test_training_and_evaluation_with_workers_equal_without(folder, tmp_path):
             net, folder, cfg.replace(recal_images=8, recal_batch_size=8, eval_batch_size=3)
         )
         accs.append([ev.evaluate(arch), ev.evaluate(sp.sample(np.random.default_rng(2)))])
+        assert ev.prefix_cache_bytes == 0  # streamed images: no prefix outputs kept
     for k in states[0]:
         assert torch.equal(states[0][k], states[1][k]), k
     assert accs[0] == accs[1]

@@ -140,3 +140,52 @@ def test_recalibration_matches_a_child_with_exact_batch_statistics(trained):
     with torch.no_grad():
         child(ev.recal_images[0].to(memory_format=torch.channels_last))
     assert evaluate_model(child, data.val, batch_size=500) == ev.evaluate(arch)
+
+
+def _sharing_prefixes(space, base, rng, count):
+    """Architectures that differ from ``base`` from a random layer on (prefixes of any length)."""
+    out = []
+    for _ in range(count):
+        other = space.sample(rng)
+        cut = int(rng.integers(0, len(base.ops)))
+        out.append(space.validate("-".join(base.ops[:cut] + other.ops[cut:])))
+    return out
+
+
+@pytest.mark.parametrize("budget_mb", [1024, 1])
+def test_kept_prefix_outputs_change_no_value(trained, budget_mb):
+    """Starting an architecture where an evaluated prefix ends gives the values a full pass
+    gives, bit for bit, in any order, with the training statistics too, and whatever the budget
+    evicts (1 MB holds a few deep layers' outputs of the 500 validation images)."""
+    net, data, archs = trained
+    rng = np.random.default_rng(4)
+    shared = _sharing_prefixes(net.space, archs[0], rng, 6) + _sharing_prefixes(
+        net.space, archs[1], rng, 4
+    )
+    plain = _evaluator(net, data, prefix_cache_mb=0)
+    ll = plain.log_likelihoods(shared)
+    acc = plain.accuracy(shared)
+    untouched = [plain.evaluate(a, recalibrate=False) for a in shared[:4]]
+    assert plain.prefix_cache_bytes == 0
+    ev = _evaluator(net, data, prefix_cache_mb=budget_mb)
+    order = rng.permutation(len(shared))
+    assert np.array_equal(ev.log_likelihoods([shared[i] for i in order]), ll[order])
+    assert np.array_equal(ev.accuracy(shared), acc)
+    assert [ev.evaluate(a, recalibrate=False) for a in shared[:4]] == untouched
+    assert 0 < ev.prefix_cache_bytes <= budget_mb << 20
+
+
+def test_kept_prefix_outputs_are_dropped_when_the_weights_change(trained):
+    net, data, archs = trained
+    rng = np.random.default_rng(5)
+    first, second = _sharing_prefixes(net.space, archs[2], rng, 2)
+    ev = _evaluator(net, data)
+    ev.evaluate(first)
+    assert ev.prefix_cache_bytes > 0
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
+    try:
+        with torch.no_grad():
+            net.stem[0].weight.mul_(-0.5)  # every kept prefix output is stale now
+        assert ev.evaluate(second) == _evaluator(net, data, prefix_cache_mb=0).evaluate(second)
+    finally:
+        net.load_state_dict(saved)
