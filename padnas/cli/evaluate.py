@@ -46,7 +46,7 @@ Examples:
     default="search",
     show_default=True,
     help="search: the images a search with the supernet's preset scores on (the quick "
-    "preset's 2,000 held-out images, the same for every seed; the validation split where the "
+    "preset's 5,000 held-out images, the same for every seed; the validation split where the "
     "preset names none or the data keeps too few); val: the run's validation split (carved with "
     "its seed); test: the test set; holdout: --holdout-images training images no run of this "
     "proxy size trains or validates on, the same for every seed.",

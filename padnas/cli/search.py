@@ -139,8 +139,8 @@ latencies of 10,000 random architectures of the space, printed at start."""
     help="Measure one-shot scores on this many held-out images (a multiple of the classes; "
     "training images no run of the proxy size sees, the same for every seed) instead of the "
     "validation split: a ranking that depends less on which images were drawn, for about 0.06 s "
-    "per 1,000 images and evaluation on the quick proxy (2 threads) [default: the preset's, 2,000 "
-    "for quick where the data keeps them; 0 = the validation split].",
+    "per 1,000 images and evaluation on the quick proxy (one thread, evaluated prefixes kept) "
+    "[default: the preset's, 5,000 for quick where the data keeps them; 0 = the validation split].",
 )
 @click.option(
     "--rank-by",

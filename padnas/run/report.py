@@ -26,8 +26,9 @@ from padnas.search.ces import SearchResult
 from padnas.search.prune import MAX_RANK, OpDistribution
 from padnas.space import SearchSpace
 
-#: the held-out images the summary suggests when steps are lost in the noise of fewer: where two
-#: seeds' supernets order random architectures with tau 0.52 by log-likelihood (0.45 at 2,000;
+#: the held-out images the summary suggests when steps are lost in the noise of fewer (the quick
+#: preset's size): where two seeds' supernets order random architectures with tau 0.52 by
+#: log-likelihood (0.45 at 2,000; 0.54 at 20,000: beyond it the seed's noise is left;
 #: docs/reproduction.md, "How many images")
 MORE_IMAGES = 5000
 
