@@ -290,8 +290,7 @@ def search(
     if rebuild:
         run.unmark("final")
     mode = ", deterministic" if deterministic else ""
-    score = "log-likelihood" if preset.rank_by == "log_likelihood" else "accuracy"
-    scored = f", ranked by one-shot {score}"
+    scored = f", ranked by one-shot {preset.rank_by.replace('_', '-')}"
     if preset.eval_images:
         scored += f" on {preset.eval_images} held-out images"
     echo(f"data: {bundle.describe()}{scored}, {prec}, {ctx.world_size} process(es){mode}")
