@@ -65,6 +65,7 @@ def rank_setting(run, picks: list[dict], alone: list[float]) -> dict:
         "archs": [r["arch"] for r in picks],
         "latency_ms": [r["latency_ms"] for r in picks],
         "one_shot": one_shot,
+        "score": score,
         "standalone": alone,
         "search_seconds": run.seconds(),
         "noise_ceiling": run.ceiling(),
@@ -110,13 +111,17 @@ def plot(rows: list[dict], stages: list[int], path: Path) -> None:
     for ax, m in zip(axes[0], stages, strict=True):
         taus = [r["tau"] for r in rows if r["stages"] == m]
         for r in (r for r in rows if r["stages"] == m):
-            ax.scatter(r["one_shot"], r["standalone"], s=14, label=f"seed {r['seed']}")
+            # the score tau is measured on (older rows kept only the accuracy)
+            ax.scatter(
+                r.get("score", r["one_shot"]), r["standalone"], s=14, label=f"seed {r['seed']}"
+            )
         ceiling = ceiling_text([r["noise_ceiling"] for r in rows if r["stages"] == m], short=True)
         ax.set_title(
             f"{METHODS[m]} (M={m}): tau {np.mean(taus):.2f} ± {np.std(taus):.2f}\n{ceiling}",
             fontsize=9,
         )
-        ax.set_xlabel("one-shot accuracy (val)")
+        scores = {r.get("rank_by", "accuracy") if "score" in r else "accuracy" for r in rows}
+        ax.set_xlabel(f"one-shot {' / '.join(sorted(scores)).replace('_', '-')} (search's images)")
         ax.set_ylabel("stand-alone accuracy (test)")
         ax.legend(fontsize=7)
     fig.tight_layout()
