@@ -11,7 +11,7 @@ once), and the same number of supernet evaluations: CES's population x generatio
 
 Every search ranks by the quick preset's one-shot score (``rank_by``: the log-likelihood of the
 true class, or ``--rank-by accuracy`` as the paper does) on the preset's scoring images (its
-2,000 held-out images where the data keeps them).
+5,000 held-out images where the data keeps them).
 
 Figures:
 - hypervolume (pymoo HV) of each method's Pareto front over (-score, latency), with a fixed
