@@ -90,7 +90,7 @@ PRESETS: dict[str, Preset] = {
             # the validation split: two seeds' supernets then order 40 random architectures
             # with tau 0.52 +- 0.12 by log-likelihood over four draws (0.37 +- 0.12 at 1,000,
             # 0.45 +- 0.02 at 2,000; 0.54 at 20,000, the supernets' own noise). Keeping the
-            # outputs of evaluated path prefixes fits them in the main job's 5 minutes (254 s;
+            # outputs of evaluated path prefixes fits them in the main job's 5 minutes (251 s;
             # 288 s without); data without that many spare images falls back to its
             # validation split (docs/reproduction.md, "How many images")
             eval_images=5000,
