@@ -5,20 +5,23 @@ supernets that differ only by their seed (``--seeds``, default 0 and 1), side by
 each, evaluates the same ``--archs`` random architectures on both (``padnas evaluate --random N
 --seed S``, same BN recalibration draw) and reports
 
-- Kendall's tau (scipy) between the two supernets' one-shot accuracies: the noise ceiling of any
-  ranking the supernet gives (the issue's figure: 0.20 for the quick preset);
+- Kendall's tau (scipy) between the two supernets' one-shot log-likelihoods (the score the quick
+  preset ranks by) and accuracies: the noise ceiling of any ranking the supernet gives (the
+  issue's figure: 0.20 by accuracy for the quick preset of its day);
 - the noise of one one-shot accuracy: std of the per-architecture differences / sqrt(2);
 - the spread of accuracy across architectures, and its ratio to that noise;
 - CPU seconds of training and evaluation (user + system of the child processes), and tau per
   CPU minute.
 
 Candidates are given as ``NAME:opt=value,opt=value`` with the options of ``padnas supernet
-train`` (epochs, lr, resolution, width-mult, batch-size), e.g. ``res64:resolution=64``. The
+train`` (epochs, lr, resolution, dropped-strides, width-mult, batch-size, sampler,
+warmup-epochs), e.g. ``res64:resolution=64`` or ``drop2:dropped-strides=2``. The
 supernets live under ``--out`` and are reused when already trained (the CLI resumes); pass
 ``--fresh`` to retrain. Run on an otherwise idle machine: CPU seconds are what is compared.
 
     python benchmarks/proxy_candidates.py base: res64:resolution=64 [--archs 40] [--eval-seed 7]
-        [--holdout-images 20000]   # both seeds scored on the same held-out images
+        [--holdout-images 20000]   # both seeds scored on these many held-out images instead
+                                   # of the preset's search images (5,000 held-out)
 """
 
 from __future__ import annotations
@@ -65,16 +68,34 @@ def train_pair(name, args, seeds, out: Path, space: str) -> tuple[list[Path], fl
     return dirs, _cpu_s() - cpu0, time.perf_counter() - t0
 
 
-def evaluate(ckpt: Path, archs: int, seed: int, holdout: int) -> dict[str, float]:
-    cmd = [*PADNAS, "evaluate", "--supernet", str(ckpt), "--random", str(archs)]
-    cmd += ["--seed", str(seed), "--json", "--threads", "1"]
-    if holdout:  # the same held-out images for both seeds, instead of each run's own val split
+def evaluate(ckpts: list[Path], archs: int, seed: int, holdout: int) -> list[dict]:
+    """Per checkpoint {score: {arch: value}} for accuracy and log_likelihood, on the search's
+    images (the preset's held-out images, the same for both seeds) or ``holdout`` held-out
+    images; the checkpoints are scored side by side, one thread each."""
+    cmd = [*PADNAS, "evaluate", "--random", str(archs), "--seed", str(seed), "--json"]
+    cmd += ["--threads", "1"]
+    if holdout:
         cmd += ["--split", "holdout", "--holdout-images", str(holdout)]
-    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-    if res.returncode != 0:
-        raise SystemExit(f"evaluate {ckpt} failed: {res.stderr.strip()[-500:]}")
-    doc = json.loads(res.stdout)
-    return {r["arch"]: r["accuracy"] for r in doc["results"]}
+    procs = [
+        subprocess.Popen(
+            [*cmd, "--supernet", str(c)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for c in ckpts
+    ]
+    out = []
+    for proc, ckpt in zip(procs, ckpts, strict=True):
+        stdout, stderr = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"evaluate {ckpt} failed: {stderr.strip()[-500:]}")
+        doc = json.loads(stdout)
+        out.append(
+            {s: {r["arch"]: r[s] for r in doc["results"]} for s in ("accuracy", "log_likelihood")}
+        )
+    return out
 
 
 def main() -> None:
@@ -88,8 +109,8 @@ def main() -> None:
         "--holdout-images",
         type=int,
         default=0,
-        help="score on this many held-out images (padnas evaluate --split holdout); 0 = each "
-        "run's own 1,000-image validation split",
+        help="score on this many held-out images (padnas evaluate --split holdout); 0 = the "
+        "images the preset's search scores on (padnas evaluate's default)",
     )
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-proxy")
     ap.add_argument("--fresh", action="store_true", help="retrain what --out already holds")
@@ -103,19 +124,27 @@ def main() -> None:
             shutil.rmtree(a.out / name, ignore_errors=True)
         dirs, train_cpu, train_wall = train_pair(name, args, a.seeds, a.out, a.space)
         cpu0 = _cpu_s()
-        accs = [evaluate(d, a.archs, a.eval_seed, a.holdout_images) for d in dirs]
+        scores = evaluate(dirs, a.archs, a.eval_seed, a.holdout_images)
         eval_cpu = _cpu_s() - cpu0
-        archs = sorted(accs[0])
-        x = np.array([accs[0][k] for k in archs])
-        y = np.array([accs[1][k] for k in archs])
+        archs = sorted(scores[0]["accuracy"])
+        ll = [np.array([sc["log_likelihood"][k] for k in archs]) for sc in scores]
+        x, y = (np.array([sc["accuracy"][k] for k in archs]) for sc in scores)
         tau, p = kendalltau(x, y)
+        ll_tau, ll_p = kendalltau(*ll)
         noise = float(np.std(x - y, ddof=1) / np.sqrt(2))
         spread = float(np.std((x + y) / 2, ddof=1))
+        ll_noise = float(np.std(ll[0] - ll[1], ddof=1) / np.sqrt(2))
+        ll_spread = float(np.std((ll[0] + ll[1]) / 2, ddof=1))
         cpu_min = (train_cpu + eval_cpu) / 60
         row = {
             "candidate": name,
             "overrides": " ".join(args) or "(quick preset)",
-            "scored_on": f"holdout {a.holdout_images}" if a.holdout_images else "own val split",
+            "scored_on": f"holdout {a.holdout_images}" if a.holdout_images else "search images",
+            "ll_tau": float(ll_tau),
+            "ll_p": float(ll_p),
+            "ll_noise": ll_noise,
+            "ll_spread": ll_spread,
+            "mean_ll": float((ll[0].mean() + ll[1].mean()) / 2),
             "tau": float(tau),
             "p": float(p),
             "noise_pts": noise * 100,
@@ -124,15 +153,18 @@ def main() -> None:
             "train_cpu_s": train_cpu,
             "train_wall_s": train_wall,
             "eval_cpu_s": eval_cpu,
-            "tau_per_cpu_min": float(tau) / cpu_min,
+            "ll_tau_per_cpu_min": float(ll_tau) / cpu_min,
         }
         rows.append(row)
         print(
-            f"{name:<14} tau {tau:+.3f} (p {p:.2g})  one-shot noise ±{noise * 100:.2f} pts, "
-            f"spread {spread * 100:.2f} pts ({spread / noise:.1f}x), "
-            f"mean acc {row['mean_acc']:.3f}; "
+            f"{name:<14} log-likelihood: tau {ll_tau:+.3f} (p {ll_p:.2g}), one-shot noise "
+            f"±{ll_noise:.4f} nats, spread {ll_spread:.4f} ({ll_spread / ll_noise:.1f}x), "
+            f"mean {row['mean_ll']:.3f}; accuracy: tau {tau:+.3f} (p {p:.2g}), noise "
+            f"±{noise * 100:.2f} pts, spread {spread * 100:.2f} pts ({spread / noise:.1f}x), "
+            f"mean {row['mean_acc']:.3f}; "
             f"train {train_cpu:.0f} CPU-s ({train_wall:.0f} s wall), eval {eval_cpu:.0f} CPU-s; "
-            f"tau per CPU-minute {row['tau_per_cpu_min']:.3f}  [{row['overrides']}; "
+            f"log-likelihood tau per CPU-minute {row['ll_tau_per_cpu_min']:.3f}  "
+            f"[{row['overrides']}; "
             f"{row['scored_on']}]",
             flush=True,
         )

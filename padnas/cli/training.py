@@ -65,6 +65,13 @@ def _training_options(func):
             click.option(
                 "--resolution", type=int, default=None, help="Override the proxy resolution."
             ),
+            click.option(
+                "--dropped-strides",
+                type=int,
+                default=None,
+                help="Override how many of the first stride-2 downsamplings (the stem's first) "
+                "the proxy runs at stride 1 (2 keeps a 32-px proxy's maps at 4x4 or more).",
+            ),
             renamed_option(
                 "--width-mult",
                 "--width",
@@ -94,7 +101,7 @@ def _training_options(func):
     return func
 
 
-def _config(preset, epochs, lr, batch_size, resolution, width, workers):
+def _config(preset, epochs, lr, batch_size, resolution, dropped, width, workers):
     from padnas.run.settings import get_preset
 
     cfg = get_preset(preset).train
@@ -103,6 +110,8 @@ def _config(preset, epochs, lr, batch_size, resolution, width, workers):
         changes["batch_size"] = batch_size
     if resolution is not None:
         changes["resolution"] = resolution
+    if dropped is not None:
+        changes["dropped_strides"] = dropped
     if width is not None:
         changes["width_mult"] = width
     if workers is not None:
@@ -114,7 +123,7 @@ def _config(preset, epochs, lr, batch_size, resolution, width, workers):
     if batch_size is not None and batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
     cfg = cfg.replace(**changes)
-    cfg.proxy()  # validates resolution and width (SpaceError names the valid range)
+    cfg.proxy()  # validates resolution, strides and width (SpaceError names the valid range)
     return cfg
 
 
@@ -150,10 +159,12 @@ Interrupted runs continue from the last checkpoint when run again (--no-resume s
 )
 @click.option(
     "--sampler",
-    type=click.Choice(["uniform", "fair"]),
+    type=click.Choice(["uniform", "fair", "sandwich", "transitions"]),
     default=None,
-    help="Override the preset's path sampler: uniform (SPOS, one path a step) or fair "
-    "(FairNAS: every op of every layer once a step, gradients summed).",
+    help="Override the preset's path sampler: uniform (SPOS, one path a step), fair (FairNAS: "
+    "every op of every layer once a step), sandwich (BigNAS: largest, smallest and two random "
+    "paths) or transitions (a path and two that redraw only the transition layers); a step's "
+    "gradients are summed.",
 )
 @click.option(
     "--warmup-epochs",
@@ -171,6 +182,7 @@ def supernet_train(
     lr,
     batch_size,
     resolution,
+    dropped_strides,
     width,
     seed,
     resume,
@@ -191,7 +203,7 @@ def supernet_train(
     refuse_inside_run(out, "--out")
     ctx, cfg, sp, bundle, device = _training_setup(
         threads,
-        (preset, epochs, lr, batch_size, resolution, width, workers),
+        (preset, epochs, lr, batch_size, resolution, dropped_strides, width, workers),
         precision,
         device,
         family,
@@ -244,6 +256,7 @@ def train(
     lr,
     batch_size,
     resolution,
+    dropped_strides,
     width,
     seed,
     resume,
@@ -265,7 +278,7 @@ def train(
     refuse_inside_run(out, "--out")
     ctx, cfg, sp, bundle, device = _training_setup(
         threads,
-        (preset, epochs, lr, batch_size, resolution, width, workers),
+        (preset, epochs, lr, batch_size, resolution, dropped_strides, width, workers),
         precision,
         device,
         family,

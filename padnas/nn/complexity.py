@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from padnas.nn.ops import Head, Stem, build_op
 from padnas.nn.supernet import layer_shapes
-from padnas.space import DEPLOY_CLASSES, DEPLOY_RESOLUTION, STEM_STRIDE, Arch, Proxy, SearchSpace
+from padnas.space import DEPLOY_CLASSES, DEPLOY_RESOLUTION, Arch, Proxy, SearchSpace
 
 
 def count_macs(module: nn.Module, input_shape: tuple[int, ...]) -> int:
@@ -48,9 +48,11 @@ def _block_cost(
 
 
 @functools.lru_cache(maxsize=64)
-def _ends_cost(stem_chs: int, head_in: int, head_chs: int, classes: int, res: int, final: int):
+def _ends_cost(
+    stem_chs: int, stem_stride: int, head_in: int, head_chs: int, classes: int, res: int, final: int
+):
     # MACs and parameters do not depend on the activation, so the ends are built with the default
-    stem = Stem(stem_chs, stride=STEM_STRIDE)
+    stem = Stem(stem_chs, stride=stem_stride)
     head = Head(head_in, head_chs, classes)
     return (
         count_macs(stem, (1, 3, res, res)) + count_macs(head, (1, head_in, final, final)),
@@ -68,12 +70,12 @@ def macs_params(
     """(MACs, parameters) of ``arch`` at ``resolution`` with a ``num_classes`` classifier."""
     arch = space.validate(arch)
     proxy = Proxy(resolution, width_mult)
-    stem_chs, layers, head_chs = layer_shapes(space, proxy)
-    size = resolution // STEM_STRIDE
+    stem_chs, stem_stride, layers, head_chs = layer_shapes(space, proxy)
+    size = resolution // stem_stride
     macs = params = 0
     for op, (in_chs, out_chs, stride), spec in zip(arch.ops, layers, space.layers, strict=True):
         m, p = _block_cost(op, in_chs, out_chs, stride, size, spec.act)
         macs, params = macs + m, params + p
         size = -(-size // stride)
-    m, p = _ends_cost(stem_chs, layers[-1][1], head_chs, num_classes, resolution, size)
+    m, p = _ends_cost(stem_chs, stem_stride, layers[-1][1], head_chs, num_classes, resolution, size)
     return macs + m, params + p

@@ -13,18 +13,25 @@ import torch
 from torch import nn
 
 from padnas.nn.ops import Head, Stem, build_op
-from padnas.space import DEPLOY_CLASSES, HEAD_CHANNELS, STEM_STRIDE, Arch, Proxy, SearchSpace
+from padnas.space import DEPLOY_CLASSES, HEAD_CHANNELS, Arch, Proxy, SearchSpace
 
 
-def layer_shapes(space: SearchSpace, proxy: Proxy) -> tuple[int, list[tuple[int, int, int]], int]:
-    """(stem channels, per-layer (in, out, stride), head width) at the proxy width.
+def layer_shapes(
+    space: SearchSpace, proxy: Proxy
+) -> tuple[int, int, list[tuple[int, int, int]], int]:
+    """(stem channels, stem stride, per-layer (in, out, stride), head width) of the proxy network.
 
-    Residual connections are not a matter of these widths: every block takes its deployed
-    layer's (``space.layers[j].residual``), so a proxy network has the deployed topology."""
-    layers = [(proxy.channels(s.in_chs), proxy.channels(s.out_chs), s.stride) for s in space.layers]
+    Residual connections are not a matter of these widths or strides: every block takes its
+    deployed layer's (``space.layers[j].residual``), so a proxy network has the deployed
+    topology, also where a dropped stride leaves a transition layer at stride 1."""
+    stem_stride, strides = proxy.strides([s.stride for s in space.layers])
+    layers = [
+        (proxy.channels(s.in_chs), proxy.channels(s.out_chs), stride)
+        for s, stride in zip(space.layers, strides, strict=True)
+    ]
     # MobileNetV2 keeps the 1280-wide head for width multipliers below 1 and scales it above.
     head_chs = HEAD_CHANNELS if proxy.width_mult <= 1 else proxy.channels(HEAD_CHANNELS)
-    return proxy.channels(space.stem_chs), layers, head_chs
+    return proxy.channels(space.stem_chs), stem_stride, layers, head_chs
 
 
 class _Net(nn.Module):
@@ -33,8 +40,8 @@ class _Net(nn.Module):
     def __init__(self, space: SearchSpace, proxy: Proxy, num_classes: int) -> None:
         super().__init__()
         self.space, self.proxy, self.num_classes = space, proxy, num_classes
-        stem_chs, self._layer_shapes, head_chs = layer_shapes(space, proxy)
-        self.stem = Stem(stem_chs, stride=STEM_STRIDE, act=space.stem_act)
+        stem_chs, stem_stride, self._layer_shapes, head_chs = layer_shapes(space, proxy)
+        self.stem = Stem(stem_chs, stride=stem_stride, act=space.stem_act)
         self.head = Head(self._layer_shapes[-1][1], head_chs, num_classes, act=space.head_act)
 
 

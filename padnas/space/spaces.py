@@ -24,7 +24,7 @@ from functools import cached_property
 import numpy as np
 
 from padnas.space.arch import Arch
-from padnas.space.catalogue import CATALOGUES, FIRST_LAYER_OPS, IDENTITY, SpaceError
+from padnas.space.catalogue import CATALOGUES, FIRST_LAYER_OPS, IDENTITY, SpaceError, parse_op
 from padnas.space.macro import DEFAULT_ACT, MACROS, SPACE_NAMES, LayerSpec, layer_specs
 
 
@@ -181,6 +181,31 @@ class SearchSpace:
             order = rng.permutation(n)
             cols.append(np.concatenate([order, rng.integers(0, n, m - n)]))
         return np.stack(cols, axis=1).astype(np.int64)
+
+    def sandwich_genomes(self, rng: np.random.Generator, n_random: int) -> np.ndarray:
+        """The sandwich rule (BigNAS): the largest path (each layer's op of the highest expansion,
+        then kernel, then SE), the smallest (identity where a layer allows it, else the lowest
+        expansion, then kernel) and ``n_random`` uniform paths. Shape ``(2 + n_random, L)``."""
+
+        def size(op: str) -> tuple[int, int, bool]:
+            spec = parse_op(op)
+            return (0, 0, False) if spec is None else (spec.exp_ratio, spec.kernel, spec.se)
+
+        ends = [
+            [max(range(len(ops)), key=lambda i, ops=ops: size(ops[i])) for ops in self.layer_ops],
+            [min(range(len(ops)), key=lambda i, ops=ops: size(ops[i])) for ops in self.layer_ops],
+        ]
+        return np.concatenate([np.array(ends, dtype=np.int64), self.sample_genomes(rng, n_random)])
+
+    def transition_genomes(self, rng: np.random.Generator, n_extra: int) -> np.ndarray:
+        """One uniform path and ``n_extra`` more that differ from it only in the transition
+        layers, drawn anew: a step over them gives each transition layer ``1 + n_extra`` op
+        draws for one draw of the rest. Shape ``(1 + n_extra, L)``."""
+        genomes = np.repeat(self.sample_genomes(rng, 1), 1 + n_extra, axis=0)
+        redraw = self.sample_genomes(rng, n_extra)
+        cols = list(self.transition_layers)
+        genomes[1:, cols] = redraw[:, cols]
+        return genomes
 
     def sample_genomes(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` uniform random genomes, shape ``(n, num_layers)``."""

@@ -59,10 +59,12 @@ class TrainConfig:
     zero_init_residual: bool = False
     train_per_class: int | None = None  # proxy data size (in-memory sets); None = all
     precision: str = "fp32"  # fp32, bf16 or fp16 (resolved by padnas.train.precision)
-    #: how a supernet step picks its paths: "uniform" (SPOS: one path, uniform per layer) or
-    #: "fair" (FairNAS's strict fairness: every op of every layer once per step, gradients of
-    #: those paths summed before one update; a step costs as many passes as the largest layer
-    #: has ops)
+    #: how a supernet step picks its paths (padnas.train.loop.SAMPLERS); the gradients of a
+    #: step's paths are summed before one update and a step costs one pass per path.
+    #: "uniform": SPOS, one path uniform per layer; "fair": FairNAS's strict fairness, every op of
+    #: every layer once per step (as many paths as the largest layer has ops); "sandwich":
+    #: BigNAS's rule, the largest, the smallest and two uniform paths; "transitions": one uniform
+    #: path and two that redraw only the transition layers (three op draws a step for them)
     sampler: str = "uniform"
     #: learning-rate factor of a supernet's transition layers (searchable, no residual): their
     #: sampled op decides the whole representation downstream, and at CPU scale they drift apart
@@ -73,9 +75,12 @@ class TrainConfig:
     #: it (Net2Net widening, padnas.nn.initialize.grow_op) and sampling covers every op.
     #: Finetunes of a pruned supernet (stage > 0) have no warm-up.
     warmup_epochs: int = 0
+    #: the first stride-2 downsamplings (the stem's first) the proxy runs at stride 1
+    #: (padnas.space.Proxy): at 32 px, 2 keeps every searchable layer on maps of 4x4 or more
+    dropped_strides: int = 0
 
     def proxy(self) -> Proxy:
-        return Proxy(self.resolution, self.width_mult)
+        return Proxy(self.resolution, self.width_mult, self.dropped_strides)
 
     def supernet_stage(self, k: int) -> Stage:
         """Schedule of supernet training stage ``k`` (0 = initial, 1.. = finetune after pruning)."""

@@ -18,6 +18,7 @@ semantics). Stand-alone training of one architecture uses the same loop with a f
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +35,7 @@ from padnas.data.loader import BatchFeeder
 from padnas.nn.initialize import grow_op, init_weights
 from padnas.nn.ops import IBConv
 from padnas.nn.supernet import ChildNet, Supernet
-from padnas.space import Arch, SearchSpace, parse_op
+from padnas.space import Arch, Proxy, SearchSpace, parse_op
 from padnas.train.checkpoint import (
     CHECKPOINT,
     CHECKPOINT_FORMAT,
@@ -54,7 +55,11 @@ from padnas.train.reproducibility import deterministic_mode
 
 TRAIN_LOG = "train_log.jsonl"
 #: supernet path samplers (TrainConfig.sampler)
-SAMPLERS = ("uniform", "fair")
+SAMPLERS = ("uniform", "fair", "sandwich", "transitions")
+#: uniform paths beside the largest and the smallest in a sandwich step (BigNAS uses 2)
+SANDWICH_RANDOM = 2
+#: paths a "transitions" step adds that redraw only the transition layers
+TRANSITION_EXTRA = 2
 
 
 # ---- models ------------------------------------------------------------------------------------
@@ -95,7 +100,7 @@ def train_supernet(
     progress: bool = True,
     on_step: StepHook | None = None,
 ) -> Supernet:
-    """Train ``supernet`` in place with SPOS uniform path sampling; return it.
+    """Train ``supernet`` in place with single-path sampling (``config.sampler``); return it.
 
     ``epochs``/``lr`` default to ``config.supernet_stage(stage)``. A checkpoint is written to
     ``ckpt_dir`` every epoch (and every ``config.ckpt_every_steps`` steps); with ``resume`` an
@@ -113,8 +118,12 @@ def train_supernet(
 
     def path(epoch: int, step: int) -> list[Arch]:
         rng = rngs([seed, epoch, step])
-        fair = config.sampler == "fair"
-        genomes = space.fair_genomes(rng) if fair else space.sample_genomes(rng, 1)
+        genomes = {
+            "uniform": lambda: space.sample_genomes(rng, 1),
+            "fair": lambda: space.fair_genomes(rng),
+            "sandwich": lambda: space.sandwich_genomes(rng, SANDWICH_RANDOM),
+            "transitions": lambda: space.transition_genomes(rng, TRANSITION_EXTRA),
+        }[config.sampler]()
         if warm and epoch < config.warmup_epochs:
             for j, op in warm.items():
                 genomes[:, j] = op
@@ -231,7 +240,7 @@ def _meta(model, data, config, kind, arch, seed, epochs, lr, steps_per_epoch) ->
         "kind": kind,
         "arch": None if arch is None else str(arch),
         "space": model.space.to_dict(),
-        "proxy": {"resolution": model.proxy.resolution, "width_mult": model.proxy.width_mult},
+        "proxy": dataclasses.asdict(model.proxy),
         "num_classes": model.num_classes,
         "data": data.spec,
         "data_seed": data.seed,
@@ -269,7 +278,7 @@ def _check_resumable(path: Path, saved: dict, wanted: dict) -> None:
     diffs = [k for k in _RESUME_KEYS if saved.get(k) != wanted.get(k)]
     if saved["space"]["signature"] != wanted["space"]["signature"]:
         diffs.append("space")
-    if saved["proxy"] != wanted["proxy"]:
+    if _proxy_of(saved) != Proxy(**wanted["proxy"]):
         diffs.append("proxy")
     old = {"precision": "fp32"}  # checkpoints from before --precision trained in fp32
     for k in ("batch_size", "momentum", "weight_decay", "label_smoothing", "precision"):
@@ -281,6 +290,14 @@ def _check_resumable(path: Path, saved: dict, wanted: dict) -> None:
             f"{path} belongs to another training ({detail}); "
             "use another output directory or --no-resume to start over"
         )
+
+
+def _proxy_of(meta: dict) -> Proxy | None:
+    """The proxy a checkpoint's metadata names (older ones name no dropped strides), or None."""
+    try:
+        return Proxy(**meta["proxy"])
+    except (TypeError, ValueError):
+        return None
 
 
 def _fit(

@@ -133,7 +133,7 @@ def test_rounded_widths_would_have_added_residuals():
     """The case the rule is for: at width 0.25 the basic space's 32->16 and 80->96 layers
     round to equal widths, and still take no residual."""
     sp = get_space("basic")
-    _, shapes, _ = layer_shapes(sp, Proxy(32, 0.25))
+    _, _, shapes, _ = layer_shapes(sp, Proxy(32, 0.25))
     equal_rounded = {j for j, (i, o, s) in enumerate(shapes) if s == 1 and i == o}
     extra = equal_rounded - _deployed_residual_layers(sp)
     assert {(sp.layers[j].in_chs, sp.layers[j].out_chs) for j in extra} == {(32, 16), (80, 96)}
