@@ -273,7 +273,8 @@ class Identity(nn.Identity):
 
 
 class Stem(ConvBNAct):
-    """3x3 stride-2 conv from the RGB image (ReLU6; h-swish in the v3 space)."""
+    """3x3 conv from the RGB image, stride 2 as deployed (a proxy may drop it); ReLU6, h-swish
+    in the v3 space."""
 
     def __init__(
         self, out_chs: int, in_chs: int = 3, stride: int = 2, act: str = DEFAULT_ACT

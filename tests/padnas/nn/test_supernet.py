@@ -115,9 +115,11 @@ def _deployed_residual_layers(sp) -> set[int]:
 
 @pytest.mark.parametrize("family", SPACE_NAMES)
 @pytest.mark.parametrize("width", [0.1, 0.25, 0.35, 0.5, 1.0])
-def test_proxy_supernet_has_the_deployed_residual_layers(family, width):
+@pytest.mark.parametrize("dropped", [0, 2])
+def test_proxy_supernet_has_the_deployed_residual_layers(family, width, dropped):
+    """Also where dropped strides leave a deployed stride-2 layer at stride 1 on equal widths."""
     sp = get_space(family)
-    proxy = Proxy(32, width)
+    proxy = Proxy(32, width, dropped)
     deployed = _deployed_residual_layers(sp)
     net = Supernet(sp, proxy, 10)
     for j, block in enumerate(net.blocks):
@@ -127,6 +129,29 @@ def test_proxy_supernet_has_the_deployed_residual_layers(family, width):
     for j, block in enumerate(child.blocks):
         if isinstance(block, IBConv):
             assert block.residual == (j in deployed), (family, width, j)
+
+
+@pytest.mark.parametrize("family", SPACE_NAMES)
+def test_dropped_strides_keep_the_maps_large_and_the_path_equal_to_its_child(family):
+    sp = get_space(family)
+    proxy = Proxy(32, 0.25, 2)
+    net = _randomise(Supernet(sp, proxy, 10), 3)
+    arch = sp.sample(np.random.default_rng(4))
+    x = torch.randn(2, 3, 32, 32)
+    sizes = []
+    hooks = [
+        b[op].register_forward_hook(lambda m, i, o: sizes.append(o.shape[-1]))
+        for b, op in zip(net.blocks, arch.ops, strict=True)
+    ]
+    out = net(x, arch)
+    for h in hooks:
+        h.remove()
+    assert out.shape == (2, 10)
+    assert net.stem.conv.stride == (1, 1)
+    assert sizes == list(proxy.map_sizes([s.stride for s in sp.layers]))
+    assert min(sizes) == 4
+    with torch.no_grad():
+        assert torch.allclose(net.extract(arch).eval()(x), out, atol=1e-5)
 
 
 def test_rounded_widths_would_have_added_residuals():

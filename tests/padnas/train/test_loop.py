@@ -242,6 +242,70 @@ def test_a_finetune_has_no_warmup(tmp_path):
     assert _changed_ops(before, _state(net)) == [ops - {"ID"} for ops in scheduled]
 
 
+@pytest.mark.parametrize(
+    ("sampler", "paths", "genomes"),
+    [
+        ("sandwich", 4, lambda sp, rng: sp.sandwich_genomes(rng, 2)),
+        ("transitions", 3, lambda sp, rng: sp.transition_genomes(rng, 2)),
+    ],
+)
+def test_multi_path_samplers_train_exactly_their_paths(tmp_path, sampler, paths, genomes):
+    """A step of the sandwich / transitions sampler makes one pass per path and moves exactly
+    the ops of those paths (identity has no weights)."""
+    data, sp = tiny_data(), get_space("basic")
+    cfg = CFG.replace(sampler=sampler, ckpt_every_steps=0)
+    net = build_supernet(sp, cfg, data.num_classes, seed=0)
+    before = _state(net)
+    calls = []
+    stem_forward = net.stem.forward
+    net.stem.forward = lambda x: calls.append(1) or stem_forward(x)
+    train_supernet(net, data, cfg, tmp_path, seed=0, epochs=1, progress=False)
+    assert len(calls) == 4 * paths  # 4 steps
+    scheduled = [set() for _ in range(sp.num_layers)]
+    for step in range(4):
+        for g in genomes(sp, np.random.default_rng([0, 0, step])):
+            for j, op in enumerate(sp.decode(g).ops):
+                scheduled[j].add(op)
+    assert _changed_ops(before, _state(net)) == [ops - {"ID"} for ops in scheduled]
+
+
+def test_sandwich_and_transition_genomes():
+    sp = get_space("basic")
+    rng = np.random.default_rng(5)
+    largest, smallest, *rest = (sp.decode(g) for g in sp.sandwich_genomes(rng, 2))
+    assert len(rest) == 2
+    assert largest.ops[0] == "K7E1" and set(largest.ops[1:]) == {"K7E6"}
+    assert smallest.ops[0] == "K3E1"
+    for j, op in enumerate(smallest.ops[1:], 1):
+        assert op == ("ID" if "ID" in sp.layer_ops[j] else "K3E3"), j
+    g = sp.transition_genomes(np.random.default_rng(5), 2)
+    assert g.shape == (3, sp.num_layers)
+    moved = {j for j in range(sp.num_layers) if len(set(g[:, j])) > 1}
+    assert moved and moved <= set(sp.transition_layers)
+
+
+def test_dropped_strides_are_kept_with_the_checkpoint_and_older_ones_resume(tmp_path):
+    data, sp = tiny_data(), get_space("basic")
+    cfg = CFG.replace(dropped_strides=2, ckpt_every_steps=0)
+    net = build_supernet(sp, cfg, data.num_classes, seed=0)
+    train_supernet(net, data, cfg, tmp_path / "d2", seed=0, epochs=1, progress=False)
+    loaded, meta = load_supernet(tmp_path / "d2" / "checkpoint.pt")
+    assert loaded.proxy == cfg.proxy() and loaded.stem.conv.stride == (1, 1)
+    other = build_supernet(sp, CFG, data.num_classes, seed=0)
+    with pytest.raises(CheckpointError, match="another training.*proxy"):
+        train_supernet(other, data, CFG, tmp_path / "d2", seed=0, epochs=1, progress=False)
+    # a checkpoint written before dropped strides existed names none: it is a 0, and resumes
+    net = build_supernet(sp, CFG, data.num_classes, seed=0)
+    train_supernet(net, data, CFG, tmp_path / "old", seed=0, epochs=1, progress=False)
+    path = tmp_path / "old" / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=False)
+    del ckpt["meta"]["proxy"]["dropped_strides"]
+    torch.save(ckpt, path)
+    again = build_supernet(sp, CFG, data.num_classes, seed=1)
+    train_supernet(again, data, CFG, tmp_path / "old", seed=0, epochs=1, progress=False)
+    _assert_same(_state(again), _state(net))  # the finished training, loaded
+
+
 def test_an_unknown_sampler_is_refused(tmp_path):
     data, sp = tiny_data(), get_space("basic")
     net = build_supernet(sp, CFG, data.num_classes, seed=0)
