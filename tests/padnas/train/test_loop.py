@@ -289,10 +289,10 @@ def test_dropped_strides_are_kept_with_the_checkpoint_and_older_ones_resume(tmp_
     cfg = CFG.replace(dropped_strides=2, ckpt_every_steps=0)
     net = build_supernet(sp, cfg, data.num_classes, seed=0)
     train_supernet(net, data, cfg, tmp_path / "d2", seed=0, epochs=1, progress=False)
-    loaded, meta = load_supernet(tmp_path / "d2" / "checkpoint.pt")
+    loaded, _ = load_supernet(tmp_path / "d2" / "checkpoint.pt")
     assert loaded.proxy == cfg.proxy() and loaded.stem.conv.stride == (1, 1)
     other = build_supernet(sp, CFG, data.num_classes, seed=0)
-    with pytest.raises(CheckpointError, match="another training.*proxy"):
+    with pytest.raises(CheckpointError, match=r"another training.*proxy"):
         train_supernet(other, data, CFG, tmp_path / "d2", seed=0, epochs=1, progress=False)
     # a checkpoint written before dropped strides existed names none: it is a 0, and resumes
     net = build_supernet(sp, CFG, data.num_classes, seed=0)
