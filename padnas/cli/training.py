@@ -222,7 +222,8 @@ def supernet_train(
         _echo(
             f"supernet {sp.family} ({float(sp.size):.3g} archs) on {bundle.describe()}; "
             f"{cfg.name} preset: {epochs} epochs, lr {lr:g}, batch {cfg.batch_size}, "
-            f"width {cfg.width_mult:g}, {cfg.sampler} paths, {cfg.precision}, "
+            f"width {cfg.width_mult:g}, {cfg.dropped_strides} dropped strides, "
+            f"{cfg.sampler} paths, {cfg.precision}, "
             f"{ctx.world_size} process(es) -> {out}"
         )
     net = build_supernet(sp, cfg, bundle.num_classes, seed)

@@ -146,16 +146,23 @@ def test_fair_paths_cover_every_op_of_every_layer():
     assert (genomes == again).all()  # a function of the generator only
 
 
-def test_the_fair_sampler_trains_every_op_each_step_and_is_recorded(tmp_path):
-    data, sp = tiny_data(), get_space("basic")
-    cfg = CFG.replace(sampler="fair", ckpt_every_steps=0)
+def _train_one_epoch_counting_passes(sp, sampler: str, tmp_path):
+    """(weights before, the supernet, forward passes) of one 4-step epoch with ``sampler``."""
+    data = tiny_data()
+    cfg = CFG.replace(sampler=sampler, ckpt_every_steps=0)
     net = build_supernet(sp, cfg, data.num_classes, seed=0)
     before = _state(net)
     calls = []
     stem_forward = net.stem.forward
     net.stem.forward = lambda x: calls.append(1) or stem_forward(x)
     train_supernet(net, data, cfg, tmp_path, seed=0, epochs=1, progress=False)
-    assert len(calls) == 4 * max(sp.num_ops)  # 4 steps, one pass per fair path
+    return before, net, len(calls)
+
+
+def test_the_fair_sampler_trains_every_op_each_step_and_is_recorded(tmp_path):
+    sp = get_space("basic")
+    before, net, passes = _train_one_epoch_counting_passes(sp, "fair", tmp_path)
+    assert passes == 4 * max(sp.num_ops)  # 4 steps, one pass per fair path
     # after one step group every op of every layer has moved (identity has no weights)
     changed = _changed_ops(before, _state(net))
     assert changed == [set(ops) - {"ID"} for ops in sp.layer_ops]
@@ -252,15 +259,9 @@ def test_a_finetune_has_no_warmup(tmp_path):
 def test_multi_path_samplers_train_exactly_their_paths(tmp_path, sampler, paths, genomes):
     """A step of the sandwich / transitions sampler makes one pass per path and moves exactly
     the ops of those paths (identity has no weights)."""
-    data, sp = tiny_data(), get_space("basic")
-    cfg = CFG.replace(sampler=sampler, ckpt_every_steps=0)
-    net = build_supernet(sp, cfg, data.num_classes, seed=0)
-    before = _state(net)
-    calls = []
-    stem_forward = net.stem.forward
-    net.stem.forward = lambda x: calls.append(1) or stem_forward(x)
-    train_supernet(net, data, cfg, tmp_path, seed=0, epochs=1, progress=False)
-    assert len(calls) == 4 * paths  # 4 steps
+    sp = get_space("basic")
+    before, net, passes = _train_one_epoch_counting_passes(sp, sampler, tmp_path)
+    assert passes == 4 * paths  # 4 steps
     scheduled = [set() for _ in range(sp.num_layers)]
     for step in range(4):
         for g in genomes(sp, np.random.default_rng([0, 0, step])):
