@@ -11,6 +11,7 @@ import click
 
 from padnas.core.cli import renamed_option
 from padnas.core.errors import UsageError
+from padnas.train.config import SAMPLERS
 
 
 def accelerator_option(func: Callable) -> Callable:
@@ -35,6 +36,26 @@ precision_option = click.option(
     help="Autocast precision: auto = bf16 on GPUs that support it, fp32 elsewhere; fp16 uses a "
     "loss scaler and needs a GPU; bf16 runs on CPUs too (correct, but slow without native bf16). "
     "Recorded in the checkpoint and config.json.",
+)
+
+
+sampler_option = click.option(
+    "--sampler",
+    type=click.Choice(SAMPLERS),
+    default=None,
+    help="Override the preset's supernet path sampler: uniform (SPOS, one path a step), fair "
+    "(FairNAS: every op of every layer once a step), sandwich (BigNAS: the largest, the smallest "
+    "and two random paths) or transitions (a path and two that redraw only the transition "
+    "layers); a step's gradients are summed and it costs one pass per path.",
+)
+
+dropped_strides_option = click.option(
+    "--dropped-strides",
+    type=click.IntRange(0, 5),
+    default=None,
+    help="Override how many of the network's first stride-2 downsamplings (the stem's first) "
+    "the proxy runs at stride 1: 2 keeps a 32-px proxy's searchable layers on 4x4 maps or "
+    "larger, where kernels 3, 5 and 7 differ (about 8x the training CPU).",
 )
 
 

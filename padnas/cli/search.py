@@ -15,8 +15,10 @@ from padnas.cli.options import (
     check_threads,
     data_option,
     deterministic_option,
+    dropped_strides_option,
     enter_deterministic,
     precision_option,
+    sampler_option,
     set_threads,
     threads_option,
 )
@@ -47,7 +49,8 @@ def _saved_ceiling(saved: dict) -> bool:
 
 def _saved_preset(saved: dict, key: str, before: object) -> object:
     """A saved run's preset field ``key``; ``before`` for a run from before the option existed
-    (eval_images: 0, the validation split; rank_by: accuracy); None without a preset."""
+    (eval_images: 0, the validation split; rank_by: accuracy; sampler: uniform; dropped_strides:
+    0); None without a preset."""
     preset = saved.get("preset")
     return preset.get(key, before) if isinstance(preset, dict) else None
 
@@ -151,6 +154,8 @@ latencies of 10,000 random architectures of the space, printed at start."""
     "seeds' supernets agree with Kendall tau 0.37 by it, 0.13 by accuracy). Both are recorded "
     "[default: the preset's; with --resume: the run's].",
 )
+@sampler_option
+@dropped_strides_option
 @click.option(
     "--lut-precision",
     type=click.Choice(PRECISIONS),
@@ -188,6 +193,8 @@ def search(
     noise_ceiling,
     eval_images,
     rank_by,
+    sampler,
+    dropped_strides,
     lut_precision,
     verify,
     threads,
@@ -216,6 +223,10 @@ def search(
             eval_images = _saved_preset(saved, "eval_images", 0)
         if rank_by is None:
             rank_by = _saved_preset(saved, "rank_by", "accuracy")
+        if sampler is None:
+            sampler = _saved_preset(saved, "sampler", "uniform")
+        if dropped_strides is None:
+            dropped_strides = _saved_preset(saved, "dropped_strides", 0)
     plan = plan_search(
         str(lut_path),
         family=family,
@@ -240,6 +251,10 @@ def search(
         changes["eval_images"] = eval_images
     if rank_by is not None:
         changes["rank_by"] = rank_by.replace("-", "_")
+    if sampler is not None:
+        changes["sampler"] = sampler
+    if dropped_strides is not None:
+        changes["dropped_strides"] = dropped_strides
     from padnas.data.datasets import load_data
     from padnas.search.oneshot import held_out_images
 

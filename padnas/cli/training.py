@@ -12,8 +12,10 @@ from padnas.cli.options import (
     check_deterministic,
     data_option,
     deterministic_option,
+    dropped_strides_option,
     enter_deterministic,
     precision_option,
+    sampler_option,
     set_threads,
     threads_option,
     verbose_option,
@@ -65,13 +67,7 @@ def _training_options(func):
             click.option(
                 "--resolution", type=int, default=None, help="Override the proxy resolution."
             ),
-            click.option(
-                "--dropped-strides",
-                type=int,
-                default=None,
-                help="Override how many of the first stride-2 downsamplings (the stem's first) "
-                "the proxy runs at stride 1 (2 keeps a 32-px proxy's maps at 4x4 or more).",
-            ),
+            dropped_strides_option,
             renamed_option(
                 "--width-mult",
                 "--width",
@@ -157,15 +153,7 @@ Interrupted runs continue from the last checkpoint when run again (--no-resume s
     show_default=True,
     help="Which schedule of the preset: 0 = initial, 1.. = finetune after pruning.",
 )
-@click.option(
-    "--sampler",
-    type=click.Choice(["uniform", "fair", "sandwich", "transitions"]),
-    default=None,
-    help="Override the preset's path sampler: uniform (SPOS, one path a step), fair (FairNAS: "
-    "every op of every layer once a step), sandwich (BigNAS: largest, smallest and two random "
-    "paths) or transitions (a path and two that redraw only the transition layers); a step's "
-    "gradients are summed.",
-)
+@sampler_option
 @click.option(
     "--warmup-epochs",
     type=click.IntRange(min=0),

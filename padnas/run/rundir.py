@@ -161,8 +161,14 @@ class RunDir:
             # the platform is a record, not a setting
             saved = {k: v for k, v in saved.items() if k not in (PLATFORM, DETERMINISTIC)}
             if isinstance(saved.get("preset"), dict):
-                # from before eval_images (the val split) and rank_by (accuracy)
-                saved["preset"] = {"eval_images": 0, "rank_by": "accuracy", **saved["preset"]}
+                # from before eval_images (the val split), rank_by (accuracy) and dropped
+                # strides (none)
+                saved["preset"] = {
+                    "eval_images": 0,
+                    "rank_by": "accuracy",
+                    "dropped_strides": 0,
+                    **saved["preset"],
+                }
             if was != bool(config.get(DETERMINISTIC, False)):
                 how = "with" if was else "without"
                 raise RunDirError(

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 from padnas.space import Proxy
 
+#: supernet path samplers (TrainConfig.sampler)
+SAMPLERS = ("uniform", "fair", "sandwich", "transitions")
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -59,7 +62,7 @@ class TrainConfig:
     zero_init_residual: bool = False
     train_per_class: int | None = None  # proxy data size (in-memory sets); None = all
     precision: str = "fp32"  # fp32, bf16 or fp16 (resolved by padnas.train.precision)
-    #: how a supernet step picks its paths (padnas.train.loop.SAMPLERS); the gradients of a
+    #: how a supernet step picks its paths (SAMPLERS); the gradients of a
     #: step's paths are summed before one update and a step costs one pass per path.
     #: "uniform": SPOS, one path uniform per layer; "fair": FairNAS's strict fairness, every op of
     #: every layer once per step (as many paths as the largest layer has ops); "sandwich":

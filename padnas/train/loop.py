@@ -43,7 +43,7 @@ from padnas.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from padnas.train.config import TrainConfig
+from padnas.train.config import SAMPLERS, TrainConfig
 from padnas.train.distributed import (
     all_reduce_sum,
     broadcast_buffers,
@@ -54,8 +54,6 @@ from padnas.train.precision import precision_of
 from padnas.train.reproducibility import deterministic_mode
 
 TRAIN_LOG = "train_log.jsonl"
-#: supernet path samplers (TrainConfig.sampler)
-SAMPLERS = ("uniform", "fair", "sandwich", "transitions")
 #: uniform paths beside the largest and the smallest in a sandwich step (BigNAS uses 2)
 SANDWICH_RANDOM = 2
 #: paths a "transitions" step adds that redraw only the transition layers

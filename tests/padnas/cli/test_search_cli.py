@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from padnas.cli.main import main
 from padnas.cli.runs import export, show
 from padnas.cli.search import search
 from padnas.space import get_space
@@ -114,3 +115,31 @@ def test_a_resumed_run_keeps_its_mode(lut_file, tmp_path, cli, expect_error, fro
         "cuda",
     )
     expect_error(res, 2, "it runs on the CPU")
+
+
+def test_a_resumed_run_keeps_its_sampler_and_strides(lut_file, tmp_path, cli, expect_error, frozen):
+    """--sampler and --dropped-strides are part of a run's configuration: a resume that names
+    others is refused before any work; a run from before dropped strides has none."""
+    from dataclasses import replace
+
+    from padnas.run.plan import plan_search
+    from padnas.run.rundir import RunDir
+
+    settings = plan_search(str(lut_file), seed=1).settings
+    preset = settings.preset.replace(sampler="transitions", dropped_strides=2)
+    run = tmp_path / "run"
+    RunDir.open(run, replace(settings, preset=preset).to_config(), resume=False)
+    before = frozen(tmp_path)
+    common = ["--lut", lut_file, "--seed", "1", "--resume", "--out", run]
+    res = cli(search, *common, "--dropped-strides", "0")
+    expect_error(res, 2, "another configuration", "dropped_strides", alone=False, unchanged=before)
+    res = cli(search, *common, "--sampler", "uniform")
+    expect_error(res, 2, "another configuration", "sampler", alone=False, unchanged=before)
+    res = cli(main, "search", "--lut", lut_file, "--out", tmp_path / "new", "--dropped-strides", 6)
+    expect_error(res, 2, "--dropped-strides", "0<=x<=5")
+    old = tmp_path / "old"
+    RunDir.open(old, settings.to_config(), resume=False)
+    config = json.loads((old / "config.json").read_text())
+    del config["preset"]["dropped_strides"]
+    (old / "config.json").write_text(json.dumps(config))
+    RunDir.check(old, settings.to_config(), resume=True)  # no dropped strides = 0
