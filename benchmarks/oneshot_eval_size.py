@@ -73,7 +73,8 @@ def main() -> None:
     space = nets[0][0].space
     rng = np.random.default_rng(a.eval_seed)
     archs = [space.sample(rng) for _ in range(a.archs)]
-    cfg = TrainConfig.from_dict(nets[0][1]["config"])
+    # eval_images=0: the evaluator scores the split handed to it, not the preset's held-out images
+    cfg = TrainConfig.from_dict(nets[0][1]["config"]).replace(eval_images=0)
     bundles = [
         load_data(m["data"], n.proxy.resolution, m.get("data_seed", 0), cfg.train_per_class)
         for n, m in nets

@@ -51,7 +51,8 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     net, meta = load_supernet(a.supernet)
-    cfg = TrainConfig.from_dict(meta["config"])
+    # eval_images=0: the evaluator scores the split handed to it, not the preset's held-out images
+    cfg = TrainConfig.from_dict(meta["config"]).replace(eval_images=0)
     bundle = load_data(
         meta["data"], net.proxy.resolution, meta.get("data_seed", 0), cfg.train_per_class
     )
