@@ -125,6 +125,7 @@ def _pool(jobs: list[ExportJob], workers: int, cpus, cache: Path) -> Iterator[Ex
         initializer=_worker_init,
         initargs=(str(cache), cpus),
     )
+    finished = False
     try:
         pending = {pool.submit(_run_job, job) for job in jobs}
         while pending:
@@ -134,8 +135,13 @@ def _pool(jobs: list[ExportJob], workers: int, cpus, cache: Path) -> Iterator[Ex
                     yield fut.result()
                 except Exception as exc:  # a worker died (BrokenProcessPool)
                     raise ExportError(f"an export worker died: {exc}") from exc
+        finished = True
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        # Every job done: wait for the idle workers to exit, or the executor's thread may still
+        # be closing its wake-up pipe when the interpreter's exit hook writes to it (CPython
+        # 3.11 prints "OSError: Bad file descriptor" on a busy machine). Interrupted or failed:
+        # do not wait for conversions still running.
+        pool.shutdown(wait=finished, cancel_futures=True)
 
 
 def run_exports(
