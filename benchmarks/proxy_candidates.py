@@ -61,11 +61,24 @@ def train_pair(name, args, seeds, out: Path, space: str) -> tuple[list[Path], fl
     train = [*PADNAS, "supernet", "train", "--space", space, "--threads", "1", *args]
     cmds = [[*train, "--seed", str(s), "--out", str(d)] for s, d in zip(seeds, dirs, strict=True)]
     cpu0, t0 = _cpu_s(), time.perf_counter()
-    procs = [subprocess.Popen(c, cwd=ROOT, stdout=subprocess.DEVNULL) for c in cmds]
-    for p, c in zip(procs, cmds, strict=True):
-        if p.wait() != 0:
-            raise SystemExit(f"{name}: training failed: {' '.join(c)}")
+    side_by_side(cmds, f"{name}: training")
     return dirs, _cpu_s() - cpu0, time.perf_counter() - t0
+
+
+def side_by_side(cmds: list[list[str]], what: str) -> list[str]:
+    """Run ``cmds`` at once (one per core) and return their stdouts; the first failure ends the
+    benchmark with the end of its stderr."""
+    procs = [
+        subprocess.Popen(c, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for c in cmds
+    ]
+    outs = []
+    for proc, cmd in zip(procs, cmds, strict=True):
+        stdout, stderr = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"{what} failed: {' '.join(cmd)}: {stderr.strip()[-500:]}")
+        outs.append(stdout)
+    return outs
 
 
 def evaluate(ckpts: list[Path], archs: int, seed: int, holdout: int) -> list[dict]:
@@ -76,26 +89,14 @@ def evaluate(ckpts: list[Path], archs: int, seed: int, holdout: int) -> list[dic
     cmd += ["--threads", "1"]
     if holdout:
         cmd += ["--split", "holdout", "--holdout-images", str(holdout)]
-    procs = [
-        subprocess.Popen(
-            [*cmd, "--supernet", str(c)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for c in ckpts
+    outs = side_by_side([[*cmd, "--supernet", str(c)] for c in ckpts], "evaluate")
+    return [
+        {
+            s: {r["arch"]: r[s] for r in json.loads(o)["results"]}
+            for s in ("accuracy", "log_likelihood")
+        }
+        for o in outs
     ]
-    out = []
-    for proc, ckpt in zip(procs, ckpts, strict=True):
-        stdout, stderr = proc.communicate()
-        if proc.returncode != 0:
-            raise SystemExit(f"evaluate {ckpt} failed: {stderr.strip()[-500:]}")
-        doc = json.loads(stdout)
-        out.append(
-            {s: {r["arch"]: r[s] for r in doc["results"]} for s in ("accuracy", "log_likelihood")}
-        )
-    return out
 
 
 def main() -> None:
