@@ -40,19 +40,24 @@ def generations(path: Path) -> list[list[dict]]:
     return [by_gen[g] for g in sorted(by_gen)]
 
 
-def replay(run: Path, stage: int, budget_mb: int, threads: int) -> dict:
+def stage_evaluator(run: Path, stage: int, **kw) -> OneShotEvaluator:
+    """The evaluator stage ``stage`` of ``run`` searched with (on the supernet of the stage
+    before, with the run's preset and seed), its images laid out and its caches empty."""
     net, meta = load_supernet(run / f"stage-{stage - 1}" / "ckpt" / "checkpoint.pt")
     config = json.loads((run / "config.json").read_text())
     preset = TrainConfig.from_dict(config["preset"])
     data = load_data(
         meta["data"], net.proxy.resolution, meta.get("data_seed", 0), preset.train_per_class
     )
-    ev = OneShotEvaluator.from_config(
-        net, data, preset, seed=config["seed"], prefix_cache_mb=budget_mb
-    )
-    torch.set_num_threads(threads)
+    ev = OneShotEvaluator.from_config(net, data, preset, seed=config["seed"], **kw)
     ev.evaluate(net.space.sample(np.random.default_rng(0)))  # layout, images on the device
     ev.reset()
+    return ev
+
+
+def replay(run: Path, stage: int, budget_mb: int, threads: int) -> dict:
+    torch.set_num_threads(threads)
+    ev = stage_evaluator(run, stage, prefix_cache_mb=budget_mb)
     per_arch, worst, peak = [], 0.0, 0
     start = time.perf_counter()
     for rows in generations(run / f"stage-{stage}" / "ces.jsonl"):

@@ -28,6 +28,10 @@ def pytest_configure(config) -> None:
     # may share the machine with other jobs: the measurement guard's busy and drift limits are
     # relaxed for it (tests/latency/profiling/test_guard.py checks the guard itself).
     os.environ.setdefault("PADNAS_GUARD", json.dumps({"busy_cores": 64, "tolerance": 0.5}))
+    # The suite's searches are tiny: a helper process's start (an interpreter importing torch)
+    # costs more than the evaluations it would share. The tests of the pool and the searches
+    # that exercise it ask for helpers explicitly.
+    os.environ.setdefault("PADNAS_EVAL_PROCESSES", "1")
 
 
 @pytest.fixture

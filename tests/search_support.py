@@ -100,10 +100,20 @@ def tiny_data() -> DataBundle:
     return DataBundle("tiny", split(96, 1), split(48, 2), split(48, 3), 4, 32, tuple("abcd"))
 
 
-def run_pipeline(plan: SearchPlan, data: DataBundle, out: Path, *, resume=False, hooks=None):
+def run_pipeline(
+    plan: SearchPlan, data: DataBundle, out: Path, *, resume=False, hooks=None, eval_processes=1
+):
     """Run ``plan`` into the run directory ``out`` as ``padnas search`` does; its summary."""
     run = RunDir.open(out, plan.settings.to_config(), resume=resume)
-    return Pipeline(plan.settings, plan.lut, data, run, hooks=hooks, progress=False).execute()
+    return Pipeline(
+        plan.settings,
+        plan.lut,
+        data,
+        run,
+        hooks=hooks,
+        progress=False,
+        eval_processes=eval_processes,
+    ).execute()
 
 
 def search_args(lut_file: str | Path, out: Path) -> list:

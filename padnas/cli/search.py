@@ -172,6 +172,16 @@ latencies of 10,000 random architectures of the space, printed at start."""
     "predicted latency; with --resume on a finished run: measure the models it could not.",
 )
 @threads_option
+@click.option(
+    "--eval-processes",
+    type=int,
+    default=0,
+    show_default=True,
+    envvar="PADNAS_EVAL_PROCESSES",
+    help="Processes that share a CPU search's one-shot evaluations (this one and helpers, "
+    "each with --threads threads; 0 = one per free core, at most 4; 1 = this one only; "
+    "default from $PADNAS_EVAL_PROCESSES). The scores are the same whatever the count.",
+)
 @accelerator_option
 @precision_option
 @deterministic_option
@@ -198,6 +208,7 @@ def search(
     lut_precision,
     verify,
     threads,
+    eval_processes,
     device,
     precision,
     deterministic,
@@ -213,6 +224,8 @@ def search(
     from padnas.train.precision import resolve_precision
 
     check_threads(threads)
+    if eval_processes < 0:
+        raise UsageError(f"--eval-processes must be >= 0, got {eval_processes}")
     device = check_deterministic(deterministic, threads, device)
     t0 = time.perf_counter()
     saved = _saved_config(out) if resume else None
@@ -308,7 +321,9 @@ def search(
     scored = f", ranked by one-shot {preset.rank_by.replace('_', '-')}"
     if preset.eval_images:
         scored += f" on {preset.eval_images} held-out images"
-    echo(f"data: {bundle.describe()}{scored}, {prec}, {ctx.world_size} process(es){mode}")
+    helpers = _eval_processes(eval_processes, device, ctx.world_size)
+    spread = f", one-shot evaluation in {helpers} processes" if helpers > 1 else ""
+    echo(f"data: {bundle.describe()}{scored}, {prec}, {ctx.world_size} process(es){mode}{spread}")
     from padnas.run.pipeline import Hooks
 
     pipeline = Pipeline(
@@ -320,6 +335,7 @@ def search(
         progress=not quiet and ctx.is_main,
         device=device,
         verify=verify and ctx.is_main,
+        eval_processes=helpers,
     )
     try:
         pipeline.execute()
@@ -330,3 +346,17 @@ def search(
         return
     click.echo(run.file(SUMMARY_TEXT).read_text(encoding="utf-8"), nl=False)
     _echo(f"run directory: {out} ({time.perf_counter() - t0:.0f} s)")
+
+
+def _eval_processes(asked: int, device, world_size: int) -> int:
+    """The processes one-shot evaluation runs in: ``--eval-processes``, or with 0 one per free
+    core; always 1 off the CPU (the helpers compute on the CPU) and under torchrun (the ranks
+    share the evaluations)."""
+    import torch
+
+    from padnas.search.eval_pool import auto_processes
+    from padnas.train.background import available_cores
+
+    if device.type != "cpu" or world_size > 1:
+        return 1
+    return asked or auto_processes(torch.get_num_threads(), available_cores())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pickle
 from typing import ClassVar
 
 #: the one verbosity switch (``--verbose`` sets it; spawned workers inherit it)
@@ -51,6 +52,16 @@ def exit_code(exc: BaseException) -> int:
     if isinstance(exc, KeyboardInterrupt):
         return INTERRUPTED_EXIT
     return USAGE_EXIT if isinstance(exc, UsageError) else RUNTIME_EXIT
+
+
+def portable_error(exc: BaseException) -> BaseException:
+    """``exc`` where it survives pickling (a child process's error sent to its parent), else a
+    :class:`RuntimeFailure` with its type and message."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeFailure(f"{type(exc).__name__}: {exc}")
+    return exc
 
 
 def verbose_enabled() -> bool:

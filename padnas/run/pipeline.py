@@ -62,8 +62,13 @@ class Pipeline:
         progress: bool = True,
         device=None,
         verify: bool = True,
+        eval_processes: int = 1,
     ) -> None:
         self.s, self.lut, self.data, self.run = settings, lut, data, run
+        # one-shot evaluations of a CPU search shared with helper processes
+        # (padnas.search.eval_pool): the same scores, sooner; 1 evaluates in this process only
+        self.eval_processes = eval_processes
+        self._pool = None  # the helpers, from the first evaluation on
         self.verify = verify  # measure the final models whole (padnas.run.verify)
         self.hooks = hooks or Hooks()
         self.progress, self.device = progress, device
@@ -82,6 +87,8 @@ class Pipeline:
         finally:
             if self._twin is not None:  # an error or Ctrl-C: its last checkpoint stays
                 self._twin.stop()
+            if self._pool is not None:
+                self._pool.stop()
 
     def _stages(self) -> dict:
         from padnas.train.loop import build_supernet
@@ -248,7 +255,9 @@ class Pipeline:
                 [r.latency_ms for r in recs], [r.arch for r in recs], s.ceiling.archs
             )
         ]
-        evaluator = OneShotEvaluator.from_config(self._load_twin(), self.data, s.preset, seed=recal)
+        evaluator = self._spread(
+            OneShotEvaluator.from_config(self._load_twin(), self.data, s.preset, seed=recal)
+        )
         archs = [r.arch for r in picks]
         twin = evaluator.accuracy(archs)
         # both scores, whatever the search ranks by (one pass gives both); records from a
@@ -270,6 +279,31 @@ class Pipeline:
         found = describe(self.ceiling.summary())
         self.hooks.echo(f"noise ceiling of the stage-1 supernet: {found}")
 
+    # ---- one-shot evaluation -------------------------------------------------------------------
+    def _spread(self, evaluator):
+        """``evaluator`` shared out over the evaluation helpers (started on first use), where
+        there are to be some: a CPU supernet, one process of a run (DDP ranks share evaluations
+        by themselves: padnas.search.sharding) and ``eval_processes`` above 1."""
+        import torch
+
+        from padnas.search.eval_pool import EvaluationPool
+        from padnas.train.distributed import dist_context
+
+        if self.eval_processes < 2 or dist_context().world_size > 1:
+            return evaluator
+        if next(evaluator.supernet.parameters()).device.type != "cpu":
+            return evaluator
+        if self._pool is None:
+            threads, deterministic = torch.get_num_threads(), self.s.deterministic
+            self._pool = EvaluationPool(
+                self.eval_processes, threads=threads, deterministic=deterministic
+            ).start()
+        return self._pool.spread(evaluator)
+
+    def _eval_processes(self) -> int:
+        """The processes this run's one-shot evaluations run in (this one and its helpers)."""
+        return 1 if self._pool is None else self._pool.processes
+
     # ---- one stage's search -------------------------------------------------------------------
     def _search(self, k: int, space: SearchSpace, supernet) -> SearchResult:
 
@@ -289,7 +323,9 @@ class Pipeline:
             return result
         t0 = time.perf_counter()
         model = LatencyModel.from_lut(self.lut, space)
-        evaluator = OneShotEvaluator.from_config(supernet, self.data, s.preset, seed=s.seed)
+        evaluator = self._spread(
+            OneShotEvaluator.from_config(supernet, self.data, s.preset, seed=s.seed)
+        )
         progress_file = RunDir.ces_log(k)
         known = {}
         where = self.run.file(progress_file)
@@ -323,7 +359,8 @@ class Pipeline:
         self.run.write_json(RunDir.search_file(k), result.to_json(k))
         self.results[k] = result
         self._write_evaluated(k)
-        self.run.mark_done(f"search-{k}", seconds=round(time.perf_counter() - t0, 1))
+        seconds = round(time.perf_counter() - t0, 1)
+        self.run.mark_done(f"search-{k}", seconds=seconds, processes=self._eval_processes())
         front, best = result.front(), result.best()
         score = f"one-shot accuracy {best.accuracy:.4f}"
         if result.rank_by == "log_likelihood":
@@ -418,6 +455,8 @@ class Pipeline:
                     front=len(res.front()),
                     counted_for_distribution=sum(r.rank < MAX_RANK for r in res.records),
                     search_seconds=state.get(f"search-{k}", {}).get("seconds"),
+                    # the processes its one-shot evaluations ran in (null: recorded before)
+                    eval_processes=state.get(f"search-{k}", {}).get("processes"),
                     notes=res.notes,
                 )
             if 1 < k < s.stages:

@@ -38,6 +38,12 @@ def _fmt_size(size: str | int) -> str:
     return f"{n:.3g}" if n >= 1000 else str(n)
 
 
+def _eval_processes(stages: list[dict]) -> str:
+    """'; one-shot evaluation in N processes' where a search shared its evaluations out."""
+    most = max((st.get("eval_processes") or 1 for st in stages), default=1)
+    return f"; one-shot evaluation in {most} processes" if most > 1 else ""
+
+
 def render_summary(summary: dict) -> str:
     cfg = summary["config"]
     lines = [
@@ -50,7 +56,8 @@ def render_summary(summary: dict) -> str:
         f"window {cfg['latency_window_ms'][0]:g}..{cfg['latency_window_ms'][1]:g} ms "
         f"({cfg['window_rule']})",
         f"CES: population {cfg['ces']['pop_size']}, {cfg['ces']['generations']} generations; "
-        f"pruning P_th {cfg['p_th']:g} over archs of rank < {cfg['max_rank']}",
+        f"pruning P_th {cfg['p_th']:g} over archs of rank < {cfg['max_rank']}"
+        f"{_eval_processes(summary['stages'])}",
         "",
         "stage  space size  epochs  lr      evaluated  front  pruned ops  seconds",
     ]

@@ -85,6 +85,19 @@ class OneShotEvaluator:
         )
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.precision = precision  # recalibration and accuracy run under the same autocast
+        #: what builds an evaluator of the same values from the same data (a helper process's:
+        #: padnas.search.eval_pool)
+        self.settings = {
+            "recal_batches": recal_batches,
+            "batch_size": batch_size,
+            "seed": seed,
+            "eval_batch_size": eval_batch_size,
+            "split": split,
+            "num_workers": num_workers,
+            "channels_last": channels_last,
+            "precision": precision,
+            "prefix_cache_mb": prefix_cache_mb,
+        }
         self._recal_cpu = self._recal_images(data.train, recal_batches * batch_size, seed)
         self._prefixes = PrefixCache(prefix_cache_mb << 20)
         self._device: torch.device | None = None
@@ -144,6 +157,24 @@ class OneShotEvaluator:
     def prefix_cache_bytes(self) -> int:
         """Memory the kept outputs of evaluated path prefixes hold now."""
         return self._prefixes.nbytes
+
+    def weights_version(self) -> tuple:
+        """Changes whenever the supernet is replaced or its parameters are written (the cache
+        of scores lasts as long as it does)."""
+        return self._weights_fingerprint()
+
+    def knows(self, arch: Arch | str, recalibrate: bool = True) -> bool:
+        """Whether ``arch``'s scores on the current weights are cached."""
+        self._check_fresh()
+        return (str(self._supernet.space.validate(arch)), recalibrate) in self._cache
+
+    def remember(self, arch: Arch | str, accuracy: float, log_likelihood: float) -> None:
+        """Cache scores of ``arch`` (recalibrated) measured by an evaluator of the same
+        :attr:`settings` and data on a copy of the same weights, in another process
+        (padnas.search.eval_pool): they are the values :meth:`evaluate` would compute."""
+        self._check_fresh()
+        key = (str(self._supernet.space.validate(arch)), True)
+        self._cache[key], self._loglik[key] = float(accuracy), float(log_likelihood)
 
     def _weights_fingerprint(self) -> tuple:
         net = self._supernet

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import pickle
 import signal
 import time
 from pathlib import Path
 
-from padnas.core.errors import RuntimeFailure
+from padnas.core.errors import RuntimeFailure, portable_error
 from padnas.data.datasets import DataBundle
 from padnas.space import SearchSpace
 from padnas.train.config import TrainConfig
@@ -79,11 +78,7 @@ def _child(conn, space: dict, data, config, ckpt_dir, seed, epochs, lr, device, 
     except (KeyboardInterrupt, _Stopped):
         return
     except Exception as exc:  # handed to the parent, which raises it
-        try:
-            pickle.loads(pickle.dumps(exc))
-        except Exception:
-            exc = RuntimeFailure(f"{type(exc).__name__}: {exc}")
-        reply = ("error", exc)
+        reply = ("error", portable_error(exc))
     conn.send(reply)
     conn.close()
 

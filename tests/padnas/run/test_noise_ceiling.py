@@ -149,6 +149,17 @@ def test_resume_does_not_retrain_the_second_supernet(measured, lut_file, tmp_pat
     assert again == first
 
 
+def test_the_ceiling_measured_with_helper_processes_is_the_same(measured, lut_file, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(measured, out)
+    (out / CEILING).unlink()
+    (out / "summary.json").unlink()
+    r = invoke(search, [*search_args(lut_file, out), "--resume", "--eval-processes", "2"])
+    assert r.exit_code == 0, r.output
+    assert "one-shot evaluation in 2 processes" in r.stderr
+    assert _json(out / CEILING) == _json(measured / CEILING)
+
+
 class Kill(Exception):
     pass
 

@@ -128,6 +128,19 @@ def test_pad_nas_run_directory(reference, lut_file):
     assert summary["stages"][1]["pruned_ops"] > 0
 
 
+def test_helper_processes_change_nothing_but_the_time(reference, lut_file, data, tmp_path):
+    """The same search with its one-shot evaluations shared with two helper processes: the same
+    evaluations, final models and weights, and the summary says how they were measured."""
+    ref_out, ref_summary = reference
+    out = tmp_path / "spread"
+    summary = run_pipeline(_plan(lut_file), data, out, eval_processes=3)
+    _same(_result(ref_out), _result(out))
+    assert [s.get("eval_processes") for s in summary["stages"]] == [None, 3, 3, 3]
+    assert [s.get("eval_processes") for s in ref_summary["stages"]] == [None, 1, 1, 1]
+    assert "; one-shot evaluation in 3 processes" in (out / "summary.txt").read_text()
+    assert "one-shot evaluation in" not in (ref_out / "summary.txt").read_text()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stages, name, prunes", [(2, "I-Supernet", 0), (3, "P-Supernet", 1)])
 def test_stage_variants(lut_file, data, tmp_path, stages, name, prunes):

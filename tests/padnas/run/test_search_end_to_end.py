@@ -126,6 +126,7 @@ def finished_run(tmp_path):
     "args, fragments",
     [
         (["--threads", "-1"], ["--threads must be >= 0, got -1"]),
+        (["--eval-processes", "-1"], ["--eval-processes must be >= 0, got -1"]),
         (["--p-th", "1"], ["--p-th must be in [0, 1), got 1.0"]),
         (["--stages", "1"], ["--stages must be 2..10", "got 1"]),
         (["--latency-window", "60"], ["MIN:MAX"]),
