@@ -24,7 +24,7 @@ from padnas.cli.options import (
 )
 from padnas.core.cli import handle_errors, path_option, profile_option, quiet_tensorflow
 from padnas.core.errors import UsageError
-from padnas.run.rundir import PLATFORM, SUMMARY_TEXT, LoadedRun, RunDir
+from padnas.run.rundir import PLATFORM, SUMMARY_TEXT, LoadedRun, RunDir, saved_preset
 from padnas.space import DEPLOY_RESOLUTION
 from padnas.space.choice import space_option
 
@@ -47,12 +47,11 @@ def _saved_ceiling(saved: dict) -> bool:
     return saved.get("noise_ceiling") is not None
 
 
-def _saved_preset(saved: dict, key: str, before: object) -> object:
-    """A saved run's preset field ``key``; ``before`` for a run from before the option existed
-    (eval_images: 0, the validation split; rank_by: accuracy; sampler: uniform; dropped_strides:
-    0); None without a preset."""
-    preset = saved.get("preset")
-    return preset.get(key, before) if isinstance(preset, dict) else None
+def _saved_preset(saved: dict, key: str) -> object:
+    """A saved run's preset field ``key`` (what a run from before the option ran with:
+    :data:`~padnas.run.rundir.PRESET_BEFORE`); None without a preset."""
+    preset = saved_preset(saved)
+    return None if preset is None else preset[key]
 
 
 def _can_verify_now(loaded: LoadedRun, lut) -> str | None:
@@ -233,13 +232,13 @@ def search(
         if noise_ceiling is None:
             noise_ceiling = _saved_ceiling(saved)
         if eval_images is None:
-            eval_images = _saved_preset(saved, "eval_images", 0)
+            eval_images = _saved_preset(saved, "eval_images")
         if rank_by is None:
-            rank_by = _saved_preset(saved, "rank_by", "accuracy")
+            rank_by = _saved_preset(saved, "rank_by")
         if sampler is None:
-            sampler = _saved_preset(saved, "sampler", "uniform")
+            sampler = _saved_preset(saved, "sampler")
         if dropped_strides is None:
-            dropped_strides = _saved_preset(saved, "dropped_strides", 0)
+            dropped_strides = _saved_preset(saved, "dropped_strides")
     plan = plan_search(
         str(lut_path),
         family=family,

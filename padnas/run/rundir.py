@@ -49,6 +49,15 @@ RUN_FORMAT = 1
 PLATFORM = "platform"
 #: config.json's key for the deterministic mode (a run never mixes modes)
 DETERMINISTIC = "deterministic"
+#: the preset values a run from before each option ran with: the validation split
+#: (eval_images), accuracy (rank_by), uniform paths (sampler), the deployed strides
+#: (dropped_strides)
+PRESET_BEFORE = {
+    "eval_images": 0,
+    "rank_by": "accuracy",
+    "sampler": "uniform",
+    "dropped_strides": 0,
+}
 #: the fix named when a run-directory file is damaged
 DAMAGED = "the run directory is damaged: start a new run with another --out"
 #: the fix named when a result file of a finished run is damaged
@@ -161,14 +170,7 @@ class RunDir:
             # the platform is a record, not a setting
             saved = {k: v for k, v in saved.items() if k not in (PLATFORM, DETERMINISTIC)}
             if isinstance(saved.get("preset"), dict):
-                # from before eval_images (the val split), rank_by (accuracy) and dropped
-                # strides (none)
-                saved["preset"] = {
-                    "eval_images": 0,
-                    "rank_by": "accuracy",
-                    "dropped_strides": 0,
-                    **saved["preset"],
-                }
+                saved["preset"] = saved_preset(saved)
             if was != bool(config.get(DETERMINISTIC, False)):
                 how = "with" if was else "without"
                 raise RunDirError(
@@ -510,7 +512,14 @@ class LoadedRun:
             raise RunDirError(str(exc)) from None
 
 
-def _rank_by(config: dict) -> str:
-    """What a saved run's search ranks by (a run from before the option: accuracy)."""
+def saved_preset(config: dict) -> dict | None:
+    """A saved run's preset, with :data:`PRESET_BEFORE`'s value for each field it predates;
+    None without a preset."""
     preset = config.get("preset")
-    return preset.get("rank_by", "accuracy") if isinstance(preset, dict) else "accuracy"
+    return {**PRESET_BEFORE, **preset} if isinstance(preset, dict) else None
+
+
+def _rank_by(config: dict) -> str:
+    """What a saved run's search ranks by."""
+    preset = saved_preset(config)
+    return preset["rank_by"] if preset is not None else PRESET_BEFORE["rank_by"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from padnas.cli.main import main
 from padnas.cli.runs import export, show
 from padnas.cli.search import search
@@ -123,7 +125,7 @@ def test_a_resumed_run_keeps_its_sampler_and_strides(lut_file, tmp_path, cli, ex
     from dataclasses import replace
 
     from padnas.run.plan import plan_search
-    from padnas.run.rundir import RunDir
+    from padnas.run.rundir import RunDir, RunDirError
 
     settings = plan_search(str(lut_file), seed=1).settings
     preset = settings.preset.replace(sampler="transitions", dropped_strides=2)
@@ -140,6 +142,10 @@ def test_a_resumed_run_keeps_its_sampler_and_strides(lut_file, tmp_path, cli, ex
     old = tmp_path / "old"
     RunDir.open(old, settings.to_config(), resume=False)
     config = json.loads((old / "config.json").read_text())
-    del config["preset"]["dropped_strides"]
+    del config["preset"]["dropped_strides"], config["preset"]["sampler"]
     (old / "config.json").write_text(json.dumps(config))
-    RunDir.check(old, settings.to_config(), resume=True)  # no dropped strides = 0
+    # a run from before both options ran uniform paths at the deployed strides...
+    RunDir.check(old, settings.to_config(), resume=True)
+    # ...and nothing else
+    with pytest.raises(RunDirError, match="sampler"):
+        RunDir.check(old, replace(settings, preset=preset).to_config(), resume=True)
