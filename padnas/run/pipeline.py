@@ -105,6 +105,7 @@ class Pipeline:
             f"({sched[0].epochs} epochs, lr {sched[0].lr:g})"
         )
         self._start_twin(space, sched[0])
+        self._start_pool()  # the helpers' interpreters load while the supernet trains
         self._train(1, supernet, sched[0])
         for k in range(2, M):
             result = self._search(k, space, supernet)
@@ -280,25 +281,27 @@ class Pipeline:
         self.hooks.echo(f"noise ceiling of the stage-1 supernet: {found}")
 
     # ---- one-shot evaluation -------------------------------------------------------------------
-    def _spread(self, evaluator):
-        """``evaluator`` shared out over the evaluation helpers (started on first use), where
-        there are to be some: a CPU supernet, one process of a run (DDP ranks share evaluations
-        by themselves: padnas.search.sharding) and ``eval_processes`` above 1."""
+    def _start_pool(self) -> None:
+        """Start the evaluation helpers where there are to be some: ``eval_processes`` above 1,
+        a CPU search and one process of a run (DDP ranks share evaluations by themselves:
+        padnas.search.sharding)."""
         import torch
 
         from padnas.search.eval_pool import EvaluationPool
-        from padnas.train.distributed import dist_context
+        from padnas.train.distributed import dist_context, resolve_device
 
-        if self.eval_processes < 2 or dist_context().world_size > 1:
-            return evaluator
-        if next(evaluator.supernet.parameters()).device.type != "cpu":
-            return evaluator
-        if self._pool is None:
-            threads, deterministic = torch.get_num_threads(), self.s.deterministic
-            self._pool = EvaluationPool(
-                self.eval_processes, threads=threads, deterministic=deterministic
-            ).start()
-        return self._pool.spread(evaluator)
+        if self._pool is not None or self.eval_processes < 2 or dist_context().world_size > 1:
+            return
+        if resolve_device(self.device).type != "cpu":
+            return
+        threads, deterministic = torch.get_num_threads(), self.s.deterministic
+        self._pool = EvaluationPool(
+            self.eval_processes, threads=threads, deterministic=deterministic
+        ).start()
+
+    def _spread(self, evaluator):
+        """``evaluator`` shared out over the evaluation helpers, where there are some."""
+        return evaluator if self._pool is None else self._pool.spread(evaluator)
 
     def _eval_processes(self) -> int:
         """The processes this run's one-shot evaluations run in (this one and its helpers)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -129,11 +130,24 @@ def test_pad_nas_run_directory(reference, lut_file):
 
 
 def test_helper_processes_change_nothing_but_the_time(reference, lut_file, data, tmp_path):
-    """The same search with its one-shot evaluations shared with two helper processes: the same
-    evaluations, final models and weights, and the summary says how they were measured."""
+    """The same search with its one-shot evaluations shared with two helper processes, killed
+    after a CES generation of stage 3 and resumed: the same evaluations, final models and
+    weights; the helpers end with the run, killed or not; the summary says how the scores were
+    measured."""
     ref_out, ref_summary = reference
     out = tmp_path / "spread"
-    summary = run_pipeline(_plan(lut_file), data, out, eval_processes=3)
+
+    def on_gen(k, gen):
+        if (k, gen) == (3, 1):
+            raise Kill
+
+    with pytest.raises(Kill):
+        run_pipeline(
+            _plan(lut_file), data, out, hooks=Hooks(on_generation=on_gen), eval_processes=3
+        )
+    assert multiprocessing.active_children() == []
+    summary = run_pipeline(_plan(lut_file), data, out, resume=True, eval_processes=3)
+    assert multiprocessing.active_children() == []
     _same(_result(ref_out), _result(out))
     assert [s.get("eval_processes") for s in summary["stages"]] == [None, 3, 3, 3]
     assert [s.get("eval_processes") for s in ref_summary["stages"]] == [None, 1, 1, 1]
