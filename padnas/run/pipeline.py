@@ -109,7 +109,8 @@ class Pipeline:
         self._train(1, supernet, sched[0])
         for k in range(2, M):
             result = self._search(k, space, supernet)
-            self._measure_ceiling(k, result)
+            # measured by the evaluation helpers, where there are some, while this finetunes
+            ceiling = self._measure_ceiling(k, result)
             dist = OpDistribution.estimate(space, result.archs(max_rank=MAX_RANK))
             pr = prune(dist, s.p_th)
             self.distributions[k] = dist
@@ -138,8 +139,9 @@ class Pipeline:
                 f"({stage.epochs} epochs, lr {stage.lr:g})"
             )
             self._train(k, supernet, stage)
+            ceiling()
         result = self._search(M, space, supernet)
-        self._measure_ceiling(M, result)
+        self._measure_ceiling(M, result)()
         self.distributions[M] = OpDistribution.estimate(space, result.archs(max_rank=MAX_RANK))
         return self._finish(result, space)
 
@@ -228,15 +230,17 @@ class Pipeline:
             )
         return net.to(resolve_device(self.device)).eval()
 
-    def _measure_ceiling(self, k: int, result: SearchResult) -> None:
+    def _measure_ceiling(self, k: int, result: SearchResult) -> Callable[[], None]:
         """After the first search (stage 2): its architectures, spread along the window, on the
-        second supernet with the same recalibration draw; or the measurement on record."""
+        second supernet with the same recalibration draw; or the measurement on record. Returns
+        the function that finishes it (collects the scores, writes and reports the ceiling):
+        with evaluation helpers they measure meanwhile, and this process can finetune."""
         from padnas.search.oneshot import OneShotEvaluator
         from padnas.train.distributed import dist_context
 
         s = self.s
         if k != 2 or s.ceiling is None or not dist_context().is_main:
-            return
+            return _nothing
         record = s.ceiling_record
         seeds, recal = (record["seeds"][0], record["seeds"][1]), record["recal_seed"]
         rank_by = s.preset.rank_by
@@ -246,7 +250,7 @@ class Pipeline:
             self.ceiling = NoiseCeiling.from_json(
                 stored, self.spaces[1], seeds, recal, where=where, fix=DAMAGED, rank_by=rank_by
             )
-            return
+            return _nothing
         self._wait_twin()
         t0 = time.perf_counter()
         recs = result.records
@@ -260,25 +264,36 @@ class Pipeline:
             OneShotEvaluator.from_config(self._load_twin(), self.data, s.preset, seed=recal)
         )
         archs = [r.arch for r in picks]
-        twin = evaluator.accuracy(archs)
-        # both scores, whatever the search ranks by (one pass gives both); records from a
-        # search before log-likelihoods were kept have none
-        has_ll = all(r.log_likelihood is not None for r in picks)
-        self.ceiling = measure_ceiling(
-            archs,
-            [r.latency_ms for r in picks],
-            [r.accuracy for r in picks],
-            twin,
-            seeds=seeds,
-            recal_seed=recal,
-            log_likelihood=[r.log_likelihood for r in picks] if has_ll else None,
-            twin_log_likelihood=evaluator.log_likelihoods(archs) if has_ll else None,
-            rank_by=rank_by,
-        )
-        self.run.write_json(RunDir.ceiling_file(), self.ceiling.to_json())
-        self.run.mark_done("noise-ceiling", seconds=round(time.perf_counter() - t0, 1))
-        found = describe(self.ceiling.summary())
-        self.hooks.echo(f"noise ceiling of the stage-1 supernet: {found}")
+        beside = self._pool is not None and k < s.stages  # a finetune follows
+        collect = evaluator.begin(archs) if beside else _nothing
+        here = time.perf_counter() - t0  # this process's share of the time
+
+        def finish() -> None:
+            t1 = time.perf_counter()
+            collect()
+            twin = evaluator.accuracy(archs)
+            # both scores, whatever the search ranks by (one pass gives both); records from a
+            # search before log-likelihoods were kept have none
+            has_ll = all(r.log_likelihood is not None for r in picks)
+            self.ceiling = measure_ceiling(
+                archs,
+                [r.latency_ms for r in picks],
+                [r.accuracy for r in picks],
+                twin,
+                seeds=seeds,
+                recal_seed=recal,
+                log_likelihood=[r.log_likelihood for r in picks] if has_ll else None,
+                twin_log_likelihood=evaluator.log_likelihoods(archs) if has_ll else None,
+                rank_by=rank_by,
+            )
+            self.run.write_json(RunDir.ceiling_file(), self.ceiling.to_json())
+            seconds = round(here + time.perf_counter() - t1, 1)
+            # beside the finetune: the seconds this process waited, not the helpers' work
+            self.run.mark_done("noise-ceiling", seconds=seconds, beside_finetune=beside)
+            found = describe(self.ceiling.summary())
+            self.hooks.echo(f"noise ceiling of the stage-1 supernet: {found}")
+
+        return finish
 
     # ---- one-shot evaluation -------------------------------------------------------------------
     def _start_pool(self) -> None:
@@ -493,7 +508,14 @@ class Pipeline:
             "twin_train_seconds": twin.get("seconds"),
             "twin_concurrent": twin.get("concurrent"),
             "eval_seconds": state.get("noise-ceiling", {}).get("seconds"),
+            # measured by evaluation helpers while the first finetune trained (eval_seconds:
+            # what this process waited for them)
+            "eval_beside_finetune": bool(state.get("noise-ceiling", {}).get("beside_finetune")),
             # what one-shot accuracy was measured on: the held-out images, or the val split
             "eval_images": images or len(self.data.val),
             "eval_split": "holdout" if images else "val",
         }
+
+
+def _nothing() -> None:
+    """What finishes a step that needs no finishing."""

@@ -144,7 +144,12 @@ def render_ceiling(block: dict | None) -> list[str]:
     if block.get("twin_train_seconds") is not None:
         beside = " beside the first" if block.get("twin_concurrent") else ""
         cost.append(f"second supernet {block['twin_train_seconds']:.0f} s{beside}")
-    if block.get("eval_seconds") is not None:
+    if block.get("eval_beside_finetune"):
+        cost.append(
+            f"{block['archs']} evaluations by helper processes beside the first finetune "
+            f"({block['eval_seconds']:.0f} s of waiting here)"
+        )
+    elif block.get("eval_seconds") is not None:
         cost.append(f"{block['archs']} evaluations {block['eval_seconds']:.0f} s")
     if cost:
         lines.append(f"  cost: {', '.join(cost)}")

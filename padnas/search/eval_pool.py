@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -132,6 +132,7 @@ class EvaluationPool:
         self.processes, self.threads, self.deterministic = processes, threads, deterministic
         self._helpers: list[_Helper] = []
         self._tokens = 0
+        self._pending = False  # a batch is out and not yet collected
 
     def start(self) -> EvaluationPool:
         ctx = mp.get_context("spawn")
@@ -142,6 +143,7 @@ class EvaluationPool:
 
     def stop(self) -> None:
         helpers, self._helpers = self._helpers, []
+        self._pending = False
         for helper in helpers:
             helper.stop()
 
@@ -177,46 +179,69 @@ class SpreadEvaluator:
 
     def accuracy(self, archs: Iterable[Arch | str]) -> np.ndarray:
         archs = list(archs)
-        self._share(archs)
+        self._deal(archs, here=True)()
         return self.local.accuracy(archs)
 
     def log_likelihoods(self, archs: Iterable[Arch | str]) -> np.ndarray:
         archs = list(archs)
-        self._share(archs)
+        self._deal(archs, here=True)()
         return self.local.log_likelihoods(archs)
 
-    def _share(self, archs: list) -> None:
+    def begin(self, archs: Iterable[Arch | str]) -> Callable[[], None]:
+        """Hand ``archs`` to the helpers alone and return the function that waits for their
+        scores (afterwards :meth:`accuracy` and :meth:`log_likelihoods` of them come from the
+        cache): this process is free meanwhile, e.g. to train. Without helpers the function
+        measures them here. Until it is called, no other batch may use the pool."""
+        return self._deal(list(archs), here=False)
+
+    def _deal(self, archs: list, *, here: bool) -> Callable[[], None]:
+        """Send the uncached ``archs`` out in contiguous runs of their sorted ops (the first run
+        kept for this process where ``here``); the function that measures this process's run
+        and collects the helpers'."""
         local, helpers = self.local, self.pool._helpers
         space = local.supernet.space
         todo = {str(a): a for a in map(space.validate, archs) if not local.knows(a)}
-        if not helpers or len(todo) < 2:
-            return
         ordered = sorted(todo.values(), key=lambda a: a.ops)
-        runs = [list(r) for r in np.array_split(np.arange(len(ordered)), len(helpers) + 1)]
+        if not helpers or not ordered or (here and len(ordered) < 2):
+            return lambda: None if here else local.accuracy(ordered)
+        if self.pool._pending:
+            raise RuntimeError("a batch handed to the evaluation helpers was not collected")
+        parts = np.array_split(np.arange(len(ordered)), len(helpers) + here)
+        mine = list(parts[0]) if here else []
         version = local.weights_version()
         if version != self._version:
             self._version, self._token = version, self.pool._token()
+        busy = []
         try:
-            busy = []
-            for helper, run in zip(helpers, runs[1:], strict=True):
-                if not run:
+            for helper, run in zip(helpers, parts[1:] if here else parts, strict=True):
+                if not len(run):
                     continue
                 load = None if helper.holds == self._token else self._handover()
                 helper.send(load, [str(ordered[i]) for i in run])
                 helper.holds = self._token
-                busy.append((helper, run))
-            local.accuracy([ordered[i] for i in runs[0]])
-            replies = [(run, helper.receive()) for helper, run in busy]
+                busy.append((helper, list(run)))
         except BaseException:
-            # a helper's reply may still be on its way: no later batch may read it as its own
             self.pool.stop()
             raise
-        for _, (status, value) in replies:
-            if status == "error":
-                raise value
-        for run, (_, scores) in replies:
-            for i, (acc, loglik) in zip(run, scores, strict=True):
-                local.remember(ordered[i], acc, loglik)
+        self.pool._pending = True
+
+        def collect() -> None:
+            try:
+                local.accuracy([ordered[i] for i in mine])
+                replies = [(run, helper.receive()) for helper, run in busy]
+            except BaseException:
+                # a helper's reply may still be on its way: no later batch may read it as its own
+                self.pool.stop()
+                raise
+            self.pool._pending = False
+            for _, (status, value) in replies:
+                if status == "error":
+                    raise value
+            for run, (_, scores) in replies:
+                for i, (acc, loglik) in zip(run, scores, strict=True):
+                    local.remember(ordered[i], acc, loglik)
+
+        return collect
 
     def _handover(self) -> tuple:
         """What a helper builds the same evaluator from: the supernet's space, proxy, classes

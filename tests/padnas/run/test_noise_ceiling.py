@@ -149,15 +149,31 @@ def test_resume_does_not_retrain_the_second_supernet(measured, lut_file, tmp_pat
     assert again == first
 
 
-def test_the_ceiling_measured_with_helper_processes_is_the_same(measured, lut_file, tmp_path):
-    out = tmp_path / "run"
-    shutil.copytree(measured, out)
-    (out / CEILING).unlink()
-    (out / "summary.json").unlink()
-    r = invoke(search, [*search_args(lut_file, out), "--resume", "--eval-processes", "2"])
-    assert r.exit_code == 0, r.output
-    assert "one-shot evaluation in 2 processes" in r.stderr
-    assert _json(out / CEILING) == _json(measured / CEILING)
+def test_a_ceiling_measured_by_a_helper_beside_the_finetune_is_the_same(
+    ceiling_on, lut_file, tmp_path
+):
+    """Three stages, so that a finetune follows the first search: with a helper the second
+    supernet's scores are measured there while this process finetunes; the ceiling, the search
+    and its models are those of one process."""
+    runs = {}
+    for processes in (1, 2):
+        out = runs[processes] = tmp_path / f"p{processes}"
+        args = [*search_args(lut_file, out), "--stages", "3", "--eval-processes", processes]
+        r = invoke(search, args)
+        assert r.exit_code == 0, r.output
+    one, two = runs[1], runs[2]
+    assert "one-shot evaluation in 2 processes" in (two / "summary.txt").read_text()
+    assert _json(two / CEILING) == _json(one / CEILING)
+    assert _json(two / "final.json") == _json(one / "final.json")
+    blocks = [_json(p / "summary.json")["noise_ceiling"] for p in (one, two)]
+    assert [b["eval_beside_finetune"] for b in blocks] == [False, True]
+    assert "by helper processes beside the first finetune" in (two / "summary.txt").read_text()
+    # a resume that measures it again, with no finetune left to overlap, measures the same
+    (two / CEILING).unlink()
+    (two / "summary.json").unlink()
+    args = [*search_args(lut_file, two), "--stages", "3", "--eval-processes", "2", "--resume"]
+    assert invoke(search, args).exit_code == 0
+    assert _json(two / CEILING) == _json(one / CEILING)
 
 
 class Kill(Exception):

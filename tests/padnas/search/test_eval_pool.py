@@ -99,6 +99,27 @@ def test_new_weights_reach_the_helpers(net_and_data, pair):
     assert not np.array_equal(before, after)
 
 
+def test_a_batch_begun_in_the_helpers_leaves_this_process_free(net_and_data, pair):
+    net, data = net_and_data
+    archs = _archs(net.space, 5, seed=6)
+    spread = pair.spread(_evaluator(net, data))
+    collect = spread.begin(archs)
+    # nothing else may use the pool until the batch is collected
+    with pytest.raises(RuntimeError, match="not collected"):
+        pair.spread(_evaluator(net, data)).accuracy(archs)
+    want = _evaluator(net, data)  # this process works meanwhile
+    want_ll = want.log_likelihoods(archs)
+    collect()
+    assert spread.local.cache_size == len({str(a) for a in archs})  # all measured there
+    np.testing.assert_array_equal(spread.log_likelihoods(archs), want_ll)
+    with EvaluationPool(1) as alone:  # without helpers, collecting measures them here
+        local = _evaluator(net, data)
+        collect = alone.spread(local).begin(archs)
+        assert local.cache_size == 0
+        collect()
+        np.testing.assert_array_equal(local.log_likelihoods(archs), want_ll)
+
+
 def test_a_dead_helper_is_a_clear_failure_and_the_pool_carries_on_alone(net_and_data):
     net, data = net_and_data
     archs = _archs(net.space, 5, seed=3)
