@@ -73,7 +73,9 @@ def _helper(conn, threads: int, deterministic: bool) -> None:
             except Exception as exc:
                 reply = ("error", portable_error(exc))
             conn.send(reply)
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
+    except (KeyboardInterrupt, BrokenPipeError):
+        # Ctrl-C reaches the whole process group and the parent reports it; a parent that
+        # stopped waiting closed the pipe
         return
 
 
@@ -114,8 +116,13 @@ class _Helper:
         )
 
     def stop(self) -> None:
+        """End the helper: an idle one leaves at the closed pipe, a busy one is terminated (a
+        stop mid-batch comes from an error or an interrupt: its scores are not wanted)."""
         self.conn.close()
-        self.proc.join(timeout=5)
+        self.proc.join(timeout=1)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(timeout=5)
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join()
