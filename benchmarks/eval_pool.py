@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from padnas.search.eval_pool import EvaluationPool
 from padnas.search.oneshot import OneShotEvaluator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prefix_cache import generations, stage_evaluator
+from prefix_cache import generations, searched_stages, stage_evaluator, stage_times
 
 
 def replay(run: Path, stages: list[int], pool: EvaluationPool) -> dict:
@@ -50,14 +49,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="replays per process count (median)")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    stages = sorted(int(p.parent.name.split("-")[1]) for p in a.run.glob("stage-*/ces.jsonl"))
-    if not stages:
-        raise SystemExit(f"{a.run}: no stage-*/ces.jsonl: give the folder of a finished search")
-    print(
-        f"{a.run}: stages {stages}, 1 thread a process, torch {torch.__version__}, "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"load {os.getloadavg()[0]:.2f}"
-    )
+    stages = searched_stages(a.run, "1 thread a process")
     base = None
     for n in a.processes:
         with EvaluationPool(n) as pool:
@@ -66,15 +58,10 @@ def main() -> None:
             rng = np.random.default_rng(0)
             pool.spread(first).accuracy([first.supernet.space.sample(rng) for _ in range(2 * n)])
             repeats = [replay(a.run, stages, pool) for _ in range(a.repeats)]
-        totals = [sum(r["seconds"]) for r in repeats]
-        stage_s = np.median([r["seconds"] for r in repeats], axis=0)
-        total = float(np.median(totals))
+        total, times = stage_times(stages, [r["seconds"] for r in repeats])
         base = base or total
         print(
-            f"  {n} process(es): "
-            + ", ".join(f"stage {k} {s:6.1f} s" for k, s in zip(stages, stage_s, strict=True))
-            + f"; all {total:6.1f} s (median of {a.repeats}, range {min(totals):.1f}-"
-            f"{max(totals):.1f}; {base / total:.2f}x {a.processes[0]} process(es)); "
+            f"  {n} process(es): {times}; {base / total:.2f}x {a.processes[0]} process(es)); "
             f"max |log-likelihood - recorded| {max(r['worst'] for r in repeats):.1e}; "
             f"load {os.getloadavg()[0]:.2f}"
         )

@@ -74,6 +74,34 @@ def replay(run: Path, stage: int, budget_mb: int, threads: int) -> dict:
     }
 
 
+def searched_stages(run: Path, threads: str) -> list[int]:
+    """The stages of ``run`` that searched (refused when none), after printing what the replay
+    runs on."""
+    stages = sorted(int(p.parent.name.split("-")[1]) for p in run.glob("stage-*/ces.jsonl"))
+    if not stages:
+        raise SystemExit(f"{run}: no stage-*/ces.jsonl: give the folder of a finished search")
+    print(
+        f"{run}: stages {stages}, {threads}, torch {torch.__version__}, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
+    return stages
+
+
+def stage_times(stages: list[int], seconds: list[list[float]]) -> tuple[float, str]:
+    """The median total of replays' per-stage ``seconds`` (one list per replay), and the text
+    "stage 2 S s, ...; all T s (median of R, range A-B" that reports them."""
+    totals = [sum(run) for run in seconds]
+    stage_s = np.median(seconds, axis=0)
+    total = float(np.median(totals))
+    text = (
+        ", ".join(f"stage {k} {s:6.1f} s" for k, s in zip(stages, stage_s, strict=True))
+        + f"; all {total:6.1f} s (median of {len(seconds)}, range {min(totals):.1f}-"
+        f"{max(totals):.1f}"
+    )
+    return total, text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="a finished padnas search run folder")
@@ -81,27 +109,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--repeats", type=int, default=3, help="replays per budget (median)")
     a = ap.parse_args()
-    stages = sorted(int(p.parent.name.split("-")[1]) for p in a.run.glob("stage-*/ces.jsonl"))
-    if not stages:
-        raise SystemExit(f"{a.run}: no stage-*/ces.jsonl: give the folder of a finished search")
-    print(
-        f"{a.run}: stages {stages}, {a.threads} threads, torch {torch.__version__}, "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"load {os.getloadavg()[0]:.2f}"
-    )
+    stages = searched_stages(a.run, f"{a.threads} threads")
     base = None
     for budget in a.budgets:
         repeats = [[replay(a.run, k, budget, a.threads) for k in stages] for _ in range(a.repeats)]
-        totals = [sum(r["seconds"] for r in runs) for runs in repeats]
-        stage_s = np.median([[r["seconds"] for r in runs] for runs in repeats], axis=0)
         per_arch = [s for runs in repeats for r in runs for s in r["per_arch"]]
-        total = float(np.median(totals))
+        total, times = stage_times(stages, [[r["seconds"] for r in runs] for runs in repeats])
         base = base or total
         print(
-            f"  budget {budget:>5} MB: "
-            + ", ".join(f"stage {k} {s:6.1f} s" for k, s in zip(stages, stage_s, strict=True))
-            + f"; all {total:6.1f} s (median of {a.repeats}, range {min(totals):.1f}-"
-            f"{max(totals):.1f}; {base / total:.2f}x budget {a.budgets[0]}); median "
+            f"  budget {budget:>5} MB: {times}; {base / total:.2f}x budget {a.budgets[0]}); median "
             f"{np.median(per_arch) * 1e3:6.1f} ms an evaluation; cache peak "
             f"{max(r['peak_mb'] for runs in repeats for r in runs):6.1f} MB; "
             f"max |log-likelihood - recorded| "
