@@ -36,15 +36,16 @@ sys.exit(r.exit_code)
 """
 
 
-def _search(lut_file, tmp: Path, name: str, caps: dict, deterministic: bool) -> Path:
-    """Run the tiny search in a child process with ``caps`` in its environment; its run dir."""
+def _search(lut_file, tmp: Path, name: str, caps: dict, deterministic: bool, *more: str) -> Path:
+    """Run the tiny search in a child process with ``caps`` in its environment and ``more``
+    options; its run dir."""
     env = {k: v for k, v in os.environ.items() if k not in AVX2_CAPS}
     env |= caps
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "tests")])
     if deterministic:
         env = pinned_environment(env)  # what the padnas entry point re-executes itself with
     out = tmp / name
-    extra = ["--deterministic"] if deterministic else []
+    extra = [*(["--deterministic"] if deterministic else []), *more]
     cmd = [sys.executable, "-c", CHILD, str(lut_file), str(out), str(tmp / "cache"), *extra]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -61,9 +62,12 @@ def _result(run: Path) -> dict:
 
 @pytest.mark.slow
 def test_deterministic_search_is_identical_under_other_cpu_kernels(lut_file, tmp_path):
-    free = _search(lut_file, tmp_path, "det-free", {}, deterministic=True)
-    capped = _search(lut_file, tmp_path, "det-avx2", AVX2_CAPS, deterministic=True)
+    free = _search(lut_file, tmp_path, "det-free", {}, True)
+    # ...and with a helper process sharing the evaluations (it inherits the pinned environment)
+    capped = _search(lut_file, tmp_path, "det-avx2", AVX2_CAPS, True, "--eval-processes", "2")
     assert _result(free) == _result(capped)
+    stages = json.loads((capped / "summary.json").read_text())["stages"]
+    assert stages[1]["eval_processes"] == 2
     configs = [json.loads((run / "config.json").read_text()) for run in (free, capped)]
     assert all(c["deterministic"] is True for c in configs)
     for c in configs:
