@@ -3,12 +3,14 @@
 A CPU search runs one torch thread per process: the proxy's small tensors gain little from a
 second thread (``--threads``). While the initial supernet trains, the second core trains the noise
 ceiling's twin (:mod:`padnas.train.background`); afterwards it would sit idle through every CES
-generation, although one-shot evaluation is about half of a quick-preset search's time. An
+generation, although one-shot evaluation is about two fifths of the main job's time. An
 :class:`EvaluationPool` keeps helper processes, each with a copy of the supernet under search and
 its own :class:`~padnas.search.oneshot.OneShotEvaluator` of the same settings and images.
 :meth:`EvaluationPool.spread` wraps an evaluator so that each batch of architectures is dealt out
 in contiguous runs of their sorted ops (architectures that share a path prefix stay in one
-process, where the prefix's outputs are kept) and every process measures its run at the same time.
+process, where the prefix's outputs are kept) and every process measures its run at the same time;
+:meth:`SpreadEvaluator.begin` hands a batch to the helpers alone, leaving this process free (the
+search finetunes meanwhile).
 
 An architecture's scores depend only on the weights, the recalibration images and the scored
 images, never on the process, the order or which prefixes were kept, so a search returns the same
