@@ -320,9 +320,6 @@ def search(
     scored = f", ranked by one-shot {preset.rank_by.replace('_', '-')}"
     if preset.eval_images:
         scored += f" on {preset.eval_images} held-out images"
-    helpers = _eval_processes(eval_processes, device, ctx.world_size)
-    spread = f", one-shot evaluation in {helpers} processes" if helpers > 1 else ""
-    echo(f"data: {bundle.describe()}{scored}, {prec}, {ctx.world_size} process(es){mode}{spread}")
     from padnas.run.pipeline import Hooks
 
     pipeline = Pipeline(
@@ -334,8 +331,11 @@ def search(
         progress=not quiet and ctx.is_main,
         device=device,
         verify=verify and ctx.is_main,
-        eval_processes=helpers,
+        eval_processes=eval_processes or _auto_processes(),
     )
+    helpers = pipeline.eval_processes  # 1 off the CPU and under torchrun
+    spread = f", one-shot evaluation in {helpers} processes" if helpers > 1 else ""
+    echo(f"data: {bundle.describe()}{scored}, {prec}, {ctx.world_size} process(es){mode}{spread}")
     try:
         pipeline.execute()
     except KeyboardInterrupt:
@@ -347,15 +347,11 @@ def search(
     _echo(f"run directory: {out} ({time.perf_counter() - t0:.0f} s)")
 
 
-def _eval_processes(asked: int, device, world_size: int) -> int:
-    """The processes one-shot evaluation runs in: ``--eval-processes``, or with 0 one per free
-    core; always 1 off the CPU (the helpers compute on the CPU) and under torchrun (the ranks
-    share the evaluations)."""
+def _auto_processes() -> int:
+    """``--eval-processes 0``: one evaluation process per free core."""
     import torch
 
     from padnas.search.eval_pool import auto_processes
     from padnas.train.background import available_cores
 
-    if device.type != "cpu" or world_size > 1:
-        return 1
-    return asked or auto_processes(torch.get_num_threads(), available_cores())
+    return auto_processes(torch.get_num_threads(), available_cores())

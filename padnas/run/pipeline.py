@@ -66,8 +66,10 @@ class Pipeline:
     ) -> None:
         self.s, self.lut, self.data, self.run = settings, lut, data, run
         # one-shot evaluations of a CPU search shared with helper processes
-        # (padnas.search.eval_pool): the same scores, sooner; 1 evaluates in this process only
-        self.eval_processes = eval_processes
+        # (padnas.search.eval_pool): the same scores, sooner; 1 evaluates in this process only,
+        # as does every search off the CPU (the helpers compute on the CPU) or under torchrun
+        # (the ranks share the evaluations: padnas.search.sharding)
+        self.eval_processes = eval_processes if _on_one_cpu_process(device) else 1
         self._pool = None  # the helpers, from the first evaluation on
         self.verify = verify  # measure the final models whole (padnas.run.verify)
         self.hooks = hooks or Hooks()
@@ -297,17 +299,12 @@ class Pipeline:
 
     # ---- one-shot evaluation -------------------------------------------------------------------
     def _start_pool(self) -> None:
-        """Start the evaluation helpers where there are to be some: ``eval_processes`` above 1,
-        a CPU search and one process of a run (DDP ranks share evaluations by themselves:
-        padnas.search.sharding)."""
+        """Start the evaluation helpers, where ``eval_processes`` asks for some."""
         import torch
 
         from padnas.search.eval_pool import EvaluationPool
-        from padnas.train.distributed import dist_context, resolve_device
 
-        if self._pool is not None or self.eval_processes < 2 or dist_context().world_size > 1:
-            return
-        if resolve_device(self.device).type != "cpu":
+        if self._pool is not None or self.eval_processes < 2:
             return
         threads, deterministic = torch.get_num_threads(), self.s.deterministic
         self._pool = EvaluationPool(
@@ -515,6 +512,13 @@ class Pipeline:
             "eval_images": images or len(self.data.val),
             "eval_split": "holdout" if images else "val",
         }
+
+
+def _on_one_cpu_process(device) -> bool:
+    """Whether a search on ``device`` runs on the CPU in one process (no torchrun ranks)."""
+    from padnas.train.distributed import dist_context, resolve_device
+
+    return resolve_device(device).type == "cpu" and dist_context().world_size == 1
 
 
 def _nothing() -> None:

@@ -208,9 +208,7 @@ class SpreadEvaluator:
         kept for this process where ``here``); the function that measures this process's run
         and collects the helpers'."""
         local, helpers = self.local, self.pool._helpers
-        space = local.supernet.space
-        todo = {str(a): a for a in map(space.validate, archs) if not local.knows(a)}
-        ordered = sorted(todo.values(), key=lambda a: a.ops)
+        ordered = sorted(local.unknown(archs), key=lambda a: a.ops)
         if not helpers or not ordered or (here and len(ordered) < 2):
             return lambda: None if here else local.accuracy(ordered)
         if self.pool._pending:
@@ -220,12 +218,14 @@ class SpreadEvaluator:
         version = local.weights_version()
         if version != self._version:
             self._version, self._token = version, self.pool._token()
-        busy = []
+        busy, handover = [], None
         try:
             for helper, run in zip(helpers, parts[1:] if here else parts, strict=True):
                 if not len(run):
                     continue
-                load = None if helper.holds == self._token else self._handover()
+                load = None
+                if helper.holds != self._token:  # built once for all helpers that need it
+                    load = handover = handover or self._handover()
                 helper.send(load, [str(ordered[i]) for i in run])
                 helper.holds = self._token
                 busy.append((helper, list(run)))
@@ -246,9 +246,11 @@ class SpreadEvaluator:
             for _, (status, value) in replies:
                 if status == "error":
                     raise value
-            for run, (_, scores) in replies:
-                for i, (acc, loglik) in zip(run, scores, strict=True):
-                    local.remember(ordered[i], acc, loglik)
+            local.remember(
+                (ordered[i], acc, loglik)
+                for run, (_, scores) in replies
+                for i, (acc, loglik) in zip(run, scores, strict=True)
+            )
 
         return collect
 

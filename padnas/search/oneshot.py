@@ -163,18 +163,24 @@ class OneShotEvaluator:
         of scores lasts as long as it does)."""
         return self._weights_fingerprint()
 
-    def knows(self, arch: Arch | str, recalibrate: bool = True) -> bool:
-        """Whether ``arch``'s scores on the current weights are cached."""
+    def unknown(self, archs: Iterable[Arch | str]) -> list[Arch]:
+        """The architectures of ``archs`` (validated, each once, in order) whose recalibrated
+        scores on the current weights are not cached. One freshness check for the batch: it
+        walks every parameter."""
         self._check_fresh()
-        return (str(self._supernet.space.validate(arch)), recalibrate) in self._cache
+        space = self._supernet.space
+        todo = {str(a): a for a in map(space.validate, archs) if (str(a), True) not in self._cache}
+        return list(todo.values())
 
-    def remember(self, arch: Arch | str, accuracy: float, log_likelihood: float) -> None:
-        """Cache scores of ``arch`` (recalibrated) measured by an evaluator of the same
-        :attr:`settings` and data on a copy of the same weights, in another process
-        (padnas.search.eval_pool): they are the values :meth:`evaluate` would compute."""
+    def remember(self, scores: Iterable[tuple[Arch, float, float]]) -> None:
+        """Cache (architecture, accuracy, log-likelihood) scores, recalibrated, measured by an
+        evaluator of the same :attr:`settings` and data on a copy of the same weights, in
+        another process (padnas.search.eval_pool): they are the values :meth:`evaluate` would
+        compute."""
         self._check_fresh()
-        key = (str(self._supernet.space.validate(arch)), True)
-        self._cache[key], self._loglik[key] = float(accuracy), float(log_likelihood)
+        for arch, accuracy, log_likelihood in scores:
+            key = (str(arch), True)
+            self._cache[key], self._loglik[key] = float(accuracy), float(log_likelihood)
 
     def _weights_fingerprint(self) -> tuple:
         net = self._supernet
